@@ -1,0 +1,39 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+DEMO   := runs/demo
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export PYTHONUNBUFFERED := 1
+
+.PHONY: demo test bench install install-dev clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Re-install whenever setup.cfg changes.
+$(VENV)/.installed: $(BIN)/python setup.cfg pyproject.toml
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(BIN)/python setup.cfg pyproject.toml
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+## make demo: train on the built-in Korean-English corpus, then translate.
+demo: $(VENV)/.installed
+	$(BIN)/seq2seq-keras train --data builtin-ko-en --limit 12000 --epochs 6 \
+		--embedding-dim 64 --units 128 --batch-size 64 --learning-rate 3e-3 --out $(DEMO)
+	$(BIN)/seq2seq-keras translate --model $(DEMO) \
+		"나는 학생이다" "그녀는 의사였다." "우리는 어제 학교에서 책을 읽었다." "고양이는 물을 마신다."
+
+## make test: the whole suite.
+test: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) runs build *.egg-info .pytest_cache

@@ -1,0 +1,25 @@
+"""seq2seq_keras: sequence-to-sequence translation with attention in Keras 3.
+
+From the information bottleneck of a plain encoder-decoder to attention you can
+see (heatmaps), trained with ``model.fit`` and served with TensorFlow Serving.
+"""
+
+from .attention import BahdanauAttention, LuongAttention
+from .decoder import Decoder
+from .decoding import Translation
+from .encoder import Encoder
+from .model import Seq2Seq
+from .text import TextProcessor
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BahdanauAttention",
+    "Decoder",
+    "Encoder",
+    "LuongAttention",
+    "Seq2Seq",
+    "TextProcessor",
+    "Translation",
+    "__version__",
+]

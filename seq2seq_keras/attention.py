@@ -1,0 +1,198 @@
+"""Attention: score every encoder state, softmax the scores, average the values.
+
+For a decoder query ``q`` (one per target step) and encoder states ``h_1..h_S``:
+
+.. math::
+
+    e_{j} = \\mathrm{score}(q, h_j), \\quad
+    \\alpha_{j} = \\frac{\\exp e_j}{\\sum_k \\exp e_k}, \\quad
+    c = \\sum_j \\alpha_j h_j
+
+Scores (all in this module):
+
+* additive, Bahdanau et al. 2014: ``score(q, h) = v^T tanh(W1 q + W2 h)``
+  (:class:`BahdanauAttention`);
+* ``dot``, Luong et al. 2015: ``score(q, h) = q^T h``;
+* ``general``: ``score(q, h) = q^T W_a h``;
+* ``scaled_dot``, Vaswani et al. 2017: ``score(q, h) = q^T h / sqrt(d)``
+  (:class:`LuongAttention`).
+
+Both layers share one call contract::
+
+    context, weights = layer(query, values, mask=None)
+
+    query   [batch, query_dim]          or [batch, tgt_len, query_dim]
+    values  [batch, src_len, value_dim]
+    mask    [batch, src_len] bool (True = real token), optional
+    context [batch, value_dim]          or [batch, tgt_len, value_dim]
+    weights [batch, src_len]            or [batch, tgt_len, src_len]
+
+Each row of ``weights`` sums to 1 over the real source tokens and is exactly 0 on
+padding. The part of the score that depends only on the source (``W2 h`` for
+Bahdanau, ``W_a h`` for ``general``) is the *key*; :meth:`keys` computes it once
+per source sentence, and a decoder passes it back in through ``keys=`` at every
+step instead of recomputing it (``S x value_dim x units`` multiply-adds saved
+per step).
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import ops
+
+_MASK_VALUE = -1e9
+
+
+def masked_softmax(scores, mask):
+    """Softmax over the last axis that puts exactly zero weight on masked positions.
+
+    ``scores`` [..., src_len]; ``mask`` broadcastable bool [..., src_len] or None.
+    A row with no real position gets all-zero weights (and so a zero context).
+    """
+    if mask is None:
+        return ops.softmax(scores, axis=-1)
+    mask = ops.cast(mask, "bool")
+    fill = ops.cast(_MASK_VALUE if scores.dtype in ("float32", "float64") else -3e4, scores.dtype)
+    weights = ops.softmax(ops.where(mask, scores, fill), axis=-1)
+    return weights * ops.cast(mask, weights.dtype)
+
+
+class _Attention(keras.layers.Layer):
+    """Shared plumbing: rank handling, masking, weighted sum."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def keys(self, values):
+        """``values`` [batch, src_len, value_dim] -> keys [batch, src_len, key_dim]."""
+        raise NotImplementedError
+
+    def score(self, query, keys):
+        """``query`` [batch, tgt_len, query_dim], ``keys`` [batch, src_len, key_dim]
+        -> scores [batch, tgt_len, src_len]."""
+        raise NotImplementedError
+
+    def call(self, query, values, mask=None, keys=None):
+        if mask is None:
+            mask = getattr(values, "_keras_mask", None)
+        single_step = len(query.shape) == 2
+        if single_step:
+            query = ops.expand_dims(query, 1)  # [batch, 1, query_dim]
+        if keys is None:
+            keys = self.keys(values)
+        scores = self.score(query, keys)  # [batch, tgt_len, src_len]
+        if mask is not None:
+            mask = ops.expand_dims(ops.cast(mask, "bool"), 1)  # [batch, 1, src_len]
+        weights = masked_softmax(scores, mask)
+        context = ops.matmul(weights, ops.cast(values, weights.dtype))  # [batch, tgt_len, value_dim]
+        if single_step:
+            context, weights = ops.squeeze(context, 1), ops.squeeze(weights, 1)
+        return context, weights
+
+    def compute_output_shape(self, query_shape, values_shape, mask_shape=None, keys_shape=None):
+        if len(query_shape) == 2:
+            return (query_shape[0], values_shape[-1]), (query_shape[0], values_shape[1])
+        return (
+            (query_shape[0], query_shape[1], values_shape[-1]),
+            (query_shape[0], query_shape[1], values_shape[1]),
+        )
+
+
+@keras.saving.register_keras_serializable(package="seq2seq_keras")
+class BahdanauAttention(_Attention):
+    """Additive attention, ``score(q, h) = v^T tanh(W1 q + W2 h)`` (Bahdanau et al. 2014, eq. 6).
+
+    Args:
+        units: size of the hidden layer of the scoring MLP (``W1``, ``W2`` rows).
+
+    Weights: ``W1`` [query_dim, units] (no bias), ``W2`` [value_dim, units] with
+    bias ``b``, ``v`` [units, 1]. The key ``W2 h + b`` is precomputed per source.
+    """
+
+    def __init__(self, units: int, **kwargs):
+        super().__init__(**kwargs)
+        self.units = int(units)
+        self.query_dense = keras.layers.Dense(self.units, use_bias=False, name="W1")
+        self.key_dense = keras.layers.Dense(self.units, use_bias=True, name="W2")
+        self.score_dense = keras.layers.Dense(1, use_bias=False, name="v")
+
+    def build(self, query_shape, values_shape=None, *args, **kwargs):
+        if values_shape is None:
+            raise ValueError("BahdanauAttention is called as layer(query, values, mask=None).")
+        self.query_dense.build((None, query_shape[-1]))
+        self.key_dense.build((None, values_shape[-1]))
+        self.score_dense.build((None, self.units))
+        self.built = True
+
+    def keys(self, values):
+        return self.key_dense(values)  # W2 h + b: [batch, src_len, units]
+
+    def score(self, query, keys):
+        projected = self.query_dense(query)  # W1 q: [batch, tgt_len, units]
+        # [batch, tgt_len, 1, units] + [batch, 1, src_len, units]
+        hidden = ops.tanh(ops.expand_dims(projected, 2) + ops.expand_dims(keys, 1))
+        return ops.squeeze(self.score_dense(hidden), -1)  # v^T tanh(.): [batch, tgt_len, src_len]
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units}
+
+
+@keras.saving.register_keras_serializable(package="seq2seq_keras")
+class LuongAttention(_Attention):
+    """Multiplicative attention (Luong et al. 2015) with three scores.
+
+    * ``"dot"``: ``q^T h`` (needs ``query_dim == value_dim``);
+    * ``"general"``: ``q^T W_a h`` with ``W_a`` [value_dim, query_dim] (key = ``W_a h``);
+    * ``"scaled_dot"``: ``q^T h / sqrt(value_dim)``, the Transformer's score.
+    """
+
+    SCORES = ("dot", "general", "scaled_dot")
+
+    def __init__(self, score: str = "general", **kwargs):
+        super().__init__(**kwargs)
+        if score not in self.SCORES:
+            raise ValueError(f"score={score!r}: choose one of {self.SCORES}.")
+        self.score_name = score
+        self.key_dense = None
+
+    def build(self, query_shape, values_shape=None, *args, **kwargs):
+        if values_shape is None:
+            raise ValueError("LuongAttention is called as layer(query, values, mask=None).")
+        query_dim, value_dim = query_shape[-1], values_shape[-1]
+        if self.score_name == "general":
+            self.key_dense = keras.layers.Dense(query_dim, use_bias=False, name="W_a")
+            self.key_dense.build((None, value_dim))
+        elif query_dim != value_dim:
+            raise ValueError(
+                f"{self.score_name!r} attention needs query_dim == value_dim, got "
+                f"{query_dim} and {value_dim}; use score='general' or match the sizes."
+            )
+        self._scale = 1.0 / math.sqrt(value_dim) if self.score_name == "scaled_dot" else 1.0
+        self.built = True
+
+    def keys(self, values):
+        return self.key_dense(values) if self.key_dense is not None else values
+
+    def score(self, query, keys):
+        scores = ops.matmul(query, ops.transpose(ops.cast(keys, query.dtype), (0, 2, 1)))
+        return scores * ops.cast(self._scale, scores.dtype) if self._scale != 1.0 else scores
+
+    def get_config(self):
+        return {**super().get_config(), "score": self.score_name}
+
+
+ATTENTION_TYPES = ("bahdanau", "luong-dot", "luong-general", "luong-scaled-dot", "none")
+
+
+def make_attention(kind: str | None, units: int):
+    """Build an attention layer from its CLI name (``None``/``"none"`` -> no attention)."""
+    if kind in (None, "none"):
+        return None
+    if kind == "bahdanau":
+        return BahdanauAttention(units, name="attention")
+    if kind.startswith("luong-"):
+        return LuongAttention(kind[len("luong-"):].replace("-", "_"), name="attention")
+    raise ValueError(f"attention={kind!r}: choose one of {ATTENTION_TYPES}.")

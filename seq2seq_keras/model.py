@@ -1,0 +1,228 @@
+"""``Seq2Seq``: encoder + decoder, trained with ``model.fit`` through a custom ``train_step``.
+
+The model owns its two :class:`~seq2seq_keras.text.TextProcessor` layers, so a
+saved ``.keras`` file translates raw strings on its own.
+
+Training data are ``((source_ids, target_in), target_out)`` batches (see
+:func:`seq2seq_keras.data.make_dataset`): teacher forcing feeds the gold previous
+word ``target_in = [START] y_1 .. y_{T-1}`` and predicts ``target_out = y_1 .. y_{T-1} [END]``.
+Padding (id 0) in ``target_out`` is excluded from the loss and the accuracy.
+
+Under ``tf.distribute`` the loss is normalised by the number of real target
+tokens in the *global* batch (summed over replicas), so a replicated run
+computes the same gradient as one device with the same global batch.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from .attention import ATTENTION_TYPES
+from .decoder import Decoder
+from .encoder import Encoder
+from .text import PAD_ID, TextProcessor
+
+
+def masked_token_loss(target_out, logits):
+    """Per-batch sums: (cross-entropy over real tokens, number of real tokens, correct tokens).
+
+    ``target_out`` int [batch, tgt_len] (0 = padding), ``logits`` [batch, tgt_len, vocab].
+    Logits at padded positions never influence any of the three numbers.
+    """
+    mask = ops.cast(ops.not_equal(target_out, PAD_ID), "float32")
+    logits = ops.cast(logits, "float32")
+    per_token = keras.losses.sparse_categorical_crossentropy(target_out, logits, from_logits=True)
+    correct = ops.cast(ops.equal(ops.cast(ops.argmax(logits, axis=-1), target_out.dtype), target_out), "float32")
+    return ops.sum(per_token * mask), ops.sum(mask), ops.sum(correct * mask)
+
+
+@keras.saving.register_keras_serializable(package="seq2seq_keras")
+class Seq2Seq(keras.Model):
+    """Attention encoder-decoder for translation.
+
+    Args:
+        source_text, target_text: adapted :class:`TextProcessor` layers (the target
+            one with ``add_start_end=True``).
+        embedding_dim: embedding size on both sides.
+        units: encoder units per direction; the decoder has ``2 * units``
+            (bidirectional) so that ``luong-dot`` can compare its state with the
+            encoder states directly.
+        attention: one of ``bahdanau``, ``luong-dot``, ``luong-general``,
+            ``luong-scaled-dot`` or ``None``/``"none"`` (the fixed-context
+            encoder-decoder: the bottleneck baseline, same API).
+        rnn: ``gru`` or ``lstm``; encoder_layers: stacked encoder layers.
+        dropout: on embeddings, between layers and before the output projection.
+
+    Call: ``logits = model((source_ids, target_in))`` -> float32 [batch, tgt_len, vocab];
+    ``model.call_with_attention(...)`` also returns weights [batch, tgt_len, src_len].
+    """
+
+    def __init__(
+        self,
+        source_text: TextProcessor,
+        target_text: TextProcessor,
+        *,
+        embedding_dim: int = 128,
+        units: int = 256,
+        attention: str | None = "bahdanau",
+        attention_units: int | None = None,
+        rnn: str = "gru",
+        encoder_layers: int = 1,
+        bidirectional: bool = True,
+        dropout: float = 0.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if isinstance(source_text, dict):
+            source_text = keras.saving.deserialize_keras_object(source_text)
+        if isinstance(target_text, dict):
+            target_text = keras.saving.deserialize_keras_object(target_text)
+        if attention == "none":
+            attention = None
+        if attention is not None and attention not in ATTENTION_TYPES:
+            raise ValueError(f"attention={attention!r}: choose one of {ATTENTION_TYPES}.")
+        if not target_text.add_start_end:
+            raise ValueError("target_text must be built with add_start_end=True ([START]/[END] around targets).")
+        self.source_text = source_text
+        self.target_text = target_text
+        self.embedding_dim = int(embedding_dim)
+        self.units = int(units)
+        self.attention_type = attention
+        self.attention_units = attention_units
+        self.rnn = rnn
+        self.encoder_layers = int(encoder_layers)
+        self.bidirectional = bool(bidirectional)
+        self.dropout = float(dropout)
+
+        self.encoder = Encoder(
+            source_text.vocabulary_size,
+            self.embedding_dim,
+            self.units,
+            rnn=rnn,
+            num_layers=self.encoder_layers,
+            bidirectional=self.bidirectional,
+            dropout=self.dropout,
+            name="encoder",
+        )
+        self.decoder = Decoder(
+            target_text.vocabulary_size,
+            self.embedding_dim,
+            self.encoder.output_dim,
+            attention=attention,
+            attention_units=attention_units,
+            rnn=rnn,
+            dropout=self.dropout,
+            name="decoder",
+        )
+        # Every shape is known from the configuration: build now, so that a model
+        # rebuilt from its config can load weights before it has seen data.
+        self.encoder.build((None, None))
+        self.decoder.build((None, None), (None, None, self.encoder.output_dim))
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.accuracy_tracker = keras.metrics.Mean(name="accuracy")
+        self.built = True
+
+    # ------------------------------------------------------------------ forward
+    @property
+    def has_attention(self) -> bool:
+        return self.attention_type is not None
+
+    def call_with_attention(self, inputs, training=None):
+        source_ids, target_in = inputs
+        encoder_outputs, encoder_states, source_mask = self.encoder(source_ids, training=training)
+        return self.decoder(target_in, encoder_outputs, encoder_states, source_mask, training=training)
+
+    def call(self, inputs, training=None):
+        logits, _ = self.call_with_attention(inputs, training=training)
+        return logits
+
+    # ------------------------------------------------------------------ training
+    def compile(self, optimizer="adam", **kwargs):
+        """Like ``keras.Model.compile``; the masked loss and token accuracy are built in.
+
+        For gradient clipping pass an optimizer with ``global_clipnorm``, e.g.
+        ``keras.optimizers.Adam(1e-3, global_clipnorm=5.0)``.
+        """
+        if kwargs.get("loss") is not None or kwargs.get("metrics") is not None:
+            raise ValueError(
+                "Seq2Seq computes its own padding-masked loss and token accuracy; "
+                "compile(optimizer=..., jit_compile=...) without loss= or metrics=."
+            )
+        kwargs.pop("loss", None)
+        kwargs.pop("metrics", None)
+        super().compile(optimizer=optimizer, **kwargs)
+
+    def compile_from_config(self, config):
+        """Recompile a loaded ``.keras`` model (optimizer state included)."""
+        config = keras.saving.deserialize_keras_object(config)
+        keep = ("optimizer", "run_eagerly", "steps_per_execution", "jit_compile")
+        self.compile(**{k: v for k, v in config.items() if k in keep and v is not None})
+        self.optimizer.build(self.trainable_variables)
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.accuracy_tracker]
+
+    def _batch_statistics(self, data, training):
+        x, target_out = data[0], data[1]
+        logits = self(x, training=training)
+        loss_sum, tokens, correct = masked_token_loss(target_out, logits)
+        return loss_sum, tokens, correct
+
+    def _update_metrics(self, loss_sum, tokens, correct):
+        safe = ops.maximum(tokens, 1.0)
+        self.loss_tracker.update_state(loss_sum / safe, sample_weight=tokens)
+        self.accuracy_tracker.update_state(correct / safe, sample_weight=tokens)
+        return {m.name: m.result() for m in self.metrics}
+
+    def train_step(self, data):
+        with tf.GradientTape() as tape:
+            loss_sum, tokens, correct = self._batch_statistics(data, training=True)
+            # Normalise by the real tokens of the *global* batch (identity off-strategy).
+            global_tokens = tf.distribute.get_replica_context().all_reduce("sum", tokens)
+            loss = loss_sum / ops.maximum(global_tokens, 1.0)
+            if self.losses:
+                loss = loss + ops.sum(self.losses)
+            scaled = self.optimizer.scale_loss(loss)
+        grads = tape.gradient(scaled, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+        return self._update_metrics(loss_sum, tokens, correct)
+
+    def test_step(self, data):
+        return self._update_metrics(*self._batch_statistics(data, training=False))
+
+    # ------------------------------------------------------------------ translation
+    def translate(self, texts: str | Sequence[str], *, max_length: int | None = None):
+        """Greedy translation of raw sentences.
+
+        Returns a list of :class:`~seq2seq_keras.decoding.Translation` (one per input,
+        a single one if ``texts`` is a ``str``) with the text, source and target
+        tokens and the attention matrix [tgt_len, src_len].
+        """
+        from .decoding import translate
+
+        return translate(self, texts, max_length=max_length)
+
+    # ------------------------------------------------------------------ config
+    def get_config(self):
+        return {
+            "name": self.name,
+            "source_text": keras.saving.serialize_keras_object(self.source_text),
+            "target_text": keras.saving.serialize_keras_object(self.target_text),
+            "embedding_dim": self.embedding_dim,
+            "units": self.units,
+            "attention": self.attention_type,
+            "attention_units": self.attention_units,
+            "rnn": self.rnn,
+            "encoder_layers": self.encoder_layers,
+            "bidirectional": self.bidirectional,
+            "dropout": self.dropout,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

@@ -1,0 +1,147 @@
+"""Encoder, Decoder and Seq2Seq: shapes, masks, equivalences, training, saving."""
+
+import numpy as np
+import pytest
+import keras
+import tensorflow as tf
+
+from seq2seq_keras import Decoder, Encoder, Seq2Seq
+from seq2seq_keras.model import masked_token_loss
+
+from conftest import TINY_SOURCE, TINY_TARGET
+
+
+def _batch(src, tgt):
+    s_ids, t_ids = src(TINY_SOURCE), tgt(TINY_TARGET)
+    return s_ids, t_ids[:, :-1], t_ids[:, 1:]
+
+
+@pytest.mark.parametrize("rnn,layers,bi", [("gru", 1, True), ("lstm", 2, True), ("gru", 2, False)])
+def test_encoder_shapes_and_states(rnn, layers, bi):
+    enc = Encoder(20, 8, 6, rnn=rnn, num_layers=layers, bidirectional=bi)
+    ids = np.array([[4, 5, 6, 0], [7, 0, 0, 0]])
+    outputs, states, mask = enc(ids)
+    dim = 12 if bi else 6
+    assert outputs.shape == (2, 4, dim)
+    assert len(states) == (2 if rnn == "lstm" else 1) and all(s.shape == (2, dim) for s in states)
+    np.testing.assert_array_equal(mask, ids != 0)
+    clone = Encoder.from_config(enc.get_config())
+    clone(ids)
+    clone.set_weights(enc.get_weights())
+    np.testing.assert_allclose(clone(ids)[0], outputs, atol=1e-6)
+
+
+def test_encoder_ignores_padding():
+    enc = Encoder(20, 8, 6)
+    short = np.array([[4, 5, 6]])
+    padded = np.array([[4, 5, 6, 0, 0]])
+    out_s, st_s, _ = enc(short)
+    out_p, st_p, _ = enc(padded)
+    np.testing.assert_allclose(out_p[:, :3], out_s, atol=1e-5)
+    np.testing.assert_allclose(st_p[0], st_s[0], atol=1e-5)
+
+
+@pytest.mark.parametrize("attention", ["bahdanau", "luong-dot", "luong-general", "luong-scaled-dot", None])
+def test_teacher_forcing_equals_step_by_step(attention, tiny_processors):
+    src, tgt = tiny_processors
+    model = Seq2Seq(src, tgt, embedding_dim=8, units=6, attention=attention)
+    s_ids, t_in, _ = _batch(src, tgt)
+    logits, weights = model.call_with_attention((s_ids, t_in))
+    assert logits.shape == (4, t_in.shape[1], tgt.vocabulary_size) and logits.dtype == "float32"
+    assert weights.shape == (4, t_in.shape[1], s_ids.shape[1])
+    enc_out, enc_states, mask = model.encoder(s_ids)
+    state, memory = model.decoder.start(enc_out, enc_states, mask)
+    for t in range(t_in.shape[1]):
+        step_logits, state, step_w = model.decoder.step(t_in[:, t], state, memory)
+        np.testing.assert_allclose(step_logits, logits[:, t], atol=1e-5)
+        np.testing.assert_allclose(step_w, weights[:, t], atol=1e-6)
+    w = np.asarray(weights)
+    if attention is None:
+        assert np.all(w == 0)
+    else:
+        np.testing.assert_allclose(w.sum(-1), 1.0, atol=1e-5)
+        assert np.all(w[np.broadcast_to((np.asarray(s_ids) == 0)[:, None, :], w.shape)] == 0)
+
+
+def test_source_padding_does_not_change_the_output(tiny_processors):
+    src, tgt = tiny_processors
+    model = Seq2Seq(src, tgt, embedding_dim=8, units=6)
+    s_ids, t_in, _ = _batch(src, tgt)
+    padded = tf.pad(s_ids, [[0, 0], [0, 3]])
+    np.testing.assert_allclose(model((padded, t_in)), model((s_ids, t_in)), atol=1e-5)
+
+
+def test_logits_at_padded_target_positions_change_neither_loss_nor_accuracy(rng):
+    target = np.array([[5, 6, 3, 0, 0], [7, 3, 0, 0, 0]])
+    logits = rng.normal(size=(2, 5, 10)).astype("float32")
+    changed = logits.copy()
+    changed[target == 0] = rng.normal(size=(int((target == 0).sum()), 10)) * 100
+    a = [float(x) for x in masked_token_loss(target, logits)]
+    b = [float(x) for x in masked_token_loss(target, changed)]
+    assert a == pytest.approx(b)
+    assert a[1] == 5  # five real tokens
+    # and the value is the mean cross-entropy over the real tokens only
+    ref = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(
+        target[target != 0], logits[target != 0]
+    )
+    assert a[0] / a[1] == pytest.approx(float(ref), rel=1e-5)
+    # changing a real position does change the loss
+    changed[0, 0, 0] += 50  # one logit, not a shift of the whole row
+    assert float(masked_token_loss(target, changed)[0]) != pytest.approx(a[0])
+
+
+def test_test_step_reports_masked_loss_and_accuracy(tiny_processors):
+    src, tgt = tiny_processors
+    model = Seq2Seq(src, tgt, embedding_dim=8, units=6)
+    model.compile()
+    s_ids, t_in, t_out = _batch(src, tgt)
+    result = model.evaluate((s_ids, t_in), t_out, verbose=0, return_dict=True)
+    loss_sum, tokens, correct = masked_token_loss(t_out, model((s_ids, t_in)))
+    assert result["loss"] == pytest.approx(float(loss_sum / tokens), rel=1e-5)
+    assert result["accuracy"] == pytest.approx(float(correct / tokens), rel=1e-5)
+
+
+def test_compile_refuses_a_loss():
+    src = __import__("seq2seq_keras").TextProcessor().adapt(["a"])
+    tgt = __import__("seq2seq_keras").TextProcessor(add_start_end=True).adapt(["b"])
+    with pytest.raises(ValueError, match="own padding-masked loss"):
+        Seq2Seq(src, tgt, units=4).compile(loss="mse")
+
+
+@pytest.mark.parametrize("attention", ["bahdanau", None])
+def test_keras_round_trip_gives_identical_outputs(attention, tiny_processors, tmp_path):
+    src, tgt = tiny_processors
+    model = Seq2Seq(src, tgt, embedding_dim=8, units=6, attention=attention, rnn="lstm")
+    model.compile(keras.optimizers.Adam(1e-2))
+    s_ids, t_in, t_out = _batch(src, tgt)
+    model.fit((s_ids, t_in), t_out, epochs=2, verbose=0)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert isinstance(loaded, Seq2Seq)
+    a, b = loaded.get_config(), model.get_config()
+    for side in ("source_text", "target_text"):
+        assert a.pop(side)["config"] == b.pop(side)["config"]
+    assert a == b
+    np.testing.assert_array_equal(loaded((s_ids, t_in)), model((s_ids, t_in)))
+    assert loaded.optimizer.iterations.numpy() == model.optimizer.iterations.numpy() == 2
+    a, b = model.translate(TINY_SOURCE), loaded.translate(TINY_SOURCE)
+    assert [x.text for x in a] == [x.text for x in b]
+
+
+def test_decoder_get_config_from_config():
+    dec = Decoder(30, 8, 12, attention="luong-general", rnn="lstm", dropout=0.1)
+    clone = Decoder.from_config(dec.get_config())
+    assert clone.get_config() == dec.get_config()
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(dec))
+    assert isinstance(restored, Decoder) and restored.attention_type == "luong-general"
+
+
+def test_bad_settings_explain_themselves(tiny_processors):
+    src, tgt = tiny_processors
+    with pytest.raises(ValueError, match="choose one of"):
+        Seq2Seq(src, tgt, attention="soft")
+    with pytest.raises(ValueError, match="add_start_end"):
+        Seq2Seq(src, src)
+    with pytest.raises(ValueError, match="choose one of"):
+        Encoder(10, rnn="transformer")

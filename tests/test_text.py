@@ -1,0 +1,103 @@
+"""In-graph text processing: normalisation, tokens, vocabulary, round trips."""
+
+import unicodedata
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from seq2seq_keras import TextProcessor
+from seq2seq_keras.text import END_ID, PAD_ID, START_ID, UNK_ID, to_python_strings
+
+
+def test_korean_stays_nfc_hangul_not_jamo():
+    ko = TextProcessor.for_language("ko")
+    decomposed = unicodedata.normalize("NFD", "나는 학생이다")  # jamo input
+    out = to_python_strings(ko.standardize(["나는 학생이다", decomposed]))
+    assert out == ["나는 학생이다", "나는 학생이다"]
+    for text in out:
+        assert unicodedata.is_normalized("NFC", text)
+        assert not any(0x1100 <= ord(c) <= 0x11FF for c in text)
+
+
+def test_korean_refuses_nfkd():
+    with pytest.raises(ValueError, match="jamo"):
+        TextProcessor(language="ko", normalization="NFKD")
+
+
+def test_spanish_strips_accents_and_splits_punctuation():
+    es = TextProcessor.for_language("es")
+    assert to_python_strings(es.tokenize_words(["¿Qué tal, señor?"])) == [["¿", "que", "tal", ",", "senor", "?"]]
+
+
+def test_control_characters_invalid_utf8_and_empty_input_are_defined():
+    en = TextProcessor.for_language("en").adapt(["hello world"])
+    words = to_python_strings(en.tokenize_words([b"hello\x00\x07world", b"\xff\xfehello", b"", b"   "]))
+    assert words[0] == ["hello", "world"]
+    assert words[1] == ["\ufffd\ufffdhello"]  # invalid bytes become U+FFFD
+    assert words[2] == [] and words[3] == []
+    ids = en.encode([b"\xff", ""]).to_list()
+    assert ids == [[UNK_ID], []]
+
+
+def test_vocabulary_order_reserved_first_then_frequency():
+    p = TextProcessor.for_language("en").adapt(["b a a", "c a b"])
+    assert p.vocabulary == ["", "[UNK]", "[START]", "[END]", "a", "b", "c"]
+
+
+def test_max_tokens_and_min_frequency():
+    texts = ["a a a b b c"]
+    assert TextProcessor(max_tokens=6).adapt(texts).vocabulary[4:] == ["a", "b"]
+    assert TextProcessor(min_frequency=2).adapt(texts).vocabulary[4:] == ["a", "b"]
+
+
+def test_unknown_words_become_unk_and_never_raise():
+    p = TextProcessor.for_language("en", add_start_end=True).adapt(["i am a student"])
+    ids = p(["i am a zebra", "완전히 모르는"]).numpy()
+    vocab = p.vocabulary
+    assert ids[0].tolist() == [START_ID, vocab.index("i"), vocab.index("am"), vocab.index("a"), UNK_ID, END_ID]
+    assert ids[1].tolist() == [START_ID, UNK_ID, UNK_ID, END_ID, PAD_ID, PAD_ID]
+
+
+def test_detokenize_round_trip_and_stops_at_end():
+    p = TextProcessor.for_language("en", add_start_end=True).adapt(["I am a student.", "Is he here?"])
+    ids = p(["I am a student.", "Is he here?"])
+    assert to_python_strings(p.detokenize(ids)) == ["i am a student.", "is he here?"]
+    v = p.vocabulary
+    after_end = [[START_ID, v.index("i"), END_ID, v.index("am"), 0]]
+    assert to_python_strings(p.detokenize(after_end)) == ["i"]
+
+
+def test_max_length_truncates_with_room_for_specials():
+    p = TextProcessor(add_start_end=True, max_length=4).adapt(["a b c d e"])
+    assert p(["a b c d e"]).numpy().shape == (1, 4)
+    assert p(["a b c d e"]).numpy()[0, -1] == END_ID
+
+
+def test_subword_keeps_rare_korean_forms_out_of_unk():
+    texts = ["나는 학생이다.", "그는 학생이었다.", "나는 의사이다.", "그녀는 의사였다."] * 40
+    p = TextProcessor.for_language("ko", subword=True, max_tokens=60).adapt(texts)
+    ids = p.encode(["그녀는 학생이었다"]).to_list()[0]
+    assert UNK_ID not in ids
+    assert to_python_strings(p.detokenize([ids])) == ["그녀는 학생이었다"]
+
+
+def test_get_config_round_trip_and_serialization():
+    p = TextProcessor.for_language("ko", max_length=10).adapt(["나는 학생이다.", "그는 의사이다."])
+    clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(p))
+    assert clone.vocabulary == p.vocabulary and clone.normalization == "NFC"
+    np.testing.assert_array_equal(clone(["나는 의사이다."]), p(["나는 의사이다."]))
+
+
+def test_adapt_is_required_before_lookup():
+    with pytest.raises(ValueError, match="adapt"):
+        TextProcessor().encode(["x"])
+
+
+def test_works_inside_tf_data_and_tf_function():
+    p = TextProcessor.for_language("en").adapt(["a b c"])
+    ds = tf.data.Dataset.from_tensor_slices(["a b", "c"]).batch(2).map(p.encode)
+    assert next(iter(ds)).to_list() == [[4, 5], [6]]
+    fn = tf.function(lambda s: p.detokenize(p(s)), input_signature=[tf.TensorSpec([None], tf.string)])
+    assert to_python_strings(fn(tf.constant(["c b a"]))) == ["c b a"]
