@@ -145,3 +145,24 @@ def test_bad_settings_explain_themselves(tiny_processors):
         Seq2Seq(src, src)
     with pytest.raises(ValueError, match="choose one of"):
         Encoder(10, rnn="transformer")
+
+
+@pytest.mark.slow
+def test_small_model_memorises_64_builtin_pairs():
+    from seq2seq_keras import TextProcessor
+    from seq2seq_keras.builtin_ko_en import generate_pairs
+
+    keras.utils.set_random_seed(0)
+    pairs = generate_pairs(64, seed=1)
+    src_text = [p.source for p in pairs]
+    tgt_text = [p.target for p in pairs]
+    src = TextProcessor.for_language("ko").adapt(src_text)
+    tgt = TextProcessor.for_language("en", add_start_end=True).adapt(tgt_text)
+    s_ids, t_ids = src(src_text), tgt(tgt_text)
+    model = Seq2Seq(src, tgt, embedding_dim=32, units=64)
+    model.compile(keras.optimizers.Adam(1e-2, global_clipnorm=5.0))
+    ds = tf.data.Dataset.from_tensor_slices(((s_ids, t_ids[:, :-1]), t_ids[:, 1:])).shuffle(64, seed=0).batch(16)
+    history = model.fit(ds, epochs=40, verbose=0)
+    result = model.evaluate(ds, verbose=0, return_dict=True)
+    assert result["accuracy"] >= 0.95, history.history["accuracy"][-5:]
+    assert model.translate(pairs[0].source).text == pairs[0].target.lower()

@@ -101,3 +101,15 @@ def test_works_inside_tf_data_and_tf_function():
     assert next(iter(ds)).to_list() == [[4, 5], [6]]
     fn = tf.function(lambda s: p.detokenize(p(s)), input_signature=[tf.TensorSpec([None], tf.string)])
     assert to_python_strings(fn(tf.constant(["c b a"]))) == ["c b a"]
+
+
+def test_tf_tokenization_matches_the_builtin_corpus_gold_tokens():
+    """The alignment indices of the built-in corpus refer to exactly these tokens."""
+    from seq2seq_keras.builtin_ko_en import generate_pairs
+
+    pairs = generate_pairs(2000, seed=3)
+    ko, en = TextProcessor.for_language("ko"), TextProcessor.for_language("en")
+    src = to_python_strings(ko.tokenize_words([p.source for p in pairs]))
+    tgt = to_python_strings(en.tokenize_words([p.target for p in pairs]))
+    assert src == [list(p.source_tokens) for p in pairs]
+    assert tgt == [list(p.target_tokens) for p in pairs]
