@@ -629,6 +629,18 @@ def _measure_lengths(chunks: tf.data.Dataset) -> list[int]:
     return [int(k) for batch in keys.as_numpy_iterator() for k in batch]
 
 
+def count_batches(lengths: Sequence[int], batch_size: int, boundaries: Sequence[int] | None) -> int:
+    """Batches per epoch: ``bucket_by_sequence_length`` emits ``ceil(n_i / batch_size)``
+    batches for the ``n_i`` examples of bucket ``i``, whatever the shuffle order."""
+    import numpy as np
+
+    if boundaries is None:
+        return -(-len(lengths) // batch_size)
+    buckets = np.searchsorted(np.asarray(boundaries), np.asarray(lengths), side="right")
+    counts = np.bincount(buckets, minlength=len(boundaries) + 1)
+    return int(sum(-(-int(n) // batch_size) for n in counts))
+
+
 def _check_boundaries(bucket_boundaries: Sequence[int]) -> list[int]:
     boundaries = [int(b) for b in bucket_boundaries]
     if not boundaries or boundaries[0] < 1 or any(b <= a for a, b in zip(boundaries, boundaries[1:])):
@@ -707,20 +719,24 @@ def make_dataset(
         raise ValueError(f"make_dataset got an empty corpus {pairs.name!r}: nothing to train on.")
     chunks = _encode_chunks(pairs, source_text, target_text, max_length)
 
-    if isinstance(bucket_boundaries, str):
-        if bucket_boundaries != "auto":
-            raise ValueError(f"bucket_boundaries={bucket_boundaries!r}: use 'auto', a list of lengths, or None.")
-        lengths = _measure_lengths(chunks)
-        if not lengths:
-            raise ValueError(
-                f"No pairs of {pairs.name!r} are left after dropping empty sources"
-                f"{'' if max_length is None else f' and pairs longer than max_length={max_length}'}."
-            )
+    if isinstance(bucket_boundaries, str) and bucket_boundaries != "auto":
+        raise ValueError(f"bucket_boundaries={bucket_boundaries!r}: use 'auto', a list of lengths, or None.")
+    # One vectorised pass over the lengths: for "auto" boundaries, and to know the
+    # number of batches (Keras then shows a full progress bar from the first epoch
+    # and does not warn that the input "ran out of data").
+    lengths = _measure_lengths(chunks)
+    if not lengths:
+        raise ValueError(
+            f"No pairs of {pairs.name!r} are left after dropping empty sources"
+            f"{'' if max_length is None else f' and pairs longer than max_length={max_length}'}."
+        )
+    if bucket_boundaries == "auto":
         boundaries: list[int] | None = auto_bucket_boundaries(lengths)
     elif bucket_boundaries is not None:
         boundaries = _check_boundaries(bucket_boundaries)
     else:
         boundaries = None
+    num_batches = count_batches(lengths, batch_size, boundaries)
 
     examples = chunks.unbatch().map(_as_tensors, num_parallel_calls=tf.data.AUTOTUNE)
     if cache:  # per example, not per chunk: later epochs then skip unbatching (~10x faster)
@@ -739,4 +755,5 @@ def make_dataset(
             padded_shapes=padded_shapes,
             pad_to_bucket_boundary=False,
         )
+    batches = batches.apply(tf.data.experimental.assert_cardinality(num_batches))
     return batches.map(_to_model_inputs, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

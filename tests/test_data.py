@@ -417,3 +417,16 @@ def test_make_dataset_rejects_bad_arguments(toy):
         data.make_dataset(toy.pairs[:0], toy.src, toy.tgt)
     with pytest.raises(ValueError, match="max_length"):
         data.make_dataset(toy.pairs, toy.src, toy.tgt, max_length=1)
+
+
+def test_cardinality_is_the_true_number_of_batches():
+    """Keras needs it for progress bars; a wrong one would cut epochs short."""
+    from seq2seq_keras import TextProcessor
+    from seq2seq_keras.data import load_corpus, make_dataset
+
+    pairs = load_corpus("builtin-ko-en", limit=700, seed=2)
+    src = TextProcessor.for_language("ko").adapt(pairs.source)
+    tgt = TextProcessor.for_language("en", add_start_end=True).adapt(pairs.target)
+    for boundaries in ("auto", None, [4, 8]):
+        ds = make_dataset(pairs, src, tgt, batch_size=32, bucket_boundaries=boundaries)
+        assert int(ds.cardinality()) == sum(1 for _ in ds) == sum(1 for _ in ds)

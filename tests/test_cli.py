@@ -1,0 +1,57 @@
+"""The command line: every command has --help; train -> translate end to end; clear errors."""
+
+import pytest
+
+from seq2seq_keras.cli import build_parser, main
+
+
+def _commands():
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    return sorted(sub.choices)
+
+
+def test_top_level_help(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    for name in ("train", "translate"):
+        assert name in out
+
+
+@pytest.mark.parametrize("command", _commands())
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([command, "--help"])
+    assert e.value.code == 0
+    assert f"usage: seq2seq-keras {command}" in capsys.readouterr().out
+
+
+def test_translate_without_a_model_says_what_to_do(tmp_path, capsys):
+    code = main(["translate", "--model", str(tmp_path / "nothing"), "나는 학생이다"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "No trained model" in err and "seq2seq-keras train" in err
+
+
+def test_unknown_attention_is_refused_by_the_parser(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--attention", "soft", "--out", "x"])
+    assert e.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_train_then_translate_on_the_builtin_corpus(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main([
+        "train", "--data", "builtin-ko-en", "--limit", "300", "--epochs", "1",
+        "--embedding-dim", "8", "--units", "8", "--batch-size", "32", "--out", str(out),
+    ])
+    assert code == 0
+    assert (out / "model.keras").is_file() and (out / "config.json").is_file()
+    capsys.readouterr()
+    assert main(["translate", "--model", str(out), "--attention", "나는 학생이다", ""]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("나는 학생이다 -> ")
+    assert any(line.startswith(" -> ") for line in lines)  # the empty sentence gets a defined answer
