@@ -166,3 +166,25 @@ def test_small_model_memorises_64_builtin_pairs():
     result = model.evaluate(ds, verbose=0, return_dict=True)
     assert result["accuracy"] >= 0.95, history.history["accuracy"][-5:]
     assert model.translate(pairs[0].source).text == pairs[0].target.lower()
+
+
+def test_fit_with_standard_callbacks_and_validation(tiny_processors, tmp_path):
+    src, tgt = tiny_processors
+    model = Seq2Seq(src, tgt, embedding_dim=8, units=8)
+    model.compile(keras.optimizers.Adam(1e-2))
+    s_ids, t_in, t_out = _batch(src, tgt)
+    ds = tf.data.Dataset.from_tensor_slices(((s_ids, t_in), t_out)).batch(2)
+    callbacks = [
+        keras.callbacks.ModelCheckpoint(tmp_path / "best.keras", monitor="val_loss", save_best_only=True),
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=50),
+        keras.callbacks.TensorBoard(log_dir=tmp_path / "tb"),
+        keras.callbacks.BackupAndRestore(backup_dir=tmp_path / "backup"),
+    ]
+    history = model.fit(ds, validation_data=ds, epochs=3, callbacks=callbacks, verbose=0)
+    assert set(history.history) >= {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert len(history.history["loss"]) == 3
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    best = keras.models.load_model(tmp_path / "best.keras")
+    best_val = min(history.history["val_loss"])
+    assert best.evaluate(ds, verbose=0, return_dict=True)["loss"] == pytest.approx(best_val, rel=1e-4)
+    assert any((tmp_path / "tb").rglob("events.out.tfevents.*"))
