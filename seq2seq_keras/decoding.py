@@ -1,26 +1,64 @@
 """Decoding: turning a trained :class:`~seq2seq_keras.model.Seq2Seq` into translations.
 
-All search runs inside the TensorFlow graph (``tf.while_loop``), batched, and
-stops per sentence at ``[END]``: raw strings in, tokens and attention out.
+Three searches, all inside the TensorFlow graph (``tf.while_loop``), batched,
+stopping per sentence at ``[END]``, so the same code runs eagerly, in a
+``tf.function`` and in the exported SavedModel:
 
-Output length: a sentence of ``S`` source tokens may produce at most
-``min(max_length, 2 * S + 10)`` target tokens (``[END]`` included), where
-``max_length`` defaults to :data:`DEFAULT_MAX_LENGTH`. Sources longer than the
-source processor's ``max_length`` (if set) are truncated before encoding.
+* ``greedy``: the most probable next token at every step;
+* ``sample``: a token drawn from ``softmax(logits / temperature)`` at every
+  step (``stateless_categorical``: the same seed gives the same draws);
+* ``beam``: beam search with ``beam_width`` hypotheses per sentence, the GNMT
+  length penalty ``lp(n) = ((5 + n) / 6) ** length_penalty`` and n-best output.
+  The attention returned for a hypothesis is gathered by following the beam
+  back-pointers from its last step to its first, so every row belongs to the
+  prefix the returned words actually came from. ``beam_width=1`` gives exactly
+  the greedy result (same tokens, same log-probability, same attention).
+
+Every search returns, per sentence: target token ids, the target length
+(``[END]`` included), the log-probability of the returned tokens under the model
+(temperature does not change it) and the attention rows of the returned
+hypothesis, ``[tgt_len, src_len]``.
+
+Limits, with the same result everywhere (Python API, CLI, SavedModel):
+
+* **source**: at most ``max_source_length`` tokens (default
+  :data:`DEFAULT_MAX_SOURCE_LENGTH`); longer sentences are truncated (the tail is
+  dropped) before encoding, and ``source_tokens`` / ``source_length`` show what
+  was kept. A source processor with its own ``max_length`` truncates first.
+* **output**: a sentence of ``S`` source tokens produces at most
+  ``min(max_length, 2 * S + 10)`` target tokens, ``[END]`` included (default
+  ``max_length`` :data:`DEFAULT_MAX_LENGTH`); a hypothesis that reaches the cap
+  stops there without ``[END]``.
+* **no tokens** (empty string, only spaces or control characters): the
+  translation is ``""``, ``target_length`` 0, log-probability 0 and a ``[0, 0]``
+  attention matrix; the model is not asked to translate nothing.
+* **any bytes** decode: invalid UTF-8 becomes U+FFFD, control characters
+  become spaces, unknown words (emoji, other scripts) become ``[UNK]`` for the
+  model while ``source_tokens`` keep the word as written (word vocabularies).
+* ``[START]`` and padding are never generated (their probability is kept in the
+  softmax, so log-probabilities stay the model's own).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+import math
+import secrets
+from typing import Iterable
 
 import numpy as np
 import tensorflow as tf
-from keras import ops
 
 from .text import END_ID, PAD_ID, START_ID, to_python_strings
 
 DEFAULT_MAX_LENGTH = 100
+DEFAULT_MAX_SOURCE_LENGTH = 256
+DEFAULT_BEAM_WIDTH = 4
+DEFAULT_LENGTH_PENALTY = 0.6
+METHODS = ("greedy", "sample", "beam")
+
+# A large finite negative number instead of -inf: -inf - -inf would give NaN.
+_NEG = -1e9
 
 
 @dataclasses.dataclass
@@ -30,7 +68,11 @@ class Translation:
     ``attention[i, j]`` is the weight output token ``target_tokens[i]`` put on
     ``source_tokens[j]``; shape [len(target_tokens), len(source_tokens)]; ``None``
     for a model without attention. ``target_tokens`` ends with ``[END]`` when the
-    decoder emitted it (``text`` never contains it).
+    decoder emitted it (``text`` never contains it). ``log_prob`` is the sum of
+    the log-probabilities of ``target_tokens``; ``score`` is what the search
+    ranked by (beam search: ``log_prob / lp(len)``; otherwise ``log_prob``).
+    ``alternatives`` holds the other n-best hypotheses of a beam search, best
+    first (empty otherwise).
     """
 
     source: str
@@ -39,24 +81,108 @@ class Translation:
     target_tokens: list[str]
     attention: np.ndarray | None
     log_prob: float
+    score: float | None = None
+    alternatives: list["Translation"] = dataclasses.field(default_factory=list)
+
+    @property
+    def length(self) -> int:
+        """Number of target tokens (``[END]`` included when emitted)."""
+        return len(self.target_tokens)
 
     def __str__(self) -> str:
         return self.text
 
 
+# ---------------------------------------------------------------------- source side
 def _pad_to_at_least_one(ids):
     """[batch, src_len] -> [batch, max(src_len, 1)]: a batch of empty strings still encodes."""
     return tf.pad(ids, [[0, 0], [0, tf.maximum(0, 1 - tf.shape(ids)[1])]])
 
 
-def encode_source(model, strings):
-    """``string[batch]`` -> (source_ids int32 [batch, src_len], source tokens string [batch, src_len],
-    source_length int32 [batch])."""
-    ragged = model.source_text.encode(strings)
+def encode_source(model, strings, max_source_length=DEFAULT_MAX_SOURCE_LENGTH):
+    """``string[batch]`` -> (source_ids int32 [batch, src_len], source tokens string
+    [batch, src_len], source_length int32 [batch]).
+
+    Sources are truncated to ``max_source_length`` tokens; ``src_len >= 1`` even
+    when every sentence is empty (padding only).
+    """
+    max_source_length = tf.cast(max_source_length, tf.int64)
+    ragged = model.source_text.encode(strings)[:, :max_source_length]
     source_ids = _pad_to_at_least_one(tf.cast(ragged.to_tensor(default_value=PAD_ID), tf.int32))
-    tokens = model.source_text.tokenize(strings).to_tensor(default_value="")
+    tokens = model.source_text.tokenize(strings)[:, :max_source_length].to_tensor(default_value="")
     tokens = tf.pad(tokens, [[0, 0], [0, tf.shape(source_ids)[1] - tf.shape(tokens)[1]]])
     return source_ids, tokens, tf.cast(ragged.row_lengths(), tf.int32)
+
+
+def output_limit(source_length, max_length):
+    """Per-sentence cap on target tokens: ``min(max_length, 2 * S + 10)``, 0 when ``S == 0``."""
+    cap = tf.minimum(tf.cast(max_length, tf.int32), 2 * source_length + 10)
+    return tf.where(source_length > 0, cap, 0)
+
+
+def _start(model, source_ids, max_length):
+    encoder_outputs, encoder_states, source_mask = model.encoder(source_ids, training=False)
+    state, memory = model.decoder.start(encoder_outputs, encoder_states, source_mask)
+    source_length = tf.reduce_sum(tf.cast(source_mask, tf.int32), axis=1)
+    limit = output_limit(source_length, max_length)  # [batch]
+    # At least one step, even for a batch of 0, so every output has a defined shape.
+    steps = tf.maximum(tf.reduce_max(tf.concat([limit, [0]], axis=0)), 1)
+    return state, memory, limit, steps
+
+
+def _step_log_probs(model, token, state, memory):
+    """One decoder step: log-probabilities float32 [n, vocab], the new state, weights float32 [n, src_len]."""
+    logits, state, weights = model.decoder.step(token, state, memory, training=False)
+    log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32), axis=-1)
+    return log_probs, state, tf.cast(weights, tf.float32)
+
+
+def _never_generated(log_probs):
+    """Hide padding and ``[START]`` from the search (they are never valid outputs)."""
+    vocab = tf.shape(log_probs)[-1]
+    banned = tf.logical_or(tf.equal(tf.range(vocab), PAD_ID), tf.equal(tf.range(vocab), START_ID))
+    return tf.where(banned, tf.cast(_NEG, log_probs.dtype), log_probs)
+
+
+# ---------------------------------------------------------------------- greedy / sampling
+def _single_path_search(model, source_ids, max_length, choose):
+    state, memory, limit, steps = _start(model, source_ids, max_length)
+    batch = tf.shape(source_ids)[0]
+    tokens_ta = tf.TensorArray(tf.int32, size=0, dynamic_size=True)
+    weights_ta = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
+    token = tf.fill([batch], START_ID)
+    done = limit <= 0
+    length = tf.zeros([batch], tf.int32)
+    log_prob = tf.zeros([batch], tf.float32)
+
+    def cond(i, token, state, done, length, log_prob, tokens_ta, weights_ta):
+        return tf.logical_and(i < steps, tf.logical_or(i == 0, tf.logical_not(tf.reduce_all(done))))
+
+    def body(i, token, state, done, length, log_prob, tokens_ta, weights_ta):
+        log_probs, state, weights = _step_log_probs(model, token, state, memory)
+        next_token = choose(log_probs, i)
+        next_token = tf.where(done, PAD_ID, next_token)
+        chosen = tf.gather(log_probs, next_token, batch_dims=1)
+        log_prob = log_prob + tf.where(done, 0.0, chosen)
+        weights = tf.where(done[:, None], 0.0, weights)
+        length = length + tf.cast(tf.logical_not(done), tf.int32)
+        done = tf.logical_or(done, tf.equal(next_token, END_ID))
+        done = tf.logical_or(done, length >= limit)
+        return (i + 1, next_token, state, done, length, log_prob,
+                tokens_ta.write(i, next_token), weights_ta.write(i, weights))
+
+    _, _, _, _, length, log_prob, tokens_ta, weights_ta = tf.while_loop(
+        cond, body, (tf.constant(0), token, state, done, length, log_prob, tokens_ta, weights_ta)
+    )
+    src_len = tf.shape(source_ids)[1]
+    tokens = tf.reshape(tf.transpose(tokens_ta.stack(), (1, 0)), [batch, -1])
+    attention = tf.reshape(tf.transpose(weights_ta.stack(), (1, 0, 2)), [batch, -1, src_len])
+    return {"tokens": tokens, "length": length, "attention": attention, "log_prob": log_prob, "score": log_prob}
+
+
+def _argmax_token(log_probs, step):
+    # top_k (lowest index first on ties) is also what beam search uses: beam_width=1 == greedy, exactly.
+    return tf.math.top_k(_never_generated(log_probs), k=1).indices[:, 0]
 
 
 def greedy_search(model, source_ids, max_length):
@@ -68,119 +194,426 @@ def greedy_search(model, source_ids, max_length):
 
     Returns a dict: ``tokens`` int32 [batch, tgt_len] (0 after ``[END]``),
     ``length`` int32 [batch] (``[END]`` included), ``attention`` float32
-    [batch, tgt_len, src_len] (0 on padding rows), ``log_prob`` float32 [batch]
-    (sum of the chosen tokens' log-probabilities).
+    [batch, tgt_len, src_len] (0 on padding rows), ``log_prob`` and ``score``
+    float32 [batch] (sum of the chosen tokens' log-probabilities).
     """
-    encoder_outputs, encoder_states, source_mask = model.encoder(source_ids, training=False)
-    state, memory = model.decoder.start(encoder_outputs, encoder_states, source_mask)
+    return _single_path_search(model, source_ids, max_length, _argmax_token)
+
+
+def sample_search(model, source_ids, max_length, temperature=1.0, seed=0):
+    """Temperature sampling in the graph; same outputs as :func:`greedy_search`.
+
+    Each step draws from ``softmax(logits / temperature)`` with
+    ``tf.random.stateless_categorical`` seeded by ``(seed, step)``: the same
+    seed, inputs and batch order give the same translations. ``log_prob`` is
+    under the model's own distribution (temperature 1).
+    """
+    temperature = tf.cast(temperature, tf.float32)
+    seed = tf.cast(seed, tf.int64)
+
+    def draw(log_probs, step):
+        logits = _never_generated(log_probs) / temperature
+        step_seed = tf.stack([seed, tf.cast(step, tf.int64)])
+        return tf.cast(tf.random.stateless_categorical(logits, 1, seed=step_seed)[:, 0], tf.int32)
+
+    return _single_path_search(model, source_ids, max_length, draw)
+
+
+# ---------------------------------------------------------------------- beam search
+def length_penalty_factor(length, alpha):
+    """GNMT length penalty ``((5 + length) / 6) ** alpha`` (Wu et al. 2016, eq. 14); 1 for ``alpha=0``."""
+    return tf.pow((5.0 + tf.cast(length, tf.float32)) / 6.0, tf.cast(alpha, tf.float32))
+
+
+def beam_search(model, source_ids, max_length, beam_width=DEFAULT_BEAM_WIDTH, length_penalty=DEFAULT_LENGTH_PENALTY):
+    """Batched beam search in the graph.
+
+    Every step extends each unfinished hypothesis by its ``beam_width`` best
+    tokens; a finished hypothesis (``[END]`` or the length cap) competes as
+    itself. The ``beam_width`` best candidates by ``log_prob / lp(length)`` are
+    kept. The loop ends when every kept hypothesis of every sentence is
+    finished. Back-pointers are recorded per step and followed backwards at the
+    end, so tokens and attention rows of a returned hypothesis all come from its
+    own ancestry.
+
+    Args:
+        source_ids: int32 [batch, src_len], 0-padded.
+        max_length: int32 scalar cap on target tokens per sentence.
+        beam_width: int32 scalar ``k >= 1``.
+        length_penalty: GNMT ``alpha`` (0 ranks by log-probability alone).
+
+    Returns a dict, hypotheses sorted best first along axis 1:
+    ``tokens`` int32 [batch, k, tgt_len], ``length`` int32 [batch, k],
+    ``attention`` float32 [batch, k, tgt_len, src_len], ``log_prob`` float32
+    [batch, k], ``score`` float32 [batch, k] (``log_prob / lp(length)``).
+    Beam search is not guaranteed to find a more probable translation than
+    greedy search for every sentence, but with ``length_penalty=0`` it usually does.
+    """
+    beam_width = tf.cast(beam_width, tf.int32)
+    alpha = tf.cast(length_penalty, tf.float32)
+    state, memory, limit, steps = _start(model, source_ids, max_length)
     batch = tf.shape(source_ids)[0]
-    source_length = tf.reduce_sum(tf.cast(source_mask, tf.int32), axis=1)
-    limit = tf.minimum(max_length, 2 * source_length + 10)  # [batch]
-    # At least one step, even for a batch of 0, so every output has a defined shape.
-    steps = tf.reduce_max(tf.concat([limit, [1]], axis=0))
-
-    tokens_ta = tf.TensorArray(tf.int32, size=0, dynamic_size=True)
-    weights_ta = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
-    token = tf.fill([batch], START_ID)
-    done = tf.zeros([batch], tf.bool)
-    length = tf.zeros([batch], tf.int32)
-    log_prob = tf.zeros([batch], tf.float32)
-
-    def cond(i, token, state, done, length, log_prob, tokens_ta, weights_ta):
-        return tf.logical_and(i < steps, tf.logical_or(i == 0, tf.logical_not(tf.reduce_all(done))))
-
-    def body(i, token, state, done, length, log_prob, tokens_ta, weights_ta):
-        logits, state, weights = model.decoder.step(token, state, memory, training=False)
-        log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32), axis=-1)
-        next_token = tf.cast(tf.argmax(log_probs, axis=-1), tf.int32)
-        next_token = tf.where(done, PAD_ID, next_token)
-        chosen = tf.gather(log_probs, next_token, batch_dims=1)
-        log_prob = log_prob + tf.where(done, 0.0, chosen)
-        weights = tf.where(done[:, None], 0.0, tf.cast(weights, tf.float32))
-        length = length + tf.cast(tf.logical_not(done), tf.int32)
-        done = tf.logical_or(done, tf.equal(next_token, END_ID))
-        done = tf.logical_or(done, length >= limit)
-        return i + 1, next_token, state, done, length, log_prob, tokens_ta.write(i, next_token), weights_ta.write(i, weights)
-
-    _, _, _, _, length, log_prob, tokens_ta, weights_ta = tf.while_loop(
-        cond, body, (tf.constant(0), token, state, done, length, log_prob, tokens_ta, weights_ta)
-    )
     src_len = tf.shape(source_ids)[1]
-    tokens = tf.reshape(tf.transpose(tokens_ta.stack(), (1, 0)), [batch, -1])
-    attention = tf.reshape(tf.transpose(weights_ta.stack(), (1, 0, 2)), [batch, -1, src_len])
-    return {"tokens": tokens, "length": length, "attention": attention, "log_prob": log_prob}
+    k = beam_width
 
+    def tile(x):  # [batch, ...] -> [batch * k, ...], hypothesis j of sentence b at row b * k + j
+        return tf.repeat(x, k, axis=0)
 
-def translate_graph(model, strings, max_length):
-    """Raw strings -> every output a caller (Python API or SavedModel) needs, dense and batch-major."""
-    source_ids, source_tokens, source_length = encode_source(model, strings)
-    result = greedy_search(model, source_ids, max_length)
-    target_tokens = model.target_text.ids_to_tokens(result["tokens"])
-    valid = tf.sequence_mask(result["length"], tf.shape(result["tokens"])[1])
+    state = [tile(s) for s in state]
+    memory = {name: tile(value) for name, value in memory.items()}
+    tokens = tf.fill([batch, k], START_ID)
+    log_prob = tf.concat([tf.zeros([batch, 1]), tf.fill([batch, k - 1], _NEG)], axis=1)
+    length = tf.zeros([batch, k], tf.int32)
+    finished = tf.tile((limit <= 0)[:, None], [1, k])
+    tokens_ta = tf.TensorArray(tf.int32, size=0, dynamic_size=True)
+    parents_ta = tf.TensorArray(tf.int32, size=0, dynamic_size=True)
+    weights_ta = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
+
+    def cond(i, tokens, state, log_prob, length, finished, tokens_ta, parents_ta, weights_ta):
+        return tf.logical_and(i < steps, tf.logical_or(i == 0, tf.logical_not(tf.reduce_all(finished))))
+
+    def body(i, tokens, state, log_prob, length, finished, tokens_ta, parents_ta, weights_ta):
+        step_log_probs, new_state, weights = _step_log_probs(model, tf.reshape(tokens, [-1]), state, memory)
+        vocab = tf.shape(step_log_probs)[-1]
+        step_log_probs = tf.reshape(step_log_probs, [batch, k, vocab])
+        per_beam = tf.minimum(k, vocab)
+        # Stage 1: each hypothesis' best tokens (ranking within one hypothesis is by log-prob,
+        # whatever the length penalty, since all its extensions have the same length).
+        top = tf.math.top_k(_never_generated(step_log_probs), k=per_beam)  # [batch, k, per_beam]
+        first = tf.equal(tf.range(per_beam), 0)
+        fin = finished[:, :, None]
+        candidate_log_prob = log_prob[:, :, None] + tf.where(fin, tf.where(first, 0.0, _NEG), top.values)
+        candidate_token = tf.where(fin, PAD_ID, top.indices)
+        candidate_length = length[:, :, None] + tf.where(fin, 0, tf.ones_like(top.indices))
+        candidate_score = candidate_log_prob / length_penalty_factor(candidate_length, alpha)
+        # Stage 2: the k best of the k * per_beam candidates of each sentence.
+        flat = lambda x: tf.reshape(x, [batch, k * per_beam])  # noqa: E731
+        best = tf.math.top_k(flat(candidate_score), k=k).indices  # [batch, k]
+        parent = best // per_beam
+        new_tokens = tf.gather(flat(candidate_token), best, batch_dims=1)
+        new_log_prob = tf.gather(flat(candidate_log_prob), best, batch_dims=1)
+        new_length = tf.gather(flat(candidate_length), best, batch_dims=1)
+        parent_finished = tf.gather(finished, parent, batch_dims=1)
+        new_finished = parent_finished | tf.equal(new_tokens, END_ID) | (new_length >= limit[:, None])
+        rows = tf.reshape(parent + tf.range(batch)[:, None] * k, [-1])
+        new_state = [tf.gather(s, rows) for s in new_state]
+        step_weights = tf.gather(tf.reshape(weights, [batch, k, src_len]), parent, batch_dims=1)
+        step_weights = tf.where(parent_finished[:, :, None], 0.0, step_weights)
+        # Keep the static shapes of the loop variables (a fixed beam width at export makes them known).
+        same = lambda x, like: tf.reshape(x, tf.shape(like))  # noqa: E731
+        new_tokens, new_log_prob = same(new_tokens, tokens), same(new_log_prob, log_prob)
+        new_length, new_finished = same(new_length, length), same(new_finished, finished)
+        return (i + 1, new_tokens, new_state, new_log_prob, new_length, new_finished,
+                tokens_ta.write(i, new_tokens), parents_ta.write(i, parent), weights_ta.write(i, step_weights))
+
+    _, _, _, log_prob, length, _, tokens_ta, parents_ta, weights_ta = tf.while_loop(
+        cond, body, (tf.constant(0), tokens, state, log_prob, length, finished, tokens_ta, parents_ta, weights_ta)
+    )
+    score = log_prob / length_penalty_factor(length, alpha)
+    order = tf.math.top_k(score, k=k).indices  # [batch, k], best first
+    all_tokens = tokens_ta.stack()  # [steps, batch, k]
+    all_parents = parents_ta.stack()
+    all_weights = tf.reshape(weights_ta.stack(), [-1, batch, k, src_len])
+    n_steps = tf.shape(all_tokens)[0]
+
+    def back_cond(t, beam, out_tokens, out_weights):
+        return t >= 0
+
+    def back_body(t, beam, out_tokens, out_weights):
+        out_tokens = out_tokens.write(t, tf.gather(all_tokens[t], beam, batch_dims=1))
+        out_weights = out_weights.write(t, tf.gather(all_weights[t], beam, batch_dims=1))
+        return t - 1, tf.gather(all_parents[t], beam, batch_dims=1), out_tokens, out_weights
+
+    _, _, out_tokens, out_weights = tf.while_loop(
+        back_cond,
+        back_body,
+        (n_steps - 1, order, tf.TensorArray(tf.int32, size=n_steps), tf.TensorArray(tf.float32, size=n_steps)),
+    )
+    tokens = tf.reshape(tf.transpose(out_tokens.stack(), (1, 2, 0)), [batch, k, -1])
+    attention = tf.reshape(tf.transpose(out_weights.stack(), (1, 2, 0, 3)), [batch, k, -1, src_len])
     return {
-        "translation": model.target_text.detokenize(result["tokens"]),
-        "source_tokens": source_tokens,
-        "source_length": source_length,
-        "target_tokens": tf.where(valid, target_tokens, ""),
-        "target_length": result["length"],
-        "attention": result["attention"],
-        "log_prob": result["log_prob"],
+        "tokens": tokens,
+        "length": tf.gather(length, order, batch_dims=1),
+        "attention": attention,
+        "log_prob": tf.gather(log_prob, order, batch_dims=1),
+        "score": tf.gather(score, order, batch_dims=1),
     }
 
 
-def _compiled_translate(model):
-    fn = getattr(model, "_seq2seq_translate_fn", None)
-    if fn is None:
-        fn = tf.function(
-            lambda strings, max_length: translate_graph(model, strings, max_length),
-            input_signature=[tf.TensorSpec([None], tf.string), tf.TensorSpec([], tf.int32)],
-            reduce_retracing=True,
+# ---------------------------------------------------------------------- strings in, everything out
+def _target_outputs(model, tokens, length):
+    """Token ids [..., tgt_len] and lengths [...] -> text [...] and token strings [..., tgt_len] ("" on padding)."""
+    target_tokens = model.target_text.ids_to_tokens(tokens)
+    valid = tf.sequence_mask(length, tf.shape(tokens)[-1])
+    shape = tf.shape(tokens)
+    flat_text = model.target_text.detokenize(tf.reshape(tokens, [-1, shape[-1]]))
+    return tf.reshape(flat_text, shape[:-1]), tf.where(valid, target_tokens, "")
+
+
+def translate_graph(
+    model,
+    strings,
+    max_length=DEFAULT_MAX_LENGTH,
+    *,
+    method: str = "greedy",
+    beam_width=DEFAULT_BEAM_WIDTH,
+    length_penalty=DEFAULT_LENGTH_PENALTY,
+    temperature=1.0,
+    seed=0,
+    max_source_length=DEFAULT_MAX_SOURCE_LENGTH,
+):
+    """Raw strings -> every output a caller (Python API or SavedModel) needs, dense and batch-major.
+
+    ``strings``: string [batch]. Returns a dict with ``translation`` string
+    [batch], ``source_tokens`` string [batch, src_len], ``source_length`` int32
+    [batch], ``target_tokens`` string [batch, tgt_len], ``target_length`` int32
+    [batch], ``attention`` float32 [batch, tgt_len, src_len], ``log_prob`` and
+    ``score`` float32 [batch]. For ``method="beam"`` also every hypothesis, best
+    first: ``beams_translation`` string [batch, k], ``beams_target_tokens``
+    [batch, k, tgt_len], ``beams_target_length`` int32 [batch, k],
+    ``beams_attention`` float32 [batch, k, tgt_len, src_len], ``beams_log_prob``
+    and ``beams_score`` float32 [batch, k].
+    """
+    if method not in METHODS:
+        raise ValueError(f"method={method!r}: choose one of {METHODS}.")
+    source_ids, source_tokens, source_length = encode_source(model, strings, max_source_length)
+    outputs = {"source_tokens": source_tokens, "source_length": source_length}
+    if method == "beam":
+        beams = beam_search(model, source_ids, max_length, beam_width, length_penalty)
+        text, tokens = _target_outputs(model, beams["tokens"], beams["length"])
+        outputs.update(
+            beams_translation=text,
+            beams_target_tokens=tokens,
+            beams_target_length=beams["length"],
+            beams_attention=beams["attention"],
+            beams_log_prob=beams["log_prob"],
+            beams_score=beams["score"],
         )
+        result = {name: value[:, 0] for name, value in beams.items()}
+    elif method == "sample":
+        result = sample_search(model, source_ids, max_length, temperature, seed)
+    else:
+        result = greedy_search(model, source_ids, max_length)
+    text, tokens = _target_outputs(model, result["tokens"], result["length"])
+    outputs.update(
+        translation=text,
+        target_tokens=tokens,
+        target_length=result["length"],
+        attention=result["attention"],
+        log_prob=result["log_prob"],
+        score=result["score"],
+    )
+    return outputs
+
+
+def _compiled_translate(model, method: str):
+    cache = getattr(model, "_seq2seq_translate_fns", None)
+    if cache is None:
+        cache = {}
         # Plain attribute (not tracked by Keras): a cache, not part of the model.
-        object.__setattr__(model, "_seq2seq_translate_fn", fn)
-    return fn
+        object.__setattr__(model, "_seq2seq_translate_fns", cache)
+    if method not in cache:
+
+        def run(strings, max_length, max_source_length, beam_width, length_penalty, temperature, seed):
+            return translate_graph(
+                model, strings, max_length, method=method, beam_width=beam_width, length_penalty=length_penalty,
+                temperature=temperature, seed=seed, max_source_length=max_source_length,
+            )
+
+        cache[method] = tf.function(
+            run,
+            input_signature=[
+                tf.TensorSpec([None], tf.string),
+                tf.TensorSpec([], tf.int32),
+                tf.TensorSpec([], tf.int32),
+                tf.TensorSpec([], tf.int32),
+                tf.TensorSpec([], tf.float32),
+                tf.TensorSpec([], tf.float32),
+                tf.TensorSpec([], tf.int64),
+            ],
+        )
+    return cache[method]
 
 
-def translate(model, texts: str | Sequence[str], *, max_length: int | None = None, batch_size: int = 256):
-    """Greedy-translate raw sentences with ``model``; see :meth:`Seq2Seq.translate`."""
-    single = isinstance(texts, (str, bytes))
-    sentences = [texts] if single else list(texts)
-    if max_length is None:
-        max_length = DEFAULT_MAX_LENGTH
-    if max_length < 1:
-        raise ValueError(f"max_length must be >= 1, got {max_length}.")
-    fn = _compiled_translate(model)
+def as_utf8_bytes(text) -> bytes:
+    """A ``str`` or ``bytes`` sentence as bytes for the graph.
+
+    ``str`` from ``sys.argv`` or a file read with ``errors="surrogateescape"``
+    carries undecodable bytes as lone surrogates: they are turned back into
+    those bytes (and then into U+FFFD by the graph), never an exception.
+    """
+    if isinstance(text, bytes):
+        return text
+    if isinstance(text, np.str_):
+        text = str(text)
+    if not isinstance(text, str):
+        raise TypeError(f"Sentences must be str or bytes, got {type(text).__name__}: {text!r:.80}")
+    try:
+        return text.encode("utf-8", errors="surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", errors="surrogatepass")
+
+
+def readable(text) -> str:
+    """The sentence as valid Unicode (undecodable bytes shown as U+FFFD)."""
+    return as_utf8_bytes(text).decode("utf-8", errors="replace")
+
+
+def _check_int(name, value, minimum):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {value!r}.")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}.")
+    return int(value)
+
+
+def translate(
+    model,
+    texts: str | bytes | Iterable[str | bytes],
+    *,
+    method: str = "greedy",
+    beam_width: int = DEFAULT_BEAM_WIDTH,
+    length_penalty: float = DEFAULT_LENGTH_PENALTY,
+    n_best: int = 1,
+    temperature: float = 1.0,
+    seed: int | None = None,
+    max_length: int | None = None,
+    max_source_length: int | None = None,
+    batch_size: int = 256,
+):
+    """Translate raw sentences with ``model``.
+
+    Args:
+        texts: one sentence (``str`` or ``bytes``; returns one
+            :class:`Translation`) or an iterable of them (returns a list, in
+            order; an empty list gives ``[]``).
+        method: ``"greedy"``, ``"sample"`` or ``"beam"``.
+        beam_width: hypotheses kept per sentence (``method="beam"``).
+        length_penalty: GNMT ``alpha`` for beam search; 0 ranks by
+            log-probability alone, larger values favour longer outputs.
+        n_best: with beam search, also return the next ``n_best - 1``
+            hypotheses in ``Translation.alternatives`` (``n_best <= beam_width``).
+        temperature: ``method="sample"``: divides the logits; < 1 is closer to
+            greedy, > 1 more varied. Must be > 0.
+        seed: ``method="sample"``: the same seed (and the same inputs in the same
+            order) gives the same translations; ``None`` draws a fresh seed.
+        max_length: cap on target tokens (default :data:`DEFAULT_MAX_LENGTH`);
+            each sentence is also capped at ``2 * source tokens + 10``.
+        max_source_length: longer sources are truncated to this many tokens
+            (default :data:`DEFAULT_MAX_SOURCE_LENGTH`).
+        batch_size: sentences per graph call.
+
+    See the module docstring for what empty, very long or malformed input gives.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method={method!r}: choose one of {METHODS}.")
+    single = isinstance(texts, (str, bytes, np.str_))
+    if single:
+        sentences = [texts]
+    else:
+        try:
+            sentences = list(texts)
+        except TypeError:
+            raise TypeError(
+                f"translate() takes a sentence (str or bytes) or a list of them, got {type(texts).__name__}."
+            ) from None
+    raw = [as_utf8_bytes(s) for s in sentences]
+    max_length = DEFAULT_MAX_LENGTH if max_length is None else _check_int("max_length", max_length, 1)
+    max_source_length = (
+        DEFAULT_MAX_SOURCE_LENGTH if max_source_length is None else _check_int("max_source_length", max_source_length, 1)
+    )
+    beam_width = _check_int("beam_width", beam_width, 1)
+    n_best = _check_int("n_best", n_best, 1)
+    batch_size = _check_int("batch_size", batch_size, 1)
+    if n_best > 1 and method != "beam":
+        raise ValueError(f"n_best={n_best} needs method='beam' (greedy and sampling give one hypothesis).")
+    if n_best > beam_width:
+        raise ValueError(f"n_best={n_best} is more than beam_width={beam_width}: raise beam_width.")
+    if not (isinstance(temperature, (int, float, np.floating)) and math.isfinite(temperature) and temperature > 0):
+        raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}.")
+    if not (isinstance(length_penalty, (int, float, np.floating)) and math.isfinite(length_penalty)):
+        raise ValueError(f"length_penalty must be a finite number, got {length_penalty!r}.")
+    if seed is None:
+        seed = secrets.randbits(62)
+    seed = _check_int("seed", seed, -(2**63))
+
+    fn = _compiled_translate(model, method)
     results: list[Translation] = []
-    for start in range(0, len(sentences), batch_size):
-        chunk = sentences[start:start + batch_size]
-        out = fn(tf.constant(chunk, tf.string), tf.constant(max_length, tf.int32))
-        results.extend(results_to_translations(out, chunk, has_attention=model.has_attention))
+    for chunk_index, start in enumerate(range(0, len(raw), batch_size)):
+        chunk = raw[start:start + batch_size]
+        out = fn(
+            tf.constant(chunk, tf.string),
+            tf.constant(max_length, tf.int32),
+            tf.constant(max_source_length, tf.int32),
+            tf.constant(beam_width, tf.int32),
+            tf.constant(length_penalty, tf.float32),
+            tf.constant(temperature, tf.float32),
+            tf.constant((seed + chunk_index) % 2**63, tf.int64),
+        )
+        results.extend(
+            results_to_translations(out, [readable(s) for s in chunk], has_attention=model.has_attention, n_best=n_best)
+        )
     return results[0] if single else results
 
 
-def results_to_translations(out, sources, has_attention=True) -> list[Translation]:
-    """Turn a dict of batch-major outputs (graph, SavedModel or server) into Translations."""
-    texts = to_python_strings(out["translation"])
-    src_tokens = to_python_strings(out["source_tokens"])
-    tgt_tokens = to_python_strings(out["target_tokens"])
-    src_len = np.asarray(out["source_length"]).reshape(-1)
-    tgt_len = np.asarray(out["target_length"]).reshape(-1)
-    attention = np.asarray(out["attention"], dtype=np.float32)
-    log_prob = np.asarray(out.get("log_prob", out.get("score", np.zeros(len(texts)))), dtype=np.float32).reshape(-1)
+def _as_numpy(value):
+    return value.numpy() if hasattr(value, "numpy") else np.asarray(value)
+
+
+def results_to_translations(out, sources, has_attention=True, n_best: int = 1) -> list[Translation]:
+    """Turn a dict of batch-major outputs (graph, SavedModel or server) into Translations.
+
+    Needs ``translation``, ``source_tokens``, ``source_length``,
+    ``target_tokens``, ``target_length``, ``attention``; uses ``log_prob`` and
+    ``score`` when present, and the ``beams_*`` outputs for ``n_best > 1``.
+    """
+    texts = to_python_strings(_as_numpy(out["translation"]))
+    batch = len(texts)
+    src_tokens = to_python_strings(_as_numpy(out["source_tokens"]))
+    src_len = _as_numpy(out["source_length"]).reshape(-1)
+    tgt_len = _as_numpy(out["target_length"]).reshape(-1)
+    log_prob = _as_numpy(out["log_prob"]).astype(np.float32).reshape(-1) if "log_prob" in out else np.zeros(batch, np.float32)
+    score = _as_numpy(out["score"]).astype(np.float32).reshape(-1) if "score" in out else log_prob
+    if len(sources) != batch:
+        raise ValueError(f"{len(sources)} sources for {batch} translations: the batch dimension disagrees.")
+    if batch == 0:
+        return []
+    tgt_tokens = to_python_strings(_as_numpy(out["target_tokens"]))
+    attention = _as_numpy(out["attention"]).astype(np.float32)
+
+    def make(b, source, text, tokens, t, weights, lp, sc):
+        s = int(src_len[b])
+        return Translation(
+            source=source,
+            text=text,
+            source_tokens=list(src_tokens[b][:s]),
+            target_tokens=list(tokens[:t]),
+            attention=weights[:t, :s].copy() if has_attention else None,
+            log_prob=float(lp),
+            score=float(sc),
+        )
+
+    beams = None
+    if n_best > 1:
+        beams = {
+            "text": to_python_strings(_as_numpy(out["beams_translation"])),
+            "tokens": to_python_strings(_as_numpy(out["beams_target_tokens"])),
+            "length": _as_numpy(out["beams_target_length"]),
+            "attention": _as_numpy(out["beams_attention"]).astype(np.float32),
+            "log_prob": _as_numpy(out["beams_log_prob"]).astype(np.float32),
+            "score": _as_numpy(out["beams_score"]).astype(np.float32),
+        }
     translations = []
     for b, text in enumerate(texts):
-        s, t = int(src_len[b]), int(tgt_len[b])
         source = sources[b]
         if isinstance(source, bytes):
             source = source.decode("utf-8", errors="replace")
-        translations.append(
-            Translation(
-                source=source,
-                text=text,
-                source_tokens=src_tokens[b][:s],
-                target_tokens=tgt_tokens[b][:t],
-                attention=attention[b, :t, :s].copy() if has_attention else None,
-                log_prob=float(log_prob[b]),
-            )
-        )
+        t = make(b, source, text, tgt_tokens[b], int(tgt_len[b]), attention[b], log_prob[b], score[b])
+        if beams is not None:
+            t.alternatives = [
+                make(b, source, beams["text"][b][j], beams["tokens"][b][j], int(beams["length"][b, j]),
+                     beams["attention"][b, j], beams["log_prob"][b, j], beams["score"][b, j])
+                for j in range(1, min(n_best, len(beams["text"][b])))
+            ]
+        translations.append(t)
     return translations

@@ -300,7 +300,7 @@ class TextProcessor(keras.layers.Layer):
 
         Padding, ``[START]`` and ``[END]`` are dropped; reading stops at the first
         ``[END]``; word pieces are joined; no space is left before closing
-        punctuation.
+        punctuation, nor around word-internal apostrophes and hyphens.
         """
         self._require_vocabulary()
         if isinstance(ids, tf.RaggedTensor):
@@ -314,9 +314,7 @@ class TextProcessor(keras.layers.Layer):
         text = tf.strings.reduce_join(tokens, axis=-1, separator=" ")
         if self.subword:
             text = tf.strings.regex_replace(text, r" ##", "")
-        text = tf.strings.regex_replace(text, _PUNCTUATION_BEFORE_SPACE, r"\1")
-        text = tf.strings.regex_replace(text, r"([¿¡(\[{]) ", r"\1")
-        return text
+        return join_words(text)
 
     # ------------------------------------------------------------------ Keras plumbing
     def compute_output_shape(self, input_shape):
@@ -337,6 +335,18 @@ class TextProcessor(keras.layers.Layer):
             max_length=self.max_length,
         )
         return config
+
+
+def join_words(text: tf.Tensor) -> tf.Tensor:
+    """Tidy space-joined words ``string[batch]`` into readable text.
+
+    No space before closing punctuation or after opening ``¿ ¡ ( [ {``, and
+    word-internal apostrophes and hyphens (split off as punctuation by
+    tokenisation) are rejoined: ``"we ' ve"`` -> ``"we've"``.
+    """
+    text = tf.strings.regex_replace(text, _PUNCTUATION_BEFORE_SPACE, r"\1")
+    text = tf.strings.regex_replace(text, r"([\pL\pN]) (['’-]) ([\pL\pN])", r"\1\2\3")
+    return tf.strings.regex_replace(text, r"([¿¡(\[{]) ", r"\1")
 
 
 def to_python_strings(tensor) -> list:

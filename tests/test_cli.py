@@ -55,3 +55,25 @@ def test_train_then_translate_on_the_builtin_corpus(tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("나는 학생이다 -> ")
     assert any(line.startswith(" -> ") for line in lines)  # the empty sentence gets a defined answer
+
+
+def test_translate_reads_stdin_with_invalid_utf8_and_beam(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    assert main([
+        "train", "--data", "builtin-ko-en", "--limit", "200", "--epochs", "1",
+        "--embedding-dim", "8", "--units", "8", "--out", str(out),
+    ]) == 0
+    proc = subprocess.run(
+        [sys.executable, "-m", "seq2seq_keras.cli", "translate", "--model", str(out), "--method", "beam",
+         "--beam-width", "2", "-"],
+        input=b"\xff\xfe\xc0 bad bytes\n\xeb\x82\x98\xeb\x8a\x94 \xed\x95\x99\xec\x83\x9d\n",
+        capture_output=True, timeout=300, env={**os.environ, "LC_ALL": "C", "PYTHONIOENCODING": "utf-8"},
+    )
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
+    lines = proc.stdout.decode("utf-8").splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("\ufffd") and lines[1].startswith("나는 학생 -> ")

@@ -113,3 +113,9 @@ def test_tf_tokenization_matches_the_builtin_corpus_gold_tokens():
     tgt = to_python_strings(en.tokenize_words([p.target for p in pairs]))
     assert src == [list(p.source_tokens) for p in pairs]
     assert tgt == [list(p.target_tokens) for p in pairs]
+
+
+def test_detokenize_rejoins_contractions_and_hyphens():
+    p = TextProcessor.for_language("en", add_start_end=True).adapt(["We've got a well-known cat, don't we?"])
+    ids = p(["We've got a well-known cat, don't we?"])
+    assert to_python_strings(p.detokenize(ids)) == ["we've got a well-known cat, don't we?"]

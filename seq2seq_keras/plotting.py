@@ -1,0 +1,338 @@
+"""Attention heatmaps and evaluation plots, with Hangul that renders as glyphs.
+
+:func:`plot_attention` draws one :class:`~seq2seq_keras.decoding.Translation`'s
+attention matrix ``[tgt_len, src_len]``: source tokens along the x axis (on top,
+read left to right), output tokens down the y axis (first output token on the
+top row), one cell per weight, a colour bar from 0 to 1. It takes what the Python
+API returns (``model.translate(...)``), what a TF Serving client returns
+(``seq2seq_keras.serving.RestClient(...).translate(...)``, the same dataclass),
+or one raw prediction of a REST response (a dict with ``source_tokens``,
+``target_tokens``, ``attention`` and optionally ``source_length`` /
+``target_length``)::
+
+    from seq2seq_keras.plotting import plot_attention
+    fig = plot_attention(model.translate("나는 학생이다"), save="attention.png")
+
+Fonts: the package registers NanumGothic, which ships with ``koreanize-matplotlib``,
+and draws every label with the family list ``["NanumGothic", "DejaVu Sans"]``, so
+Hangul comes from NanumGothic and anything it lacks falls back to DejaVu Sans
+(matplotlib >= 3.6 falls back per glyph). Unlike ``import koreanize_matplotlib``
+this does not change the global ``rcParams``.
+
+Figures are built with :class:`matplotlib.figure.Figure`, not ``pyplot``: they do
+not pile up in pyplot's figure list, need no display, and show once in a notebook
+when they are the cell's value.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import math
+import os
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+HANGUL_FONT = "NanumGothic"
+FONT_FAMILY = [HANGUL_FONT, "DejaVu Sans"]
+_font_registered = False
+
+
+# --------------------------------------------------------------------------- fonts
+def hangul_font_path() -> Path:
+    """The NanumGothic ``.ttf`` shipped by ``koreanize-matplotlib`` (found without importing it).
+
+    Importing ``koreanize_matplotlib`` sets the global font and, in 0.1.1, imports
+    ``distutils`` (gone in Python 3.12 without setuptools), so the file is located
+    through the package's import spec instead.
+    """
+    spec = importlib.util.find_spec("koreanize_matplotlib")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError(
+            "koreanize-matplotlib is not installed; it ships the NanumGothic font used for Hangul "
+            "labels. Install it with: pip install koreanize-matplotlib"
+        )
+    for location in spec.submodule_search_locations:
+        path = Path(location) / "fonts" / "NanumGothic.ttf"
+        if path.is_file():
+            return path
+    raise FileNotFoundError(
+        f"koreanize-matplotlib is installed at {list(spec.submodule_search_locations)} but has no "
+        "fonts/NanumGothic.ttf; reinstall it: pip install --force-reinstall koreanize-matplotlib"
+    )
+
+
+def register_fonts() -> list[str]:
+    """Register NanumGothic with matplotlib (once) and return the family list to draw with."""
+    global _font_registered
+    if not _font_registered:
+        from matplotlib import font_manager
+
+        font_manager.fontManager.addfont(str(hangul_font_path()))
+        _font_registered = True
+    return list(FONT_FAMILY)
+
+
+# --------------------------------------------------------------------------- inputs
+def _decode(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    if isinstance(value, Mapping) and "b64" in value:  # TF Serving REST: non-UTF-8 strings
+        return base64.b64decode(value["b64"]).decode("utf-8", errors="replace")
+    return str(value)
+
+
+def _field(obj: Any, *names: str, default: Any = None) -> Any:
+    for name in names:
+        if isinstance(obj, Mapping):
+            if name in obj:
+                return obj[name]
+        elif hasattr(obj, name):
+            return getattr(obj, name)
+    return default
+
+
+def attention_view(translation: Any) -> tuple[list[str], list[str], np.ndarray, str]:
+    """``(source_tokens, target_tokens, attention [tgt_len, src_len], title)`` of one translation.
+
+    Accepts a :class:`~seq2seq_keras.decoding.Translation` (Python API or serving
+    client), any object with the same attributes, or one prediction of a TF
+    Serving REST response (a dict; padding is cut with ``source_length`` /
+    ``target_length`` when present, else trailing empty tokens are dropped).
+    """
+    attention = _field(translation, "attention")
+    source_tokens = _field(translation, "source_tokens")
+    target_tokens = _field(translation, "target_tokens")
+    if source_tokens is None or target_tokens is None:
+        raise TypeError(
+            f"Cannot plot a {type(translation).__name__}: expected a Translation (model.translate(...) or "
+            "a serving client's .translate(...)) or a dict with 'source_tokens', 'target_tokens' and 'attention'."
+        )
+    if attention is None:
+        raise ValueError(
+            "This translation has no attention weights: it comes from a model built with attention=None "
+            "(the fixed-context baseline), or a serving signature without attention "
+            "(use signature_name='translate_with_attention')."
+        )
+    source_tokens = [_decode(t) for t in np.asarray(source_tokens, dtype=object).reshape(-1)]
+    target_tokens = [_decode(t) for t in np.asarray(target_tokens, dtype=object).reshape(-1)]
+    attention = np.asarray(attention, dtype=np.float32)
+    if attention.ndim == 3 and attention.shape[0] == 1:
+        attention = attention[0]
+    if attention.ndim != 2:
+        raise ValueError(f"attention must be a [tgt_len, src_len] matrix, got shape {attention.shape}.")
+    src_len = _field(translation, "source_length")
+    tgt_len = _field(translation, "target_length")
+    if src_len is None:
+        while source_tokens and source_tokens[-1] == "":
+            source_tokens.pop()
+    else:
+        source_tokens = source_tokens[: int(np.asarray(src_len).reshape(-1)[0])]
+    if tgt_len is None:
+        while target_tokens and target_tokens[-1] == "":
+            target_tokens.pop()
+    else:
+        target_tokens = target_tokens[: int(np.asarray(tgt_len).reshape(-1)[0])]
+    attention = attention[: len(target_tokens), : len(source_tokens)]
+    if attention.size == 0:
+        raise ValueError(
+            f"Nothing to plot: the translation of {_decode(_field(translation, 'source', default=''))!r} has "
+            f"{len(target_tokens)} output and {len(source_tokens)} source tokens (an empty sentence?)."
+        )
+    if attention.shape != (len(target_tokens), len(source_tokens)):
+        raise ValueError(
+            f"attention has shape {attention.shape} but there are {len(target_tokens)} target tokens and "
+            f"{len(source_tokens)} source tokens; it must be [len(target_tokens), len(source_tokens)]."
+        )
+    source = _field(translation, "source", default="")
+    text = _field(translation, "text", "translation", default="")
+    title = f"{_decode(source)}  ->  {_decode(text)}" if source or text else ""
+    return source_tokens, target_tokens, attention, title
+
+
+# --------------------------------------------------------------------------- heatmaps
+def _new_figure(figsize: tuple[float, float]):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=figsize, layout="constrained")
+
+
+def _heatmap_size(src_len: int, tgt_len: int) -> tuple[float, float]:
+    return (min(3.0 + 0.55 * src_len, 16.0), min(2.2 + 0.42 * tgt_len, 16.0))
+
+
+def _wrap(title: str, width_inches: float) -> str:
+    """Wrap a title to about the width of its axes (some 10 characters per inch at this size)."""
+    import textwrap
+
+    return textwrap.fill(title, width=max(20, int(width_inches * 10)))
+
+
+def _draw_heatmap(ax, source_tokens, target_tokens, attention, *, title, gold, cmap, vmax, family, legend=True,
+                  width_inches=8.0):
+    image = ax.imshow(attention, cmap=cmap, vmin=0.0, vmax=vmax, aspect="auto", interpolation="nearest")
+    ax.set_xticks(range(len(source_tokens)), labels=source_tokens, rotation=60,
+                  ha="left", rotation_mode="anchor", fontfamily=family)
+    ax.set_yticks(range(len(target_tokens)), labels=target_tokens, fontfamily=family)
+    ax.xaxis.tick_top()
+    ax.xaxis.set_label_position("top")
+    ax.set_xlabel("source tokens", fontfamily=family)
+    ax.set_ylabel("output tokens", fontfamily=family)
+    if title:
+        ax.set_title(_wrap(title, width_inches), fontfamily=family, fontsize="medium")
+    if gold is not None:
+        gold = np.asarray(gold, dtype=bool)
+        if gold.shape != attention.shape:
+            raise ValueError(f"gold alignment has shape {gold.shape}, attention {attention.shape}; they must match.")
+        rows, cols = np.nonzero(gold)
+        ax.scatter(cols, rows, s=140, marker="s", facecolors="none", edgecolors="red", linewidths=1.5,
+                   label="gold alignment")
+        if legend:
+            ax.legend(loc="upper right", bbox_to_anchor=(1.0, -0.01), fontsize="small", prop={"family": family},
+                      frameon=False)
+    return image
+
+
+def plot_attention(
+    translation: Any,
+    ax=None,
+    save: str | os.PathLike | None = None,
+    *,
+    gold: np.ndarray | None = None,
+    title: str | None = None,
+    cmap: str = "viridis",
+    vmax: float = 1.0,
+    colorbar: bool = True,
+):
+    """Draw a translation's attention as a labelled heatmap; return the matplotlib ``Figure``.
+
+    Args:
+        translation: a :class:`~seq2seq_keras.decoding.Translation` (from
+            ``model.translate`` or a TF Serving client) or a REST prediction dict;
+            ``attention[i, j]`` is the weight output token ``i`` put on source token ``j``.
+        ax: draw into this ``Axes`` (e.g. of a grid); default: a new figure.
+        save: write a PNG (or any format matplotlib knows from the suffix) there.
+        gold: optional bool ``[tgt_len, src_len]`` gold alignment, drawn as red squares.
+        title: default ``"source  ->  translation"``; ``""`` for none.
+        cmap, vmax: colour map and the weight at full colour (weights are in [0, 1]).
+        colorbar: add a colour bar labelled "attention weight".
+
+    The image keeps the matrix orientation: row ``i`` (top to bottom) is output token
+    ``i``, column ``j`` (left to right) is source token ``j``.
+    """
+    family = register_fonts()
+    source_tokens, target_tokens, attention, default_title = attention_view(translation)
+    size = _heatmap_size(len(source_tokens), len(target_tokens))
+    if ax is None:
+        fig = _new_figure(size)
+        ax = fig.add_subplot()
+    else:
+        fig = ax.figure
+    image = _draw_heatmap(ax, source_tokens, target_tokens, attention,
+                          title=default_title if title is None else title, gold=gold, cmap=cmap,
+                          vmax=vmax, family=family, width_inches=size[0])
+    if colorbar:
+        cbar = fig.colorbar(image, ax=ax, fraction=0.05, pad=0.02)
+        cbar.set_label("attention weight", fontfamily=family)
+    if save is not None:
+        save_figure(fig, save)
+    return fig
+
+
+def plot_attention_grid(
+    translations: Sequence[Any],
+    *,
+    ncols: int = 2,
+    save: str | os.PathLike | None = None,
+    golds: Sequence[np.ndarray | None] | None = None,
+    cmap: str = "viridis",
+    suptitle: str | None = None,
+):
+    """Several translations' attention heatmaps in one figure with one shared colour bar.
+
+    ``golds``, if given, holds one optional gold alignment per translation. Returns the Figure.
+    """
+    family = register_fonts()
+    translations = list(translations)
+    if not translations:
+        raise ValueError("plot_attention_grid needs at least one translation.")
+    if golds is not None and len(golds) != len(translations):
+        raise ValueError(f"{len(golds)} gold alignments for {len(translations)} translations; pass one per translation.")
+    views = [attention_view(t) for t in translations]
+    ncols = max(1, min(ncols, len(views)))
+    nrows = math.ceil(len(views) / ncols)
+    cell_w = max(_heatmap_size(len(v[0]), len(v[1]))[0] for v in views)
+    cell_h = max(_heatmap_size(len(v[0]), len(v[1]))[1] for v in views)
+    fig = _new_figure((min(cell_w * ncols + 1.0, 24.0), min(cell_h * nrows + 0.5, 30.0)))
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    image = None
+    for k, ax in enumerate(axes.flat):
+        if k >= len(views):
+            ax.set_axis_off()
+            continue
+        source_tokens, target_tokens, attention, title = views[k]
+        image = _draw_heatmap(ax, source_tokens, target_tokens, attention, title=title,
+                              gold=None if golds is None else golds[k], cmap=cmap, vmax=1.0, family=family,
+                              legend=False, width_inches=cell_w)
+    cbar = fig.colorbar(image, ax=axes.ravel().tolist(), fraction=0.03, pad=0.02)
+    cbar.set_label("attention weight", fontfamily=family)
+    if golds is not None and any(g is not None for g in golds):
+        suptitle = f"{suptitle}; red squares: gold alignment" if suptitle else "red squares: gold alignment"
+    if suptitle:
+        fig.suptitle(suptitle, fontfamily=family)
+    if save is not None:
+        save_figure(fig, save)
+    return fig
+
+
+# --------------------------------------------------------------------------- evaluation plots
+def plot_bleu_by_length(
+    buckets: Mapping[str, Sequence[Mapping[str, Any]]],
+    *,
+    save: str | os.PathLike | None = None,
+    title: str = "BLEU by source sentence length",
+):
+    """BLEU against sentence length, one line per model (after Bahdanau et al. 2014, Figure 2).
+
+    ``buckets`` maps a model label to its rows from
+    :func:`seq2seq_keras.evaluation.bleu_by_length` (``low``, ``high``, ``count``,
+    ``bleu``). Each point sits at the bucket's mean source length, and the x ticks
+    name the bucket and its number of sentences; empty buckets (``bleu`` None)
+    leave a gap. Returns the Figure.
+    """
+    family = register_fonts()
+    fig = _new_figure((6.4, 4.2))
+    ax = fig.add_subplot()
+    markers = "osD^v<>"
+    ticks: dict[float, str] = {}
+    for k, (name, rows) in enumerate(buckets.items()):
+        xs, ys = [], []
+        for row in rows:
+            x = row.get("mean_length")
+            if x is None:
+                x = row["low"] + 0.5 if row.get("high") is None else (row["low"] + 1 + row["high"]) / 2
+            ticks.setdefault(float(x), f"{row['label']}\nn={row.get('count', '?')}")
+            xs.append(float(x))
+            ys.append(np.nan if row.get("bleu") is None else float(row["bleu"]))
+        ax.plot(xs, ys, marker=markers[k % len(markers)], label=name)
+    ax.set_xticks(list(ticks), labels=list(ticks.values()), fontsize="small")
+    ax.set_xlabel("source sentence length (words; bucket and number of sentences)", fontfamily=family)
+    ax.set_ylabel("BLEU", fontfamily=family)
+    ax.set_title(title, fontfamily=family)
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(prop={"family": family})
+    if save is not None:
+        save_figure(fig, save)
+    return fig
+
+
+def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> Path:
+    """Save ``fig`` (PNG by default), creating the folder; returns the path."""
+    path = Path(path)
+    if path.parent and not path.parent.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    return path

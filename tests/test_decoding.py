@@ -1,0 +1,356 @@
+"""Greedy, sampling and beam search: against step-by-step references, teacher forcing and each other.
+
+The tiny models are trained once per test session (a few hundred built-in
+pairs, 16 units, seconds) and cached under pytest's session temp folder, so
+test_export.py and test_serving.py reuse them (they import the helpers below).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from seq2seq_keras.text import END_ID, PAD_ID, START_ID
+
+TINY_SETTINGS = dict(
+    data="builtin-ko-en", limit=500, embedding_dim=16, units=16, epochs=2, batch_size=32,
+    learning_rate=1e-2, max_vocabulary=None, seed=0,
+)
+SUBWORD_SETTINGS = dict(TINY_SETTINGS, limit=300, subword=True, max_vocabulary=300, attention="luong-general")
+
+
+def tiny_run_dir(tmp_path_factory, kind: str = "word") -> Path:
+    """Train (once per session) and return a run folder: ``word`` (Bahdanau) or ``subword`` (WordPiece, Luong)."""
+    from seq2seq_keras.training import TrainConfig, train
+
+    out = tmp_path_factory.getbasetemp() / "seq2seq_tiny_runs" / kind
+    if not (out / "model.keras").exists():
+        settings = TINY_SETTINGS if kind == "word" else SUBWORD_SETTINGS
+        train(TrainConfig(**settings), out_dir=out, verbose=0)
+    return out
+
+
+def sample_sentences(n: int = 24, seed: int = 7) -> list[str]:
+    from seq2seq_keras.data import load_corpus
+
+    return list(load_corpus("builtin-ko-en", limit=n, seed=seed).source)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    return tiny_run_dir(tmp_path_factory, "word")
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_run):
+    from seq2seq_keras.training import load_model
+
+    return load_model(tiny_run)
+
+
+@pytest.fixture(scope="session")
+def sentences():
+    return sample_sentences()
+
+
+# ---------------------------------------------------------------------- independent references
+def _source_ids(model, sentence, max_source_length=256):
+    ids = model.source_text([sentence])[:, :max_source_length]
+    return ids
+
+
+def _limit(source_length, max_length=100):
+    return 0 if source_length == 0 else min(max_length, 2 * source_length + 10)
+
+
+def reference_greedy(model, sentence, max_length=100):
+    """One sentence, eager, one decoder step at a time with NumPy argmax."""
+    ids = _source_ids(model, sentence)
+    s = int(ids.shape[1])
+    enc_out, enc_states, mask = model.encoder(ids)
+    state, memory = model.decoder.start(enc_out, enc_states, mask)
+    token, tokens, log_prob, rows = START_ID, [], 0.0, []
+    for _ in range(_limit(s, max_length)):
+        logits, state, weights = model.decoder.step(tf.constant([token]), state, memory)
+        log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32))[0].numpy().astype(np.float64)
+        allowed = log_probs.copy()
+        allowed[[PAD_ID, START_ID]] = -np.inf
+        token = int(np.argmax(allowed))
+        tokens.append(token)
+        log_prob += log_probs[token]
+        rows.append(np.asarray(weights[0], np.float32))
+        if token == END_ID:
+            break
+    return tokens, log_prob, np.array(rows).reshape(len(rows), s)
+
+
+def reference_beam(model, sentence, beam_width, alpha, max_length=100):
+    """Textbook beam search over whole prefixes (no back-pointers): a list of hypotheses, best first.
+
+    Each hypothesis keeps its full token list and the attention row of every
+    step, copied with the prefix, so there is nothing to follow backwards.
+    """
+    ids = _source_ids(model, sentence)
+    s = int(ids.shape[1])
+    limit = _limit(s, max_length)
+    enc_out, enc_states, mask = model.encoder(ids)
+    state, memory = model.decoder.start(enc_out, enc_states, mask)
+    penalty = lambda n: ((5.0 + n) / 6.0) ** alpha  # noqa: E731
+    beams = [dict(log_prob=0.0, tokens=[], rows=[], state=state, done=limit == 0)]
+    for _ in range(limit):
+        if all(b["done"] for b in beams):
+            break
+        candidates = []
+        for b in beams:
+            if b["done"]:
+                candidates.append(b)
+                continue
+            last = b["tokens"][-1] if b["tokens"] else START_ID
+            logits, new_state, weights = model.decoder.step(tf.constant([last]), b["state"], memory)
+            log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32))[0].numpy().astype(np.float64)
+            row = np.asarray(weights[0], np.float32)
+            for token in range(len(log_probs)):
+                if token in (PAD_ID, START_ID):
+                    continue
+                n = len(b["tokens"]) + 1
+                candidates.append(dict(
+                    log_prob=b["log_prob"] + log_probs[token], tokens=b["tokens"] + [token], rows=b["rows"] + [row],
+                    state=new_state, done=token == END_ID or n >= limit,
+                ))
+        candidates.sort(key=lambda c: -c["log_prob"] / penalty(len(c["tokens"])))
+        beams = candidates[:beam_width]
+    beams.sort(key=lambda c: -c["log_prob"] / penalty(len(c["tokens"])))
+    for b in beams:
+        b["score"] = b["log_prob"] / penalty(len(b["tokens"]))
+        b["rows"] = np.array(b["rows"]).reshape(len(b["rows"]), s)
+    return beams
+
+
+def token_ids(model, tokens):
+    index = {t: i for i, t in enumerate(model.target_text.vocabulary)}
+    return [index[t] for t in tokens]
+
+
+def teacher_forced(model, translation, max_source_length=256):
+    """log P(target_tokens | source) and attention [tgt_len, src_len] by teacher forcing the returned tokens."""
+    ids = _source_ids(model, translation.source, max_source_length)
+    target = token_ids(model, translation.target_tokens)
+    target_in = tf.constant([[START_ID] + target[:-1]], tf.int32)
+    logits, weights = model.call_with_attention((ids, target_in))
+    log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32))[0].numpy().astype(np.float64)
+    return float(sum(log_probs[i, t] for i, t in enumerate(target))), np.asarray(weights[0], np.float32)
+
+
+# ---------------------------------------------------------------------- greedy
+def test_greedy_matches_a_step_by_step_reference(tiny_model, sentences):
+    from seq2seq_keras.decoding import translate
+
+    results = translate(tiny_model, sentences[:10])
+    for t in results:
+        tokens, log_prob, rows = reference_greedy(tiny_model, t.source)
+        assert token_ids(tiny_model, t.target_tokens) == tokens
+        assert t.log_prob == pytest.approx(log_prob, abs=1e-4)
+        assert t.attention.shape == (len(tokens), len(t.source_tokens))
+        np.testing.assert_allclose(t.attention, rows, atol=1e-5)
+        assert t.length == len(tokens) and t.score == t.log_prob
+
+
+@pytest.mark.parametrize("method", ["greedy", "beam", "sample"])
+def test_returned_tokens_log_prob_and_attention_agree_with_teacher_forcing(tiny_model, sentences, method):
+    """Whatever the search, the attention and log-probability returned are those of the returned tokens."""
+    from seq2seq_keras.decoding import translate
+
+    extra = dict(beam_width=3, n_best=3) if method == "beam" else dict(seed=5) if method == "sample" else {}
+    for t in translate(tiny_model, sentences[:8], method=method, **extra):
+        for hypothesis in [t, *t.alternatives]:
+            log_prob, weights = teacher_forced(tiny_model, hypothesis)
+            assert hypothesis.log_prob == pytest.approx(log_prob, abs=2e-4)
+            np.testing.assert_allclose(hypothesis.attention, weights, atol=2e-5)
+            np.testing.assert_allclose(hypothesis.attention.sum(-1), 1.0, atol=1e-5)
+            assert hypothesis.target_tokens[:-1].count("[END]") == 0
+
+
+# ---------------------------------------------------------------------- beam search
+def test_beam_width_1_is_exactly_greedy(tiny_model, sentences):
+    from seq2seq_keras.decoding import translate
+
+    batch = sentences + ["", "   "]
+    greedy = translate(tiny_model, batch)
+    for alpha in (0.0, 0.6):
+        beam = translate(tiny_model, batch, method="beam", beam_width=1, length_penalty=alpha)
+        for g, b in zip(greedy, beam):
+            assert b.target_tokens == g.target_tokens and b.text == g.text
+            assert b.log_prob == g.log_prob  # bit for bit
+            assert np.array_equal(b.attention, g.attention)
+
+
+@pytest.mark.parametrize("beam_width,alpha", [(3, 0.0), (4, 0.6)])
+def test_beam_search_matches_a_textbook_reference(tiny_model, sentences, beam_width, alpha):
+    """Same hypotheses, scores and attention as a prefix-copying beam search (back-pointers followed right)."""
+    from seq2seq_keras.decoding import translate
+
+    results = translate(tiny_model, sentences[:5], method="beam", beam_width=beam_width, length_penalty=alpha,
+                        n_best=beam_width)
+    for t in results:
+        reference = reference_beam(tiny_model, t.source, beam_width, alpha)
+        ours = [t, *t.alternatives]
+        assert len(ours) == beam_width
+        for mine, ref in zip(ours, reference):
+            assert token_ids(tiny_model, mine.target_tokens) == ref["tokens"]
+            assert mine.log_prob == pytest.approx(ref["log_prob"], abs=2e-4)
+            assert mine.score == pytest.approx(ref["score"], abs=2e-4)
+            np.testing.assert_allclose(mine.attention, ref["rows"], atol=2e-5)
+        scores = [h.score for h in ours]
+        assert scores == sorted(scores, reverse=True)
+        assert len({tuple(h.target_tokens) for h in ours}) == len(ours)
+
+
+def test_beam_log_prob_is_at_least_greedy(tiny_model, sentences):
+    from seq2seq_keras.decoding import translate
+
+    greedy = translate(tiny_model, sentences)
+    beam = translate(tiny_model, sentences, method="beam", beam_width=4, length_penalty=0.0)
+    for g, b in zip(greedy, beam):
+        assert b.log_prob >= g.log_prob - 1e-5, (g.source, g.text, b.text)
+    assert sum(b.log_prob for b in beam) > sum(g.log_prob for g in greedy)
+
+
+# ---------------------------------------------------------------------- sampling
+def test_sampling_is_reproducible_with_a_seed_and_varies_without(tiny_model, sentences):
+    from seq2seq_keras.decoding import translate
+
+    a = translate(tiny_model, sentences, method="sample", seed=11, temperature=1.5)
+    b = translate(tiny_model, sentences, method="sample", seed=11, temperature=1.5)
+    c = translate(tiny_model, sentences, method="sample", seed=12, temperature=1.5)
+    assert [t.target_tokens for t in a] == [t.target_tokens for t in b]
+    assert [t.target_tokens for t in a] != [t.target_tokens for t in c]
+
+
+def test_sampling_at_low_temperature_is_greedy(tiny_model, sentences):
+    from seq2seq_keras.decoding import translate
+
+    greedy = translate(tiny_model, sentences)
+    cold = translate(tiny_model, sentences, method="sample", seed=3, temperature=1e-4)
+    assert [t.target_tokens for t in cold] == [t.target_tokens for t in greedy]
+
+
+@pytest.mark.parametrize("temperature", [1.0, 2.5])
+def test_sampled_first_tokens_follow_the_tempered_softmax(tiny_model, sentences, temperature):
+    """2,000 independent draws of the first token follow softmax(logits / T) (binned z-test)."""
+    from seq2seq_keras.decoding import translate
+
+    n = 2000
+    draws = translate(tiny_model, [sentences[0]] * n, method="sample", seed=21, temperature=temperature,
+                      max_length=1, batch_size=n)
+    ids = _source_ids(tiny_model, sentences[0])
+    enc_out, enc_states, mask = tiny_model.encoder(ids)
+    state, memory = tiny_model.decoder.start(enc_out, enc_states, mask)
+    logits, _, _ = tiny_model.decoder.step(tf.constant([START_ID]), state, memory)
+    logits = tf.cast(logits[0], tf.float64).numpy() / temperature
+    logits[[PAD_ID, START_ID]] = -np.inf
+    expected = np.exp(logits - logits.max())
+    expected /= expected.sum()
+    counts = np.bincount(token_ids(tiny_model, [t.target_tokens[0] for t in draws]), minlength=len(expected))
+    # Tokens with p >= 1% get their own bin, the rest share one; every bin within 4.5 standard errors.
+    big = expected >= 0.01
+    observed = np.append(counts[big], counts[~big].sum()) / n
+    p = np.append(expected[big], expected[~big].sum())
+    z = np.abs(observed - p) / np.sqrt(p * (1 - p) / n)
+    assert big.sum() >= 3 and np.all(z < 4.5), (observed, p)
+
+
+# ---------------------------------------------------------------------- limits and bad input
+def test_output_and_source_limits(tiny_model, sentences):
+    from seq2seq_keras.decoding import translate
+
+    for t in translate(tiny_model, sentences, max_length=3):
+        assert 1 <= t.length <= 3
+    long = " ".join(["나는 학생이다"] * 30)
+    t = translate(tiny_model, long, max_source_length=7, method="beam")
+    assert t.source_tokens == ["나는", "학생이다"] * 3 + ["나는"]
+    assert t.attention.shape == (t.length, 7)
+    assert t.length <= 2 * 7 + 10
+
+
+def test_bad_input_through_the_python_api(tiny_model):
+    from seq2seq_keras.decoding import DEFAULT_MAX_LENGTH, DEFAULT_MAX_SOURCE_LENGTH, translate
+
+    long = " ".join(["학생"] * 2000)
+    inputs = ["", "   \t ", "\x00\x01\x1f", b"\xff\xfe \xc3(", "\udcff abc", "😀 ሰላም ∑ 漢字", "나는\n학생이다", long]
+    for method in ("greedy", "beam", "sample"):
+        out = translate(tiny_model, inputs, method=method, seed=0)
+        assert len(out) == len(inputs)
+        for t in out[:3]:  # nothing to translate: defined empty result
+            assert (t.text, t.target_tokens, t.log_prob, t.attention.shape) == ("", [], 0.0, (0, 0))
+        assert out[3].source == "\ufffd\ufffd \ufffd(" and out[3].source_tokens[0] == "\ufffd\ufffd"
+        assert out[4].source == "\ufffd abc"
+        assert out[5].source_tokens == ["😀", "ሰላም", "∑", "漢字"]  # unknown words kept as written
+        assert out[6].source_tokens == ["나는", "학생이다"]
+        assert out[7].attention.shape[1] == DEFAULT_MAX_SOURCE_LENGTH == len(out[7].source_tokens)
+        assert out[7].length <= DEFAULT_MAX_LENGTH
+        for t in out[3:]:
+            assert 1 <= t.length and np.isfinite(t.log_prob) and t.attention.shape == (t.length, len(t.source_tokens))
+    assert translate(tiny_model, []) == []
+    many = translate(tiny_model, ["나는 학생이다"] * 1000, batch_size=300)
+    assert len(many) == 1000 and len({tuple(t.target_tokens) for t in many}) == 1
+
+
+@pytest.mark.parametrize(
+    "kwargs,error,match",
+    [
+        (dict(method="topk"), ValueError, "method"),
+        (dict(method="sample", temperature=0.0), ValueError, "temperature"),
+        (dict(method="sample", temperature=float("nan")), ValueError, "temperature"),
+        (dict(method="beam", beam_width=0), ValueError, "beam_width"),
+        (dict(method="beam", beam_width=2, n_best=3), ValueError, "n_best"),
+        (dict(n_best=2), ValueError, "n_best"),
+        (dict(max_length=0), ValueError, "max_length"),
+        (dict(max_source_length=1.5), TypeError, "max_source_length"),
+        (dict(length_penalty=math.inf, method="beam"), ValueError, "length_penalty"),
+    ],
+)
+def test_invalid_arguments_say_what_is_wrong(tiny_model, kwargs, error, match):
+    from seq2seq_keras.decoding import translate
+
+    with pytest.raises(error, match=match):
+        translate(tiny_model, ["나는 학생이다"], **kwargs)
+
+
+def test_non_strings_are_rejected_clearly(tiny_model):
+    from seq2seq_keras.decoding import translate
+
+    with pytest.raises(TypeError, match="str or bytes"):
+        translate(tiny_model, ["ok", None])
+    with pytest.raises(TypeError, match="sentence"):
+        translate(tiny_model, 42)
+
+
+def test_seq2seq_translate_forwards_the_decoding_options(tiny_model, sentences):
+    from seq2seq_keras.decoding import translate
+
+    a = tiny_model.translate(sentences[:4], method="beam", beam_width=3, n_best=2, length_penalty=0.0)
+    b = translate(tiny_model, sentences[:4], method="beam", beam_width=3, n_best=2, length_penalty=0.0)
+    assert [(t.text, [x.text for x in t.alternatives]) for t in a] == [(t.text, [x.text for x in t.alternatives]) for t in b]
+    single = tiny_model.translate(sentences[0], method="sample", seed=4)
+    assert single.source == sentences[0] and isinstance(single.text, str)
+
+
+def test_cli_translate_survives_bad_input(tiny_run):
+    """Arguments with invalid UTF-8, control characters, emoji, nothing and a 2,000-word sentence."""
+    args = [b"", b"   ", b"\x01\x02", b"\xff\xfe abc", "😀 ሰላம".encode(), ("학생 " * 2000).encode(), "나는 학생이다".encode()]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run(
+        [os.fsencode(sys.executable), b"-m", b"seq2seq_keras.cli", b"translate", b"--model", os.fsencode(tiny_run), *args],
+        capture_output=True, timeout=300, env=env,
+    )
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
+    out = proc.stdout.decode("utf-8")
+    assert out.count(" -> ") == len(args)
+    assert "\ufffd\ufffd abc -> " in out

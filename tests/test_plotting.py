@@ -1,0 +1,324 @@
+"""plotting.py: heatmap orientation, labels and data; Hangul glyphs; grids; the BLEU-by-length plot."""
+
+import warnings
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.image import imread
+
+from seq2seq_keras.decoding import Translation
+from seq2seq_keras.plotting import (
+    attention_view,
+    hangul_font_path,
+    plot_attention,
+    plot_attention_grid,
+    plot_bleu_by_length,
+    register_fonts,
+)
+
+SOURCE = ["나는", "학생이다", "."]
+TARGET = ["i", "am", "a", "student", "[END]"]
+
+
+def _known_matrix(t=len(TARGET), s=len(SOURCE)):
+    # Distinct values, rows sum to 1: row i differs from row j and column order matters.
+    m = np.arange(1, t * s + 1, dtype=np.float32).reshape(t, s) ** 2
+    return m / m.sum(axis=1, keepdims=True)
+
+
+def _translation(attention=None):
+    return Translation(
+        source="나는 학생이다.", text="i am a student", source_tokens=list(SOURCE), target_tokens=list(TARGET),
+        attention=_known_matrix() if attention is None else attention, log_prob=-1.5,
+    )
+
+
+def _render(fig) -> np.ndarray:
+    """Draw ``fig`` with the Agg renderer (a bare Figure's canvas draws nothing); RGB in [0, 1]."""
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].astype(float) / 255
+
+
+def _labels(ticklabels):
+    return [t.get_text() for t in ticklabels]
+
+
+def test_heatmap_of_known_matrix_has_data_labels_and_orientation():
+    matrix = _known_matrix()
+    fig = plot_attention(_translation(matrix))
+    heatmap, colorbar = fig.axes
+    (image,) = heatmap.get_images()
+    np.testing.assert_array_equal(np.asarray(image.get_array()), matrix)  # [tgt_len, src_len], not transposed
+    assert _labels(heatmap.get_xticklabels()) == SOURCE
+    assert _labels(heatmap.get_yticklabels()) == TARGET
+    assert list(heatmap.get_xticks()) == [0, 1, 2] and list(heatmap.get_yticks()) == [0, 1, 2, 3, 4]
+    assert heatmap.yaxis_inverted()  # row 0 (first output token) on top
+    assert heatmap.get_xlabel() == "source tokens" and heatmap.get_ylabel() == "output tokens"
+    assert colorbar.get_ylabel() == "attention weight"
+    assert image.get_clim() == (0.0, 1.0)
+
+
+def test_rendered_pixels_put_first_output_token_on_top_and_first_source_token_left():
+    # One hot cell: first output token x last source token. In the rendered image it
+    # must be the top-right cell, coloured as the colour map's maximum.
+    matrix = np.zeros((len(TARGET), len(SOURCE)), np.float32)
+    matrix[0, -1] = 1.0
+    fig = plot_attention(_translation(matrix), colorbar=False, title="")
+    ax = fig.axes[0]
+    pixels = _render(fig)
+    height = pixels.shape[0]
+
+    def colour_at(row, col):
+        x, y = ax.transData.transform((col, row))
+        return pixels[int(round(height - y)), int(round(x))]
+
+    cmap = matplotlib.colormaps["viridis"]
+    hot, cold = np.array(cmap(1.0)[:3]), np.array(cmap(0.0)[:3])
+    np.testing.assert_allclose(colour_at(0, len(SOURCE) - 1), hot, atol=0.02)
+    np.testing.assert_allclose(colour_at(len(TARGET) - 1, 0), cold, atol=0.02)
+    np.testing.assert_allclose(colour_at(0, 0), cold, atol=0.02)
+    # Row 0 is drawn above the last row, column 0 left of the last column (display y grows upwards).
+    top = ax.transData.transform((0, 0))
+    bottom_right = ax.transData.transform((len(SOURCE) - 1, len(TARGET) - 1))
+    assert top[1] > bottom_right[1] and top[0] < bottom_right[0]
+
+
+def test_no_missing_glyph_for_hangul():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fig = plot_attention(_translation())
+        _render(fig)
+    missing = [str(w.message) for w in caught if "missing from font" in str(w.message)]
+    assert missing == []
+    assert {t.get_fontname() for t in fig.axes[0].get_xticklabels()} == {"NanumGothic"}
+
+
+def test_missing_glyph_check_catches_a_font_without_hangul():
+    # The check above can fail: the same text in DejaVu Sans alone is reported as missing glyphs.
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    fig.text(0.5, 0.5, "나는 학생이다", fontfamily="DejaVu Sans")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _render(fig)
+    assert any("missing from font" in str(w.message) for w in caught)
+
+
+def test_font_ships_with_the_package_and_registering_is_idempotent():
+    from matplotlib import font_manager
+
+    path = hangul_font_path()
+    assert path.name == "NanumGothic.ttf" and path.stat().st_size > 100_000
+    register_fonts()
+    count = sum(f.fname == str(path) for f in font_manager.fontManager.ttflist)
+    register_fonts()
+    assert sum(f.fname == str(path) for f in font_manager.fontManager.ttflist) == count >= 1
+    # Global settings are left alone (unlike `import koreanize_matplotlib`).
+    assert matplotlib.rcParams["font.family"] != ["NanumGothic"]
+
+
+def test_save_writes_a_png_of_the_figure_size(tmp_path):
+    out = tmp_path / "deep" / "attention.png"
+    fig = plot_attention(_translation(), save=out)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = fig.get_size_inches() * 120
+    image = imread(out)
+    assert image.shape[:2] == (round(height), round(width))
+
+
+def test_draws_into_a_given_axes():
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    ax = fig.add_subplot(1, 2, 2)
+    assert plot_attention(_translation(), ax=ax, colorbar=False) is fig
+    assert len(ax.get_images()) == 1 and len(fig.axes) == 1
+
+
+def test_rest_prediction_dict_with_padding_and_lengths():
+    # One row of a TF Serving REST response: padded, strings as UTF-8 or {"b64": ...}.
+    import base64
+
+    matrix = _known_matrix()
+    padded = np.zeros((7, 5), np.float32)
+    padded[:5, :3] = matrix
+    row = {
+        "translation": "i am a student",
+        "source_tokens": [{"b64": base64.b64encode("나는".encode()).decode()}, "학생이다", ".", "", ""],
+        "source_length": 3,
+        "target_tokens": TARGET + ["", ""],
+        "target_length": 5,
+        "attention": padded.tolist(),
+    }
+    source_tokens, target_tokens, attention, _ = attention_view(row)
+    assert source_tokens == SOURCE and target_tokens == TARGET
+    np.testing.assert_array_equal(attention, matrix)
+    fig = plot_attention(row)
+    np.testing.assert_array_equal(np.asarray(fig.axes[0].get_images()[0].get_array()), matrix)
+
+
+def test_clear_errors_for_no_attention_and_bad_shapes():
+    with pytest.raises(ValueError, match="no attention"):
+        plot_attention(Translation("a", "b", ["a"], ["b"], None, 0.0))
+    with pytest.raises(ValueError, match=r"\[len\(target_tokens\), len\(source_tokens\)\]"):
+        plot_attention(_translation(np.ones((2, 3), np.float32)))
+    with pytest.raises(TypeError, match="Translation"):
+        plot_attention("나는 학생이다")
+    with pytest.raises(ValueError, match="shape"):
+        plot_attention(_translation(), gold=np.ones((2, 2), bool))
+
+
+def test_gold_alignment_is_drawn_at_the_linked_cells():
+    gold = np.zeros((len(TARGET), len(SOURCE)), bool)
+    gold[0, 0] = gold[1, 1] = gold[3, 1] = True
+    fig = plot_attention(_translation(), gold=gold)
+    (points,) = fig.axes[0].collections
+    np.testing.assert_array_equal(points.get_offsets(), [[0, 0], [1, 1], [1, 3]])  # (x=source, y=target)
+
+
+def test_grid_has_one_heatmap_per_translation_and_one_colorbar(tmp_path):
+    matrices = [_known_matrix(), _known_matrix()[::-1], np.eye(5, 3, dtype=np.float32)]
+    fig = plot_attention_grid([_translation(m) for m in matrices], ncols=2, save=tmp_path / "grid.png")
+    with_images = [ax for ax in fig.axes if ax.get_images()]
+    assert len(with_images) == 3
+    for ax, m in zip(with_images, matrices):
+        np.testing.assert_array_equal(np.asarray(ax.get_images()[0].get_array()), m)
+        assert _labels(ax.get_xticklabels()) == SOURCE
+    assert sum(ax.get_ylabel() == "attention weight" for ax in fig.axes) == 1
+    assert (tmp_path / "grid.png").stat().st_size > 0
+    with pytest.raises(ValueError, match="at least one"):
+        plot_attention_grid([])
+
+
+def test_bleu_by_length_plot_has_one_line_per_model_and_gaps_for_empty_buckets():
+    rows = lambda bleus: [  # noqa: E731
+        {"label": "1-5", "low": 0, "high": 5, "count": 3, "mean_length": 4.0, "bleu": bleus[0]},
+        {"label": "6-10", "low": 5, "high": 10, "count": 0, "mean_length": None, "bleu": None},
+        {"label": ">10", "low": 10, "high": None, "count": 2, "mean_length": 12.5, "bleu": bleus[1]},
+    ]
+    fig = plot_bleu_by_length({"attention": rows([40.0, 30.0]), "no attention": rows([35.0, 10.0])})
+    ax = fig.axes[0]
+    lines = ax.get_lines()
+    assert [line.get_label() for line in lines] == ["attention", "no attention"]
+    x, y = lines[1].get_data()
+    np.testing.assert_allclose(x, [4.0, 8.0, 12.5])
+    assert y[0] == 35.0 and np.isnan(y[1]) and y[2] == 10.0
+    assert ax.get_ylabel() == "BLEU"
+    assert _labels(ax.get_xticklabels()) == ["1-5\nn=3", "6-10\nn=0", ">10\nn=2"]
+
+
+# ---------------------------------------------------------------------- with a real (tiny, untrained) model
+@pytest.fixture(scope="module")
+def tiny_model():
+    import keras
+
+    from seq2seq_keras import Seq2Seq, TextProcessor
+    from conftest import TINY_SOURCE, TINY_TARGET
+
+    src = TextProcessor.for_language("ko").adapt(TINY_SOURCE)
+    tgt = TextProcessor.for_language("en", add_start_end=True).adapt(TINY_TARGET)
+    keras.utils.set_random_seed(0)
+    return Seq2Seq(src, tgt, embedding_dim=8, units=8)
+
+
+def _image_data(fig):
+    return np.asarray(fig.axes[0].get_images()[0].get_array())
+
+
+def test_plots_what_the_python_api_returns(tiny_model):
+    t = tiny_model.translate("나는 학생이다", max_length=6)
+    fig = plot_attention(t)
+    np.testing.assert_array_equal(_image_data(fig), t.attention)
+    assert _labels(fig.axes[0].get_xticklabels()) == ["나는", "학생이다"]
+    assert _labels(fig.axes[0].get_yticklabels()) == t.target_tokens
+
+
+def _signature_outputs(model, sentences):
+    """What the exported `translate_with_attention` signature computes, as numpy (batch-major)."""
+    import tensorflow as tf
+
+    from seq2seq_keras.decoding import translate_graph
+
+    out = translate_graph(model, tf.constant(sentences), tf.constant(6, tf.int32))
+    return {k: v.numpy() for k, v in out.items()}
+
+
+def test_plots_a_tf_serving_rest_answer(tiny_model):
+    import json
+
+    serving = pytest.importorskip("seq2seq_keras.serving")
+    sentences = ["나는 학생이다", "그는 사과를 먹는다 ."]
+    outputs = _signature_outputs(tiny_model, sentences)
+    # TF Serving's row-format JSON: one object per sentence, strings as UTF-8 text.
+    utf8 = np.vectorize(lambda x: x.decode("utf-8"), otypes=[object])
+    rows = [{k: (utf8(v[b]) if v.dtype == object else v[b]).tolist() for k, v in outputs.items()}
+            for b in range(len(sentences))]
+    body = json.loads(json.dumps({"predictions": rows}))
+    translations = serving.outputs_to_translations(serving.parse_rest_predict_response(body), sentences)
+    expected = tiny_model.translate(sentences, max_length=6)
+    for t, e in zip(translations, expected):
+        fig = plot_attention(t)
+        np.testing.assert_allclose(_image_data(fig), e.attention, atol=1e-6)
+        assert _labels(fig.axes[0].get_yticklabels()) == e.target_tokens
+    # A raw prediction row (padded, with lengths) plots the same.
+    np.testing.assert_allclose(_image_data(plot_attention(body["predictions"][1])), expected[1].attention, atol=1e-6)
+
+
+def test_plots_a_tf_serving_grpc_answer(tiny_model):
+    pytest.importorskip("tensorflow_serving.apis")
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2
+
+    from seq2seq_keras.serving import GrpcClient, outputs_to_translations
+
+    sentences = ["우리는 책을 읽었다."]
+    response = predict_pb2.PredictResponse()
+    for name, value in _signature_outputs(tiny_model, sentences).items():
+        response.outputs[name].CopyFrom(tf.make_tensor_proto(value))
+    (t,) = outputs_to_translations(GrpcClient.parse_response(response), sentences)
+    (e,) = tiny_model.translate(sentences, max_length=6)
+    fig = plot_attention(t)
+    np.testing.assert_allclose(_image_data(fig), e.attention, atol=1e-6)
+    assert _labels(fig.axes[0].get_xticklabels()) == e.source_tokens
+
+
+def _saved_run(model, folder, attention="bahdanau"):
+    from seq2seq_keras.training import TrainConfig, save_run
+
+    save_run(model, TrainConfig(embedding_dim=8, units=8, epochs=0, attention=attention), {}, folder)
+    return folder
+
+
+def test_cli_plot_saves_the_heatmap_and_says_where(tiny_model, tmp_path, capsys):
+    from seq2seq_keras.cli import main
+
+    run = _saved_run(tiny_model, tmp_path / "run")
+    out = tmp_path / "attention.png"
+    assert main(["plot", "--model", str(run), "나는 학생이다", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert f"saved to {out}" in printed and printed.startswith("나는 학생이다 -> ")
+    assert imread(out).ndim == 3
+    grid = tmp_path / "grid.png"
+    assert main(["plot", "--model", str(run), "나는 학생이다", "너는 의사이다.", "--out", str(grid)]) == 0
+    assert grid.stat().st_size > out.stat().st_size
+
+
+def test_cli_plot_errors_say_what_to_do(tiny_model, tmp_path, capsys):
+    from seq2seq_keras import Seq2Seq
+    from seq2seq_keras.cli import main
+
+    assert main(["plot", "--model", str(tmp_path / "missing"), "a", "--out", str(tmp_path / "a.png")]) == 2
+    assert "No trained model" in capsys.readouterr().err
+    plain = Seq2Seq(tiny_model.source_text, tiny_model.target_text, embedding_dim=8, units=8, attention=None)
+    run = _saved_run(plain, tmp_path / "plain", attention=None)
+    assert main(["plot", "--model", str(run), "나는 학생이다", "--out", str(tmp_path / "b.png")]) == 2
+    assert "no attention weights" in capsys.readouterr().err
+    assert main(["plot", "--server", "http://localhost:9", "나는", "--out", str(tmp_path / "c.png")]) == 2
+    assert "--model-name" in capsys.readouterr().err

@@ -1,0 +1,569 @@
+"""REST and gRPC clients against TensorFlow Serving's wire formats.
+
+``tensorflow_model_server`` cannot be installed on the CI machines, so most of
+this file checks compatibility offline, as deeply as possible:
+
+* REST: the client's JSON bodies (row ``instances`` and columnar ``inputs``) are
+  decoded the way TF Serving decodes them (tensorflow_serving/util/json_tensor.cc,
+  re-implemented below from its source and the REST API document: ``b64``
+  objects, shapes from nesting, dtypes from the signature), run through the
+  reloaded SavedModel, and the answers written back to JSON by the same rules
+  (``predictions`` / ``outputs``, single-output name omitted, float formatting);
+* gRPC: ``PredictRequest`` / ``PredictResponse`` protos from tensorflow-serving-api,
+  serialised, parsed and converted with ``tf.make_ndarray`` / ``tf.make_tensor_proto``;
+* both clients over real sockets against small in-process stand-ins for the
+  server's REST and gRPC front ends built on those codecs;
+* and, whenever ``tensorflow_model_server`` is on PATH, the real server end to end.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import re
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from concurrent import futures
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from test_decoding import sample_sentences, tiny_run_dir
+from test_export import exported_dir
+
+MODEL_NAME = "tiny_word"
+BEAM = dict(method="beam", beam_width=4, length_penalty=0.6)
+TEXTS = sample_sentences(6) + ["", "   ", b"\xff\xfe abc", "😀 ሰላም", "제어\x01문자"]
+
+
+@pytest.fixture(scope="session")
+def served(tmp_path_factory):
+    """(python model, SavedModel path, reloaded SavedModel) for the session's tiny word model."""
+    from seq2seq_keras.training import load_model
+
+    path = exported_dir(tmp_path_factory, "word")
+    return load_model(tiny_run_dir(tmp_path_factory, "word")), path, tf.saved_model.load(str(path))
+
+
+def assert_same_translations(actual, expected, atol=1e-5):
+    assert len(actual) == len(expected)
+    for a, e in zip(actual, expected):
+        assert (a.source, a.text, a.source_tokens, a.target_tokens) == (e.source, e.text, e.source_tokens, e.target_tokens)
+        assert a.attention.shape == e.attention.shape
+        np.testing.assert_allclose(a.attention, e.attention, atol=atol)
+        assert a.log_prob == pytest.approx(e.log_prob, abs=1e-4)
+
+
+# ---------------------------------------------------------------------- TF Serving's JSON codec (json_tensor.cc)
+_DT_TO_TF = {1: tf.float32, 3: tf.int32, 7: tf.string, 9: tf.int64}
+
+
+def _shape_of(value) -> list[int]:
+    """GetDenseTensorShape: dimensions from the nesting, following the first element."""
+    shape = []
+    while isinstance(value, list):
+        shape.append(len(value))
+        if not value:
+            break
+        value = value[0]
+    return shape
+
+
+def _leaf(value, dtype):
+    if isinstance(value, dict):  # only {"b64": ...} objects, only for DT_STRING
+        if dtype != tf.string or set(value) != {"b64"}:
+            raise ValueError(f"JSON Value: {value} not formatted correctly for base64 data")
+        return base64.b64decode(value["b64"], validate=True)
+    if dtype == tf.string:
+        if not isinstance(value, str):
+            raise ValueError(f"JSON Value: {value!r} is not of expected type: string")
+        return value.encode("utf-8")
+    return value
+
+
+def _flatten(value, dtype, shape, level=0):
+    if not isinstance(value, list):
+        if level != len(shape):
+            raise ValueError(f"JSON Value: {value!r} found at incorrect level: {level + 1}")
+        return [_leaf(value, dtype)]
+    if level >= len(shape) or len(value) != shape[level]:
+        raise ValueError(f"Encountered list at unexpected size: {len(value)} at level: {level}")
+    return [leaf for v in value for leaf in _flatten(v, dtype, shape, level + 1)]
+
+
+def _tensor(value, dtype) -> np.ndarray:
+    shape = _shape_of(value)
+    proto = tf.make_tensor_proto(_flatten(value, dtype, shape), dtype=dtype, shape=shape)
+    return tf.make_ndarray(proto)
+
+
+def server_decode_predict(body: str, signatures: dict[str, dict[str, tf.DType]]):
+    """FillPredictRequestFromJson: -> (signature name, request format, {input name: ndarray})."""
+    doc = json.loads(body)  # rapidjson with kParseNanAndInfFlag accepts what Python's json accepts here
+    if not isinstance(doc, dict):
+        raise ValueError("Is not object")
+    signature = doc.get("signature_name", "serving_default")
+    inputs = signatures[signature]
+    if "instances" in doc and "inputs" in doc:
+        raise ValueError("Not formatted correctly expecting only one of 'inputs' or 'instances' keys to exist")
+    if "instances" in doc:
+        rows = doc["instances"]
+        if not isinstance(rows, list):
+            raise ValueError("Excepting 'instances' to be an list/array")
+        if not rows:
+            raise ValueError("No values in 'instances' array")
+        named = isinstance(rows[0], dict) and set(rows[0]) != {"b64"}
+        if not named and len(inputs) > 1:
+            raise ValueError("instances is a plain list, but expecting list of objects")
+        columns = {name: [] for name in inputs}
+        for row in rows:
+            if named:
+                if set(row) != set(inputs):
+                    raise ValueError(f"keys must be equal to: {','.join(sorted(inputs))}")
+                for name in inputs:
+                    columns[name].append(row[name])
+            else:
+                columns[next(iter(inputs))].append(row)
+        return signature, "row", {name: _tensor(values, inputs[name]) for name, values in columns.items()}
+    if "inputs" in doc:
+        value = doc["inputs"]
+        if not isinstance(value, dict) or set(value) == {"b64"}:
+            if len(inputs) > 1:
+                raise ValueError("inputs is a plain value/list, but expecting an object")
+            value = {next(iter(inputs)): value}
+        return signature, "columnar", {name: _tensor(value[name], dtype) for name, dtype in inputs.items()}
+    raise ValueError("Missing 'inputs' or 'instances' key")
+
+
+def _decimal(x: float) -> str:
+    """WriteDecimal for float32: six significant digits, full precision if that does not round-trip, '.0'."""
+    if math.isnan(x):
+        return "NaN"
+    if math.isinf(x):
+        return "-Infinity" if x < 0 else "Infinity"
+    text = "%g" % x
+    if np.float32(float(text)) != np.float32(x):
+        text = "%.9g" % x
+    if "." not in text and "e" not in text:
+        text += ".0"
+    return text
+
+
+def _json_values(array, as_bytes: bool) -> str:
+    array = np.asarray(array, dtype=object if isinstance(array, bytes) else None)
+    if array.ndim == 0:
+        value = array.item()
+        if isinstance(value, bytes):
+            if as_bytes:
+                return json.dumps({"b64": base64.b64encode(value).decode()})
+            return json.dumps(value.decode("utf-8"), ensure_ascii=False)  # TF Serving writes the bytes as they are
+        if array.dtype.kind == "f":
+            return _decimal(float(value))
+        if array.dtype.kind == "b":
+            return "true" if value else "false"
+        return str(int(value))
+    return "[" + ",".join(_json_values(a, as_bytes) for a in array) + "]"
+
+
+def server_encode_predict(outputs: dict[str, np.ndarray], request_format: str) -> str:
+    """MakeJsonFromTensors: row -> ``predictions``, columnar -> ``outputs``; one output: its name omitted."""
+    protos = {name: tf.make_ndarray(tf.make_tensor_proto(value)) for name, value in outputs.items()}
+    many = len(protos) > 1
+    if request_format == "row":
+        sizes = {v.shape[0] for v in protos.values()}
+        if len(sizes) != 1:
+            raise ValueError(f"inconsistent batch sizes {sizes}")
+        rows = []
+        for i in range(sizes.pop()):
+            cells = {n: _json_values(v[i], n.endswith("_bytes")) for n, v in protos.items()}
+            rows.append("{" + ",".join(f"{json.dumps(n)}:{c}" for n, c in cells.items()) + "}" if many else next(iter(cells.values())))
+        return '{"predictions":[' + ",".join(rows) + "]}"
+    cells = {n: _json_values(v, n.endswith("_bytes")) for n, v in protos.items()}
+    body = "{" + ",".join(f"{json.dumps(n)}:{c}" for n, c in cells.items()) + "}" if many else next(iter(cells.values()))
+    return '{"outputs":' + body + "}"
+
+
+def _signature_inputs(loaded) -> dict[str, dict[str, tf.DType]]:
+    return {
+        name: {k: spec.dtype for k, spec in fn.structured_input_signature[1].items()}
+        for name, fn in loaded.signatures.items()
+    }
+
+
+def serve_rest(loaded, body: str) -> str:
+    signature, request_format, inputs = server_decode_predict(body, _signature_inputs(loaded))
+    outputs = loaded.signatures[signature](**{k: tf.constant(v) for k, v in inputs.items()})
+    return server_encode_predict({k: v.numpy() for k, v in outputs.items()}, request_format)
+
+
+# ---------------------------------------------------------------------- REST, offline
+def test_rest_bodies_follow_the_rest_api_document():
+    from seq2seq_keras.serving import RestClient
+
+    client = RestClient("http://127.0.0.1:1", "m")
+    texts = ["나는 학생이다", b"\xff\xfe", "\udcff"]
+    assert client.build_predict_body(texts, "beam_search", "row") == {
+        "signature_name": "beam_search",
+        "instances": [{"text": "나는 학생이다"}, {"text": {"b64": "//4="}}, {"text": {"b64": "/w=="}}],
+    }
+    assert client.build_predict_body(texts[:1], request_format="columnar") == {
+        "signature_name": "translate_with_attention", "inputs": {"text": ["나는 학생이다"]},
+    }
+    assert client.build_predict_body([], request_format="columnar")["inputs"] == {"text": []}
+    with pytest.raises(ValueError, match="columnar"):
+        client.build_predict_body([], request_format="row")
+    assert client.model_url == "http://127.0.0.1:1/v1/models/m"
+    assert RestClient("http://h:8501/", "m", version=3).model_url == "http://h:8501/v1/models/m/versions/3"
+
+
+def test_the_server_codec_decodes_the_documented_examples():
+    """The JSON codec used below reproduces the REST API document's own examples."""
+    sig = {"serving_default": {"tag": tf.string, "signal": tf.int32, "sensor": tf.int32}}
+    row = {"instances": [{"tag": "foo", "signal": [1, 2, 3, 4, 5], "sensor": [[1, 2], [3, 4]]},
+                         {"tag": "bar", "signal": [3, 4, 1, 2, 5], "sensor": [[4, 5], [6, 8]]}]}
+    col = {"inputs": {"tag": ["foo", "bar"], "signal": [[1, 2, 3, 4, 5], [3, 4, 1, 2, 5]],
+                      "sensor": [[[1, 2], [3, 4]], [[4, 5], [6, 8]]]}}
+    (_, f1, a), (_, f2, b) = server_decode_predict(json.dumps(row), sig), server_decode_predict(json.dumps(col), sig)
+    assert (f1, f2) == ("row", "columnar")
+    for name in ("tag", "signal", "sensor"):
+        np.testing.assert_array_equal(a[name], b[name])
+    assert a["sensor"].shape == (2, 2, 2) and a["tag"].tolist() == [b"foo", b"bar"]
+    single = server_decode_predict('{"instances": [1.0, 2.0, 5.0]}', {"serving_default": {"x": tf.float32}})
+    np.testing.assert_array_equal(single[2]["x"], [1.0, 2.0, 5.0])
+    assert server_encode_predict({"y": np.array([3.5, 4.0, 5.5], np.float32)}, "row") == '{"predictions":[3.5,4.0,5.5]}'
+    assert _decimal(np.float32(0.2)) == "0.2" and _decimal(np.float32(9000000)) == "9e+06"
+    with pytest.raises(ValueError, match="No values"):
+        server_decode_predict('{"instances": []}', {"serving_default": {"text": tf.string}})
+
+
+@pytest.mark.parametrize("request_format", ["row", "columnar"])
+@pytest.mark.parametrize("signature,options", [("translate_with_attention", {}), ("beam_search", BEAM)])
+def test_rest_round_trip_gives_the_python_translations(served, request_format, signature, options):
+    from seq2seq_keras.decoding import translate
+    from seq2seq_keras.serving import RestClient, outputs_to_translations, parse_rest_predict_response
+
+    model, _, loaded = served
+    client = RestClient("http://127.0.0.1:1", MODEL_NAME)
+    body = json.dumps(client.build_predict_body(TEXTS, signature, request_format))
+    answer = serve_rest(loaded, body)
+    outputs = parse_rest_predict_response(json.loads(answer), signature)
+    assert outputs["attention"].dtype == np.float32 and outputs["target_length"].dtype == np.int32
+    ours = outputs_to_translations(outputs, TEXTS)
+    assert_same_translations(ours, translate(model, TEXTS, **options))
+    # Floats survive TF Serving's decimal formatting bit for bit.
+    direct = loaded.signatures[signature](text=tf.constant([t if isinstance(t, bytes) else t.encode() for t in TEXTS]))
+    np.testing.assert_array_equal(outputs["attention"], direct["attention"].numpy())
+
+
+@pytest.mark.parametrize("request_format", ["row", "columnar"])
+def test_rest_single_output_signature(served, request_format):
+    from seq2seq_keras.decoding import translate
+    from seq2seq_keras.serving import RestClient, outputs_to_translations, parse_rest_predict_response
+
+    model, _, loaded = served
+    body = json.dumps(RestClient().build_predict_body(TEXTS, "serving_default", request_format))
+    answer = json.loads(serve_rest(loaded, body))
+    key = "predictions" if request_format == "row" else "outputs"
+    assert isinstance(answer[key], list) and all(isinstance(x, str) for x in answer[key])  # name omitted
+    ours = outputs_to_translations(parse_rest_predict_response(answer, "serving_default"), TEXTS)
+    assert [t.text for t in ours] == [t.text for t in translate(model, TEXTS)]
+    assert all(t.attention is None for t in ours)
+
+
+def test_rest_errors_are_raised_with_the_server_message():
+    from seq2seq_keras.serving import ServingError, parse_rest_predict_response
+
+    with pytest.raises(ServingError, match="Servable not found"):
+        parse_rest_predict_response({"error": "Servable not found for request: Latest(x)"})
+
+
+# ---------------------------------------------------------------------- gRPC, offline
+def run_predict(loaded, request):
+    """What the server does with a PredictRequest: make_ndarray, run the signature, make_tensor_proto."""
+    from tensorflow_serving.apis import predict_pb2
+
+    signature = request.model_spec.signature_name or "serving_default"
+    inputs = {name: tf.constant(tf.make_ndarray(proto)) for name, proto in request.inputs.items()}
+    outputs = loaded.signatures[signature](**inputs)
+    response = predict_pb2.PredictResponse()
+    response.model_spec.CopyFrom(request.model_spec)
+    for name, value in outputs.items():
+        response.outputs[name].CopyFrom(tf.make_tensor_proto(value.numpy()))
+    return response
+
+
+@pytest.mark.parametrize("signature,options", [("translate_with_attention", {}), ("beam_search", BEAM)])
+def test_grpc_round_trip_gives_the_python_translations(served, signature, options):
+    from tensorflow_serving.apis import predict_pb2
+
+    from seq2seq_keras.decoding import translate
+    from seq2seq_keras.serving import GrpcClient, outputs_to_translations
+
+    model, _, loaded = served
+    client = GrpcClient("127.0.0.1:1", MODEL_NAME, version=1)
+    wire = client.build_request(TEXTS, signature).SerializeToString()
+    request = predict_pb2.PredictRequest.FromString(wire)
+    assert (request.model_spec.name, request.model_spec.signature_name, request.model_spec.version.value) == (MODEL_NAME, signature, 1)
+    assert tf.make_ndarray(request.inputs["text"]).shape == (len(TEXTS),)
+    response = predict_pb2.PredictResponse.FromString(run_predict(loaded, request).SerializeToString())
+    outputs = client.parse_response(response)
+    assert_same_translations(outputs_to_translations(outputs, TEXTS), translate(model, TEXTS, **options))
+    client.close()
+
+
+# ---------------------------------------------------------------------- both clients over sockets
+def _signature_def_map(path):
+    from tensorflow.core.protobuf import saved_model_pb2
+    from tensorflow_serving.apis import get_model_metadata_pb2
+
+    proto = saved_model_pb2.SavedModel.FromString((path / "saved_model.pb").read_bytes())
+    defs = get_model_metadata_pb2.SignatureDefMap()
+    for name, sdef in proto.meta_graphs[0].signature_def.items():
+        if not name.startswith("__"):
+            defs.signature_def[name].CopyFrom(sdef)
+    return defs
+
+
+def _metadata_response(path, version):
+    from tensorflow_serving.apis import get_model_metadata_pb2
+
+    response = get_model_metadata_pb2.GetModelMetadataResponse()
+    response.model_spec.name = MODEL_NAME
+    response.model_spec.version.value = version
+    response.metadata["signature_def"].Pack(_signature_def_map(path))
+    return response
+
+
+@pytest.fixture(scope="module")
+def servers(served):
+    """In-process REST and gRPC front ends (the codecs above) on 127.0.0.1 ports: (rest_url, grpc_target)."""
+    import grpc
+    from google.protobuf import json_format
+    from tensorflow_serving.apis import (
+        get_model_status_pb2, model_service_pb2_grpc, prediction_service_pb2_grpc,
+    )
+
+    _, path, loaded = served
+    lock = threading.Lock()
+
+    class Prediction(prediction_service_pb2_grpc.PredictionServiceServicer):
+        def Predict(self, request, context):
+            if request.model_spec.name != MODEL_NAME:
+                context.abort(grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Latest({request.model_spec.name})")
+            with lock:
+                return run_predict(loaded, request)
+
+        def GetModelMetadata(self, request, context):
+            return _metadata_response(path, 1)
+
+    class Models(model_service_pb2_grpc.ModelServiceServicer):
+        def GetModelStatus(self, request, context):
+            status = get_model_status_pb2.GetModelStatusResponse()
+            status.model_version_status.add(version=1, state=get_model_status_pb2.ModelVersionStatus.AVAILABLE)
+            return status
+
+    grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(Prediction(), grpc_server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(Models(), grpc_server)
+    grpc_port = grpc_server.add_insecure_port("127.0.0.1:0")
+    grpc_server.start()
+
+    route = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+))?(?P<verb>:predict|/metadata)?$")
+
+    class Rest(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def _answer(self, code, text):
+            data = text.encode("utf-8")
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _route(self):
+            match = route.match(self.path)
+            if not match or match["name"] != MODEL_NAME:
+                self._answer(404, json.dumps({"error": f"Servable not found for request: Latest({self.path})"}))
+                return None
+            return match
+
+        def do_GET(self):
+            match = self._route()
+            if match is None:
+                return
+            if match["verb"] == "/metadata":
+                body = json_format.MessageToJson(_metadata_response(path, 1), preserving_proto_field_name=True)
+            else:
+                body = json.dumps({"model_version_status": [{"version": "1", "state": "AVAILABLE",
+                                                             "status": {"error_code": "OK", "error_message": ""}}]})
+            self._answer(200, body)
+
+        def do_POST(self):
+            match = self._route()
+            if match is None:
+                return
+            body = self.rfile.read(int(self.headers["Content-Length"])).decode("utf-8")
+            try:
+                with lock:
+                    self._answer(200, serve_rest(loaded, body))
+            except ValueError as e:
+                self._answer(400, json.dumps({"error": str(e)}))
+
+    http = ThreadingHTTPServer(("127.0.0.1", 0), Rest)
+    thread = threading.Thread(target=http.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{http.server_address[1]}", f"127.0.0.1:{grpc_port}"
+    http.shutdown()
+    http.server_close()
+    grpc_server.stop(None)
+
+
+def check_clients(model, rest_url, grpc_target, name=MODEL_NAME):
+    """Both clients, both REST formats, three signatures, metadata and status: same as the Python API."""
+    from seq2seq_keras.decoding import translate
+    from seq2seq_keras.serving import GrpcClient, RestClient, signature_names
+
+    greedy, beam = translate(model, TEXTS), translate(model, TEXTS, **BEAM)
+    rest = RestClient(rest_url, name, batch_size=4)
+    rest.wait_until_available(timeout=120)
+    grpc_client = GrpcClient(grpc_target, name, batch_size=4)
+    try:
+        for request_format in ("row", "columnar"):
+            assert_same_translations(rest.translate(TEXTS, request_format=request_format), greedy)
+            assert_same_translations(rest.translate(TEXTS, "beam_search", request_format), beam)
+        assert_same_translations(grpc_client.translate(TEXTS), greedy)
+        assert_same_translations(grpc_client.translate(TEXTS, "beam_search"), beam)
+        assert [t.text for t in grpc_client.translate(TEXTS, "serving_default")] == [t.text for t in greedy]
+        single = rest.translate("나는 학생이다")
+        assert single.text == translate(model, "나는 학생이다").text
+        assert rest.translate([]) == [] and grpc_client.translate([]) == []
+        expected = ["beam_search", "serving_default", "translate_with_attention"]
+        assert signature_names(rest.metadata()) == signature_names(grpc_client.metadata()) == expected
+        assert rest.metadata()["metadata"]["signature_def"]["signature_def"]["translate_with_attention"]["outputs"][
+            "attention"]["dtype"] == "DT_FLOAT"
+        assert grpc_client.status()["model_version_status"][0]["state"] == "AVAILABLE"
+    finally:
+        rest.close()
+        grpc_client.close()
+
+
+def test_clients_over_sockets(served, servers):
+    check_clients(served[0], *servers)
+
+
+def test_client_errors_are_clear(servers):
+    from seq2seq_keras.serving import GrpcClient, RestClient, ServingError
+
+    rest_url, grpc_target = servers
+    with pytest.raises(ServingError, match="Servable not found"):
+        RestClient(rest_url, "nope").translate(["x"])
+    with pytest.raises(ServingError, match="NOT_FOUND"):
+        GrpcClient(grpc_target, "nope").translate(["x"])
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    with pytest.raises(ServingError, match="rest_api_port"):
+        RestClient(f"http://127.0.0.1:{closed}", MODEL_NAME, timeout=5).translate(["x"])
+    with pytest.raises(ServingError, match="UNAVAILABLE"):
+        GrpcClient(f"127.0.0.1:{closed}", MODEL_NAME, timeout=5).translate(["x"])
+    with pytest.raises(ServingError, match="not AVAILABLE"):
+        RestClient(f"http://127.0.0.1:{closed}", MODEL_NAME, timeout=1).wait_until_available(timeout=1, interval=0.2)
+
+
+def test_plotting_works_on_a_server_translation(servers):
+    pytest.importorskip("matplotlib")
+    plotting = pytest.importorskip("seq2seq_keras.plotting")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from seq2seq_keras.serving import RestClient
+
+    translation = RestClient(servers[0], MODEL_NAME).translate("나는 학생이다")
+    figure = plotting.plot_attention(translation)
+    assert figure.axes and translation.attention.shape == (translation.length, len(translation.source_tokens))
+
+
+# ---------------------------------------------------------------------- the real server
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_real_tensorflow_model_server(served, tmp_path):
+    binary = shutil.which("tensorflow_model_server")
+    if binary is None:
+        pytest.skip("tensorflow_model_server is not on PATH (it cannot be installed on the CI machines); "
+                    "install it as in saved_models/serve.sh to run this end-to-end test")
+    from seq2seq_keras.export import models_config_text
+
+    model, path, _ = served
+    base = path.parent.parent
+    config = tmp_path / "models.config"
+    config.write_text(models_config_text(base, serving_root=str(base.resolve())))
+    grpc_port, rest_port = _free_port(), _free_port()
+    log = open(tmp_path / "server.log", "w")
+    server = subprocess.Popen(
+        [binary, f"--port={grpc_port}", f"--rest_api_port={rest_port}", f"--model_config_file={config}",
+         "--rest_api_num_threads=2", "--file_system_poll_wait_seconds=1"],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        time.sleep(1)
+        assert server.poll() is None, (tmp_path / "server.log").read_text()[-3000:]
+        check_clients(model, f"http://127.0.0.1:{rest_port}", f"127.0.0.1:{grpc_port}")
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
+
+
+# ---------------------------------------------------------------------- saved_models/serve.sh
+SERVE_SH = __import__("pathlib").Path(__file__).resolve().parents[1] / "saved_models" / "serve.sh"
+
+
+def test_serve_script_docker_command_mounts_the_exported_folder(served):
+    path = served[1]
+    base = path.parent.parent
+    proc = subprocess.run(["bash", str(SERVE_SH), "print"], capture_output=True, text=True, timeout=30,
+                          env={"PATH": "/usr/bin:/bin", "SAVED_MODELS_DIR": str(base), "REST_PORT": "9501"})
+    assert proc.returncode == 0, proc.stderr
+    assert f"-v {base.resolve()}:/models:ro" in proc.stdout and "tensorflow/serving:latest" in proc.stdout
+    assert "--model_config_file=/models/models.config" in proc.stdout and "-p 9501:8501" in proc.stdout
+    assert "install-apt" in proc.stdout
+
+
+def test_serve_script_local_mode_rewrites_base_paths_for_the_host(served, tmp_path):
+    """A stand-in tensorflow_model_server on PATH records its arguments and the config it was given."""
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    base = served[1].parent.parent
+    fake = tmp_path / "bin" / "tensorflow_model_server"
+    fake.parent.mkdir()
+    fake.write_text('#!/bin/sh\nfor a in "$@"; do echo "$a"; done\n'
+                    'cat "$(echo "$@" | tr " " "\\n" | sed -n "s/^--model_config_file=//p")"\n')
+    fake.chmod(0o755)
+    proc = subprocess.run(["bash", str(SERVE_SH), "local"], capture_output=True, text=True, timeout=30,
+                          env={"PATH": f"{fake.parent}:/usr/bin:/bin", "SAVED_MODELS_DIR": str(base), "GRPC_PORT": "9500"})
+    assert proc.returncode == 0, proc.stderr
+    assert "--port=9500" in proc.stdout and "--rest_api_port=8501" in proc.stdout
+    config_text = proc.stdout[proc.stdout.index("model_config_list"):]
+    config = text_format.Parse(config_text, model_server_config_pb2.ModelServerConfig())
+    paths = {c.name: c.base_path for c in config.model_config_list.config}
+    assert paths[MODEL_NAME] == str(base.resolve() / MODEL_NAME)
+    missing = subprocess.run(["bash", str(SERVE_SH), "local"], capture_output=True, text=True, timeout=30,
+                             env={"PATH": "/usr/bin:/bin", "SAVED_MODELS_DIR": str(tmp_path)})
+    assert missing.returncode == 2 and "export a model first" in missing.stderr
