@@ -19,6 +19,32 @@ bottleneck) and ``a_i`` is all zeros.
 
 The output projection ``W_o`` is applied once to all steps after the loop, not
 inside it: at usual sizes it is the largest matrix multiply of the model.
+
+Two ways to run the same model (same weights, same numbers):
+
+* ``"fused"`` (a GRU decoder on any device): one step is a single function of raw
+  ops. The parts of the GRU input that do not depend on the recurrence are
+  computed outside the loop: ``embed(y) W_e + b`` for all target steps in one
+  multiply, and the context part through ``c_i W_c = a_i (H W_c)`` with
+  ``H W_c`` [batch, src_len, 3 * units] computed once per source sentence, so the
+  loop only multiplies the state ``s_{i-1}`` (by ``W1`` and the recurrent kernel).
+* ``"layers"``: Keras layer calls per step (``attention``, ``GRUCell``/``LSTMCell``),
+  used for LSTM decoders.
+
+Fast mode, ``input_feeding=False`` (Luong et al. 2015 without input feeding):
+
+.. code-block:: text
+
+    s_1..s_T   = RNN(embed(y_0..y_{T-1}))                      # whole target at once
+    c_i, a_i   = attention(query=s_i, values=h_1..h_S)         # all steps: one batched call
+    h~_i       = tanh(W_c [s_i ; c_i])                         # Luong's attentional state
+    logits_i   = W_o h~_i
+
+The recurrence no longer waits for the attention, so teacher forcing runs the
+RNN over the whole target in one call (Keras' ``GRU``/``LSTM``: cuDNN on a GPU; on
+a CPU the GRU runs :func:`~seq2seq_keras.encoder.gru_scan` with the input
+projection outside the loop) and attention for all steps is one batched matmul.
+Decoding still goes one token at a time through the same :meth:`Decoder.step`.
 """
 
 from __future__ import annotations
@@ -27,13 +53,16 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from .attention import ATTENTION_TYPES, make_attention
-from .encoder import RNN_TYPES
+from .attention import ATTENTION_TYPES, BahdanauAttention, make_attention, masked_softmax
+from .encoder import RNN_TYPES, _gru_weights, gpu_available, gru_gates, gru_scan
+
+#: Values of the private ``Decoder._implementation`` switch (see the module docstring).
+IMPLEMENTATIONS = ("auto", "fused", "fused-no-precompute", "layers")
 
 
 @keras.saving.register_keras_serializable(package="seq2seq_keras")
 class Decoder(keras.layers.Layer):
-    """Attention decoder with input feeding.
+    """Attention decoder, with input feeding (default) or without (``input_feeding=False``, fast).
 
     Call (teacher forcing): ``logits, weights = decoder(target_in, encoder_outputs,
     encoder_states, source_mask)``
@@ -57,6 +86,7 @@ class Decoder(keras.layers.Layer):
         attention_units: int | None = None,
         rnn: str = "gru",
         dropout: float = 0.0,
+        input_feeding: bool = True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -71,18 +101,31 @@ class Decoder(keras.layers.Layer):
         self.attention_units = int(attention_units or units)
         self.rnn = rnn
         self.dropout = float(dropout)
+        self.input_feeding = bool(input_feeding)
         self.num_states = 2 if rnn == "lstm" else 1
+        # Not part of the config: how to run the recurrence (same weights and numbers).
+        self._implementation = "auto"
 
         self.embedding = keras.layers.Embedding(self.vocabulary_size, self.embedding_dim, name="embedding")
         self.bridges = [
             keras.layers.Dense(self.units, activation="tanh", name=f"bridge_{i}") for i in range(self.num_states)
         ]
         self.attention = make_attention(self.attention_type, self.attention_units)
-        cell_cls = {"gru": keras.layers.GRUCell, "lstm": keras.layers.LSTMCell}[rnn]
-        self.cell = cell_cls(self.units, name=f"{rnn}_cell")
+        if self.input_feeding:
+            cell_cls = {"gru": keras.layers.GRUCell, "lstm": keras.layers.LSTMCell}[rnn]
+            self.cell = cell_cls(self.units, name=f"{rnn}_cell")
+        else:
+            # Default activations, reset_after=True, no recurrent dropout, no unroll:
+            # eligible for the fused cuDNN kernel on a GPU.
+            rnn_cls = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM}[rnn]
+            self.sequence_rnn = rnn_cls(self.units, return_sequences=True, return_state=True, name=rnn)
+            # Luong et al. 2015, eq. 5: the attentional hidden state h~ = tanh(W_c [s ; c]).
+            self.attentional_layer = keras.layers.Dense(self.units, activation="tanh", use_bias=False, name="W_c")
         self.dropout_layer = keras.layers.Dropout(self.dropout)
-        # float32 logits even under a mixed-precision policy (stable softmax/loss).
-        self.output_layer = keras.layers.Dense(self.vocabulary_size, dtype="float32", name="output")
+        # Under a mixed-precision policy the projection runs in the compute dtype
+        # (bfloat16 on AMX CPUs, float16 on GPUs: the largest multiply of the model)
+        # and the logits are cast to float32 for a stable softmax/loss: see logits().
+        self.output_layer = keras.layers.Dense(self.vocabulary_size, name="output")
 
     @property
     def feature_dim(self) -> int:
@@ -96,17 +139,40 @@ class Decoder(keras.layers.Layer):
             bridge.build((None, value_dim))
         if self.attention is not None:
             self.attention.build((None, self.units), (None, None, value_dim))
-        self.cell.build((None, self.embedding_dim + value_dim))
-        self.output_layer.build((None, self.units + value_dim))
+        if self.input_feeding:
+            self.cell.build((None, self.embedding_dim + value_dim))
+        else:
+            self.sequence_rnn.build((None, None, self.embedding_dim))
+        if not self.input_feeding:
+            self.attentional_layer.build((None, self.units + value_dim))
+        self.output_layer.build((None, self.output_features_dim))
         self.built = True
+
+    @property
+    def output_features_dim(self) -> int:
+        """Width of what the output projection reads: ``[s ; c]``, or Luong's ``h~`` without input feeding."""
+        return self.units + self._value_dim if self.input_feeding else self.units
+
+    @property
+    def step_cell(self):
+        """The recurrent cell one :meth:`step` runs (``GRUCell``/``LSTMCell``)."""
+        return self.cell if self.input_feeding else self.sequence_rnn.cell
+
+    def uses_fused_step(self) -> bool:
+        """Whether steps run the fused GRU step function instead of Keras layer calls."""
+        return self.rnn == "gru" and self._implementation != "layers"
 
     # ------------------------------------------------------------------ step API
     def start(self, encoder_outputs, encoder_states, source_mask):
         """Everything a step needs that depends only on the source.
 
         Returns ``(state, memory)``: the initial recurrent state (list of
-        [batch, units]) and a dict with ``values``, ``keys`` (precomputed once),
-        ``mask`` and, without attention, the fixed ``context``.
+        [batch, units]) and a dict of batch-major tensors: ``values``, ``keys``
+        (precomputed once), ``mask`` and, without attention, the fixed
+        ``context``. With the fused GRU step and input feeding, also
+        ``context_inputs``: ``H W_c`` [batch, src_len, 3 * units] (with attention)
+        or ``c W_c`` [batch, 3 * units] (without), the context's share of the GRU
+        input, so that a step never multiplies the context by ``W_c``.
         """
         state = [bridge(s) for bridge, s in zip(self.bridges, encoder_states)]
         memory = {"values": encoder_outputs, "mask": ops.cast(source_mask, "bool")}
@@ -114,6 +180,11 @@ class Decoder(keras.layers.Layer):
             memory["keys"] = self.attention.keys(encoder_outputs)
         else:
             memory["context"] = encoder_states[0]
+        if self.input_feeding and self.uses_fused_step() and self._implementation != "fused-no-precompute":
+            dtype = self.compute_dtype
+            kernel = ops.cast(self.cell.kernel, dtype)[self.embedding_dim:]  # W_c [value_dim, 3 * units]
+            source = encoder_outputs if self.attention is not None else encoder_states[0]
+            memory["context_inputs"] = ops.matmul(ops.cast(source, dtype), kernel)
         return state, memory
 
     def attend(self, query, memory):
@@ -124,12 +195,74 @@ class Decoder(keras.layers.Layer):
             return ops.cast(memory["context"], values.dtype), weights
         return self.attention(query, memory["values"], mask=memory["mask"], keys=memory["keys"])
 
+    def _attention_weights(self, query, memory):
+        """Fused attention: ``query`` [batch, units] -> weights [batch, src_len], raw ops."""
+        dtype = query.dtype
+        keys = ops.cast(memory["keys"], dtype)
+        if isinstance(self.attention, BahdanauAttention):
+            w1 = ops.cast(self.attention.query_dense.kernel, dtype)  # [units, attention_units]
+            v = ops.cast(self.attention.score_dense.kernel, dtype)[:, 0]  # [attention_units]
+            hidden = ops.tanh(ops.expand_dims(ops.matmul(query, w1), 1) + keys)  # [batch, src_len, att]
+            scores = ops.sum(hidden * v, axis=-1)  # v^T tanh(.) [batch, src_len]
+        else:  # Luong: q^T k, times 1/sqrt(d) for scaled_dot
+            scores = ops.squeeze(ops.matmul(keys, ops.expand_dims(query, -1)), -1)
+            if self.attention._scale != 1.0:
+                scores = scores * ops.cast(self.attention._scale, dtype)
+        return masked_softmax(scores, memory["mask"])
+
+    def _fused_step(self, inputs_part, state, memory, embedded=None):
+        """One input-feeding GRU step as a single function of raw ops.
+
+        ``inputs_part`` [batch, 3 * units] is ``embed(y) W_e + b_in`` computed outside
+        (or None, then ``embedded`` [batch, emb] is multiplied here: the
+        no-precompute variant). Returns features, new state, weights.
+        """
+        h = state[0]
+        dtype = h.dtype
+        kernel, recurrent_kernel, input_bias, recurrent_bias = _gru_weights(self.cell, dtype)
+        values = ops.cast(memory["values"], dtype)
+        precomputed = "context_inputs" in memory
+        if self.attention is None:
+            weights = ops.zeros(ops.shape(values)[:2], dtype=dtype)
+            context = ops.cast(memory["context"], dtype)
+            context_part = ops.cast(memory["context_inputs"], dtype) if precomputed else None
+        else:
+            weights = self._attention_weights(h, memory)
+            w = ops.expand_dims(weights, 1)  # [batch, 1, src_len]
+            context = ops.squeeze(ops.matmul(w, values), 1)  # [batch, value_dim]
+            context_part = ops.squeeze(ops.matmul(w, ops.cast(memory["context_inputs"], dtype)), 1) if precomputed else None
+        if context_part is None:  # no precomputation: the cell's whole input multiply, here
+            x = ops.concatenate([embedded, context], axis=-1)
+            inputs_part = ops.matmul(x, kernel) + input_bias
+        elif inputs_part is None:
+            inputs_part = ops.matmul(embedded, kernel[: self.embedding_dim]) + input_bias + context_part
+        else:
+            inputs_part = inputs_part + context_part
+        new_h = gru_gates(inputs_part, ops.matmul(h, recurrent_kernel) + recurrent_bias, h)
+        return ops.concatenate([new_h, context], axis=-1), [new_h], weights
+
+    def logits(self, features):
+        """``features`` [..., output_features_dim] -> float32 logits [..., vocabulary_size]."""
+        return ops.cast(self.output_layer(features), "float32")
+
     def step_embedded(self, embedded, state, memory, training=None):
         """One step from an embedded input [batch, embedding_dim].
 
-        Returns ``features`` [batch, units + value_dim] (before the output
-        projection), the new state and the attention weights [batch, src_len].
+        Returns ``features`` [batch, output_features_dim] (what the output
+        projection reads), the new state and the attention weights [batch, src_len].
+        With input feeding the query is the previous state ``s_{i-1}``, the
+        context enters the RNN and ``features = [s_i ; c_i]``; without, the RNN
+        runs first, its output ``s_i`` is the query and ``features = tanh(W_c [s_i ; c_i])``.
         """
+        if not self.input_feeding:
+            output, new_state = self.step_cell(embedded, state, training=training)
+            if not isinstance(new_state, (list, tuple)):
+                new_state = [new_state]
+            context, weights = self.attend(output, memory)
+            features = self.attentional_layer(ops.concatenate([output, ops.cast(context, output.dtype)], axis=-1))
+            return features, list(new_state), weights
+        if self.uses_fused_step():
+            return self._fused_step(None, state, memory, embedded=embedded)
         context, weights = self.attend(state[0], memory)
         cell_input = ops.concatenate([embedded, ops.cast(context, embedded.dtype)], axis=-1)
         output, new_state = self.cell(cell_input, state, training=training)
@@ -141,32 +274,72 @@ class Decoder(keras.layers.Layer):
     def step(self, token_ids, state, memory, training=None):
         """``token_ids`` int [batch] -> logits [batch, vocab], new state, weights [batch, src_len]."""
         features, state, weights = self.step_embedded(self.embedding(token_ids), state, memory, training)
-        return self.output_layer(features), state, weights
+        return self.logits(features), state, weights
 
     # ------------------------------------------------------------------ teacher forcing
     def call(self, target_ids, encoder_outputs, encoder_states, source_mask, training=None):
         state, memory = self.start(encoder_outputs, encoder_states, source_mask)
         embedded = self.embedding(target_ids)  # [batch, tgt_len, emb], all steps at once
         embedded = self.dropout_layer(embedded, training=training)
-        steps = tf.shape(target_ids)[1]
-        embedded_tm = tf.transpose(embedded, (1, 0, 2))  # [tgt_len, batch, emb]
+        if self.input_feeding:
+            features, weights = self._input_feeding_loop(embedded, state, memory, training)
+        else:
+            features, weights = self._whole_sequence(embedded, state, memory, training)
+        # One big matmul for all steps, outside the recurrent loop.
+        logits = self.logits(self.dropout_layer(features, training=training))
+        return logits, weights
+
+    def _whole_sequence(self, embedded, state, memory, training):
+        """No input feeding: RNN over the whole target, then attention for all steps at once."""
+        if self.rnn == "gru" and self._implementation != "layers" and (
+                self._implementation != "auto" or not gpu_available()):
+            kernel, recurrent_kernel, input_bias, recurrent_bias = _gru_weights(self.sequence_rnn.cell, embedded.dtype)
+            projected = tf.transpose(ops.matmul(embedded, kernel) + input_bias, (1, 0, 2))[:, None]
+            outputs, _ = gru_scan(projected, state[0][None], recurrent_kernel[None], recurrent_bias[None, None])
+            outputs = tf.transpose(outputs[:, 0], (1, 0, 2))  # [batch, tgt_len, units]
+        else:  # Keras' layer: cuDNN on a GPU
+            outputs, *_ = self.sequence_rnn(embedded, initial_state=state, training=training)
+        if self.attention is None:  # the fixed context at every step
+            batch, steps = tf.shape(outputs)[0], tf.shape(outputs)[1]
+            context = tf.tile(ops.expand_dims(memory["context"], 1), tf.stack([1, steps, 1]))
+            weights = tf.zeros(tf.stack([batch, steps, tf.shape(memory["values"])[1]]), outputs.dtype)
+        else:
+            context, weights = self.attention(outputs, memory["values"], mask=memory["mask"], keys=memory["keys"])
+        features = self.attentional_layer(ops.concatenate([outputs, ops.cast(context, outputs.dtype)], axis=-1))
+        return features, weights
+
+    def _input_feeding_loop(self, embedded, state, memory, training):
+        """Input feeding: a ``tf.while_loop`` over target steps -> features, weights (batch-major)."""
+        steps = tf.shape(embedded)[1]
+        fused = self.uses_fused_step()
+        if fused and "context_inputs" in memory:
+            kernel, _, input_bias, _ = _gru_weights(self.cell, embedded.dtype)
+            # embed(y) W_e + b_in for every step in one multiply, outside the loop.
+            step_inputs = ops.matmul(embedded, kernel[: self.embedding_dim]) + input_bias
+        else:
+            step_inputs = embedded
+        # Time-major, read per step from a TensorArray (a slice's gradient would be a
+        # whole-sequence tensor per step).
+        step_inputs = tf.TensorArray(step_inputs.dtype, size=steps).unstack(tf.transpose(step_inputs, (1, 0, 2)))
         features_ta = tf.TensorArray(self.compute_dtype, size=steps, element_shape=[None, self.feature_dim])
         weights_ta = tf.TensorArray(self.compute_dtype, size=steps)
 
         def body(i, state, features_ta, weights_ta):
-            features, state, weights = self.step_embedded(embedded_tm[i], state, memory, training)
+            if fused and "context_inputs" in memory:
+                features, state, weights = self._fused_step(step_inputs.read(i), state, memory)
+            else:
+                features, state, weights = self.step_embedded(step_inputs.read(i), state, memory, training)
             return i + 1, state, features_ta.write(i, features), weights_ta.write(i, weights)
 
         _, _, features_ta, weights_ta = tf.while_loop(
             lambda i, *_: i < steps,
             body,
             (tf.constant(0), state, features_ta, weights_ta),
+            maximum_iterations=steps,  # lets XLA (jit_compile=True) size the gradient's stacks
         )
         features = tf.transpose(features_ta.stack(), (1, 0, 2))  # [batch, tgt_len, feature_dim]
         weights = tf.transpose(weights_ta.stack(), (1, 0, 2))  # [batch, tgt_len, src_len]
-        # One big matmul for all steps, outside the recurrent loop.
-        logits = self.output_layer(self.dropout_layer(features, training=training))
-        return logits, weights
+        return features, weights
 
     def get_config(self):
         config = super().get_config()
@@ -178,5 +351,6 @@ class Decoder(keras.layers.Layer):
             attention_units=self.attention_units,
             rnn=self.rnn,
             dropout=self.dropout,
+            input_feeding=self.input_feeding,
         )
         return config

@@ -1,0 +1,156 @@
+"""Decoder: the fused step against Keras layer calls, the fast mode (no input feeding), mixed precision."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from seq2seq_keras import Decoder, Seq2Seq
+
+from conftest import TINY_SOURCE, TINY_TARGET
+
+ATTENTIONS = ["bahdanau", "luong-dot", "luong-general", "luong-scaled-dot", None]
+
+
+def _batch(src, tgt):
+    s_ids, t_ids = src(TINY_SOURCE), tgt(TINY_TARGET)
+    return s_ids, t_ids[:, :-1], t_ids[:, 1:]
+
+
+def _logits_weights_grads(model, s_ids, t_in, implementation):
+    model.decoder._implementation = implementation
+    model.encoder._implementation = "layers" if implementation == "layers" else "auto"
+    with tf.GradientTape() as tape:
+        logits, weights = model.call_with_attention((s_ids, t_in))
+        loss = tf.reduce_sum(logits * tf.random.stateless_normal(logits.shape, [7, 8]))
+    grads = [tf.convert_to_tensor(g) for g in tape.gradient(loss, model.trainable_variables)]
+    return logits, weights, grads
+
+
+@pytest.mark.parametrize("input_feeding", [True, False])
+@pytest.mark.parametrize("attention", ATTENTIONS)
+def test_implementations_agree_on_logits_weights_and_gradients(attention, input_feeding, tiny_processors):
+    """Keras layer calls per step (the reference) vs the fused step / scans, with and without precomputation."""
+    src, tgt = tiny_processors
+    model = Seq2Seq(src, tgt, embedding_dim=8, units=6, attention=attention, input_feeding=input_feeding)
+    s_ids, t_in, _ = _batch(src, tgt)
+    ref = _logits_weights_grads(model, s_ids, t_in, "layers")
+    for implementation in ("fused", "fused-no-precompute"):
+        got = _logits_weights_grads(model, s_ids, t_in, implementation)
+        np.testing.assert_allclose(got[0], ref[0], atol=1e-5)
+        np.testing.assert_allclose(got[1], ref[1], atol=1e-6)
+        for g, r in zip(got[2], ref[2]):
+            np.testing.assert_allclose(g, r, atol=1e-4)
+
+
+@pytest.mark.parametrize("attention", ATTENTIONS)
+def test_fast_mode_step_by_step_equals_teacher_forcing(attention, tiny_processors):
+    src, tgt = tiny_processors
+    model = Seq2Seq(src, tgt, embedding_dim=8, units=6, attention=attention, input_feeding=False)
+    s_ids, t_in, _ = _batch(src, tgt)
+    logits, weights = model.call_with_attention((s_ids, t_in))
+    assert logits.shape == (4, t_in.shape[1], tgt.vocabulary_size) and logits.dtype == "float32"
+    enc_out, enc_states, mask = model.encoder(s_ids)
+    state, memory = model.decoder.start(enc_out, enc_states, mask)
+    for t in range(t_in.shape[1]):
+        step_logits, state, step_w = model.decoder.step(t_in[:, t], state, memory)
+        np.testing.assert_allclose(step_logits, logits[:, t], atol=1e-5)
+        np.testing.assert_allclose(step_w, weights[:, t], atol=1e-6)
+    if attention is not None:
+        np.testing.assert_allclose(np.asarray(weights).sum(-1), 1.0, atol=1e-5)
+
+
+def test_fast_mode_equals_luong_equations_computed_with_numpy(tiny_processors):
+    """s_i = GRU(embed(y_{i-1}), s_{i-1}); a_i = softmax(s_i . h); h~ = tanh(W_c [s_i; c_i]); W_o h~ + b."""
+    src, tgt = tiny_processors
+    model = Seq2Seq(src, tgt, embedding_dim=8, units=6, attention="luong-dot", input_feeding=False)
+    s_ids, t_in, _ = _batch(src, tgt)
+    logits = np.asarray(model((s_ids, t_in)))
+    dec = model.decoder
+    enc_out, enc_states, mask = (np.asarray(x) if not isinstance(x, list) else np.asarray(x[0])
+                                 for x in model.encoder(s_ids))
+    sig = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731
+    emb = dec.embedding.embeddings.numpy()
+    kernel, rec, bias = (v.numpy() for v in (dec.sequence_rnn.cell.kernel, dec.sequence_rnn.cell.recurrent_kernel,
+                                              dec.sequence_rnn.cell.bias))
+    u = dec.units
+    h = np.tanh(enc_states @ dec.bridges[0].kernel.numpy() + dec.bridges[0].bias.numpy())
+    for t in range(t_in.shape[1]):
+        x = emb[np.asarray(t_in)[:, t]] @ kernel + bias[0]
+        r_all = h @ rec + bias[1]
+        z, r = sig(x[:, :u] + r_all[:, :u]), sig(x[:, u:2 * u] + r_all[:, u:2 * u])
+        h = z * h + (1 - z) * np.tanh(x[:, 2 * u:] + r * r_all[:, 2 * u:])
+        scores = np.einsum("bu,bsu->bs", h, enc_out)
+        scores = np.where(mask, scores, -np.inf)
+        a = np.exp(scores - scores.max(-1, keepdims=True))
+        a /= a.sum(-1, keepdims=True)
+        c = np.einsum("bs,bsv->bv", a, enc_out)
+        attentional = np.tanh(np.concatenate([h, c], -1) @ dec.attentional_layer.kernel.numpy())
+        expected = attentional @ dec.output_layer.kernel.numpy() + dec.output_layer.bias.numpy()
+        np.testing.assert_allclose(logits[:, t], expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+@pytest.mark.parametrize("input_feeding", [True, False])
+def test_mixed_precision_keeps_float32_logits(policy, input_feeding, tiny_processors):
+    src, tgt = tiny_processors
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        model = Seq2Seq(src, tgt, embedding_dim=8, units=6, input_feeding=input_feeding)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    assert model.decoder.compute_dtype == policy.split("_")[1]
+    s_ids, t_in, t_out = _batch(src, tgt)
+    logits, weights = model.call_with_attention((s_ids, t_in))
+    assert logits.dtype == "float32" and np.all(np.isfinite(logits))
+    enc_out, enc_states, mask = model.encoder(s_ids)
+    state, memory = model.decoder.start(enc_out, enc_states, mask)
+    step_logits, _, _ = model.decoder.step(t_in[:, 0], state, memory)
+    assert step_logits.dtype == "float32"
+    np.testing.assert_allclose(step_logits, logits[:, 0], atol=0.05)  # half-precision rounding
+    model.compile(keras.optimizers.Adam(1e-2))
+    history = model.fit((s_ids, t_in), t_out, epochs=2, verbose=0)
+    assert all(np.isfinite(history.history["loss"]))
+    assert all(v.dtype == "float32" for v in model.trainable_variables)  # float32 master weights
+
+
+def test_fast_mode_config_and_keras_round_trip(tiny_processors, tmp_path):
+    src, tgt = tiny_processors
+    model = Seq2Seq(src, tgt, embedding_dim=8, units=6, attention="luong-general", input_feeding=False)
+    assert model.get_config()["input_feeding"] is False
+    assert model.decoder.get_config()["input_feeding"] is False
+    model.compile(keras.optimizers.Adam(1e-2))
+    s_ids, t_in, t_out = _batch(src, tgt)
+    model.fit((s_ids, t_in), t_out, epochs=2, verbose=0)
+    model.save(tmp_path / "fast.keras")
+    loaded = keras.models.load_model(tmp_path / "fast.keras")
+    assert loaded.input_feeding is False and loaded.decoder.input_feeding is False
+    np.testing.assert_array_equal(loaded((s_ids, t_in)), model((s_ids, t_in)))
+    assert [t.text for t in loaded.translate(TINY_SOURCE)] == [t.text for t in model.translate(TINY_SOURCE)]
+    clone = Decoder.from_config(model.decoder.get_config())
+    assert clone.get_config() == model.decoder.get_config()
+
+
+def test_default_is_input_feeding_and_old_configs_load(tiny_processors):
+    src, tgt = tiny_processors
+    model = Seq2Seq(src, tgt, embedding_dim=8, units=6)
+    assert model.input_feeding is True
+    config = model.get_config()
+    config.pop("input_feeding")  # a config saved before the option existed
+    assert Seq2Seq.from_config(config).input_feeding is True
+
+
+def test_fast_mode_with_lstm_uses_keras_lstm_and_matches_steps(tiny_processors):
+    src, tgt = tiny_processors
+    model = Seq2Seq(src, tgt, embedding_dim=8, units=6, attention="bahdanau", rnn="lstm", input_feeding=False)
+    assert isinstance(model.decoder.sequence_rnn, keras.layers.LSTM)
+    assert not model.decoder.uses_fused_step()
+    s_ids, t_in, _ = _batch(src, tgt)
+    logits = model((s_ids, t_in))
+    enc_out, enc_states, mask = model.encoder(s_ids)
+    state, memory = model.decoder.start(enc_out, enc_states, mask)
+    assert len(state) == 2  # [h, c]
+    for t in range(t_in.shape[1]):
+        step_logits, state, _ = model.decoder.step(t_in[:, t], state, memory)
+        np.testing.assert_allclose(step_logits, logits[:, t], atol=1e-5)

@@ -1,0 +1,100 @@
+"""The fused GRU encoder path (gru_scan) against Keras' own recurrent layers: outputs, states, gradients."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from seq2seq_keras import Encoder
+from seq2seq_keras.encoder import gru_scan
+
+# Right-padded batch with a full row, short rows and an empty row (all padding).
+IDS = tf.constant([[4, 5, 6, 0, 0], [7, 8, 0, 0, 0], [9, 3, 4, 5, 6], [0, 0, 0, 0, 0]])
+
+
+def _run(enc, implementation, ids=IDS, training=False):
+    enc._implementation = implementation
+    with tf.GradientTape() as tape:
+        outputs, states, mask = enc(ids, training=training)
+        # A loss touching every output and the final state with fixed random weights.
+        loss = tf.reduce_sum(outputs * tf.random.stateless_normal(outputs.shape, [1, 2]))
+        loss += tf.reduce_sum(states[0] * tf.random.stateless_normal(states[0].shape, [3, 4]))
+    grads = [tf.convert_to_tensor(g) for g in tape.gradient(loss, enc.trainable_variables)]
+    return outputs, states[0], mask, grads
+
+
+@pytest.mark.parametrize("bidirectional,layers", [(True, 1), (True, 2), (False, 1), (False, 2)])
+def test_fused_scan_equals_keras_layers_with_gradients(bidirectional, layers):
+    enc = Encoder(20, 8, 6, num_layers=layers, bidirectional=bidirectional)
+    ref = _run(enc, "layers")
+    fused = _run(enc, "fused")
+    assert enc.uses_fused_gru()
+    np.testing.assert_allclose(fused[0], ref[0], atol=1e-6)  # padded outputs included
+    np.testing.assert_allclose(fused[1], ref[1], atol=1e-6)
+    np.testing.assert_array_equal(fused[2], ref[2])
+    assert len(fused[3]) == len(ref[3]) == len(enc.trainable_variables)
+    for g_fused, g_ref in zip(fused[3], ref[3]):
+        np.testing.assert_allclose(g_fused, g_ref, atol=1e-5)
+    # The empty row: zero outputs and a zero state, as Keras gives.
+    assert np.all(np.asarray(fused[0])[3] == 0) and np.all(np.asarray(fused[1])[3] == 0)
+
+
+def test_auto_uses_the_fused_scan_without_a_gpu_and_keras_layers_for_lstm():
+    assert Encoder(10, 4, 4).uses_fused_gru() == (not tf.config.list_logical_devices("GPU"))
+    assert not Encoder(10, 4, 4, rnn="lstm").uses_fused_gru()
+
+
+def test_gru_scan_gradient_matches_autodiff_of_the_same_recurrence():
+    """The hand-written backward pass against TensorFlow differentiating a plain loop."""
+    rng = np.random.default_rng(0)
+    steps, d, batch, units = 4, 2, 3, 5
+    x = tf.constant(rng.normal(size=(steps, d, batch, 3 * units)), tf.float32)
+    h0 = tf.constant(rng.normal(size=(d, batch, units)), tf.float32)
+    kernel = tf.constant(rng.normal(size=(d, units, 3 * units)) * 0.3, tf.float32)
+    bias = tf.constant(rng.normal(size=(d, 1, 3 * units)), tf.float32)
+    mask = tf.constant(rng.random((steps, d, batch, 1)) > 0.3)
+    weights = tf.constant(rng.normal(size=(steps, d, batch, units)), tf.float32)
+
+    def plain(x, h0, kernel, bias):
+        h, outs = h0, []
+        for t in range(steps):
+            rec = tf.matmul(h, kernel) + bias
+            x_z, x_r, x_h = tf.split(x[t], 3, -1)
+            r_z, r_r, r_h = tf.split(rec, 3, -1)
+            z, r = tf.sigmoid(x_z + r_z), tf.sigmoid(x_r + r_r)
+            new = z * h + (1 - z) * tf.tanh(x_h + r * r_h)
+            h = tf.where(mask[t], new, h)
+            outs.append(tf.where(mask[t], h, 0.0))
+        return tf.stack(outs), h
+
+    for fn in (plain, lambda *a: gru_scan(*a, mask_tm=mask, zero_masked_outputs=True)):
+        with tf.GradientTape() as tape:
+            tape.watch([x, h0, kernel, bias])
+            outs, final = fn(x, h0, kernel, bias)
+            loss = tf.reduce_sum(outs * weights) + tf.reduce_sum(final ** 2)
+        result = [outs, final] + tape.gradient(loss, [x, h0, kernel, bias])
+        if fn is plain:
+            expected = result
+    for got, want in zip(result, expected):
+        np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_fused_encoder_under_tf_function_and_xla_equals_eager():
+    enc = Encoder(20, 8, 6)
+    eager = enc(IDS)[0]
+    graph = tf.function(lambda ids: enc(ids)[0])(IDS)
+    xla = tf.function(lambda ids: enc(ids)[0], jit_compile=True)(IDS)
+    np.testing.assert_allclose(graph, eager, atol=1e-6)
+    np.testing.assert_allclose(xla, eager, atol=1e-5)
+
+
+def test_fused_encoder_dropout_is_random_in_training_only():
+    enc = Encoder(20, 8, 6, dropout=0.5)
+    enc._implementation = "fused"
+    inference = [np.asarray(enc(IDS, training=False)[0]) for _ in range(2)]
+    np.testing.assert_array_equal(inference[0], inference[1])
+    enc._implementation = "layers"
+    np.testing.assert_allclose(enc(IDS, training=False)[0], inference[0], atol=1e-6)
+    enc._implementation = "fused"
+    training = [np.asarray(enc(IDS, training=True)[0]) for _ in range(2)]
+    assert not np.allclose(training[0], training[1])
+    assert np.all(np.isfinite(training[0]))
