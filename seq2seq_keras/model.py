@@ -56,6 +56,11 @@ class Seq2Seq(keras.Model):
             encoder-decoder: the bottleneck baseline, same API).
         rnn: ``gru`` or ``lstm``; encoder_layers: stacked encoder layers.
         dropout: on embeddings, between layers and before the output projection.
+        input_feeding: ``True`` (default): the context enters the decoder RNN at
+            every step (Bahdanau). ``False``: the fast mode (Luong without input
+            feeding): the decoder RNN runs over the whole target at once and
+            attention for all steps is one batched call; see
+            :mod:`seq2seq_keras.decoder`.
 
     Call: ``logits = model((source_ids, target_in))`` -> float32 [batch, tgt_len, vocab];
     ``model.call_with_attention(...)`` also returns weights [batch, tgt_len, src_len].
@@ -74,6 +79,7 @@ class Seq2Seq(keras.Model):
         encoder_layers: int = 1,
         bidirectional: bool = True,
         dropout: float = 0.0,
+        input_feeding: bool = True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -97,6 +103,7 @@ class Seq2Seq(keras.Model):
         self.encoder_layers = int(encoder_layers)
         self.bidirectional = bool(bidirectional)
         self.dropout = float(dropout)
+        self.input_feeding = bool(input_feeding)
 
         self.encoder = Encoder(
             source_text.vocabulary_size,
@@ -116,6 +123,7 @@ class Seq2Seq(keras.Model):
             attention_units=attention_units,
             rnn=rnn,
             dropout=self.dropout,
+            input_feeding=self.input_feeding,
             name="decoder",
         )
         # Every shape is known from the configuration: build now, so that a model
@@ -179,33 +187,48 @@ class Seq2Seq(keras.Model):
         self.accuracy_tracker.update_state(correct / safe, sample_weight=tokens)
         return {m.name: m.result() for m in self.metrics}
 
+    @staticmethod
+    def _global_sums(*values):
+        """Sum per-replica statistics over all replicas (identity off-strategy).
+
+        Under ``tf.distribute`` every replica sees its share of the global batch;
+        summing the loss, token and correct-token counts makes the loss
+        normalisation and the reported metrics those of the whole global batch,
+        exactly as one device would compute them.
+        """
+        return tf.distribute.get_replica_context().all_reduce("sum", list(values))
+
     def train_step(self, data):
         with tf.GradientTape() as tape:
             loss_sum, tokens, correct = self._batch_statistics(data, training=True)
-            # Normalise by the real tokens of the *global* batch (identity off-strategy).
-            global_tokens = tf.distribute.get_replica_context().all_reduce("sum", tokens)
+            # Normalise by the real tokens of the *global* batch: the replicas'
+            # gradients are summed, so the update equals one device's on the whole batch.
+            (global_tokens,) = self._global_sums(tokens)
             loss = loss_sum / ops.maximum(global_tokens, 1.0)
             if self.losses:
                 loss = loss + ops.sum(self.losses)
             scaled = self.optimizer.scale_loss(loss)
         grads = tape.gradient(scaled, self.trainable_variables)
         self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
-        return self._update_metrics(loss_sum, tokens, correct)
+        return self._update_metrics(*self._global_sums(loss_sum, tokens, correct))
 
     def test_step(self, data):
-        return self._update_metrics(*self._batch_statistics(data, training=False))
+        return self._update_metrics(*self._global_sums(*self._batch_statistics(data, training=False)))
 
     # ------------------------------------------------------------------ translation
-    def translate(self, texts: str | Sequence[str], *, max_length: int | None = None):
-        """Greedy translation of raw sentences.
+    def translate(self, texts: str | Sequence[str], *, method: str = "greedy", **kwargs):
+        """Translate raw sentences: ``method="greedy"`` (default), ``"sample"`` or ``"beam"``.
 
         Returns a list of :class:`~seq2seq_keras.decoding.Translation` (one per input,
         a single one if ``texts`` is a ``str``) with the text, source and target
-        tokens and the attention matrix [tgt_len, src_len].
+        tokens, the log-probability and the attention matrix [tgt_len, src_len].
+        Keyword arguments (``beam_width``, ``length_penalty``, ``n_best``,
+        ``temperature``, ``seed``, ``max_length``, ``max_source_length``) are those of
+        :func:`seq2seq_keras.decoding.translate`.
         """
         from .decoding import translate
 
-        return translate(self, texts, max_length=max_length)
+        return translate(self, texts, method=method, **kwargs)
 
     # ------------------------------------------------------------------ config
     def get_config(self):
@@ -221,6 +244,7 @@ class Seq2Seq(keras.Model):
             "encoder_layers": self.encoder_layers,
             "bidirectional": self.bidirectional,
             "dropout": self.dropout,
+            "input_feeding": self.input_feeding,
         }
 
     @classmethod
