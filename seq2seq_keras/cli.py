@@ -28,7 +28,13 @@ def _add_train(sub):
     p = sub.add_parser(
         "train",
         help="train a translation model",
-        description="Train a Seq2Seq model with model.fit and save it (model.keras, config.json, history.json) to --out.",
+        description=(
+            "Train a Seq2Seq model with model.fit and save it (model.keras, config.json, history.json) to --out. "
+            "Training state is checkpointed in --out (atomically, at every epoch end and on Ctrl-C): if the run "
+            "is killed, the same command resumes it. Exit status: 0 done, 1 loss became NaN/inf or a checkpoint "
+            "could not be written, 2 bad request (e.g. --out holds a run with other settings), 130 Ctrl-C, "
+            "143 SIGTERM (state saved in both cases)."
+        ),
     )
     p.add_argument("--data", default=d.data, help="builtin-ko-en, spa-eng, kor-eng, or a path to a Tatoeba/Anki .txt file (default: %(default)s)")
     p.add_argument("--direction", choices=("other", "english"), default=d.direction, help="'other': Other -> English (default); 'english': English -> Other")
@@ -49,7 +55,12 @@ def _add_train(sub):
     p.add_argument("--max-length", type=int, default=d.max_length, help="drop training pairs longer than this many tokens")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--jit-compile", action="store_true", help="compile the train step with XLA")
-    p.add_argument("--out", required=True, help="run folder to write")
+    p.add_argument("--no-input-feeding", dest="input_feeding", action="store_false",
+                   help="fast mode: Luong attention without input feeding; the decoder RNN runs over the whole target at once")
+    p.add_argument("--out", required=True, help="run folder to write; an interrupted run there is resumed")
+    p.add_argument("--restart", action="store_true", help="discard the training state in --out and start over")
+    p.add_argument("--checkpoint-every", type=int, default=None, metavar="STEPS",
+                   help="also checkpoint every STEPS batches (a kill then loses at most STEPS); default: each epoch end")
     p.set_defaults(func=_run_train)
 
 
@@ -76,15 +87,42 @@ def _train_config_from_args(args):
         max_length=args.max_length,
         seed=args.seed,
         jit_compile=args.jit_compile,
+        input_feeding=args.input_feeding,
     )
 
 
 def _run_train(args):
-    from .training import train
+    import signal
+    import threading
+
+    from .checkpointing import CheckpointError
+    from .training import NonFiniteLossError, OutputFolderError, RunMismatchError, TrainingInterrupted, train
 
     config = _train_config_from_args(args)
     start = time.perf_counter()
-    _, history = train(config, out_dir=args.out)
+    terminated = []
+
+    def on_sigterm(signum, frame):  # a polite kill (docker stop, Slurm preemption): save like Ctrl-C
+        terminated.append(signum)
+        raise KeyboardInterrupt
+
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, on_sigterm) if in_main else None
+    try:
+        _, history = train(config, out_dir=args.out, restart=args.restart, checkpoint_every=args.checkpoint_every)
+    except TrainingInterrupted as e:
+        print(flush=True)  # end the progress bar's line
+        print(f"seq2seq-keras train: {e}", file=sys.stderr)
+        return 143 if terminated else 130
+    except (NonFiniteLossError, CheckpointError) as e:
+        print(flush=True)
+        print(f"seq2seq-keras train: error: {e}", file=sys.stderr)
+        return 1
+    except (OutputFolderError, RunMismatchError) as e:
+        raise CommandError(str(e)) from None
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
     h = history.history
     summary = f"trained {len(h.get('loss', []))} epochs in {time.perf_counter() - start:.1f} s"
     if h.get("accuracy"):
@@ -100,26 +138,48 @@ def _add_translate(sub):
     p = sub.add_parser(
         "translate",
         help="translate sentences with a trained model",
-        description="Greedy-translate sentences (arguments, or one per line on stdin with '-').",
+        description="Translate sentences (arguments, or one per line on stdin with '-') with greedy search, "
+        "beam search or sampling.",
     )
     p.add_argument("--model", required=True, help="run folder written by 'train' (or a .keras file)")
+    p.add_argument("--method", choices=("greedy", "beam", "sample"), default="greedy", help="search (default: %(default)s)")
+    p.add_argument("--beam-width", type=int, default=4, help="with --method beam (default: %(default)s)")
+    p.add_argument("--temperature", type=float, default=1.0, help="with --method sample (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=None, help="with --method sample: reproducible draws")
     p.add_argument("--max-length", type=int, default=None, help="cap on output tokens")
     p.add_argument("--attention", action="store_true", help="also print the attention matrix")
     p.add_argument("sentences", nargs="+", help="sentences to translate; '-' reads stdin")
     p.set_defaults(func=_run_translate)
 
 
+def _read_stdin_lines() -> list[str]:
+    # Bytes, then a lenient decode: invalid UTF-8 becomes U+FFFD instead of a crash.
+    return [line.decode("utf-8", errors="replace").rstrip("\r\n") for line in sys.stdin.buffer]
+
+
 def _run_translate(args):
     from .training import load_model
 
-    sentences = []
+    sentences: list[str] = []
     for s in args.sentences:
-        sentences.extend(line.rstrip("\n") for line in sys.stdin) if s == "-" else sentences.append(s)
+        if s == "-":
+            sentences.extend(_read_stdin_lines())
+        else:
+            sentences.append(s)
     try:
         model = load_model(args.model)
     except FileNotFoundError as e:
         raise CommandError(str(e)) from None
-    for t in model.translate(sentences, max_length=args.max_length):
+    options = {"max_length": args.max_length}
+    if args.method == "beam":
+        options["beam_width"] = args.beam_width
+    elif args.method == "sample":
+        options.update(temperature=args.temperature, seed=args.seed)
+    try:
+        translations = model.translate(sentences, method=args.method, **options)
+    except ValueError as e:
+        raise CommandError(str(e)) from None
+    for t in translations:
         print(f"{t.source} -> {t.text}")
         if args.attention and t.attention is not None:
             width = max([len(x) for x in t.target_tokens] + [5])
@@ -128,8 +188,269 @@ def _run_translate(args):
                 print(f"{tok:>{width}} " + " ".join(f"{w:8.2f}" for w in row))
 
 
+# ---------------------------------------------------------------------- plot
+def _add_plot(sub):
+    p = sub.add_parser(
+        "plot",
+        help="save the attention heatmap of sentences (local model or TF Serving)",
+        description="Translate sentences with a run folder (--model) or a TF Serving server (--server) and save "
+        "their attention heatmap: one sentence per figure, several as a grid. Hangul renders with NanumGothic.",
+    )
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--model", help="run folder written by 'train' (or a .keras file)")
+    where.add_argument("--server", help="TF Serving: http://HOST:8501 (REST) or HOST:8500 / grpc://HOST:8500 (gRPC)")
+    p.add_argument("--model-name", help="served model name (with --server)")
+    p.add_argument("--version", type=int, default=None, help="served model version (with --server; default: latest)")
+    p.add_argument("--method", choices=("greedy", "beam"), default="greedy", help="decoding with --model (default: %(default)s)")
+    p.add_argument("--max-length", type=int, default=None, help="cap on output tokens (with --model)")
+    p.add_argument("--ncols", type=int, default=2, help="grid columns for several sentences (default: %(default)s)")
+    p.add_argument("--out", required=True, help="image to write (.png; .pdf/.svg also work)")
+    p.add_argument("sentences", nargs="+", help="sentences to translate; '-' reads stdin")
+    p.set_defaults(func=_run_plot)
+
+
+def _server_translate(args, sentences):
+    if not args.model_name:
+        raise CommandError("--server needs --model-name (the name TF Serving serves the model under).")
+    url = args.server
+    try:
+        from .serving import GrpcClient, RestClient, ServingError
+
+        if url.startswith(("http://", "https://")):
+            client = RestClient(url, args.model_name, version=args.version)
+        else:
+            client = GrpcClient(url.removeprefix("grpc://"), args.model_name, version=args.version)
+    except ImportError as e:
+        raise CommandError(f"--server needs the serving extras ({e}): pip install 'seq2seq_keras[serving]'") from None
+    try:
+        return client.translate(sentences, signature_name="translate_with_attention")
+    except (ServingError, OSError) as e:  # connection refused, unknown model, ...: a message, not a traceback
+        raise CommandError(f"TF Serving at {url} (model {args.model_name!r}) did not translate: {e}") from None
+
+
+def _run_plot(args):
+    from .plotting import plot_attention, plot_attention_grid
+
+    sentences = []
+    for s in args.sentences:
+        sentences.extend(line.rstrip("\n") for line in sys.stdin) if s == "-" else sentences.append(s)
+    if args.server:
+        translations = _server_translate(args, sentences)
+    else:
+        from .evaluation import translate_texts
+        from .training import load_model
+
+        try:
+            model = load_model(args.model)
+        except FileNotFoundError as e:
+            raise CommandError(str(e)) from None
+        if not model.has_attention:
+            raise CommandError(f"{args.model} was trained with --attention none: it has no attention weights to plot.")
+        try:
+            translations = translate_texts(model, sentences, method=args.method, progress=False,
+                                           **({} if args.max_length is None else {"max_length": args.max_length}))
+        except NotImplementedError as e:
+            raise CommandError(str(e)) from None
+    for t in translations:
+        print(f"{t.source} -> {t.text}")
+    try:
+        if len(translations) == 1:
+            plot_attention(translations[0], save=args.out)
+        else:
+            plot_attention_grid(translations, ncols=args.ncols, save=args.out)
+    except (ValueError, OSError) as e:
+        raise CommandError(str(e)) from None
+    what = f"of {sentences[0]!r}" if len(sentences) == 1 else f"of {len(sentences)} sentences"
+    print(f"attention heatmap {what} saved to {args.out}")
+
+
+# ---------------------------------------------------------------------- evaluate
+def _limit_value(text: str) -> int | str:
+    if text == "all":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a positive number of pairs, or 'all'")
+    return value
+
+
+def _add_evaluate(sub):
+    p = sub.add_parser(
+        "evaluate",
+        help="BLEU/chrF (greedy and beam), BLEU by sentence length, attention vs. gold alignment",
+        description="Evaluate a run on the test split of its corpus and write report.md, report.json and PNG plots "
+        "to --out. With --compare RUN2 (e.g. the same budget with --attention none) the BLEU-by-length plot has "
+        "one line per model. On builtin-ko-en the attention is also scored against the gold word alignment.",
+    )
+    p.add_argument("--model", required=True, help="run folder written by 'train'")
+    p.add_argument("--data", default=None, help="corpus or .txt path (default: the run's own, from config.json)")
+    p.add_argument("--limit", type=_limit_value, default=None, help="pairs to load before the split, or 'all' "
+                   "(default: the run's own limit); the split hashes the English side, so a larger value gives a "
+                   "larger test split that still never overlaps the run's training pairs")
+    p.add_argument("--split", choices=("test", "validation"), default="test")
+    p.add_argument("--max-sentences", type=int, default=None, help="evaluate only the first N pairs of the split")
+    p.add_argument("--compare", default=None, help="a second run folder for the length-bucket comparison")
+    p.add_argument("--beam-width", type=int, default=4, help="beam width; 0 skips beam search (default: %(default)s)")
+    p.add_argument("--buckets", default=",".join(str(e) for e in (5, 10, 15, 20, 25, 30, 40, 50)),
+                   help="source-length bucket edges in words (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--max-length", type=int, default=None, help="cap on output tokens")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--out", required=True, help="report folder to write")
+    p.set_defaults(func=_run_evaluate)
+
+
+def _run_evaluate(args):
+    from .data import load_corpus, split_pairs
+    from .evaluation import check_bucket_edges, evaluate, run_summary, write_report
+    from .training import load_model
+
+    try:
+        edges = check_bucket_edges([int(x) for x in args.buckets.split(",") if x.strip()])
+    except ValueError:
+        raise CommandError(f"--buckets {args.buckets!r}: give increasing whole numbers, e.g. 5,10,15,20.") from None
+    run = run_summary(args.model) if os.path.isdir(args.model) else None
+    config = run["config"] if run else {}
+    data = args.data or config.get("data") or "builtin-ko-en"
+    if args.limit == "all":
+        limit = None
+    elif args.limit is not None:
+        limit = args.limit
+    else:
+        limit = config.get("limit") if data == config.get("data") else None
+    try:
+        model = load_model(args.model)
+        compare = load_model(args.compare) if args.compare else None
+        pairs = load_corpus(data, limit=limit, seed=config.get("seed", 0), source=config.get("direction", "other"))
+    except (FileNotFoundError, ValueError) as e:
+        raise CommandError(str(e)) from None
+    train, validation, test = split_pairs(pairs)
+    pairs = test if args.split == "test" else validation
+    if args.max_sentences is not None:
+        pairs = pairs[: args.max_sentences]
+    print(f"evaluating {args.model} on {pairs.name}: {len(pairs)} pairs (of {len(train) + len(validation) + len(test)} loaded)")
+    try:
+        result = evaluate(model, pairs, compare=compare, beam_width=args.beam_width, edges=edges,
+                          batch_size=args.batch_size, max_length=args.max_length, progress=not args.no_progress)
+    except ValueError as e:
+        raise CommandError(str(e)) from None
+    report = result.report
+    report["model"]["path"] = args.model
+    report["data"].update(corpus=data, limit=limit, split=args.split)
+    if run:
+        report["training"] = run
+    if args.compare and os.path.isdir(args.compare):
+        compare_run = run_summary(args.compare)
+        if compare_run:
+            report["compare_training"] = compare_run
+    paths = write_report(result, args.out)
+    for method, s in report["scores"].items():
+        if "error" in s:
+            print(f"{method}: {s['error']}")
+        else:
+            print(f"{method}: BLEU {s['bleu']:.2f}  chrF {s['chrf']:.2f}")
+    if "compare" in report:
+        c = report["compare"]
+        print(f"{c['label']} (greedy): BLEU {c['greedy']['bleu']:.2f}  chrF {c['greedy']['chrf']:.2f}")
+    if "alignment" in report:
+        a = report["alignment"]
+        print(f"alignment AER: attention {a['attention']['aer']:.3f}, uniform {a['uniform']['aer']:.3f}, "
+              f"diagonal {a['diagonal']['aer']:.3f} (lower is better)")
+    print(f"report written to {paths['report.md']} (and report.json, {len(paths) - 2} plots)")
+
+
+# ---------------------------------------------------------------------- export
+def _add_export(sub):
+    p = sub.add_parser(
+        "export",
+        help="export a trained model as a SavedModel for TensorFlow Serving",
+        description="Write saved_models/NAME/<version>/ (next integer version by default; written to a hidden "
+        "folder and renamed into place) with the signatures serving_default, translate_with_attention and "
+        "beam_search, and rewrite saved_models/models.config. Exit status: 0 done, 2 bad request.",
+    )
+    p.add_argument("--model", required=True, help="run folder written by 'train' (or a .keras file)")
+    p.add_argument("--name", required=True, help="model name clients ask the server for (letters, digits, _ - .)")
+    p.add_argument("--base-dir", default="saved_models", help="folder holding the served models (default: %(default)s)")
+    p.add_argument("--version", type=int, default=None, help="version number (default: the next integer)")
+    p.add_argument("--max-length", type=int, default=None, help="cap on output tokens (default: 100)")
+    p.add_argument("--max-source-length", type=int, default=None, help="longer sources are truncated (default: 256 tokens)")
+    p.add_argument("--beam-width", type=int, default=None, help="beam width of the beam_search signature (default: 4)")
+    p.add_argument("--length-penalty", type=float, default=None, help="GNMT length penalty alpha of beam_search (default: 0.6)")
+    p.add_argument("--serving-root", default="/models",
+                   help="where the server sees --base-dir, for models.config (default: %(default)s, the docker mount)")
+    p.set_defaults(func=_run_export)
+
+
+def _run_export(args):
+    from .export import ExportSettings, export_run
+
+    given = {
+        "max_length": args.max_length,
+        "max_source_length": args.max_source_length,
+        "beam_width": args.beam_width,
+        "length_penalty": args.length_penalty,
+    }
+    try:
+        settings = ExportSettings(**{k: v for k, v in given.items() if v is not None})
+        path = export_run(args.model, args.name, args.base_dir, version=args.version, settings=settings,
+                          serving_root=args.serving_root)
+    except (FileNotFoundError, FileExistsError, ValueError) as e:
+        raise CommandError(str(e)) from None
+    print(f"exported {args.model} to {path}")
+    print(f"models.config: {os.path.join(args.base_dir, 'models.config')}; check it with: seq2seq-keras check-servable {path}")
+
+
+# ---------------------------------------------------------------------- check-servable
+def _add_check_servable(sub):
+    p = sub.add_parser(
+        "check-servable",
+        help="check that an exported SavedModel is servable by TensorFlow Serving (no server needed)",
+        description="Report tags and signatures, check that outputs are dense, batch-major and not float16, audit "
+        "every op (core TensorFlow or tensorflow-text ops shipped in TF Serving; no PyFunc) and translate in a fresh "
+        "Python process that cannot import Keras or this package. Exit status: 0 servable, 1 not servable (reasons "
+        "printed), 2 bad request.",
+    )
+    p.add_argument("path", help="an exported version folder (saved_models/demo/1), or a model folder (saved_models/demo: its latest version)")
+    p.add_argument("--no-smoke", action="store_true", help="skip the op audit and the fresh-process translation")
+    p.add_argument("--timeout", type=float, default=600, help="seconds allowed for the fresh process (default: %(default)s)")
+    p.add_argument("--benchmark", action="store_true",
+                   help="also time it (fresh process): 1-sentence latency (median, p90) and sentences/s at batch 64, "
+                   "greedy (serving_default) and beam_search")
+    p.add_argument("--benchmark-data", default="builtin-ko-en",
+                   help="corpus whose source sentences are timed (default: %(default)s)")
+    p.set_defaults(func=_run_check_servable)
+
+
+def _run_check_servable(args):
+    from .export import check_servable
+
+    if not os.path.isdir(args.path):
+        raise CommandError(f"{args.path} is not a folder: pass an exported version folder such as saved_models/demo/1.")
+    report = check_servable(args.path, smoke=not args.no_smoke, timeout=args.timeout)
+    print(report.format())
+    if not report.ok:
+        return 1
+    args.path = report.path
+    if args.benchmark:
+        from .data import load_corpus
+        from .export import benchmark_servable
+
+        try:
+            sentences = list(load_corpus(args.benchmark_data, limit=640).source)
+        except (FileNotFoundError, ValueError) as e:
+            raise CommandError(str(e)) from None
+        timings = benchmark_servable(args.path, sentences, timeout=max(args.timeout, 1200))
+        for signature, t in timings.items():
+            print(f"{signature}: 1 sentence {t['latency_median_ms']:.1f} ms median, {t['latency_p90_ms']:.1f} ms p90; "
+                  f"batch of 64: {t['sentences_per_second']:.0f} sentences/s")
+    return 0
+
+
 # ---------------------------------------------------------------------- main
-COMMANDS = [_add_train, _add_translate]
+COMMANDS = [_add_train, _add_translate, _add_plot, _add_evaluate, _add_export, _add_check_servable]
 
 
 def build_parser() -> argparse.ArgumentParser:

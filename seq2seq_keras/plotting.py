@@ -20,8 +20,9 @@ Hangul comes from NanumGothic and anything it lacks falls back to DejaVu Sans
 this does not change the global ``rcParams``.
 
 Figures are built with :class:`matplotlib.figure.Figure`, not ``pyplot``: they do
-not pile up in pyplot's figure list, need no display, and show once in a notebook
-when they are the cell's value.
+not pile up in pyplot's figure list and need no display. In Jupyter or Colab, show
+one with ``display(fig)`` (or as the cell's value once the inline backend is active,
+as it is after ``import matplotlib.pyplot``); elsewhere ``fig.savefig(path)``.
 """
 
 from __future__ import annotations
