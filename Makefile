@@ -27,9 +27,12 @@ install-dev: $(VENV)/.installed-dev
 ## make demo: train on the built-in Korean-English corpus, then translate.
 demo: $(VENV)/.installed
 	$(BIN)/seq2seq-keras train --data builtin-ko-en --limit 12000 --epochs 6 \
-		--embedding-dim 64 --units 128 --batch-size 64 --learning-rate 3e-3 --out $(DEMO)
+		--embedding-dim 64 --units 128 --batch-size 64 --learning-rate 1e-3 --out $(DEMO)
 	$(BIN)/seq2seq-keras translate --model $(DEMO) \
 		"나는 학생이다" "그녀는 의사였다." "우리는 어제 학교에서 책을 읽었다." "고양이는 물을 마신다."
+	$(BIN)/seq2seq-keras export --model $(DEMO) --name demo --base-dir saved_models
+	$(BIN)/seq2seq-keras check-servable saved_models/demo
+	$(BIN)/seq2seq-keras plot --model $(DEMO) "나는 학생이다" --out $(DEMO)/attention.png
 
 ## make test: the whole suite.
 test: $(VENV)/.installed-dev
@@ -37,3 +40,10 @@ test: $(VENV)/.installed-dev
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info .pytest_cache
+
+## make bench: speed, quality, serving and memory against the TensorFlow tutorial (about an hour:
+## 15-minute training budget per model); rewrites BENCHMARKS.md. Shorter:
+##   make bench BENCH_ARGS="--budget-minutes 3"    or    make bench BENCH_ARGS="--quick"
+BENCH_ARGS ?=
+bench: $(VENV)/.installed-dev
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)

@@ -1,0 +1,150 @@
+"""Quality after a fixed wall-clock training budget, and the SavedModel each run exports.
+
+Each model trains in its own process (so that its peak RSS is its own) for the same
+wall-clock budget, counted from the first call of ``fit`` (tracing and XLA
+compilation included: they are part of what a user waits for). Then, outside the
+budget: greedy translation of the test split, corpus BLEU and chrF with sacrebleu
+(lower-cased, BLEU's default 13a tokenisation) against the raw English references,
+the same for every model, and a SavedModel export for the serving measurements.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Sequence
+
+import keras
+import tensorflow as tf
+
+from . import tutorial_reference
+from .measure import peak_rss_mb
+from .training_speed import ModelSize, Variant, build_our_model, our_dataset, our_text_processors
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stops ``fit`` after the first batch that ends past ``seconds`` of wall-clock time; prints progress."""
+
+    def __init__(self, seconds: float, report_every_s: float = 60.0, label: str = ""):
+        super().__init__()
+        self.seconds = float(seconds)
+        self.report_every_s = report_every_s
+        self.label = label
+        self.steps = 0
+        self.epochs_done = 0  # epochs completed before the budget ran out
+        self.stopped = False
+        self.last_logs: dict = {}
+
+    def on_train_begin(self, logs=None):
+        self.start = self.last_report = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+        self.last_logs = dict(logs or {})
+        now = time.perf_counter()
+        if now - self.last_report >= self.report_every_s:
+            print(f"  [{self.label}] {now - self.start:.0f}/{self.seconds:.0f} s, {self.steps} steps, "
+                  f"epoch {self.epochs_done + 1}, loss {self.loss:.3f}", flush=True)
+            self.last_report = now
+        if now - self.start >= self.seconds:
+            self.model.stop_training = True
+            self.stopped = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self.stopped:  # Keras also ends the epoch that the budget cut short
+            self.epochs_done += 1
+
+    @property
+    def loss(self) -> float:
+        """The last logged training loss (ours: ``loss``, the tutorial's: ``batch_loss``)."""
+        return float(self.last_logs.get("loss", self.last_logs.get("batch_loss", float("nan"))))
+
+    @property
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+
+def corpus_scores(hypotheses: Sequence[str], references: Sequence[str]) -> dict:
+    """sacrebleu corpus BLEU and chrF, both lower-cased; with their signatures."""
+    from sacrebleu.metrics import BLEU, CHRF
+
+    bleu, chrf = BLEU(lowercase=True), CHRF(lowercase=True)
+    b = bleu.corpus_score(list(hypotheses), [list(references)])
+    c = chrf.corpus_score(list(hypotheses), [list(references)])
+    return {"bleu": float(b.score), "chrf": float(c.score),
+            "bleu_signature": str(bleu.get_signature()), "chrf_signature": str(chrf.get_signature())}
+
+
+def _decode(values) -> list[str]:
+    return [v.decode("utf-8", errors="replace") if isinstance(v, bytes) else str(v) for v in values]
+
+
+def train_and_evaluate(
+    family: str,
+    variant: Variant,
+    data,
+    size: ModelSize,
+    budget_s: float,
+    workdir: str | Path,
+    *,
+    eval_limit: int | None = None,
+    seed: int = 0,
+    beam_width: int = 4,
+) -> dict:
+    """Train one model for ``budget_s`` seconds, score the test split, export a SavedModel.
+
+    Returns a JSON-able dict: steps, epochs, seconds, final loss, peak RSS after
+    training (MiB), BLEU/chrF (and signatures), the SavedModel path and kind.
+    """
+    keras.utils.set_random_seed(seed)
+    workdir = Path(workdir)
+    test = data.test if eval_limit is None else data.test[:eval_limit]
+    budget = TimeBudget(budget_s, label=family)
+    if family == "tutorial":
+        model = tutorial_reference.build(data.train.source, data.train.target, embedding_dim=size.embedding_dim,
+                                         units=size.units, max_vocab_size=size.vocabulary,
+                                         learning_rate=size.learning_rate)
+        dataset = tutorial_reference.make_dataset(data.train.source, data.train.target, size.batch_size, seed=seed)
+    else:
+        source_text, target_text = our_text_processors(data.train, size.vocabulary)
+        model = build_our_model(variant, size, source_text, target_text, seed)
+        dataset = our_dataset(variant, data.train, source_text, target_text, size, seed)
+    model.fit(dataset, epochs=1_000_000, callbacks=[budget], verbose=0)
+    trained_s = budget.elapsed
+    result = {
+        "family": family,
+        "variant": variant.to_dict(),
+        "steps": budget.steps,
+        "epochs": budget.epochs_done,
+        "train_seconds": trained_s,
+        "final_loss": budget.loss,
+        "train_peak_rss_mb": peak_rss_mb(),
+        "test_sentences": len(test),
+    }
+    print(f"  [{family}] trained {budget.steps} steps ({budget.epochs_done} full epochs) in {trained_s:.0f} s; "
+          f"peak RSS {result['train_peak_rss_mb']:.0f} MiB; translating {len(test)} test sentences", flush=True)
+    start = time.perf_counter()
+    if family == "tutorial":
+        path = workdir / "tutorial_savedmodel"
+        translator = tutorial_reference.export(model, str(path))
+        hypotheses = []
+        for i in range(0, len(test), 64):
+            out = translator.tf_translate(tf.constant(list(test.source[i:i + 64])))
+            hypotheses.extend(_decode(out["text"].numpy()))
+        result.update(savedmodel=str(path), kind="tutorial")
+    else:
+        from seq2seq_keras.decoding import translate
+        from seq2seq_keras.export import ExportSettings, export_model
+
+        hypotheses = [t.text for t in translate(model, list(test.source))]
+        path = export_model(model, f"bench_{family}", workdir, version=1,
+                            settings=ExportSettings(beam_width=beam_width), warmup_texts=[], write_config=False)
+        result.update(savedmodel=str(path), kind="seq2seq_keras")
+    result["translate_seconds"] = time.perf_counter() - start
+    result.update(corpus_scores(hypotheses, test.target))
+    result["examples"] = [
+        {"source": s, "reference": r, "hypothesis": h}
+        for s, r, h in list(zip(test.source, test.target, hypotheses))[:5]
+    ]
+    print(f"  [{family}] BLEU {result['bleu']:.1f}, chrF {result['chrf']:.1f}", flush=True)
+    return result

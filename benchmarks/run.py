@@ -1,0 +1,330 @@
+"""``make bench``: training speed, quality, serving and memory against the TensorFlow tutorial.
+
+Usage::
+
+    python -m benchmarks.run                         # everything, 15-minute quality budget per model
+    python -m benchmarks.run --budget-minutes 3      # shorter quality runs
+    python -m benchmarks.run --quick                 # a few minutes: 3-4 speed rows, 1-minute budgets
+    python -m benchmarks.run --parts speed           # only the training-speed table
+
+Every part runs in its own Python process (so that peak RSS figures are per model
+and a crash in one part leaves the others): the training-speed table (all rows in
+one process, interleaved, with the float32 matmul peak measured in that same
+process), thread settings (one process per setting), one training run per model
+for the quality budget (tutorial reference, ours with input feeding, ours in fast
+mode; ours use the fastest configuration the speed part measured for each), one
+process measuring all exported SavedModels interleaved, and one per SavedModel for
+serving memory. The table is printed and ``BENCHMARKS.md`` rewritten
+(``--output``); ``--json`` also keeps the raw results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PARTS = ("speed", "threads", "quality", "serving")
+#: The tutorial's figures the issue quotes, for the targets table (absolute numbers drift between machines).
+TUTORIAL_RSS_MB = 1.35 * 1000  # "peak RSS 1.35 GB"
+THREAD_SETTINGS = ((1, 1), (2, 1), (1, 2), (2, 2))
+
+
+# =========================================================================== arguments
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.run",
+        description="Benchmark seq2seq_keras against an in-run re-implementation of TensorFlow's NMT-with-attention "
+                    "tutorial: training speed lever by lever, BLEU/chrF after a wall-clock budget, SavedModel serving "
+                    "latency and throughput, peak memory. Prints a table and rewrites BENCHMARKS.md.",
+    )
+    p.add_argument("--data", default="spa-eng", help="corpus (default: %(default)s, from ../shared/data; falls back to builtin-ko-en with a notice)")
+    p.add_argument("--limit", type=int, default=None, help="use only the first N pairs of the corpus")
+    p.add_argument("--budget-minutes", type=float, default=None, help="wall-clock training budget per model for the quality part (default 15, --quick 1)")
+    p.add_argument("--quick", action="store_true", help="a few minutes: fewer speed rows, short windows, 1-minute budgets, 500 test sentences, no thread rows")
+    p.add_argument("--parts", default=None, help=f"comma-separated subset of {','.join(PARTS)} (default: all; --quick: all but threads)")
+    p.add_argument("--embedding-dim", type=int, default=128)
+    p.add_argument("--units", type=int, default=256, help="the tutorial's GRU width (default: %(default)s)")
+    p.add_argument("--encoder-units", type=int, default=None, help="our encoder units per direction (default: units/2, so that our encoder output and decoder are --units wide like the tutorial's)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--vocabulary", type=int, default=5000, help="vocabulary cap per language, for every model (default: %(default)s, the tutorial's)")
+    p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--mixed-precision", choices=("auto", "on", "off"), default="auto", help="add mixed_bfloat16 rows (auto: when the CPU has AMX/AVX512-BF16)")
+    p.add_argument("--steps", type=int, default=None, help="training steps per timed window (default 10, --quick 5)")
+    p.add_argument("--repeats", type=int, default=None, help="timed windows per row, after warm-up (default 5, --quick 3)")
+    p.add_argument("--warmup", type=int, default=None, help="warm-up steps per row before timing (default 5)")
+    p.add_argument("--xla-warmup", type=int, default=40, help="warm-up steps of XLA rows: one compilation per new batch shape (default: %(default)s)")
+    p.add_argument("--eval-limit", type=int, default=None, help="score only the first N test sentences (default: all; --quick 500)")
+    p.add_argument("--serving-sentences", type=int, default=None, help="single-sentence calls per SavedModel (default 200, --quick 40)")
+    p.add_argument("--output", default=str(REPO_ROOT / "BENCHMARKS.md"), help="report to rewrite (default: BENCHMARKS.md)")
+    p.add_argument("--no-write", action="store_true", help="print the report, do not rewrite --output")
+    p.add_argument("--json", default=None, help="also write the raw results to this JSON file")
+    p.add_argument("--workdir", default=None, help="folder for SavedModels and child results (default: a temporary folder, removed at the end)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--note", default=None, help="a remark printed at the top of the report (e.g. why a run is partial)")
+    p.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--child-spec", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--child-out", default=None, help=argparse.SUPPRESS)
+    return p
+
+
+@dataclasses.dataclass
+class Settings:
+    data: str
+    limit: int | None
+    budget_s: float
+    quick: bool
+    parts: tuple[str, ...]
+    size: dict
+    bfloat16: bool | None  # None: decide from the CPU
+    steps: int
+    repeats: int
+    warmup: int
+    xla_warmup: int
+    eval_limit: int | None
+    serving_sentences: int
+    seed: int
+
+
+def settings_from_args(args) -> Settings:
+    quick = args.quick
+    parts = tuple(p.strip() for p in args.parts.split(",")) if args.parts else (
+        tuple(p for p in PARTS if p != "threads") if quick else PARTS)
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        raise SystemExit(f"--parts: unknown part(s) {sorted(unknown)}; choose from {', '.join(PARTS)}.")
+    budget = args.budget_minutes if args.budget_minutes is not None else (1.0 if quick else 15.0)
+    if budget <= 0:
+        raise SystemExit(f"--budget-minutes must be positive, got {budget}.")
+    return Settings(
+        data=args.data,
+        limit=args.limit,
+        budget_s=60.0 * budget,
+        quick=quick,
+        parts=parts,
+        size=dict(embedding_dim=args.embedding_dim, units=args.units, encoder_units=args.encoder_units,
+                  batch_size=args.batch_size, vocabulary=args.vocabulary, learning_rate=args.learning_rate),
+        bfloat16={"auto": None, "on": True, "off": False}[args.mixed_precision],
+        steps=args.steps or (5 if quick else 10),
+        repeats=args.repeats or (3 if quick else 5),
+        warmup=args.warmup or 5,
+        xla_warmup=args.xla_warmup,
+        eval_limit=args.eval_limit if args.eval_limit is not None else (500 if quick else None),
+        serving_sentences=args.serving_sentences or (40 if quick else 200),
+        seed=args.seed,
+    )
+
+
+# =========================================================================== children
+def _model_size(settings: Settings):
+    from .training_speed import ModelSize
+
+    return ModelSize(**settings.size)
+
+
+def _bfloat16(settings: Settings) -> bool:
+    from .measure import cpu_has_bfloat16_matmul
+
+    return cpu_has_bfloat16_matmul() if settings.bfloat16 is None else settings.bfloat16
+
+
+def child_speed(settings: Settings, spec: dict) -> dict:
+    """The training-speed table (or, with ``threads``, its three headline rows under a thread setting)."""
+    import tensorflow as tf
+
+    threads = spec.get("threads")
+    if threads:  # must happen before TensorFlow creates its thread pools
+        tf.config.threading.set_intra_op_parallelism_threads(threads[0])
+        tf.config.threading.set_inter_op_parallelism_threads(threads[1])
+    from .corpus import load_bench_data
+    from .measure import cpu_has_bfloat16_matmul, machine_description, matmul_flops_per_second
+    from .training_speed import ladder, measure_speed
+
+    data = load_bench_data(settings.data, settings.limit)
+    result = {"machine": machine_description(), "data": data.name, "notice": data.notice,
+              "train_pairs": len(data.train), "test_pairs": len(data.test)}
+    result["peak_flops_float32"] = matmul_flops_per_second(2048, "float32")
+    if cpu_has_bfloat16_matmul():
+        result["peak_flops_bfloat16"] = matmul_flops_per_second(2048, "bfloat16")
+    if threads:  # the reference and both float32 defaults
+        variants = ladder(quick=True, bfloat16=False, xla=False)
+    else:
+        variants = ladder(quick=settings.quick, bfloat16=_bfloat16(settings))
+    rows = measure_speed(variants, data, _model_size(settings), steps=settings.steps, repeats=settings.repeats,
+                         warmup=settings.warmup, xla_warmup=settings.xla_warmup, peak_flops=result["peak_flops_float32"], seed=settings.seed,
+                         progress=lambda m: print(f"[speed{' ' + str(threads) if threads else ''}] {m}", flush=True))
+    result["rows"] = [r.to_dict() for r in rows]
+    # The matmul once more after the step loops: the machine drifts (other processes, clocks);
+    # efficiencies use the better of the two medians, i.e. the machine's demonstrated peak.
+    result["peak_flops_float32_after"] = matmul_flops_per_second(2048, "float32")
+    peak = max(result["peak_flops_float32"], result["peak_flops_float32_after"])
+    for row in result["rows"]:
+        row["efficiency"] = row["flops_per_s"] / peak
+    return result
+
+
+def child_quality(settings: Settings, spec: dict) -> dict:
+    from .corpus import load_bench_data
+    from .quality import train_and_evaluate
+    from .training_speed import Variant
+
+    data = load_bench_data(settings.data, settings.limit)
+    return train_and_evaluate(spec["family"], Variant(**spec["variant"]), data, _model_size(settings),
+                              settings.budget_s, spec["workdir"], eval_limit=settings.eval_limit, seed=settings.seed)
+
+
+def _test_sentences(settings: Settings) -> list[str]:
+    from .corpus import load_bench_data
+
+    return list(load_bench_data(settings.data, settings.limit).test.source)
+
+
+def child_serving(settings: Settings, spec: dict) -> dict:
+    from .serving import serving_speed
+
+    return serving_speed(spec["models"], _test_sentences(settings), single=settings.serving_sentences,
+                         batches=max(3, settings.serving_sentences // 20))
+
+
+def child_serving_rss(settings: Settings, spec: dict) -> dict:
+    from .serving import serving_rss
+
+    return serving_rss(spec["savedmodel"], spec["kind"], _test_sentences(settings))
+
+
+CHILDREN = {"speed": child_speed, "quality": child_quality, "serving": child_serving, "serving-rss": child_serving_rss}
+
+
+def run_child(kind: str, argv: list[str], spec: dict, workdir: Path, label: str) -> dict | None:
+    """Run one part in a fresh Python process; its result, or None (with the error printed) if it failed."""
+    spec_path = workdir / f"{label}.spec.json"
+    out_path = workdir / f"{label}.result.json"
+    spec_path.write_text(json.dumps(spec))
+    command = [sys.executable, "-m", "benchmarks.run", *argv, "--child", kind,
+               "--child-spec", str(spec_path), "--child-out", str(out_path)]
+    print(f"== {label}", flush=True)
+    start = time.perf_counter()
+    completed = subprocess.run(command, cwd=REPO_ROOT)
+    if completed.returncode != 0 or not out_path.exists():
+        print(f"== {label} FAILED (exit status {completed.returncode}); its rows are left out", flush=True)
+        return None
+    print(f"== {label} done in {time.perf_counter() - start:.0f} s", flush=True)
+    return json.loads(out_path.read_text())
+
+
+def _parent_argv(argv: list[str]) -> list[str]:
+    """The user's arguments minus the ones the parent handles itself."""
+    drop_with_value = {"--output", "--json", "--workdir", "--note", "--child", "--child-spec", "--child-out"}
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        name = a.split("=", 1)[0]
+        if name in drop_with_value:
+            skip = "=" not in a
+            continue
+        if name == "--no-write":
+            continue
+        out.append(a)
+    return out
+
+
+# =========================================================================== orchestration
+def run_all(settings: Settings, argv: list[str], workdir: Path) -> dict:
+    from .training_speed import ladder
+
+    child_argv = _parent_argv(argv)
+    results: dict = {"settings": dataclasses.asdict(settings), "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    speed = None
+    if "speed" in settings.parts:
+        speed = run_child("speed", child_argv, {}, workdir, "speed")
+        results["speed"] = speed
+    if "threads" in settings.parts:
+        results["threads"] = []
+        for intra, inter in THREAD_SETTINGS:
+            r = run_child("speed", child_argv, {"threads": [intra, inter]}, workdir, f"threads-{intra}-{inter}")
+            if r is not None:
+                results["threads"].append({"intra": intra, "inter": inter, "rows": r["rows"]})
+    models = {}
+    if "quality" in settings.parts:
+        results["quality"] = {}
+        defaults = {v.family: v for v in ladder(quick=True, xla=False) if v.family != "tutorial" and v.policy == "float32"}
+        for family in ("tutorial", "feed", "fast"):
+            variant = _fastest_measured(speed, family) or defaults.get(family) or ladder(quick=True)[0]
+            r = run_child("quality", child_argv, {"family": family, "variant": dataclasses.asdict(variant),
+                                                  "workdir": str(workdir)}, workdir, f"quality-{family}")
+            if r is not None:
+                results["quality"][family] = r
+                models[family] = {"savedmodel": r["savedmodel"], "kind": r["kind"]}
+    if "serving" in settings.parts:
+        if not models:
+            print("== serving skipped: it measures the SavedModels the quality part exports (add 'quality' to --parts)")
+        else:
+            results["serving"] = run_child("serving", child_argv, {"models": models}, workdir, "serving")
+            results["serving_rss"] = {}
+            for name, spec in models.items():
+                r = run_child("serving-rss", child_argv, spec, workdir, f"serving-rss-{name}")
+                if r is not None:
+                    results["serving_rss"][name] = r["serving_peak_rss_mb"]
+    results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+    return results
+
+
+def _fastest_measured(speed: dict | None, family: str):
+    from .training_speed import Variant
+
+    if not speed:
+        return None
+    rows = [r for r in speed["rows"] if r["variant"]["family"] == family and not r["variant"]["stepwise"]]
+    if not rows:
+        return None
+    return Variant(**max(rows, key=lambda r: r["pairs_per_s"])["variant"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    settings = settings_from_args(args)
+    if args.child:
+        spec = json.loads(Path(args.child_spec).read_text()) if args.child_spec else {}
+        result = CHILDREN[args.child](settings, spec)
+        Path(args.child_out).write_text(json.dumps(result, indent=1, default=str))
+        return 0
+    from .report import render
+
+    workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="seq2seq-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    try:
+        results = run_all(settings, argv, workdir)
+    finally:
+        if not args.workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+    results["wall_minutes"] = (time.perf_counter() - start) / 60
+    results["command"] = shlex.join(["python", "-m", "benchmarks.run", *argv])
+    results["note"] = args.note
+    text = render(results)
+    print(text)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1, default=str))
+    if not args.no_write:
+        Path(args.output).write_text(text)
+        print(f"wrote {args.output}")
+    produced = any(results.get(part) for part in ("speed", "threads", "quality", "serving"))
+    return 0 if produced else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

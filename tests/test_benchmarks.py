@@ -1,0 +1,125 @@
+"""The benchmark code (benchmarks/): FLOP counts, the tutorial re-implementation, and a tiny end-to-end run.
+
+``make bench`` is not part of the test suite; this smoke run of the same entry point
+with tiny sizes is, so the benchmark never rots.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import measure, tutorial_reference  # noqa: E402
+from benchmarks.training_speed import pad_lengths_to_multiple  # noqa: E402
+from seq2seq_keras import Seq2Seq  # noqa: E402
+from seq2seq_keras.model import masked_token_loss  # noqa: E402
+
+from conftest import TINY_SOURCE, TINY_TARGET  # noqa: E402
+
+
+def _kernel_parameters(model) -> int:
+    """Multiply-adds per token of every dense/recurrent kernel (biases and embeddings excluded)."""
+    return int(sum(np.prod(v.shape) for v in model.trainable_variables if "kernel" in v.path))
+
+
+@pytest.mark.parametrize("attention,input_feeding", [("bahdanau", True), ("luong-general", False),
+                                                     ("luong-dot", True), ("bahdanau", False)])
+def test_forward_macs_of_one_token_equal_the_models_kernel_sizes(attention, input_feeding, tiny_processors):
+    """With one sentence of one source and one target token, every kernel of the real model is used
+    exactly once; the attention score and the context add value_dim (+ units for Luong's q.k)."""
+    src, tgt = tiny_processors
+    model = Seq2Seq(src, tgt, embedding_dim=5, units=3, attention=attention, input_feeding=input_feeding)
+    sizes = measure.OurSizes.of(model)
+    extra = sizes.value_dim + (0 if attention == "bahdanau" else sizes.decoder_units)
+    assert measure.our_forward_macs(sizes, 1, 1, 1) == _kernel_parameters(model) + extra
+    # and it is linear in the batch, and the output projection grows with every target token
+    assert measure.our_forward_macs(sizes, 4, 1, 1) == 4 * measure.our_forward_macs(sizes, 1, 1, 1)
+    more = measure.our_forward_macs(sizes, 2, 3, 5) - measure.our_forward_macs(sizes, 2, 3, 4)
+    assert more > 2 * model.decoder.output_features_dim * sizes.target_vocabulary
+    assert measure.training_flops(10) == 60
+
+
+def test_tutorial_forward_macs_count_its_layers():
+    sizes = measure.TutorialSizes(embedding_dim=4, units=6, target_vocabulary=50)
+    B, S, steps = 2, 3, 5
+    encoder = B * S * (4 * 18 + 6 * 18)
+    keys = B * S * 36
+    per_step = B * (4 * 18 + 6 * 18) + B * 36 + 2 * B * S * 6 + B * 12 * 6 + B * 6 * 50
+    assert measure.tutorial_forward_macs(sizes, B, S, steps) == encoder + keys + steps * per_step
+
+
+def test_tutorial_standardiser_matches_the_tutorials_own_example():
+    # The tutorial prints this example for its tf_lower_and_split_punct.
+    out = tutorial_reference.tf_lower_and_split_punct(tf.constant("¿Todavía está en casa?"))
+    assert out.numpy().decode() == "[START] ¿ todavia esta en casa ? [END]"
+
+
+def test_tutorial_reference_trains_and_exports(tmp_path):
+    model = tutorial_reference.build(TINY_TARGET * 4, TINY_TARGET * 4, embedding_dim=4, units=8, max_vocab_size=40)
+    dataset = tutorial_reference.make_dataset(TINY_TARGET * 4, TINY_TARGET * 4, batch_size=4)
+    history = model.fit(dataset, epochs=2, verbose=0)
+    assert np.all(np.isfinite(history.history["batch_loss"]))
+    assert tutorial_reference.count_tokens(model, ["I am a student."], ["He eats."]) == 7 + 5
+    tutorial_reference.export(model, str(tmp_path / "tutorial"), max_length=6)
+    loaded = tf.saved_model.load(str(tmp_path / "tutorial"))
+    out = loaded.signatures["serving_default"](tf.constant(TINY_TARGET[:2]))
+    assert out["text"].shape == (2,)
+    assert out["attention"].shape[0] == 2 and out["attention"].shape[1] <= 6
+
+
+def test_xla_padding_changes_neither_loss_nor_token_count(tiny_processors):
+    src, tgt = tiny_processors
+    model = Seq2Seq(src, tgt, embedding_dim=8, units=6)
+    s_ids, t_ids = src(TINY_SOURCE[:3]), tgt(TINY_TARGET[:3])
+    inputs, target_out = (s_ids, t_ids[:, :-1]), t_ids[:, 1:]
+    (ps, pt), po = pad_lengths_to_multiple(8, 5)(inputs, target_out)
+    assert ps.shape == (5, 8) and pt.shape == (5, 8) and po.shape == (5, 8)
+    np.testing.assert_array_equal(ps[:3, : s_ids.shape[1]], s_ids)
+    a = [float(x) for x in masked_token_loss(target_out, model(inputs))]
+    b = [float(x) for x in masked_token_loss(po, model((ps, pt)))]
+    assert a[1] == b[1]  # real target tokens
+    assert a[0] == pytest.approx(b[0], rel=1e-5)  # summed loss
+
+
+@pytest.mark.slow
+def test_make_bench_entry_point_end_to_end_with_tiny_sizes(tmp_path):
+    """``python -m benchmarks.run`` (what ``make bench`` runs), every part, tiny sizes."""
+    report, raw = tmp_path / "BENCH.md", tmp_path / "bench.json"
+    command = [
+        sys.executable, "-m", "benchmarks.run", "--quick", "--data", "builtin-ko-en", "--limit", "300",
+        "--embedding-dim", "8", "--units", "16", "--vocabulary", "120", "--batch-size", "16",
+        "--budget-minutes", "0.1", "--eval-limit", "20", "--serving-sentences", "6",
+        "--steps", "2", "--repeats", "2", "--warmup", "3", "--xla-warmup", "4", "--mixed-precision", "off",
+        "--output", str(report), "--json", str(raw),
+    ]
+    completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    results = json.loads(raw.read_text())
+    rows = {r["variant"]["key"]: r for r in results["speed"]["rows"]}
+    assert set(rows) == {"tutorial", "feed", "feed-xla", "fast", "fast-xla"}
+    assert rows["tutorial"]["ratio"] == 1.0
+    for r in rows.values():
+        assert r["pairs_per_s"] > 0 and r["flops_per_s"] > 0 and r["windows"] == 2
+    assert rows["fast"]["parameters"] < rows["feed"]["parameters"]  # no [s; c] -> vocabulary projection
+    assert rows["fast-xla"]["parameters"] == rows["fast"]["parameters"]
+    for family in ("feed", "fast"):  # each quality run used its family's fastest measured configuration
+        best = max((r for r in rows.values() if r["variant"]["family"] == family), key=lambda r: r["pairs_per_s"])
+        assert results["quality"][family]["variant"]["key"] == best["variant"]["key"]
+    assert set(results["quality"]) == {"tutorial", "feed", "fast"}
+    for q in results["quality"].values():
+        assert q["steps"] > 0 and 0 <= q["bleu"] <= 100 and 0 <= q["chrf"] <= 100
+        assert q["train_peak_rss_mb"] > 100 and q["test_sentences"] == min(20, results["speed"]["test_pairs"])
+    assert results["serving"]["tutorial"]["serving_default"]["latency_ms_median"] > 0
+    assert set(results["serving"]["feed"]) == {"translate_with_attention", "serving_default", "beam_search"}
+    assert all(v > 100 for v in results["serving_rss"].values())
+    text = report.read_text()
+    for heading in ("## Run", "## Targets", "## Training speed", "## Quality", "## Serving", "## Memory"):
+        assert heading in text
+    assert "builtin-ko-en" in text and "**1.00x**" in text
