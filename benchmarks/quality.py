@@ -141,6 +141,15 @@ def train_and_evaluate(
                             settings=ExportSettings(beam_width=beam_width), warmup_texts=[], write_config=False)
         result.update(savedmodel=str(path), kind="seq2seq_keras")
     result["translate_seconds"] = time.perf_counter() - start
+    if family != "tutorial":
+        # The trained model too, so that a later export (e.g. after a change to the
+        # decoding graph) can be served and compared without training again.
+        keras_path = workdir / f"bench_{family}.keras"
+        try:
+            model.save(keras_path)
+            result["keras_model"] = str(keras_path)
+        except Exception as error:  # the measurements above stand without it
+            print(f"  [{family}] could not save {keras_path}: {error}", flush=True)
     result.update(corpus_scores(hypotheses, test.target))
     result["examples"] = [
         {"source": s, "reference": r, "hypothesis": h}

@@ -43,23 +43,6 @@ def test_implementations_agree_on_logits_weights_and_gradients(attention, input_
             np.testing.assert_allclose(g, r, atol=1e-4)
 
 
-@pytest.mark.parametrize("attention", ATTENTIONS)
-def test_fast_mode_step_by_step_equals_teacher_forcing(attention, tiny_processors):
-    src, tgt = tiny_processors
-    model = Seq2Seq(src, tgt, embedding_dim=8, units=6, attention=attention, input_feeding=False)
-    s_ids, t_in, _ = _batch(src, tgt)
-    logits, weights = model.call_with_attention((s_ids, t_in))
-    assert logits.shape == (4, t_in.shape[1], tgt.vocabulary_size) and logits.dtype == "float32"
-    enc_out, enc_states, mask = model.encoder(s_ids)
-    state, memory = model.decoder.start(enc_out, enc_states, mask)
-    for t in range(t_in.shape[1]):
-        step_logits, state, step_w = model.decoder.step(t_in[:, t], state, memory)
-        np.testing.assert_allclose(step_logits, logits[:, t], atol=1e-5)
-        np.testing.assert_allclose(step_w, weights[:, t], atol=1e-6)
-    if attention is not None:
-        np.testing.assert_allclose(np.asarray(weights).sum(-1), 1.0, atol=1e-5)
-
-
 def test_fast_mode_equals_luong_equations_computed_with_numpy(tiny_processors):
     """s_i = GRU(embed(y_{i-1}), s_{i-1}); a_i = softmax(s_i . h); h~ = tanh(W_c [s_i; c_i]); W_o h~ + b."""
     src, tgt = tiny_processors

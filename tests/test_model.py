@@ -41,10 +41,13 @@ def test_encoder_ignores_padding():
     np.testing.assert_allclose(st_p[0], st_s[0], atol=1e-5)
 
 
+@pytest.mark.parametrize("input_feeding", [True, False])
 @pytest.mark.parametrize("attention", ["bahdanau", "luong-dot", "luong-general", "luong-scaled-dot", None])
-def test_teacher_forcing_equals_step_by_step(attention, tiny_processors):
+def test_teacher_forcing_equals_step_by_step(attention, input_feeding, tiny_processors):
+    """What decoding runs (one ``decoder.step`` at a time) equals training's whole-target call,
+    with input feeding (a loop) and in the fast mode (RNN over the whole target)."""
     src, tgt = tiny_processors
-    model = Seq2Seq(src, tgt, embedding_dim=8, units=6, attention=attention)
+    model = Seq2Seq(src, tgt, embedding_dim=8, units=6, attention=attention, input_feeding=input_feeding)
     s_ids, t_in, _ = _batch(src, tgt)
     logits, weights = model.call_with_attention((s_ids, t_in))
     assert logits.shape == (4, t_in.shape[1], tgt.vocabulary_size) and logits.dtype == "float32"
