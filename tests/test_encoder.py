@@ -38,9 +38,21 @@ def test_fused_scan_equals_keras_layers_with_gradients(bidirectional, layers):
     assert np.all(np.asarray(fused[0])[3] == 0) and np.all(np.asarray(fused[1])[3] == 0)
 
 
-def test_auto_uses_the_fused_scan_without_a_gpu_and_keras_layers_for_lstm():
-    assert Encoder(10, 4, 4).uses_fused_gru() == (not tf.config.list_logical_devices("GPU"))
-    assert not Encoder(10, 4, 4, rnn="lstm").uses_fused_gru()
+def test_auto_uses_the_fused_scan_to_train_without_a_gpu_and_keras_layers_otherwise():
+    assert Encoder(10, 4, 4).uses_fused_gru(training=True) == (not tf.config.list_logical_devices("GPU"))
+    assert not Encoder(10, 4, 4).uses_fused_gru(training=False)  # inference: Keras' layers are faster
+    assert not Encoder(10, 4, 4).uses_fused_gru(training=None)
+    assert not Encoder(10, 4, 4, rnn="lstm").uses_fused_gru(training=True)
+
+
+def test_inference_and_training_paths_give_the_same_outputs():
+    """``auto`` switches implementation with ``training``; the numbers must not change."""
+    enc = Encoder(20, 8, 6)
+    ids = np.array([[4, 5, 6, 0], [7, 8, 0, 0], [9, 0, 0, 0]])
+    out_train, states_train, _ = enc(ids, training=True)  # no dropout: same function
+    out_infer, states_infer, _ = enc(ids, training=False)
+    np.testing.assert_allclose(out_infer, out_train, atol=1e-6)
+    np.testing.assert_allclose(states_infer[0], states_train[0], atol=1e-6)
 
 
 def test_gru_scan_gradient_matches_autodiff_of_the_same_recurrence():
