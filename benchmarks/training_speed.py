@@ -198,23 +198,6 @@ def build_our_model(variant: Variant, size: ModelSize, source_text, target_text,
     return model
 
 
-def pad_lengths_to_multiple(multiple: int, batch_size: int) -> Callable:
-    """A ``Dataset.map`` function padding source and target lengths up to a multiple of
-    ``multiple`` and short batches up to ``batch_size`` rows, which bounds the number of
-    distinct shapes XLA compiles. Padding is masked: empty rows hold no target token
-    and add nothing to the loss (it is normalised by real target tokens)."""
-
-    def up(ids):
-        length, rows = tf.shape(ids)[1], tf.shape(ids)[0]
-        return tf.pad(ids, [[0, tf.maximum(batch_size - rows, 0)], [0, (-length) % multiple]])
-
-    def pad(inputs, target_out):
-        source_ids, target_in = inputs
-        return (up(source_ids), up(target_in)), up(target_out)
-
-    return pad
-
-
 def our_dataset(variant: Variant, pairs, source_text, target_text, size: ModelSize, seed: int = 0) -> tf.data.Dataset:
     dataset = make_dataset(
         pairs, source_text, target_text,
@@ -223,10 +206,8 @@ def our_dataset(variant: Variant, pairs, source_text, target_text, size: ModelSi
         bucket_boundaries="auto" if variant.bucketing else None,
         max_length=MAX_LENGTH,
         cache=variant.cache,
+        pad_to_multiple=variant.pad_multiple,
     )
-    if variant.pad_multiple:
-        dataset = dataset.map(pad_lengths_to_multiple(variant.pad_multiple, size.batch_size),
-                              num_parallel_calls=tf.data.AUTOTUNE)
     return dataset
 
 

@@ -656,6 +656,32 @@ def _to_model_inputs(source: tf.Tensor, target_in: tf.Tensor, target_out: tf.Ten
     return (source, target_in), target_out
 
 
+def pad_batch_shapes(multiple: int, batch_size: int):
+    """A ``Dataset.map`` function for ``((source_ids, target_in), target_out)`` batches:
+    lengths padded up to a multiple of ``multiple`` and short batches up to
+    ``batch_size`` rows.
+
+    XLA (``jit_compile=True``) compiles once per input shape; bucketed batches have
+    hundreds of shapes, these a few dozen. Padding is masked: empty rows and padded
+    positions hold no target token and add nothing to the loss, which is normalised
+    by real target tokens.
+    """
+    import tensorflow as tf
+
+    if multiple < 1 or batch_size < 1:
+        raise ValueError(f"pad_batch_shapes({multiple}, {batch_size}): both must be positive.")
+
+    def up(ids):
+        length, rows = tf.shape(ids)[1], tf.shape(ids)[0]
+        return tf.pad(ids, [[0, tf.maximum(batch_size - rows, 0)], [0, (-length) % multiple]])
+
+    def pad(inputs, target_out):
+        source_ids, target_in = inputs
+        return (up(source_ids), up(target_in)), up(target_out)
+
+    return pad
+
+
 def make_dataset(
     pairs: SentencePairs,
     source_text: SupportsEncode,
@@ -667,6 +693,7 @@ def make_dataset(
     bucket_boundaries: Literal["auto"] | Sequence[int] | None = "auto",
     max_length: int | None = None,
     cache: bool = True,
+    pad_to_multiple: int | None = None,
 ) -> tf.data.Dataset:
     """A teacher-forcing ``tf.data`` pipeline for ``model.fit``.
 
@@ -710,6 +737,9 @@ def make_dataset(
             ``TextProcessor(max_length=...)`` truncates instead, before this.)
         cache: keep the tokenised examples in memory after the first pass
             (later epochs skip tokenisation).
+        pad_to_multiple: pad every batch to ``batch_size`` rows and its lengths to
+            a multiple of this many tokens (:func:`pad_batch_shapes`), for XLA;
+            ``None`` (default) pads each batch only to its longest example.
     """
     import tensorflow as tf
 
@@ -756,4 +786,7 @@ def make_dataset(
             pad_to_bucket_boundary=False,
         )
     batches = batches.apply(tf.data.experimental.assert_cardinality(num_batches))
-    return batches.map(_to_model_inputs, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    batches = batches.map(_to_model_inputs, num_parallel_calls=tf.data.AUTOTUNE)
+    if pad_to_multiple is not None:
+        batches = batches.map(pad_batch_shapes(pad_to_multiple, batch_size), num_parallel_calls=tf.data.AUTOTUNE)
+    return batches.prefetch(tf.data.AUTOTUNE)

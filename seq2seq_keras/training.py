@@ -116,6 +116,12 @@ class TrainConfig:
         ]
 
 
+#: With ``jit_compile``, batches are padded to full rows and lengths to a multiple of
+#: this many tokens (``make_dataset(pad_to_multiple=...)``), so XLA compiles a few
+#: dozen shapes instead of one per bucketed batch shape.
+XLA_PAD_MULTIPLE = 4
+
+
 # --------------------------------------------------------------------------- errors
 class TrainingError(Exception):
     """A training run could not start or go on; the message says why and what to do."""
@@ -505,7 +511,9 @@ def train(
         advance_epochs(dataset, start_epoch)
         return dataset, batches
 
-    dataset_args = dict(batch_size=config.batch_size, max_length=config.max_length, seed=config.seed)
+    dataset_args = dict(batch_size=config.batch_size, max_length=config.max_length, seed=config.seed,
+                        # XLA compiles once per batch shape: keep the shapes few.
+                        pad_to_multiple=XLA_PAD_MULTIPLE if config.jit_compile else None)
     val_ds = make_dataset(val_pairs, source_text, target_text, shuffle=False, **dataset_args) if len(val_pairs) else None
 
     guard = NonFiniteLossGuard()
@@ -596,7 +604,10 @@ def train(
                 pass
         raise
 
-    history = checkpoint.history if checkpoint is not None else model.history.history
+    if checkpoint is not None:
+        history = checkpoint.history
+    else:  # no fit call at all when epochs=0
+        history = model.history.history if getattr(model, "history", None) is not None else {}
     if out is not None:
         save_run(model, config, history, out)
         state.update(status="finished", epochs_completed=config.epochs, history=history, checkpoint=None,

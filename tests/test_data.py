@@ -410,6 +410,21 @@ def test_max_length_and_empty_sources_are_dropped(toy):
     assert sorted(kept) == sorted(expected) and 0 < len(kept) < len(TOY_SOURCE)
 
 
+def test_pad_to_multiple_gives_few_shapes_and_the_same_examples(toy):
+    """For XLA: every batch ``batch_size`` rows and lengths a multiple of 4; the real
+    rows, their order and the number of batches are those of the unpadded pipeline."""
+    args = dict(batch_size=5, shuffle=True, seed=2, bucket_boundaries=[3, 5, 7])
+    plain = batches(data.make_dataset(toy.pairs, toy.src, toy.tgt, **args))
+    padded_ds = data.make_dataset(toy.pairs, toy.src, toy.tgt, pad_to_multiple=4, **args)
+    padded = batches(padded_ds)
+    assert int(padded_ds.cardinality()) == len(padded) == len(plain)
+    for (s, ti, to), (ps, pti, pto) in zip(plain, padded):
+        for x, px in ((s, ps), (ti, pti), (to, pto)):
+            assert px.shape[0] == 5 and px.shape[1] % 4 == 0 and px.shape[1] - x.shape[1] < 4
+            assert rows(px) == rows(x) + [()] * (5 - x.shape[0])  # padding rows are empty
+    assert len({tuple(ps.shape) for ps, _, _ in padded}) < len({tuple(s.shape) for s, _, _ in plain})
+
+
 def test_make_dataset_rejects_bad_arguments(toy):
     with pytest.raises(ValueError, match="increasing"):
         data.make_dataset(toy.pairs, toy.src, toy.tgt, bucket_boundaries=[5, 3])
@@ -417,6 +432,8 @@ def test_make_dataset_rejects_bad_arguments(toy):
         data.make_dataset(toy.pairs[:0], toy.src, toy.tgt)
     with pytest.raises(ValueError, match="max_length"):
         data.make_dataset(toy.pairs, toy.src, toy.tgt, max_length=1)
+    with pytest.raises(ValueError, match="positive"):
+        data.make_dataset(toy.pairs, toy.src, toy.tgt, pad_to_multiple=0)
 
 
 def test_cardinality_is_the_true_number_of_batches():

@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 
 from seq2seq_keras import Decoder, Encoder, Seq2Seq
+from seq2seq_keras.data import pad_batch_shapes
 from seq2seq_keras.model import masked_token_loss
 
 from conftest import TINY_SOURCE, TINY_TARGET
@@ -191,3 +192,17 @@ def test_fit_with_standard_callbacks_and_validation(tiny_processors, tmp_path):
     best_val = min(history.history["val_loss"])
     assert best.evaluate(ds, verbose=0, return_dict=True)["loss"] == pytest.approx(best_val, rel=1e-4)
     assert any((tmp_path / "tb").rglob("events.out.tfevents.*"))
+
+
+def test_xla_padding_changes_neither_loss_nor_token_count(tiny_processors):
+    src, tgt = tiny_processors
+    model = Seq2Seq(src, tgt, embedding_dim=8, units=6)
+    s_ids, t_ids = src(TINY_SOURCE[:3]), tgt(TINY_TARGET[:3])
+    inputs, target_out = (s_ids, t_ids[:, :-1]), t_ids[:, 1:]
+    (ps, pt), po = pad_batch_shapes(8, 5)(inputs, target_out)
+    assert ps.shape == (5, 8) and pt.shape == (5, 8) and po.shape == (5, 8)
+    np.testing.assert_array_equal(ps[:3, : s_ids.shape[1]], s_ids)
+    a = [float(x) for x in masked_token_loss(target_out, model(inputs))]
+    b = [float(x) for x in masked_token_loss(po, model((ps, pt)))]
+    assert a[1] == b[1]  # real target tokens
+    assert a[0] == pytest.approx(b[0], rel=1e-5)  # summed loss

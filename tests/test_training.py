@@ -32,6 +32,7 @@ from seq2seq_keras.training import (
     CHECKPOINT_DIR,
     MODEL_FILE,
     VOCABULARY_FILE,
+    XLA_PAD_MULTIPLE,
     NonFiniteLossError,
     OutputFolderError,
     RunMismatchError,
@@ -484,3 +485,22 @@ def _wait_for(out: Path, condition, process: subprocess.Popen, timeout: float = 
         time.sleep(0.05)
     process.kill()
     raise AssertionError(f"state.json never reached the expected point: {read_state(out)}")
+
+
+def test_jit_compile_trains_on_padded_batch_shapes(monkeypatch):
+    """``--jit-compile`` pads batches (full rows, lengths a multiple of 4) so XLA compiles
+    a few shapes; without it, batches keep their bucketed shapes."""
+    from seq2seq_keras import data
+
+    calls = []
+    real = data.make_dataset
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs.get("pad_to_multiple"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(data, "make_dataset", spy)
+    for jit, expected in ((True, XLA_PAD_MULTIPLE), (False, None)):
+        calls.clear()
+        train(dataclasses.replace(TINY, epochs=0, jit_compile=jit), verbose=0)
+        assert calls and set(calls) == {expected}  # training and validation pipelines alike
