@@ -4,6 +4,7 @@ fresh process (no Keras, no seq2seq_keras), check-servable, bad input and random
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -39,7 +40,8 @@ def exported_dir(tmp_path_factory, kind: str) -> Path:
     base = tmp_path_factory.getbasetemp() / "seq2seq_exports"
     path = base / f"tiny_{kind}" / "1"
     if not (path / "saved_model.pb").exists():
-        export_model(load_model(tiny_run_dir(tmp_path_factory, kind)), f"tiny_{kind}", base)
+        run = tiny_run_dir(tmp_path_factory, kind)
+        export_model(load_model(run), f"tiny_{kind}", base, source_model=run)
     return path
 
 
@@ -57,8 +59,17 @@ def word_export(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def loaded(word_export):
-    """The word model's SavedModel reloaded in this process (for the fast input tests)."""
+    """The word model's SavedModel reloaded in this process through the TF2 path (``tf.saved_model.load``)."""
     return tf.saved_model.load(str(word_export))
+
+
+@pytest.fixture(scope="session")
+def session(word_export):
+    """The word model's SavedModel loaded by TF Serving's loader (C API), in this process."""
+    from seq2seq_keras.serving_loader import ServingSession, tf_text_op_libraries
+
+    with ServingSession(word_export, op_libraries=tf_text_op_libraries()) as s:
+        yield s
 
 
 def _as_text(value):
@@ -102,6 +113,8 @@ def test_export_writes_numbered_versions_atomically_and_a_models_config(word_mod
     first = ex.export_model(word_model, "tiny", base, warmup_texts=[])
     second = ex.export_model(word_model, "tiny", base, warmup_texts=[])
     assert (first.name, second.name) == ("1", "2")
+    # Exactly one rename per export, from a hidden temporary folder to the version number.
+    assert [(src.startswith(".export-"), dst) for src, dst, *_ in renames] == [(True, "1"), (True, "2")]
     for src, dst, complete, siblings in renames:
         assert src.startswith(".export-") and not src.isdigit() and complete
         assert [s for s in siblings if s.isdigit()] == ([] if dst == "1" else ["1"])
@@ -121,7 +134,7 @@ def test_export_writes_numbered_versions_atomically_and_a_models_config(word_mod
 def test_a_failed_export_leaves_no_version_behind(word_model, tmp_path, monkeypatch):
     from seq2seq_keras import export as ex
 
-    def broken_save(module, path, signatures=None):
+    def broken_save(module, path, **kwargs):
         (Path(path) / "saved_model.pb").write_bytes(b"half written")
         raise OSError("disk full")
 
@@ -161,7 +174,7 @@ def test_signatures_are_dense_batch_major_and_named(loaded):
         assert all(v.shape[0] is None for v in outputs.values())
 
 
-def test_warmup_requests_replay_through_the_savedmodel(word_export, loaded):
+def test_warmup_requests_replay_through_tf_servings_loader(word_export, session):
     from tensorflow_serving.apis import prediction_log_pb2
 
     from seq2seq_keras.export import SIGNATURES, WARMUP_FILE
@@ -171,7 +184,7 @@ def test_warmup_requests_replay_through_the_savedmodel(word_export, loaded):
     assert [log.predict_log.request.model_spec.signature_name for log in logs] == list(SIGNATURES)
     for log in logs:
         texts = tf.make_ndarray(log.predict_log.request.inputs["text"])
-        out = loaded.signatures[log.predict_log.request.model_spec.signature_name](text=tf.constant(texts))
+        out = session.run(log.predict_log.request.model_spec.signature_name, {"text": texts})
         assert out["translation"].shape[0] == len(texts) == 2
 
 
@@ -179,7 +192,7 @@ def test_warmup_requests_replay_through_the_savedmodel(word_export, loaded):
 @pytest.mark.parametrize("kind", ["word", "subword"])
 def test_fresh_process_gives_the_python_results_for_every_signature(tmp_path_factory, kind):
     from seq2seq_keras.decoding import translate
-    from seq2seq_keras.export import run_servable_fresh
+    from seq2seq_keras.servable import run_servable_fresh
     from seq2seq_keras.training import load_model
 
     model = load_model(tiny_run_dir(tmp_path_factory, kind))
@@ -191,7 +204,9 @@ def test_fresh_process_gives_the_python_results_for_every_signature(tmp_path_fac
     assert report["ops"]["tf_text"] == expected_text_ops and report["ops"]["unknown"] == []
 
     greedy = translate(model, batch)
-    out = report["outputs"]
+    # TF Serving's loader (C API LoadSavedModel + Session::Run) gives the Python results...
+    out = {key[len("session:"):]: value for key, value in report["outputs"].items() if key.startswith("session:")}
+    assert sorted(out) == sorted(list(EXPECTED_OUTPUTS) + ["empty"])
     assert [_as_text(t) for t in out["serving_default"]["translation"]] == [t.text for t in greedy]
     assert_same_as_python(out["translate_with_attention"], greedy)
     beam = translate(model, batch, method="beam", beam_width=4, length_penalty=0.6, n_best=4)
@@ -200,17 +215,28 @@ def test_fresh_process_gives_the_python_results_for_every_signature(tmp_path_fac
         assert [_as_text(x) for x in out["beam_search"]["beams_translation"][b]] == [t.text] + [a.text for a in t.alternatives]
         np.testing.assert_allclose(out["beam_search"]["beams_score"][b], [t.score] + [a.score for a in t.alternatives], atol=1e-4)
     assert {k: v.shape[0] for k, v in out["empty"].items()} == {k: 0 for k in EXPECTED_OUTPUTS["beam_search"]}
+    # ...and so does the TF2 path (tf.saved_model.load) on the same calls.
+    tf2 = {key[len("tf2:"):]: value for key, value in report["outputs"].items() if key.startswith("tf2:")}
+    assert sorted(tf2) == sorted(out)
+    assert_same_as_python(tf2["beam_search"], beam, with_score=True)
 
 
 # ---------------------------------------------------------------------- check-servable
 def test_check_servable_accepts_the_export(word_export):
-    from seq2seq_keras.export import check_servable
+    from seq2seq_keras.servable import check_servable
 
     report = check_servable(word_export)
     assert report.ok, report.format()
     text = report.format()
     assert "signatures: beam_search, serving_default, translate_with_attention" in text
     assert "tensorflow-text: NormalizeUTF8" in text and "no keras, no seq2seq_keras" in text
+    assert ("session path (C API TF_LoadSessionFromSavedModel + TF_SessionRun, the loader TF Serving runs): "
+            "serving_default, translate_with_attention, beam_search ran for batches of [0, 1, 4]") in text
+    assert "warm-up: 3 PredictionLog request(s) replayed through the session" in text
+    assert "session path vs TF2 path: 9 calls compared, tokens identical" in text
+    # The run folder recorded at export is the Python reference.
+    assert re.search(r"parity with the Python API \(.*seq2seq_tiny_runs/word\): translate_with_attention, beam_search, "
+                     r"serving_default on 4 sentences; tokens identical", text), text
     assert text.endswith("OK: servable by TensorFlow Serving")
     # A model folder means its latest version, as the server would pick.
     assert check_servable(word_export.parent, smoke=False).path == str(word_export)
@@ -229,7 +255,7 @@ class _Unservable(tf.Module):
 
 
 def test_check_servable_names_every_problem(tmp_path):
-    from seq2seq_keras.export import check_servable
+    from seq2seq_keras.servable import check_servable
 
     module = _Unservable()
     path = tmp_path / "bad" / "1"
@@ -244,7 +270,8 @@ def test_check_servable_names_every_problem(tmp_path):
         "serving_default/python has unknown rank",
         "translate_with_attention/words is composite_tensor (not dense)",
         "Python ops in the graph (TF Serving cannot run them): ['EagerPyFunc']",
-        "serving_default fails when called",
+        "serving_default fails when called through tf.saved_model.load",
+        "serving_default fails in TF Serving's loader (C API Session::Run)",
         "translate_with_attention/words is a RaggedTensor",
     ):
         assert expected in problems, problems
@@ -252,6 +279,36 @@ def test_check_servable_names_every_problem(tmp_path):
     path.rename(odd)
     assert any("not a version number" in p for p in check_servable(odd, smoke=False).problems)
     assert "no saved_model.pb" in check_servable(tmp_path, smoke=False).problems[0]
+
+
+def test_check_servable_rejects_keras_layers_in_a_tf_module_saved_with_tf_saved_model_save(word_model, tmp_path):
+    """The broken way (tensorflow/serving#2226, keras-team/keras#19274): a ``tf.Module`` holding Keras 3 layers,
+    saved with ``tf.saved_model.save``. ``tf.saved_model.load`` runs it; TF Serving's loader cannot find the
+    variables, and check-servable must say so, naming one."""
+    from seq2seq_keras.decoding import translate_graph
+    from seq2seq_keras.servable import check_servable
+
+    class Translator(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder, self.decoder = word_model.encoder, word_model.decoder
+            self.tables = [word_model.source_text._lookup_table, word_model.target_text._lookup_table]
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+        def serving_default(self, text):
+            return {"translation": translate_graph(word_model, text, tf.constant(20))["translation"]}
+
+    module = Translator()
+    path = tmp_path / "broken" / "1"
+    tf.saved_model.save(module, str(path), signatures={"serving_default": module.serving_default,
+                                                       "translate_with_attention": module.serving_default})
+    report = check_servable(path, model=word_model)
+    assert not report.ok
+    assert "TF2 path (tf.saved_model.load): serving_default, translate_with_attention ran" in report.facts
+    problems = "\n".join(report.problems)
+    for signature in ("serving_default", "translate_with_attention"):
+        assert re.search(rf"{signature} fails in TF Serving's loader \(C API Session::Run\): .*"
+                         r"Could not find variable (encoder|decoder)/\S+", problems), problems
 
 
 def _cli(*args, timeout=600):
@@ -290,26 +347,31 @@ def test_cli_check_servable_exit_codes(tmp_path):
 
 
 # ---------------------------------------------------------------------- bad input and random strings
-def test_bad_input_through_the_savedmodel(loaded):
+def test_bad_input_through_tf_servings_loader(session):
     from seq2seq_keras.decoding import DEFAULT_MAX_LENGTH, DEFAULT_MAX_SOURCE_LENGTH
+    from seq2seq_keras.serving_loader import ServingLoaderError
+
+    def run(name, texts):
+        return session.run(name, {"text": np.array(texts, dtype=object).reshape(-1)})
 
     for name in EXPECTED_OUTPUTS:
-        fn = loaded.signatures[name]
-        out = fn(text=tf.constant([s.encode() if isinstance(s, str) else s for s in BAD_INPUTS]))
+        out = run(name, [s.encode() if isinstance(s, str) else s for s in BAD_INPUTS])
         assert {k: v.shape[0] for k, v in out.items()} == {k: len(BAD_INPUTS) for k in EXPECTED_OUTPUTS[name]}
-        assert [t.decode() for t in out["translation"].numpy()[:3]] == ["", "", ""]
+        assert [t.decode() for t in out["translation"][:3]] == ["", "", ""]
         if name != "serving_default":
-            assert out["target_length"].numpy()[:3].tolist() == [0, 0, 0]
-            assert out["source_length"].numpy().tolist()[-1] == DEFAULT_MAX_SOURCE_LENGTH
-            assert out["target_length"].numpy().max() <= DEFAULT_MAX_LENGTH
-            assert out["source_tokens"].numpy()[3][0].decode() == "\ufffd\ufffd"
-        empty = fn(text=tf.constant([], tf.string))
+            assert out["target_length"][:3].tolist() == [0, 0, 0]
+            assert out["source_length"].tolist()[-1] == DEFAULT_MAX_SOURCE_LENGTH
+            assert out["target_length"].max() <= DEFAULT_MAX_LENGTH
+            assert out["source_tokens"][3][0].decode() == "\ufffd\ufffd"
+        empty = run(name, [])
         assert all(v.shape[0] == 0 for v in empty.values())
-        many = fn(text=tf.constant(["나는 학생이다"] * 1000))
+        many = run(name, ["나는 학생이다"] * 1000)
         assert all(v.shape[0] == 1000 for v in many.values())
-        assert len(set(many["translation"].numpy().tolist())) == 1
-    with pytest.raises((ValueError, TypeError, tf.errors.InvalidArgumentError)):
-        loaded.signatures["serving_default"](text=tf.constant([["two", "dimensions"]]))
+        assert len(set(many["translation"].tolist())) == 1
+    with pytest.raises(ServingLoaderError, match="TF_SessionRun"):
+        session.run("serving_default", {"text": np.array([["two", "dimensions"]], dtype=object)})
+    with pytest.raises(ServingLoaderError, match="takes inputs"):
+        session.run("serving_default", {"sentences": np.array(["x"], dtype=object)})
 
 
 _random_text = st.one_of(

@@ -1,0 +1,630 @@
+"""Run a SavedModel the way TensorFlow Serving runs it: the C API's ``LoadSavedModel`` and ``Session::Run``.
+
+TensorFlow Serving does not use ``tf.saved_model.load`` (the TF2 object graph).
+Its ``SavedModelBundleFactory`` calls the C++ ``tensorflow::LoadSavedModel``:
+import the MetaGraphDef tagged ``serve``, run the saver's restore op on
+``variables/``, run the init op (tables), then answer every request with
+``Session::Run`` on the tensor names written in a SignatureDef. TensorFlow's C API
+(``TF_LoadSessionFromSavedModel``, ``TF_SessionRun``), exported by the
+``libtensorflow_cc.so.2`` in the ``tensorflow`` wheel, is a thin wrapper around
+exactly that loader, so a SavedModel that loads and runs here loads and runs in
+``tensorflow_model_server`` (which links tensorflow-text's ops: load them with
+``op_libraries``, see :func:`tf_text_op_libraries`).
+
+A model written the wrong way for that loader (a ``tf.Module`` holding Keras 3
+layers, saved with ``tf.saved_model.save``) passes every ``tf.saved_model.load``
+test and fails here at the first ``Session::Run`` with
+``Could not find variable ...``: the error TF Serving users report.
+
+This file is also the fresh-process program of ``seq2seq-keras check-servable``
+(:func:`main`): it is run as a plain file with ``python -I``, so it imports only
+the standard library, NumPy and TensorFlow, never Keras or ``seq2seq_keras``.
+
+Example::
+
+    with ServingSession("saved_models/demo/1", op_libraries=tf_text_op_libraries()) as session:
+        out = session.run("translate_with_attention", {"text": np.array([b"hello"], object)})
+        out["translation"], out["attention"].shape    # [batch], [batch, tgt_len, src_len]
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.util
+import os
+from pathlib import Path
+
+#: TF_DataType codes (tensorflow/c/tf_datatype.h) -> NumPy dtype names; strings are object arrays.
+_DTYPES = {1: "float32", 2: "float64", 3: "int32", 4: "uint8", 5: "int16", 6: "int8", 7: "object",
+           9: "int64", 10: "bool", 17: "uint16", 22: "uint32", 23: "uint64"}
+_TF_STRING = 7
+_TSTRING_SIZE = 24  # sizeof(TF_TString): tensorflow/core/platform/ctstring_internal.h
+_OK = 0
+
+
+class ServingLoaderError(RuntimeError):
+    """The C API refused to load or run the SavedModel; the message is TensorFlow's."""
+
+
+class _Buffer(ctypes.Structure):
+    _fields_ = [("data", ctypes.c_void_p), ("length", ctypes.c_size_t), ("data_deallocator", ctypes.c_void_p)]
+
+
+class _Output(ctypes.Structure):
+    _fields_ = [("oper", ctypes.c_void_p), ("index", ctypes.c_int)]
+
+
+def tensorflow_library_dir() -> Path:
+    """The ``tensorflow`` package folder (found without importing TensorFlow)."""
+    spec = importlib.util.find_spec("tensorflow")
+    if spec is None or not spec.submodule_search_locations:
+        raise ServingLoaderError("TensorFlow is not installed: pip install tensorflow")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def tf_text_op_libraries() -> list[str]:
+    """Paths of tensorflow-text's compiled op libraries (the ops TensorFlow Serving links in)."""
+    spec = importlib.util.find_spec("tensorflow_text")
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    ops_dir = Path(list(spec.submodule_search_locations)[0]) / "python" / "ops"
+    return sorted(str(p) for p in ops_dir.glob("_*.so"))
+
+
+_C = None
+
+
+def _c_api():
+    """``libtensorflow_framework.so.2`` + ``libtensorflow_cc.so.2`` with the prototypes used here."""
+    global _C
+    if _C is not None:
+        return _C
+    folder = tensorflow_library_dir()
+    framework = ctypes.CDLL(str(folder / "libtensorflow_framework.so.2"), mode=ctypes.RTLD_GLOBAL)
+    cc = ctypes.CDLL(str(folder / "libtensorflow_cc.so.2"), mode=ctypes.RTLD_GLOBAL)
+    p, i, sz, s = ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t, ctypes.c_char_p
+    signatures = {
+        # name: (library, restype, argtypes)
+        "TF_NewStatus": (framework, p, []),
+        "TF_DeleteStatus": (framework, None, [p]),
+        "TF_GetCode": (framework, i, [p]),
+        "TF_Message": (framework, s, [p]),
+        "TF_NewBuffer": (framework, ctypes.POINTER(_Buffer), []),
+        "TF_DeleteBuffer": (framework, None, [ctypes.POINTER(_Buffer)]),
+        "TF_AllocateTensor": (framework, p, [i, ctypes.POINTER(ctypes.c_int64), i, sz]),
+        "TF_DeleteTensor": (framework, None, [p]),
+        "TF_TensorData": (framework, p, [p]),
+        "TF_TensorType": (framework, i, [p]),
+        "TF_NumDims": (framework, i, [p]),
+        "TF_Dim": (framework, ctypes.c_int64, [p, i]),
+        "TF_NewGraph": (cc, p, []),
+        "TF_DeleteGraph": (cc, None, [p]),
+        "TF_NewSessionOptions": (cc, p, []),
+        "TF_DeleteSessionOptions": (cc, None, [p]),
+        "TF_LoadLibrary": (cc, p, [s, p]),
+        "TF_LoadSessionFromSavedModel": (
+            cc, p, [p, p, s, ctypes.POINTER(ctypes.c_char_p), i, p, ctypes.POINTER(_Buffer), p]),
+        "TF_GraphOperationByName": (cc, p, [p, s]),
+        "TF_SessionRun": (cc, None, [p, p, ctypes.POINTER(_Output), ctypes.POINTER(p), i,
+                                     ctypes.POINTER(_Output), ctypes.POINTER(p), i, p, i, p, p]),
+        "TF_CloseSession": (cc, None, [p, p]),
+        "TF_DeleteSession": (cc, None, [p, p]),
+        "TF_StringInit": (cc, None, [p]),
+        "TF_StringCopy": (cc, None, [p, s, sz]),
+        "TF_StringGetDataPointer": (cc, p, [p]),
+        "TF_StringGetSize": (cc, sz, [p]),
+        "TF_StringDealloc": (cc, None, [p]),
+    }
+    api = {}
+    for name, (lib, restype, argtypes) in signatures.items():
+        fn = getattr(lib, name)
+        fn.restype, fn.argtypes = restype, argtypes
+        api[name] = fn
+    _C = api
+    return api
+
+
+class _Status:
+    def __init__(self, c):
+        self._c = c
+        self.ptr = c["TF_NewStatus"]()
+
+    def check(self, what: str) -> None:
+        if self._c["TF_GetCode"](self.ptr) != _OK:
+            message = self._c["TF_Message"](self.ptr).decode("utf-8", "replace")
+            raise ServingLoaderError(f"{what}: {message}")
+
+    def __del__(self):
+        if getattr(self, "ptr", None):
+            self._c["TF_DeleteStatus"](self.ptr)
+            self.ptr = None
+
+
+def load_op_libraries(paths) -> list[str]:
+    """``TF_LoadLibrary`` each path (registering its ops, as TF Serving's link does); returns failures."""
+    c = _c_api()
+    failures = []
+    for path in paths:
+        status = _Status(c)
+        c["TF_LoadLibrary"](str(path).encode(), status.ptr)
+        try:
+            status.check(f"TF_LoadLibrary({path})")
+        except ServingLoaderError as e:
+            failures.append(str(e))
+    return failures
+
+
+class ServingSession:
+    """A SavedModel loaded by TensorFlow's C++ ``LoadSavedModel`` (the loader TF Serving runs).
+
+    Args:
+        path: a SavedModel version folder (``saved_models/NAME/VERSION``).
+        tags: MetaGraph tags to load (TF Serving loads ``serve``).
+        op_libraries: custom-op libraries to register first (tensorflow-text's,
+            which ``tensorflow_model_server`` links in).
+
+    Attributes:
+        meta_graph: the loaded ``MetaGraphDef`` (parsed with TensorFlow's protos).
+        signatures: ``{signature name: SignatureDef}``.
+
+    Raises:
+        ServingLoaderError: TensorFlow's message when loading fails (bad folder,
+            unknown op, missing tag). A variable the saver does not restore only
+            fails at the first :meth:`run`, exactly as in TF Serving.
+    """
+
+    def __init__(self, path, *, tags=("serve",), op_libraries=()):
+        from tensorflow.core.protobuf import meta_graph_pb2
+
+        self._c = c = _c_api()
+        self.op_library_failures = load_op_libraries(op_libraries)
+        self.path = str(Path(path).resolve())
+        self._graph = c["TF_NewGraph"]()
+        options = c["TF_NewSessionOptions"]()
+        meta = c["TF_NewBuffer"]()
+        status = _Status(c)
+        tag_array = (ctypes.c_char_p * len(tags))(*[t.encode() for t in tags])
+        try:
+            self._session = c["TF_LoadSessionFromSavedModel"](
+                options, None, self.path.encode(), tag_array, len(tags), self._graph, meta, status.ptr)
+            status.check(f"TF_LoadSessionFromSavedModel({self.path}, tags={list(tags)})")
+            self.meta_graph = meta_graph_pb2.MetaGraphDef()
+            self.meta_graph.ParseFromString(ctypes.string_at(meta.contents.data, meta.contents.length))
+        except BaseException:
+            c["TF_DeleteGraph"](self._graph)
+            self._graph = self._session = None
+            raise
+        finally:
+            c["TF_DeleteBuffer"](meta)
+            c["TF_DeleteSessionOptions"](options)
+        self.signatures = dict(self.meta_graph.signature_def)
+
+    # ------------------------------------------------------------------ tensors
+    def _operation_output(self, tensor_name: str) -> _Output:
+        op_name, _, index = tensor_name.partition(":")
+        oper = self._c["TF_GraphOperationByName"](self._graph, op_name.encode())
+        if not oper:
+            raise ServingLoaderError(f"the graph has no operation {op_name!r} (signature tensor {tensor_name!r})")
+        return _Output(oper, int(index or 0))
+
+    def _to_tensor(self, array, dtype_code: int):
+        import numpy as np
+
+        c = self._c
+        if dtype_code == _TF_STRING:
+            array = np.asarray(array, dtype=object)
+            dims = (ctypes.c_int64 * array.ndim)(*array.shape)
+            tensor = c["TF_AllocateTensor"](_TF_STRING, dims, array.ndim, _TSTRING_SIZE * array.size)
+            base = c["TF_TensorData"](tensor)
+            for k, item in enumerate(array.reshape(-1)):
+                data = item.encode("utf-8") if isinstance(item, str) else bytes(item)
+                c["TF_StringInit"](base + k * _TSTRING_SIZE)
+                c["TF_StringCopy"](base + k * _TSTRING_SIZE, data, len(data))
+            return tensor, array.size
+        if dtype_code not in _DTYPES:
+            raise ServingLoaderError(f"input dtype code {dtype_code} is not supported by this runner")
+        array = np.ascontiguousarray(array, dtype=_DTYPES[dtype_code])
+        dims = (ctypes.c_int64 * array.ndim)(*array.shape)
+        tensor = c["TF_AllocateTensor"](dtype_code, dims, array.ndim, array.nbytes)
+        if array.nbytes:
+            ctypes.memmove(c["TF_TensorData"](tensor), array.ctypes.data, array.nbytes)
+        return tensor, array.size
+
+    def _free_input(self, tensor, dtype_code: int, size: int) -> None:
+        c = self._c
+        if dtype_code == _TF_STRING:
+            base = c["TF_TensorData"](tensor)
+            for k in range(size):
+                c["TF_StringDealloc"](base + k * _TSTRING_SIZE)
+        c["TF_DeleteTensor"](tensor)
+
+    def _from_tensor(self, tensor):
+        import numpy as np
+
+        c = self._c
+        code = c["TF_TensorType"](tensor)
+        shape = tuple(c["TF_Dim"](tensor, d) for d in range(c["TF_NumDims"](tensor)))
+        size = int(np.prod(shape)) if shape else 1
+        base = c["TF_TensorData"](tensor)
+        if code == _TF_STRING:
+            out = np.empty(size, dtype=object)
+            for k in range(size):
+                item = base + k * _TSTRING_SIZE
+                out[k] = ctypes.string_at(c["TF_StringGetDataPointer"](item), c["TF_StringGetSize"](item))
+            return out.reshape(shape)
+        if code not in _DTYPES:
+            raise ServingLoaderError(f"output dtype code {code} is not one TF Serving clients can read")
+        dtype = np.dtype(_DTYPES[code])
+        if size == 0:
+            return np.zeros(shape, dtype)
+        return np.frombuffer(ctypes.string_at(base, size * dtype.itemsize), dtype=dtype).reshape(shape).copy()
+
+    # ------------------------------------------------------------------ run
+    def inputs(self, signature: str) -> dict[str, int]:
+        """``{input name: TF_DataType code}`` of a signature."""
+        return {name: info.dtype for name, info in self._signature(signature).inputs.items()}
+
+    def outputs(self, signature: str) -> dict[str, int]:
+        return {name: info.dtype for name, info in self._signature(signature).outputs.items()}
+
+    def _signature(self, name: str):
+        if name not in self.signatures:
+            raise ServingLoaderError(
+                f"no signature {name!r} in {self.path}; it has {sorted(self.signatures)}")
+        return self.signatures[name]
+
+    def run(self, signature: str, inputs: dict, output_names=None) -> dict:
+        """``Session::Run`` on the SignatureDef's tensor names, as TF Serving's Predict does.
+
+        Args:
+            signature: a signature key, e.g. ``"serving_default"``.
+            inputs: ``{input name: array-like}`` (strings as ``str``/``bytes``).
+            output_names: the outputs to fetch (default: all of the signature's).
+
+        Returns:
+            ``{output name: numpy array}`` (strings as ``bytes`` in object arrays).
+
+        Raises:
+            ServingLoaderError: a missing or extra input, or TensorFlow's error
+                from ``TF_SessionRun`` (e.g. ``Could not find variable ...``).
+        """
+        sdef = self._signature(signature)
+        if set(inputs) != set(sdef.inputs):
+            raise ServingLoaderError(
+                f"{signature} takes inputs {sorted(sdef.inputs)}, got {sorted(inputs)}")
+        names = list(output_names) if output_names is not None else sorted(sdef.outputs)
+        c = self._c
+        feeds, tensors, sizes = [], [], []
+        try:
+            for name, value in inputs.items():
+                info = sdef.inputs[name]
+                feeds.append(self._operation_output(info.name))
+                tensor, size = self._to_tensor(value, info.dtype)
+                tensors.append(tensor)
+                sizes.append((info.dtype, size))
+            fetches = [self._operation_output(sdef.outputs[n].name) for n in names]
+            in_array = (_Output * len(feeds))(*feeds)
+            in_values = (ctypes.c_void_p * len(tensors))(*tensors)
+            out_array = (_Output * len(fetches))(*fetches)
+            out_values = (ctypes.c_void_p * len(fetches))()
+            status = _Status(c)
+            c["TF_SessionRun"](self._session, None, in_array, in_values, len(feeds),
+                               out_array, out_values, len(fetches), None, 0, None, status.ptr)
+            status.check(f"TF_SessionRun({signature})")
+            result = {}
+            for name, tensor in zip(names, out_values):
+                try:
+                    result[name] = self._from_tensor(tensor)
+                finally:
+                    c["TF_DeleteTensor"](tensor)
+            return result
+        finally:
+            for tensor, (code, size) in zip(tensors, sizes):
+                self._free_input(tensor, code, size)
+
+    def close(self) -> None:
+        if getattr(self, "_session", None):
+            status = _Status(self._c)
+            self._c["TF_CloseSession"](self._session, status.ptr)
+            self._c["TF_DeleteSession"](self._session, status.ptr)
+            self._session = None
+        if getattr(self, "_graph", None):
+            self._c["TF_DeleteGraph"](self._graph)
+            self._graph = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+# ---------------------------------------------------------------------- the fresh-process program
+def _audit_ops(path: str, request: dict) -> dict:
+    """Every op of the SavedModel's graphs and function library: core TensorFlow, tensorflow-text, or neither.
+
+    Runs before any op library is loaded, so that "core" means registered by TensorFlow itself.
+    """
+    from tensorflow.core.protobuf import saved_model_pb2
+    from tensorflow.python.framework import op_def_registry
+
+    proto = saved_model_pb2.SavedModel()
+    with open(os.path.join(path, "saved_model.pb"), "rb") as f:
+        proto.ParseFromString(f.read())
+    used = set()
+    for meta in proto.meta_graphs:
+        functions = {fn.signature.name for fn in meta.graph_def.library.function}
+        used.update(n.op for n in meta.graph_def.node)
+        for fn in meta.graph_def.library.function:
+            used.update(n.op for n in fn.node_def)
+        used -= functions
+    core = {op for op in used if op_def_registry.get(op) is not None}
+    allowed_text = set(request["tf_text_ops"])
+    return {
+        "total": len(used),
+        "core": len(core),
+        "tf_text": sorted(op for op in used - core if op in allowed_text),
+        "python": sorted(op for op in used if op in set(request["python_ops"])),
+        "unknown": sorted(op for op in used - core if op not in allowed_text),
+    }
+
+
+def _output_problems(where: str, name: str, array, batch: int) -> list[str]:
+    """What a TF Serving client could not use in one output array."""
+    import numpy as np
+
+    problems = []
+    if array.ndim == 0 or array.shape[0] != batch:
+        problems.append(f"{where}/{name} has shape {list(array.shape)} for a batch of {batch}: batch must be dimension 0")
+    if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+        problems.append(f"{where}/{name} has non-finite values")
+    if array.dtype == object:
+        bad = 0
+        for item in array.reshape(-1):
+            try:
+                item.decode("utf-8")
+            except UnicodeDecodeError:
+                bad += 1
+        if bad:
+            problems.append(f"{where}/{name}: {bad} strings are not valid UTF-8 (REST cannot carry them)")
+    return problems
+
+
+def _short_error(error: Exception) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    keep = [line for line in lines if line.startswith(("Detected at node", "ValueError", "InvalidArgument"))]
+    text = " ".join(keep) or (lines[0] if lines else "")
+    return f"{type(error).__name__}: {text[:600]}"
+
+
+def _replay_warmup(session: ServingSession, path: str) -> tuple[list[str], list[str]]:
+    """Replay ``assets.extra/tf_serving_warmup_requests`` through the session, as TF Serving does at load.
+
+    TF Serving refuses the whole version when one warm-up request fails.
+    Returns (facts, problems).
+    """
+    warmup = os.path.join(path, "assets.extra", "tf_serving_warmup_requests")
+    if not os.path.exists(warmup):
+        return ["warm-up: no assets.extra/tf_serving_warmup_requests (TF Serving loads without warming up)"], []
+    import tensorflow as tf
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    replayed, problems = [], []
+    for record in tf.compat.v1.io.tf_record_iterator(warmup):
+        log = prediction_log_pb2.PredictionLog.FromString(record)
+        if log.WhichOneof("log_type") != "predict_log":
+            problems.append(f"warm-up record of type {log.WhichOneof('log_type')}: only predict requests are written")
+            continue
+        request = log.predict_log.request
+        signature = request.model_spec.signature_name or "serving_default"
+        inputs = {name: tf.make_ndarray(proto) for name, proto in request.inputs.items()}
+        try:
+            session.run(signature, inputs, list(request.output_filter) or None)
+            replayed.append(signature)
+        except Exception as e:  # noqa: BLE001 - reported, as TF Serving would refuse the version
+            problems.append(f"warm-up request for {signature} fails in the session (TF Serving would refuse the "
+                            f"version): {_short_error(e)}")
+    facts = [f"warm-up: {len(replayed)} PredictionLog request(s) replayed through the session"
+             + (f" ({', '.join(replayed)})" if replayed else "")]
+    return facts, problems
+
+
+def _compare(a: dict, b: dict, label: str) -> tuple[float, list[str]]:
+    """Max |difference| of float outputs and the list of outputs that differ beyond 1e-5."""
+    import numpy as np
+
+    worst, problems = 0.0, []
+    for name in sorted(set(a) & set(b)):
+        x, y = a[name], b[name]
+        if x.shape != y.shape:
+            problems.append(f"{label}/{name}: shapes {list(x.shape)} and {list(y.shape)} differ")
+        elif x.dtype.kind == "f":
+            diff = float(np.max(np.abs(x - y))) if x.size else 0.0
+            worst = max(worst, diff)
+            if diff > 1e-5:
+                problems.append(f"{label}/{name}: differs by {diff:.3g} (> 1e-5)")
+        elif not np.array_equal(x, y):
+            problems.append(f"{label}/{name}: values differ")
+    return worst, problems
+
+
+def check_main(request: dict) -> dict:
+    """The check-servable program: op audit, session path, warm-up replay, TF2 path, and their comparison."""
+    import base64
+    import sys
+
+    import numpy as np
+    import tensorflow as tf
+
+    path = request["path"]
+    report = {"problems": [], "facts": [], "outputs": {}}
+    ops = report["ops"] = _audit_ops(path, request)
+    if ops["python"]:
+        report["problems"].append(f"Python ops in the graph (TF Serving cannot run them): {ops['python']}")
+    if ops["unknown"]:
+        report["problems"].append(
+            f"ops that are neither core TensorFlow nor tensorflow-text ops shipped in TF Serving: {ops['unknown']}")
+
+    calls = [(c["key"], c["signature"], np.array([base64.b64decode(t) for t in c["texts_b64"]],
+                                                  dtype=object).reshape(-1)) for c in request["calls"]]
+    # 1. TensorFlow Serving's loader: C++ LoadSavedModel + Session::Run on the SignatureDef's tensor names.
+    session_ok = []
+    try:
+        session = ServingSession(path, op_libraries=request["op_libraries"])
+    except ServingLoaderError as e:
+        report["problems"].append(f"TF Serving's loader (C API LoadSavedModel) cannot load it: {e}")
+        session = None
+    if session is not None:
+        report["facts"].extend(f"could not load an op library: {f}" for f in session.op_library_failures)
+        for key, signature, texts in calls:
+            try:
+                out = session.run(signature, {"text": texts})
+            except ServingLoaderError as e:
+                message = f"{signature} fails in TF Serving's loader (C API Session::Run): {e}"[:900]
+                if message not in report["problems"]:
+                    report["problems"].append(message)
+                continue
+            session_ok.append(signature)
+            for name, array in out.items():
+                report["problems"].extend(_output_problems(signature, name, array, len(texts)))
+                report["outputs"][f"session:{key}/{name}"] = array
+        facts, problems = _replay_warmup(session, path)
+        report["facts"].extend(facts)
+        report["problems"].extend(problems)
+        session.close()
+    if session_ok:
+        report["facts"].append(
+            "session path (C API TF_LoadSessionFromSavedModel + TF_SessionRun, the loader TF Serving runs): "
+            f"{', '.join(dict.fromkeys(session_ok))} ran for batches of {sorted({len(t) for *_, t in calls})}")
+
+    # 2. The TF2 object path (tf.saved_model.load), what Python users and most tools use.
+    tf2_ok = []
+    try:
+        loaded = tf.saved_model.load(path)
+    except Exception as e:  # noqa: BLE001 - reported
+        report["problems"].append(f"tf.saved_model.load fails: {_short_error(e)}")
+        loaded = None
+    for key, signature, texts in calls if loaded is not None else []:
+        if signature not in loaded.signatures:
+            report["problems"].append(f"signature {signature!r} missing at load time")
+            continue
+        try:
+            out = loaded.signatures[signature](text=tf.constant(list(texts), dtype=tf.string, shape=[len(texts)]))
+        except Exception as e:  # noqa: BLE001 - reported
+            message = f"{signature} fails when called through tf.saved_model.load: {_short_error(e)}"
+            if message not in report["problems"]:
+                report["problems"].append(message)
+            continue
+        tf2_ok.append(signature)
+        for name, value in out.items():
+            if not isinstance(value, tf.Tensor):
+                report["problems"].append(f"{signature}/{name} is a {type(value).__name__}, not a dense tensor")
+                continue
+            if value.dtype in (tf.float16, tf.bfloat16):
+                report["problems"].append(f"{signature}/{name} is {value.dtype.name}: TF Serving clients expect float32")
+            array = value.numpy()
+            report["problems"].extend(_output_problems(signature, name, array, len(texts)))
+            report["outputs"][f"tf2:{key}/{name}"] = array
+    if tf2_ok:
+        report["facts"].append(f"TF2 path (tf.saved_model.load): {', '.join(dict.fromkeys(tf2_ok))} ran")
+
+    # 3. Both paths give the same numbers.
+    if session_ok and tf2_ok:
+        worst, compared = 0.0, 0
+        for key, _, _ in calls:
+            a = {k.split("/", 1)[1]: v for k, v in report["outputs"].items() if k.startswith(f"session:{key}/")}
+            b = {k.split("/", 1)[1]: v for k, v in report["outputs"].items() if k.startswith(f"tf2:{key}/")}
+            if a and b:
+                diff, problems = _compare(a, b, key)
+                worst, compared = max(worst, diff), compared + 1
+                report["problems"].extend(problems)
+        report["facts"].append(
+            f"session path vs TF2 path: {compared} calls compared, tokens identical, max |float difference| {worst:.2g}")
+
+    leaked = sorted({m.split(".")[0] for m in sys.modules} & set(request["forbidden_modules"]))
+    report["modules_leaked"] = leaked
+    if leaked:
+        report["problems"].append(f"the fresh process imported {leaked}")
+    report["problems"] = list(dict.fromkeys(report["problems"]))
+    return report
+
+
+def benchmark_main(request: dict) -> dict:
+    """Latency and throughput of signatures through the session path (how TF Serving runs them) or the TF2 path."""
+    import statistics
+    import time
+
+    import numpy as np
+
+    path, sentences = request["path"], request["sentences"]
+    if request.get("loader", "session") == "session":
+        session = ServingSession(path, op_libraries=request["op_libraries"])
+        make_run = lambda signature: (lambda batch: session.run(signature, {"text": np.array(batch, object)}))  # noqa: E731
+    else:
+        import tensorflow as tf
+
+        for lib in request["op_libraries"]:
+            tf.load_op_library(lib)
+        loaded = tf.saved_model.load(path)
+        make_run = lambda signature: (lambda batch: loaded.signatures[signature](  # noqa: E731
+            text=tf.constant(batch, dtype=tf.string, shape=[len(batch)])))
+    result = {}
+    size = request["batch_size"]
+    for signature in request["signatures"]:
+        run = make_run(signature)
+        for i in range(request["warmup"]):
+            run([sentences[i % len(sentences)]])
+            run(sentences[:size])
+        single = []
+        for i in range(request["calls"]):
+            start = time.perf_counter()
+            run([sentences[i % len(sentences)]])
+            single.append(time.perf_counter() - start)
+        single.sort()
+        batches = [sentences[(i * size) % len(sentences):][:size] for i in range(request["batch_calls"])]
+        batches = [b if len(b) == size else sentences[:size] for b in batches]
+        start = time.perf_counter()
+        for b in batches:
+            run(b)
+        elapsed = time.perf_counter() - start
+        result[signature] = {
+            "latency_median_ms": 1000 * statistics.median(single),
+            "latency_p90_ms": 1000 * single[int(0.9 * (len(single) - 1))],
+            "sentences_per_second": len(batches) * size / elapsed,
+        }
+    return result
+
+
+def main(argv=None) -> int:
+    """``python -I serving_loader.py REQUEST.json``: run the check or the benchmark a request file asks for.
+
+    Prints one line ``SEQ2SEQ_KERAS_REPORT {json}`` and writes output arrays to
+    the request's ``outputs_file`` (``.npz``).
+    """
+    import json
+    import sys
+
+    argv = sys.argv[1:] if argv is None else argv
+    with open(argv[0], encoding="utf-8") as f:
+        request = json.load(f)
+    if request["mode"] == "benchmark":
+        print("SEQ2SEQ_KERAS_REPORT " + json.dumps(benchmark_main(request)))
+        return 0
+    report = check_main(request)
+    outputs = report.pop("outputs")
+    if request.get("outputs_file"):
+        import numpy as np
+
+        np.savez(request["outputs_file"], **{k.replace("/", "|"): v for k, v in outputs.items()})
+    print("SEQ2SEQ_KERAS_REPORT " + json.dumps(report))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
