@@ -115,9 +115,10 @@ class BahdanauAttention(_Attention):
     def __init__(self, units: int, **kwargs):
         super().__init__(**kwargs)
         self.units = int(units)
-        self.query_dense = keras.layers.Dense(self.units, use_bias=False, name="W1")
-        self.key_dense = keras.layers.Dense(self.units, use_bias=True, name="W2")
-        self.score_dense = keras.layers.Dense(1, use_bias=False, name="v")
+        # Sublayers share this layer's dtype policy, so that a saved mixed-precision model reloads mixed.
+        self.query_dense = keras.layers.Dense(self.units, use_bias=False, name="W1", dtype=self.dtype_policy)
+        self.key_dense = keras.layers.Dense(self.units, use_bias=True, name="W2", dtype=self.dtype_policy)
+        self.score_dense = keras.layers.Dense(1, use_bias=False, name="v", dtype=self.dtype_policy)
 
     def build(self, query_shape, values_shape=None, *args, **kwargs):
         if values_shape is None:
@@ -163,7 +164,7 @@ class LuongAttention(_Attention):
             raise ValueError("LuongAttention is called as layer(query, values, mask=None).")
         query_dim, value_dim = query_shape[-1], values_shape[-1]
         if self.score_name == "general":
-            self.key_dense = keras.layers.Dense(query_dim, use_bias=False, name="W_a")
+            self.key_dense = keras.layers.Dense(query_dim, use_bias=False, name="W_a", dtype=self.dtype_policy)
             self.key_dense.build((None, value_dim))
         elif query_dim != value_dim:
             raise ValueError(
@@ -187,12 +188,15 @@ class LuongAttention(_Attention):
 ATTENTION_TYPES = ("bahdanau", "luong-dot", "luong-general", "luong-scaled-dot", "none")
 
 
-def make_attention(kind: str | None, units: int):
-    """Build an attention layer from its CLI name (``None``/``"none"`` -> no attention)."""
+def make_attention(kind: str | None, units: int, dtype=None):
+    """Build an attention layer from its CLI name (``None``/``"none"`` -> no attention).
+
+    ``dtype``: the dtype policy (the enclosing layer's, so that mixed precision survives a reload).
+    """
     if kind in (None, "none"):
         return None
     if kind == "bahdanau":
-        return BahdanauAttention(units, name="attention")
+        return BahdanauAttention(units, name="attention", dtype=dtype)
     if kind.startswith("luong-"):
-        return LuongAttention(kind[len("luong-"):].replace("-", "_"), name="attention")
+        return LuongAttention(kind[len("luong-"):].replace("-", "_"), name="attention", dtype=dtype)
     raise ValueError(f"attention={kind!r}: choose one of {ATTENTION_TYPES}.")

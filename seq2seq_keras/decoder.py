@@ -106,26 +106,31 @@ class Decoder(keras.layers.Layer):
         # Not part of the config: how to run the recurrence (same weights and numbers).
         self._implementation = "auto"
 
-        self.embedding = keras.layers.Embedding(self.vocabulary_size, self.embedding_dim, name="embedding")
+        # Sublayers share this layer's dtype policy, so that a saved mixed-precision model reloads mixed.
+        policy = self.dtype_policy
+        self.embedding = keras.layers.Embedding(self.vocabulary_size, self.embedding_dim, name="embedding", dtype=policy)
         self.bridges = [
-            keras.layers.Dense(self.units, activation="tanh", name=f"bridge_{i}") for i in range(self.num_states)
+            keras.layers.Dense(self.units, activation="tanh", name=f"bridge_{i}", dtype=policy)
+            for i in range(self.num_states)
         ]
-        self.attention = make_attention(self.attention_type, self.attention_units)
+        self.attention = make_attention(self.attention_type, self.attention_units, dtype=policy)
         if self.input_feeding:
             cell_cls = {"gru": keras.layers.GRUCell, "lstm": keras.layers.LSTMCell}[rnn]
-            self.cell = cell_cls(self.units, name=f"{rnn}_cell")
+            self.cell = cell_cls(self.units, name=f"{rnn}_cell", dtype=policy)
         else:
             # Default activations, reset_after=True, no recurrent dropout, no unroll:
             # eligible for the fused cuDNN kernel on a GPU.
             rnn_cls = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM}[rnn]
-            self.sequence_rnn = rnn_cls(self.units, return_sequences=True, return_state=True, name=rnn)
+            self.sequence_rnn = rnn_cls(self.units, return_sequences=True, return_state=True, name=rnn, dtype=policy)
             # Luong et al. 2015, eq. 5: the attentional hidden state h~ = tanh(W_c [s ; c]).
-            self.attentional_layer = keras.layers.Dense(self.units, activation="tanh", use_bias=False, name="W_c")
-        self.dropout_layer = keras.layers.Dropout(self.dropout)
+            self.attentional_layer = keras.layers.Dense(
+                self.units, activation="tanh", use_bias=False, name="W_c", dtype=policy
+            )
+        self.dropout_layer = keras.layers.Dropout(self.dropout, dtype=policy)
         # Under a mixed-precision policy the projection runs in the compute dtype
         # (bfloat16 on AMX CPUs, float16 on GPUs: the largest multiply of the model)
         # and the logits are cast to float32 for a stable softmax/loss: see logits().
-        self.output_layer = keras.layers.Dense(self.vocabulary_size, name="output")
+        self.output_layer = keras.layers.Dense(self.vocabulary_size, name="output", dtype=policy)
 
     @property
     def feature_dim(self) -> int:

@@ -170,11 +170,11 @@ def _gru_weights(cell, dtype):
     return ops.cast(cell.kernel, dtype), ops.cast(cell.recurrent_kernel, dtype), bias[0], bias[1]
 
 
-def _rnn_layer(rnn: str, units: int, dropout: float, name: str):
+def _rnn_layer(rnn: str, units: int, dropout: float, name: str, dtype=None):
     # Default activations, reset_after=True, no recurrent dropout and no unroll keep
     # the layer eligible for the fused cuDNN kernel on a GPU.
     cls = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM}[rnn]
-    return cls(units, return_sequences=True, return_state=True, dropout=dropout, name=name)
+    return cls(units, return_sequences=True, return_state=True, dropout=dropout, name=name, dtype=dtype)
 
 
 @keras.saving.register_keras_serializable(package="seq2seq_keras")
@@ -215,14 +215,16 @@ class Encoder(keras.layers.Layer):
         self.bidirectional = bool(bidirectional)
         self.dropout = float(dropout)
         self.supports_masking = True
+        # Sublayers share this layer's dtype policy, so that a saved mixed-precision model reloads mixed.
+        policy = self.dtype_policy
         self.embedding = keras.layers.Embedding(
-            self.vocabulary_size, self.embedding_dim, mask_zero=True, name="embedding"
+            self.vocabulary_size, self.embedding_dim, mask_zero=True, name="embedding", dtype=policy
         )
         self.rnn_layers = []
         for i in range(self.num_layers):
-            layer = _rnn_layer(rnn, self.units, self.dropout, name=f"{rnn}_{i}")
+            layer = _rnn_layer(rnn, self.units, self.dropout, name=f"{rnn}_{i}", dtype=policy)
             if self.bidirectional:
-                layer = keras.layers.Bidirectional(layer, merge_mode="concat", name=f"bi{rnn}_{i}")
+                layer = keras.layers.Bidirectional(layer, merge_mode="concat", name=f"bi{rnn}_{i}", dtype=policy)
             self.rnn_layers.append(layer)
         # Not part of the config: how to run the recurrence, same weights and numbers either way.
         self._implementation = "auto"

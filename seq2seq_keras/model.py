@@ -114,6 +114,7 @@ class Seq2Seq(keras.Model):
             bidirectional=self.bidirectional,
             dropout=self.dropout,
             name="encoder",
+            dtype=self.dtype_policy,
         )
         self.decoder = Decoder(
             target_text.vocabulary_size,
@@ -125,6 +126,7 @@ class Seq2Seq(keras.Model):
             dropout=self.dropout,
             input_feeding=self.input_feeding,
             name="decoder",
+            dtype=self.dtype_policy,
         )
         # Every shape is known from the configuration: build now, so that a model
         # rebuilt from its config can load weights before it has seen data.
@@ -232,8 +234,10 @@ class Seq2Seq(keras.Model):
 
     # ------------------------------------------------------------------ config
     def get_config(self):
+        # The base config carries the name, trainable flag and dtype policy: a model trained under
+        # mixed_float16/mixed_bfloat16 reloads mixed (and so with the same optimizer variables).
         return {
-            "name": self.name,
+            **super().get_config(),
             "source_text": keras.saving.serialize_keras_object(self.source_text),
             "target_text": keras.saving.serialize_keras_object(self.target_text),
             "embedding_dim": self.embedding_dim,
