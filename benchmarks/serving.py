@@ -1,9 +1,14 @@
-"""Serving speed through the exported SavedModels, as TensorFlow Serving would run them.
+"""Serving speed through the exported SavedModels, the way TensorFlow Serving runs them.
 
-Each SavedModel is loaded with ``tf.saved_model.load`` (plus tensorflow-text's ops,
-as the model server links them) and called through its signatures: no Keras, no
-Python model code. All models are loaded in one process and measured interleaved,
-sentence by sentence, so the ratios see the same machine state:
+Each SavedModel is loaded by TF Serving's own loader, TensorFlow's C API
+(``TF_LoadSessionFromSavedModel``: the C++ ``LoadSavedModel``, restore and init ops)
+with tensorflow-text's ops registered as the model server links them, and every call
+is a ``TF_SessionRun`` on the signature's tensor names
+(:class:`seq2seq_keras.serving_loader.ServingSession`): no Keras, no Python model
+code. The same SavedModels are also measured through the TF2 path
+(``tf.saved_model.load``) as a second column. All models are loaded in one process
+and measured interleaved, sentence by sentence, so the ratios see the same machine
+state:
 
 * latency: one sentence per call, over the same test sentences for every model
   (median and 90th percentile);
@@ -31,20 +36,38 @@ SIGNATURES = {
 }
 
 
-def _load(path: str):
+LOADERS = ("session", "tf2")
+
+
+def _load(path: str, loader: str):
+    """``{signature: call(sentences)}`` for one SavedModel through one loader."""
+    import numpy as np
     import tensorflow as tf
-    import tensorflow_text  # noqa: F401  (registers the ops the graphs use)
+    import tensorflow_text  # noqa: F401  (registers the ops the graphs use, for the TF2 path)
 
-    return tf.saved_model.load(path)
+    from seq2seq_keras.serving_loader import ServingSession, tf_text_op_libraries
+
+    if loader == "session":
+        session = ServingSession(path, op_libraries=tf_text_op_libraries())
+
+        def make(signature):
+            (name,) = session.inputs(signature)
+            return lambda sentences: session.run(signature, {name: np.array(list(sentences), dtype=object)})
+
+        return {sig: make(sig) for sig in session.signatures if not sig.startswith("__")}
+    module = tf.saved_model.load(path)
+
+    def make_tf2(fn):
+        def call(sentences):
+            out = fn(tf.constant(list(sentences)))
+            return {k: v.numpy() for k, v in out.items()}
+        return call
+
+    return {sig: make_tf2(fn) for sig, fn in module.signatures.items()}
 
 
-def _call(signature, sentences: Sequence[str]):
-    import tensorflow as tf
-
-    out = signature(tf.constant(list(sentences)))
-    for value in out.values():
-        value.numpy()
-    return out
+def _call(fn, sentences: Sequence[str]):
+    return fn(sentences)
 
 
 def serving_speed(
@@ -59,15 +82,17 @@ def serving_speed(
     """``models``: name -> {"savedmodel": path, "kind": "tutorial" | "seq2seq_keras"}.
 
     Returns name -> signature -> {"label", "latency_ms_median", "latency_ms_p90",
-    "batch_sentences_per_s", "calls"}. Beam search is measured on a quarter of the
-    single sentences (it is the slowest) and not in batches.
+    "batch_sentences_per_s", "calls", "tf2": {the same figures through tf.saved_model.load}};
+    the top-level figures are TF Serving's path (C API session). Beam search is measured on a
+    quarter of the single sentences (it is the slowest) and not in batches.
     """
     loaded = {}
     for name, spec in models.items():
-        module = _load(spec["savedmodel"])
-        for signature, label in SIGNATURES[spec["kind"]]:
-            if signature in module.signatures:
-                loaded[(name, signature)] = (module.signatures[signature], label)
+        for loader in LOADERS:
+            functions = _load(spec["savedmodel"], loader)
+            for signature, label in SIGNATURES[spec["kind"]]:
+                if signature in functions:
+                    loaded[(name, signature, loader)] = (functions[signature], label)
     sentences = list(sentences)
     if not sentences:
         raise ValueError("No sentences to translate: the test split is empty.")
@@ -93,22 +118,28 @@ def serving_speed(
             start = time.perf_counter()
             _call(fn, batch)
             throughput[key].append(batch_size / (time.perf_counter() - start))
-    results: dict[str, dict] = {}
-    for (name, signature), (_, label) in loaded.items():
-        results.setdefault(name, {})[signature] = {
+    def figures(key, label):
+        return {
             "label": label,
-            "latency_ms_median": median(latencies[(name, signature)]),
-            "latency_ms_p90": percentile(latencies[(name, signature)], 90),
-            "batch_sentences_per_s": median(throughput[(name, signature)]) if throughput[(name, signature)] else None,
-            "calls": len(latencies[(name, signature)]),
+            "latency_ms_median": median(latencies[key]),
+            "latency_ms_p90": percentile(latencies[key], 90),
+            "batch_sentences_per_s": median(throughput[key]) if throughput[key] else None,
+            "calls": len(latencies[key]),
         }
+
+    results: dict[str, dict] = {}
+    for (name, signature, loader), (_, label) in loaded.items():
+        if loader == "session":
+            entry = results.setdefault(name, {}).setdefault(signature, {})
+            entry.update(figures((name, signature, loader), label))
+        else:
+            results.setdefault(name, {}).setdefault(signature, {})["tf2"] = figures((name, signature, loader), label)
     return results
 
 
 def serving_rss(savedmodel: str, kind: str, sentences: Sequence[str], batch_size: int = 64, single: int = 50) -> dict:
-    """Peak RSS (MiB) of a process that loads one SavedModel and serves single sentences and batches."""
-    module = _load(savedmodel)
-    signature = module.signatures[SIGNATURES[kind][0][0]]
+    """Peak RSS (MiB) of a process that loads one SavedModel (TF Serving's loader) and serves sentences and batches."""
+    signature = _load(savedmodel, "session")[SIGNATURES[kind][0][0]]
     sentences = list(sentences)
     for s in sentences[:single]:
         _call(signature, [s])

@@ -396,11 +396,16 @@ def _output_problems(where: str, name: str, array, batch: int) -> list[str]:
     return problems
 
 
+_OP_HINT = ("; tensorflow-text's ops are not registered: `import tensorflow_text` before loading in Python "
+            "(TF Serving links them in)")
+
+
 def _short_error(error: Exception) -> str:
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     keep = [line for line in lines if line.startswith(("Detected at node", "ValueError", "InvalidArgument"))]
     text = " ".join(keep) or (lines[0] if lines else "")
-    return f"{type(error).__name__}: {text[:600]}"
+    hint = _OP_HINT if "Op type not registered" in str(error) else ""
+    return f"{type(error).__name__}: {text[:600]}{hint}"
 
 
 def _replay_warmup(session: ServingSession, path: str) -> tuple[list[str], list[str]]:
@@ -478,7 +483,8 @@ def check_main(request: dict) -> dict:
     try:
         session = ServingSession(path, op_libraries=request["op_libraries"])
     except ServingLoaderError as e:
-        report["problems"].append(f"TF Serving's loader (C API LoadSavedModel) cannot load it: {e}")
+        hint = _OP_HINT if "Op type not registered" in str(e) else ""
+        report["problems"].append(f"TF Serving's loader (C API LoadSavedModel) cannot load it: {e}{hint}")
         session = None
     if session is not None:
         report["facts"].extend(f"could not load an op library: {f}" for f in session.op_library_failures)

@@ -67,10 +67,16 @@ def test_tutorial_reference_trains_and_exports(tmp_path):
     assert np.all(np.isfinite(history.history["batch_loss"]))
     assert tutorial_reference.count_tokens(model, ["I am a student."], ["He eats."]) == 7 + 5
     tutorial_reference.export(model, str(tmp_path / "tutorial"), max_length=6)
-    loaded = tf.saved_model.load(str(tmp_path / "tutorial"))
-    out = loaded.signatures["serving_default"](tf.constant(TINY_TARGET[:2]))
+    # The reference runs in TF Serving's loader (C API LoadSavedModel + Session::Run), as ours does.
+    from seq2seq_keras.serving_loader import ServingSession
+
+    with ServingSession(tmp_path / "tutorial") as session:
+        out = session.run("serving_default", {"input_text": np.array(TINY_TARGET[:2], dtype=object)})
     assert out["text"].shape == (2,)
     assert out["attention"].shape[0] == 2 and out["attention"].shape[1] <= 6
+    loaded = tf.saved_model.load(str(tmp_path / "tutorial"))
+    tf2 = loaded.signatures["serving_default"](tf.constant(TINY_TARGET[:2]))
+    assert tf2["text"].numpy().tolist() == out["text"].tolist()
 
 
 @pytest.mark.slow
@@ -102,6 +108,7 @@ def test_make_bench_entry_point_end_to_end_with_tiny_sizes(tmp_path):
         assert q["steps"] > 0 and 0 <= q["bleu"] <= 100 and 0 <= q["chrf"] <= 100
         assert q["train_peak_rss_mb"] > 100 and q["test_sentences"] == min(20, results["speed"]["test_pairs"])
     assert results["serving"]["tutorial"]["serving_default"]["latency_ms_median"] > 0
+    assert results["serving"]["tutorial"]["serving_default"]["tf2"]["latency_ms_median"] > 0
     assert set(results["serving"]["feed"]) == {"translate_with_attention", "serving_default", "beam_search"}
     assert all(v > 100 for v in results["serving_rss"].values())
     text = report.read_text()

@@ -7,10 +7,14 @@ this file checks compatibility offline, as deeply as possible:
   decoded the way TF Serving decodes them (tensorflow_serving/util/json_tensor.cc,
   re-implemented below from its source and the REST API document: ``b64``
   objects, shapes from nesting, dtypes from the signature), run through the
-  reloaded SavedModel, and the answers written back to JSON by the same rules
+  SavedModel, and the answers written back to JSON by the same rules
   (``predictions`` / ``outputs``, single-output name omitted, float formatting);
 * gRPC: ``PredictRequest`` / ``PredictResponse`` protos from tensorflow-serving-api,
   serialised, parsed and converted with ``tf.make_ndarray`` / ``tf.make_tensor_proto``;
+* every decoded request runs where TF Serving runs it: a session made by TensorFlow's
+  C API ``TF_LoadSessionFromSavedModel`` (the C++ ``LoadSavedModel`` TF Serving calls)
+  and ``TF_SessionRun`` on the SignatureDef's tensor names
+  (:class:`seq2seq_keras.serving_loader.ServingSession`), not ``tf.saved_model.load``;
 * both clients over real sockets against small in-process stand-ins for the
   server's REST and gRPC front ends built on those codecs;
 * and, whenever ``tensorflow_model_server`` is on PATH, the real server end to end.
@@ -44,11 +48,14 @@ TEXTS = sample_sentences(6) + ["", "   ", b"\xff\xfe abc", "😀 ሰላም", "�
 
 @pytest.fixture(scope="session")
 def served(tmp_path_factory):
-    """(python model, SavedModel path, reloaded SavedModel) for the session's tiny word model."""
+    """(python model, SavedModel path, the SavedModel loaded by TF Serving's loader) for the tiny word model."""
+    from seq2seq_keras.serving_loader import ServingSession, tf_text_op_libraries
     from seq2seq_keras.training import load_model
 
     path = exported_dir(tmp_path_factory, "word")
-    return load_model(tiny_run_dir(tmp_path_factory, "word")), path, tf.saved_model.load(str(path))
+    session = ServingSession(path, op_libraries=tf_text_op_libraries())
+    yield load_model(tiny_run_dir(tmp_path_factory, "word")), path, session
+    session.close()
 
 
 def assert_same_translations(actual, expected, atol=1e-5):
@@ -189,17 +196,15 @@ def server_encode_predict(outputs: dict[str, np.ndarray], request_format: str) -
     return '{"outputs":' + body + "}"
 
 
-def _signature_inputs(loaded) -> dict[str, dict[str, tf.DType]]:
-    return {
-        name: {k: spec.dtype for k, spec in fn.structured_input_signature[1].items()}
-        for name, fn in loaded.signatures.items()
-    }
+def _signature_inputs(session) -> dict[str, dict[str, tf.DType]]:
+    return {name: {k: tf.as_dtype(code) for k, code in session.inputs(name).items()}
+            for name in session.signatures if not name.startswith("__")}
 
 
-def serve_rest(loaded, body: str) -> str:
-    signature, request_format, inputs = server_decode_predict(body, _signature_inputs(loaded))
-    outputs = loaded.signatures[signature](**{k: tf.constant(v) for k, v in inputs.items()})
-    return server_encode_predict({k: v.numpy() for k, v in outputs.items()}, request_format)
+def serve_rest(session, body: str) -> str:
+    """TF Serving's REST predict: decode the JSON, ``Session::Run`` the signature, encode the answer."""
+    signature, request_format, inputs = server_decode_predict(body, _signature_inputs(session))
+    return server_encode_predict(session.run(signature, inputs), request_format)
 
 
 # ---------------------------------------------------------------------- REST, offline
@@ -248,17 +253,17 @@ def test_rest_round_trip_gives_the_python_translations(served, request_format, s
     from seq2seq_keras.decoding import translate
     from seq2seq_keras.serving import RestClient, outputs_to_translations, parse_rest_predict_response
 
-    model, _, loaded = served
+    model, _, session = served
     client = RestClient("http://127.0.0.1:1", MODEL_NAME)
     body = json.dumps(client.build_predict_body(TEXTS, signature, request_format))
-    answer = serve_rest(loaded, body)
+    answer = serve_rest(session, body)
     outputs = parse_rest_predict_response(json.loads(answer), signature)
     assert outputs["attention"].dtype == np.float32 and outputs["target_length"].dtype == np.int32
     ours = outputs_to_translations(outputs, TEXTS)
     assert_same_translations(ours, translate(model, TEXTS, **options))
     # Floats survive TF Serving's decimal formatting bit for bit.
-    direct = loaded.signatures[signature](text=tf.constant([t if isinstance(t, bytes) else t.encode() for t in TEXTS]))
-    np.testing.assert_array_equal(outputs["attention"], direct["attention"].numpy())
+    direct = session.run(signature, {"text": np.array([t if isinstance(t, bytes) else t.encode() for t in TEXTS], object)})
+    np.testing.assert_array_equal(outputs["attention"], direct["attention"])
 
 
 @pytest.mark.parametrize("request_format", ["row", "columnar"])
@@ -266,9 +271,9 @@ def test_rest_single_output_signature(served, request_format):
     from seq2seq_keras.decoding import translate
     from seq2seq_keras.serving import RestClient, outputs_to_translations, parse_rest_predict_response
 
-    model, _, loaded = served
+    model, _, session = served
     body = json.dumps(RestClient().build_predict_body(TEXTS, "serving_default", request_format))
-    answer = json.loads(serve_rest(loaded, body))
+    answer = json.loads(serve_rest(session, body))
     key = "predictions" if request_format == "row" else "outputs"
     assert isinstance(answer[key], list) and all(isinstance(x, str) for x in answer[key])  # name omitted
     ours = outputs_to_translations(parse_rest_predict_response(answer, "serving_default"), TEXTS)
@@ -284,17 +289,17 @@ def test_rest_errors_are_raised_with_the_server_message():
 
 
 # ---------------------------------------------------------------------- gRPC, offline
-def run_predict(loaded, request):
-    """What the server does with a PredictRequest: make_ndarray, run the signature, make_tensor_proto."""
+def run_predict(session, request):
+    """What the server does with a PredictRequest: make_ndarray, ``Session::Run`` the signature, make_tensor_proto."""
     from tensorflow_serving.apis import predict_pb2
 
     signature = request.model_spec.signature_name or "serving_default"
-    inputs = {name: tf.constant(tf.make_ndarray(proto)) for name, proto in request.inputs.items()}
-    outputs = loaded.signatures[signature](**inputs)
+    inputs = {name: tf.make_ndarray(proto) for name, proto in request.inputs.items()}
+    outputs = session.run(signature, inputs, list(request.output_filter) or None)
     response = predict_pb2.PredictResponse()
     response.model_spec.CopyFrom(request.model_spec)
     for name, value in outputs.items():
-        response.outputs[name].CopyFrom(tf.make_tensor_proto(value.numpy()))
+        response.outputs[name].CopyFrom(tf.make_tensor_proto(value))
     return response
 
 
@@ -305,13 +310,13 @@ def test_grpc_round_trip_gives_the_python_translations(served, signature, option
     from seq2seq_keras.decoding import translate
     from seq2seq_keras.serving import GrpcClient, outputs_to_translations
 
-    model, _, loaded = served
+    model, _, session = served
     client = GrpcClient("127.0.0.1:1", MODEL_NAME, version=1)
     wire = client.build_request(TEXTS, signature).SerializeToString()
     request = predict_pb2.PredictRequest.FromString(wire)
     assert (request.model_spec.name, request.model_spec.signature_name, request.model_spec.version.value) == (MODEL_NAME, signature, 1)
     assert tf.make_ndarray(request.inputs["text"]).shape == (len(TEXTS),)
-    response = predict_pb2.PredictResponse.FromString(run_predict(loaded, request).SerializeToString())
+    response = predict_pb2.PredictResponse.FromString(run_predict(session, request).SerializeToString())
     outputs = client.parse_response(response)
     assert_same_translations(outputs_to_translations(outputs, TEXTS), translate(model, TEXTS, **options))
     client.close()
@@ -349,7 +354,9 @@ def servers(served):
         get_model_status_pb2, model_service_pb2_grpc, prediction_service_pb2_grpc,
     )
 
-    _, path, loaded = served
+    from seq2seq_keras.serving_loader import ServingLoaderError
+
+    _, path, session = served
     lock = threading.Lock()
 
     class Prediction(prediction_service_pb2_grpc.PredictionServiceServicer):
@@ -357,7 +364,7 @@ def servers(served):
             if request.model_spec.name != MODEL_NAME:
                 context.abort(grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Latest({request.model_spec.name})")
             with lock:
-                return run_predict(loaded, request)
+                return run_predict(session, request)
 
         def GetModelMetadata(self, request, context):
             return _metadata_response(path, 1)
@@ -413,8 +420,8 @@ def servers(served):
             body = self.rfile.read(int(self.headers["Content-Length"])).decode("utf-8")
             try:
                 with lock:
-                    self._answer(200, serve_rest(loaded, body))
-            except ValueError as e:
+                    self._answer(200, serve_rest(session, body))
+            except (ValueError, ServingLoaderError) as e:
                 self._answer(400, json.dumps({"error": str(e)}))
 
     http = ThreadingHTTPServer(("127.0.0.1", 0), Rest)
@@ -479,8 +486,7 @@ def test_client_errors_are_clear(servers):
 
 
 def test_plotting_works_on_a_server_translation(servers):
-    pytest.importorskip("matplotlib")
-    plotting = pytest.importorskip("seq2seq_keras.plotting")
+    from seq2seq_keras import plotting
     import matplotlib
 
     matplotlib.use("Agg")

@@ -1,0 +1,200 @@
+"""check-servable and the fresh-process program: the export proven through TensorFlow Serving's own loader
+(C API ``TF_LoadSessionFromSavedModel`` + ``TF_SessionRun``), the warm-up replayed, the TF2 path compared, parity
+with the Python model; every problem named; the broken way (Keras 3 layers in a ``tf.Module`` saved with
+``tf.saved_model.save``) rejected; timing through the same loader."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from test_decoding import sample_sentences, tiny_run_dir
+from test_export import (  # noqa: F401  (fixtures)
+    BAD_INPUTS,
+    EXPECTED_OUTPUTS,
+    _as_text,
+    assert_same_as_python,
+    exported_dir,
+    word_export,
+    word_model,
+)
+
+
+# ---------------------------------------------------------------------- parity in a fresh process
+@pytest.mark.parametrize("kind", ["word", "subword"])
+def test_fresh_process_gives_the_python_results_for_every_signature(tmp_path_factory, kind):
+    from seq2seq_keras.decoding import translate
+    from seq2seq_keras.servable import run_servable_fresh
+    from seq2seq_keras.training import load_model
+
+    model = load_model(tiny_run_dir(tmp_path_factory, kind))
+    path = exported_dir(tmp_path_factory, kind)
+    batch = sample_sentences(12) + BAD_INPUTS
+    report = run_servable_fresh(path, [(sig, sig, batch) for sig in EXPECTED_OUTPUTS] + [("empty", "beam_search", [])])
+    assert report["problems"] == [] and report["modules_leaked"] == []
+    expected_text_ops = ["NormalizeUTF8"] + (["WordpieceTokenizeWithOffsets"] if kind == "subword" else [])
+    assert report["ops"]["tf_text"] == expected_text_ops and report["ops"]["unknown"] == []
+
+    greedy = translate(model, batch)
+    # TF Serving's loader (C API LoadSavedModel + Session::Run) gives the Python results...
+    out = {key[len("session:"):]: value for key, value in report["outputs"].items() if key.startswith("session:")}
+    assert sorted(out) == sorted(list(EXPECTED_OUTPUTS) + ["empty"])
+    assert [_as_text(t) for t in out["serving_default"]["translation"]] == [t.text for t in greedy]
+    assert_same_as_python(out["translate_with_attention"], greedy)
+    beam = translate(model, batch, method="beam", beam_width=4, length_penalty=0.6, n_best=4)
+    assert_same_as_python(out["beam_search"], beam, with_score=True)
+    for b, t in enumerate(beam):
+        assert [_as_text(x) for x in out["beam_search"]["beams_translation"][b]] == [t.text] + [a.text for a in t.alternatives]
+        np.testing.assert_allclose(out["beam_search"]["beams_score"][b], [t.score] + [a.score for a in t.alternatives], atol=1e-4)
+    assert {k: v.shape[0] for k, v in out["empty"].items()} == {k: 0 for k in EXPECTED_OUTPUTS["beam_search"]}
+    # ...and so does the TF2 path (tf.saved_model.load) on the same calls.
+    tf2 = {key[len("tf2:"):]: value for key, value in report["outputs"].items() if key.startswith("tf2:")}
+    assert sorted(tf2) == sorted(out)
+    assert_same_as_python(tf2["beam_search"], beam, with_score=True)
+
+
+# ---------------------------------------------------------------------- check-servable
+def test_check_servable_accepts_the_export(word_export):
+    from seq2seq_keras.servable import check_servable
+
+    report = check_servable(word_export)
+    assert report.ok, report.format()
+    text = report.format()
+    assert "signatures: beam_search, serving_default, translate_with_attention" in text
+    assert "tensorflow-text: NormalizeUTF8" in text and "no keras, no seq2seq_keras" in text
+    assert ("session path (C API TF_LoadSessionFromSavedModel + TF_SessionRun, the loader TF Serving runs): "
+            "serving_default, translate_with_attention, beam_search ran for batches of [0, 1, 4]") in text
+    assert "warm-up: 3 PredictionLog request(s) replayed through the session" in text
+    assert "session path vs TF2 path: 9 calls compared, tokens identical" in text
+    # The run folder recorded at export is the Python reference.
+    assert re.search(r"parity with the Python API \(.*seq2seq_tiny_runs/word\): translate_with_attention, beam_search, "
+                     r"serving_default on 4 sentences; tokens identical", text), text
+    assert text.endswith("OK: servable by TensorFlow Serving")
+    # A model folder means its latest version, as the server would pick.
+    assert check_servable(word_export.parent, smoke=False).path == str(word_export)
+
+
+class _Unservable(tf.Module):
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    def serving_default(self, text):
+        n = tf.shape(text)[0]
+        python = tf.py_function(lambda x: x * 2, [tf.cast(n, tf.float32)], tf.float32)
+        return {"half": tf.zeros([n], tf.float16), "python": python, "fixed": tf.zeros([3, n])}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    def ragged(self, text):
+        return {"words": tf.strings.split(text)}
+
+
+def test_check_servable_names_every_problem(tmp_path):
+    from seq2seq_keras.servable import check_servable
+
+    module = _Unservable()
+    path = tmp_path / "bad" / "1"
+    tf.saved_model.save(module, str(path), signatures={"serving_default": module.serving_default,
+                                                       "translate_with_attention": module.ragged})
+    report = check_servable(path)
+    assert not report.ok
+    problems = "\n".join(report.problems)
+    for expected in (
+        "serving_default/half is float16",
+        "serving_default/fixed has a fixed dimension 0 (3)",
+        "serving_default/python has unknown rank",
+        "translate_with_attention/words is composite_tensor (not dense)",
+        "Python ops in the graph (TF Serving cannot run them): ['EagerPyFunc']",
+        "serving_default fails when called through tf.saved_model.load",
+        "serving_default fails in TF Serving's loader (C API Session::Run)",
+        "translate_with_attention/words is a RaggedTensor",
+    ):
+        assert expected in problems, problems
+    odd = tmp_path / "bad" / "latest"
+    path.rename(odd)
+    assert any("not a version number" in p for p in check_servable(odd, smoke=False).problems)
+    assert "no saved_model.pb" in check_servable(tmp_path, smoke=False).problems[0]
+
+
+def test_check_servable_rejects_keras_layers_in_a_tf_module_saved_with_tf_saved_model_save(word_model, tmp_path):
+    """The broken way (tensorflow/serving#2226, keras-team/keras#19274): a ``tf.Module`` holding Keras 3 layers,
+    saved with ``tf.saved_model.save``. ``tf.saved_model.load`` runs it; TF Serving's loader cannot find the
+    variables, and check-servable must say so, naming one."""
+    from seq2seq_keras.decoding import translate_graph
+    from seq2seq_keras.servable import check_servable
+
+    class Translator(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder, self.decoder = word_model.encoder, word_model.decoder
+            self.tables = [word_model.source_text._lookup_table, word_model.target_text._lookup_table]
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+        def serving_default(self, text):
+            return {"translation": translate_graph(word_model, text, tf.constant(20))["translation"]}
+
+    module = Translator()
+    path = tmp_path / "broken" / "1"
+    tf.saved_model.save(module, str(path), signatures={"serving_default": module.serving_default,
+                                                       "translate_with_attention": module.serving_default})
+    report = check_servable(path, model=word_model)
+    assert not report.ok
+    assert "TF2 path (tf.saved_model.load): serving_default, translate_with_attention ran" in report.facts
+    problems = "\n".join(report.problems)
+    for signature in ("serving_default", "translate_with_attention"):
+        assert re.search(rf"{signature} fails in TF Serving's loader \(C API Session::Run\): .*"
+                         r"Could not find variable (encoder|decoder)/\S+", problems), problems
+
+
+def _cli(*args, timeout=600):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    return subprocess.run([sys.executable, "-m", "seq2seq_keras.cli", *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout, env=env)
+
+
+@pytest.mark.slow
+def test_cli_export_and_check_servable(tmp_path_factory, tmp_path):
+    run = tiny_run_dir(tmp_path_factory, "word")
+    base = tmp_path / "saved_models"
+    proc = _cli("export", "--model", run, "--name", "cli", "--base-dir", base, "--beam-width", 2, "--max-length", 12)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f"to {base / 'cli' / '1'}" in proc.stdout
+    loaded = tf.saved_model.load(str(base / "cli" / "1"))
+    out = loaded.signatures["beam_search"](text=tf.constant(["나는 학생이다 " * 20]))
+    assert out["beams_translation"].shape == (1, 2) and int(out["target_length"][0]) <= 12
+
+    proc = _cli("check-servable", base / "cli" / "1")
+    assert proc.returncode == 0 and "OK: servable" in proc.stdout, proc.stdout + proc.stderr[-2000:]
+    again = _cli("export", "--model", run, "--name", "cli", "--base-dir", base, "--version", 1)
+    assert again.returncode == 2 and "already exists" in again.stderr
+    missing = _cli("export", "--model", tmp_path / "nothing", "--name", "x", "--base-dir", base)
+    assert missing.returncode == 2 and "No trained model" in missing.stderr
+
+
+@pytest.mark.slow
+def test_cli_check_servable_exit_codes(tmp_path):
+    assert _cli("check-servable", tmp_path / "missing").returncode == 2
+    module = _Unservable()
+    tf.saved_model.save(module, str(tmp_path / "1"), signatures={"serving_default": module.serving_default})
+    proc = _cli("check-servable", "--no-smoke", tmp_path / "1")
+    assert proc.returncode == 1
+    assert "NOT SERVABLE" in proc.stdout and "serving_default/half is float16" in proc.stdout
+
+
+# ---------------------------------------------------------------------- timing
+@pytest.mark.parametrize("loader", ["session", "tf2"])
+def test_benchmark_servable_times_each_signature_through_the_chosen_loader(word_export, loader):
+    from seq2seq_keras.servable import benchmark_servable
+
+    timings = benchmark_servable(word_export, sample_sentences(8), signatures=("serving_default", "beam_search"),
+                                 loader=loader, calls=3, batch_size=4, batch_calls=2, warmup=1)
+    assert set(timings) == {"serving_default", "beam_search"}
+    for t in timings.values():
+        assert 0 < t["latency_median_ms"] <= t["latency_p90_ms"] and t["sentences_per_second"] > 0
+    with pytest.raises(ValueError, match="loader='grpc'"):
+        benchmark_servable(word_export, ["x"], loader="grpc")
+    with pytest.raises(ValueError, match="needs sentences"):
+        benchmark_servable(word_export, [])
