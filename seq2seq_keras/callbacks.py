@@ -302,13 +302,13 @@ class AttentionSnapshots(keras.callbacks.Callback):
 
     def png_images(self, snapshot: AttentionSnapshot) -> list[bytes]:
         """The heatmaps of ``snapshot`` as PNG files (bytes), one per sentence."""
-        from .plotting import plot_attention
+        from .plotting import _shorten, plot_attention
 
         out = []
         for k, view in enumerate(snapshot.views):
-            title = f"{snapshot.label}: {view.source}  ->  {snapshot.outputs[k]}"
+            title = f"{snapshot.label}: {view.source}\nmodel says: {_shorten(snapshot.outputs[k])}"
             if snapshot.forced[k]:
-                title += f"\n(teacher-forced on: {view.text})"
+                title += "\nrows: the reference, fed in (teacher forcing)"
             fig = plot_attention(view, gold=snapshot.golds[k], title=title)
             buffer = io.BytesIO()
             fig.savefig(buffer, format="png", dpi=self.dpi)
