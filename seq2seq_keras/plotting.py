@@ -379,6 +379,7 @@ def animate_attention(
                    family=family, cell_w=cell_w, titles=titles)
         return []
 
+    draw(0)  # the figure itself shows the first frame (e.g. display(anim._fig)) before anything plays
     anim = FuncAnimation(fig, draw, frames=len(snapshots), interval=interval, repeat=True, blit=False)
     if save is not None:
         path = Path(save)
