@@ -238,7 +238,6 @@ def test_animation_has_one_frame_per_snapshot(tmp_path):
     assert html.count("data:image/png;base64") == 3
 
 
-@pytest.mark.filterwarnings("ignore:Animation was deleted without rendering")
 def test_animation_accepts_the_callback_and_refuses_nothing_to_show():
     from types import SimpleNamespace
 
@@ -246,6 +245,7 @@ def test_animation_accepts_the_callback_and_refuses_nothing_to_show():
 
     anim = animate_attention(SimpleNamespace(snapshots=_snapshots(2)))
     assert anim._fig._suptitle.get_text().startswith("before training")  # frame 0 drawn first
+    assert anim.to_jshtml().count("data:image/png;base64") == 2
     with pytest.raises(ValueError, match="at least one snapshot"):
         animate_attention([])
     mixed = _snapshots(2)
