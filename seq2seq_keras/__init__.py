@@ -5,6 +5,7 @@ see (heatmaps), trained with ``model.fit`` and served with TensorFlow Serving.
 """
 
 from .attention import BahdanauAttention, LuongAttention
+from .callbacks import AttentionSnapshots
 from .decoder import Decoder
 from .decoding import Translation
 from .encoder import Encoder
@@ -14,6 +15,7 @@ from .text import TextProcessor
 __version__ = "0.1.0"
 
 __all__ = [
+    "AttentionSnapshots",
     "BahdanauAttention",
     "Decoder",
     "Encoder",

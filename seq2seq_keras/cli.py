@@ -60,6 +60,9 @@ def _add_train(sub):
                         "(1.4x on spa-eng in BENCHMARKS.md), not on short ones")
     p.add_argument("--no-input-feeding", dest="input_feeding", action="store_false",
                    help="fast mode: Luong attention without input feeding; the decoder RNN runs over the whole target at once")
+    p.add_argument("--tensorboard", default=None, metavar="DIR",
+                   help="write TensorBoard logs to DIR: losses per epoch, and attention heatmaps with alignment error "
+                        "(AER) of a few fixed sentences; view them with: tensorboard --logdir DIR")
     p.add_argument("--out", required=True, help="run folder to write; an interrupted run there is resumed")
     p.add_argument("--restart", action="store_true", help="discard the training state in --out and start over")
     p.add_argument("--checkpoint-every", type=int, default=None, metavar="STEPS",
@@ -91,6 +94,7 @@ def _train_config_from_args(args):
         seed=args.seed,
         jit_compile=args.jit_compile,
         input_feeding=args.input_feeding,
+        tensorboard=args.tensorboard,
     )
 
 
@@ -134,6 +138,8 @@ def _run_train(args):
         summary += f", validation token accuracy {h['val_accuracy'][-1]:.3f}"
     print(summary)
     print(f"saved to {args.out}")
+    if args.tensorboard:
+        print(f"TensorBoard logs in {args.tensorboard}; view them with: tensorboard --logdir {args.tensorboard}")
 
 
 # ---------------------------------------------------------------------- translate

@@ -351,7 +351,10 @@ def forced_attention(model, sources: Sequence[str], targets: Sequence[str], *, b
 
     if not model.has_attention:
         raise ValueError("This model has no attention (attention=None): there is nothing to align.")
-    fn = tf.function(lambda s, t: model.call_with_attention((s, t), training=False)[1], reduce_retracing=True)
+    fn = getattr(model, "_seq2seq_forced_attention_fn", None)
+    if fn is None:  # one traced function per model: callers such as callbacks.AttentionSnapshots call this often
+        fn = tf.function(lambda s, t: model.call_with_attention((s, t), training=False)[1], reduce_retracing=True)
+        object.__setattr__(model, "_seq2seq_forced_attention_fn", fn)  # a cache, not tracked by Keras
     out: list[np.ndarray | None] = []
     for start in _progress(range(0, len(sources), batch_size), progress, "alignment", total_items=len(sources),
                            batch_size=batch_size):

@@ -19,6 +19,10 @@ Hangul comes from NanumGothic and anything it lacks falls back to DejaVu Sans
 (matplotlib >= 3.6 falls back per glyph). Unlike ``import koreanize_matplotlib``
 this does not change the global ``rcParams``.
 
+:func:`animate_attention` turns the snapshots that
+:class:`seq2seq_keras.callbacks.AttentionSnapshots` takes during training into an
+animation, one frame per epoch (a GIF through Pillow, or ``to_jshtml()`` in a notebook).
+
 Figures are built with :class:`matplotlib.figure.Figure`, not ``pyplot``: they do
 not pile up in pyplot's figure list and need no display. In Jupyter or Colab, show
 one with ``display(fig)`` (or as the cell's value once the inline backend is active,
@@ -168,7 +172,7 @@ def _wrap(title: str, width_inches: float) -> str:
     """Wrap a title to about the width of its axes (some 10 characters per inch at this size)."""
     import textwrap
 
-    return textwrap.fill(title, width=max(20, int(width_inches * 10)))
+    return "\n".join(textwrap.fill(line, width=max(20, int(width_inches * 10))) for line in title.split("\n"))
 
 
 def _draw_heatmap(ax, source_tokens, target_tokens, attention, *, title, gold, cmap, vmax, family, legend=True,
@@ -263,10 +267,27 @@ def plot_attention_grid(
         raise ValueError(f"{len(golds)} gold alignments for {len(translations)} translations; pass one per translation.")
     views = [attention_view(t) for t in translations]
     ncols = max(1, min(ncols, len(views)))
+    cell_w, cell_h = _grid_cell_size(views)
+    fig = _new_figure(_grid_size(cell_w, cell_h, len(views), ncols))
+    _draw_grid(fig, views, golds=golds, ncols=ncols, cmap=cmap, suptitle=suptitle, family=family, cell_w=cell_w)
+    if save is not None:
+        save_figure(fig, save)
+    return fig
+
+
+def _grid_cell_size(views) -> tuple[float, float]:
+    return (max(_heatmap_size(len(v[0]), len(v[1]))[0] for v in views),
+            max(_heatmap_size(len(v[0]), len(v[1]))[1] for v in views))
+
+
+def _grid_size(cell_w: float, cell_h: float, n: int, ncols: int) -> tuple[float, float]:
+    nrows = math.ceil(n / ncols)
+    return (min(cell_w * ncols + 1.0, 24.0), min(cell_h * nrows + 0.5, 30.0))
+
+
+def _draw_grid(fig, views, *, golds, ncols, cmap, suptitle, family, cell_w, titles=None):
+    """Draw ``views`` (from :func:`attention_view`) into ``fig``: one heatmap per view, one colour bar."""
     nrows = math.ceil(len(views) / ncols)
-    cell_w = max(_heatmap_size(len(v[0]), len(v[1]))[0] for v in views)
-    cell_h = max(_heatmap_size(len(v[0]), len(v[1]))[1] for v in views)
-    fig = _new_figure((min(cell_w * ncols + 1.0, 24.0), min(cell_h * nrows + 0.5, 30.0)))
     axes = fig.subplots(nrows, ncols, squeeze=False)
     image = None
     for k, ax in enumerate(axes.flat):
@@ -274,7 +295,8 @@ def plot_attention_grid(
             ax.set_axis_off()
             continue
         source_tokens, target_tokens, attention, title = views[k]
-        image = _draw_heatmap(ax, source_tokens, target_tokens, attention, title=title,
+        image = _draw_heatmap(ax, source_tokens, target_tokens, attention,
+                              title=title if titles is None else titles[k],
                               gold=None if golds is None else golds[k], cmap=cmap, vmax=1.0, family=family,
                               legend=False, width_inches=cell_w)
     cbar = fig.colorbar(image, ax=axes.ravel().tolist(), fraction=0.03, pad=0.02)
@@ -283,9 +305,88 @@ def plot_attention_grid(
         suptitle = f"{suptitle}; red squares: gold alignment" if suptitle else "red squares: gold alignment"
     if suptitle:
         fig.suptitle(suptitle, fontfamily=family)
+
+
+# --------------------------------------------------------------------------- animation
+def _shorten(text: str, limit: int = 48) -> str:
+    """``text``, cut to ``limit`` characters with an ellipsis (an untrained model repeats words up to its cap)."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def animate_attention(
+    snapshots: Any,
+    *,
+    ncols: int | None = None,
+    interval: int = 900,
+    save: str | os.PathLike | None = None,
+    cmap: str = "viridis",
+    dpi: int = 80,
+):
+    """Animate attention snapshots taken during training: one frame per snapshot; returns a ``FuncAnimation``.
+
+    Args:
+        snapshots: :class:`~seq2seq_keras.callbacks.AttentionSnapshot` objects in
+            order (``AttentionSnapshots(...).snapshots``), or the callback itself.
+            Each frame is a grid with one heatmap per watched sentence,
+            ``[target_words, source_words]`` (teacher-forced on the reference
+            where there is one, with the gold links as red squares), titled with
+            the model's greedy translation at that moment; the figure title names
+            the epoch and, where gold links exist, AER and attention mass on gold words.
+        ncols: grid columns (default: all sentences in one row, up to 3).
+        interval: milliseconds per frame.
+        save: also write the animation there: ``.gif`` through Pillow (which
+            matplotlib depends on), any other suffix through matplotlib's default writer.
+        cmap, dpi: colour map; resolution of a saved file.
+
+    In Jupyter or Colab show it with ``IPython.display.HTML(anim.to_jshtml())``
+    (no extra dependency), or save a GIF and show it with ``IPython.display.Image``.
+    Built on a :class:`matplotlib.figure.Figure` (no pyplot). Raises ValueError
+    for no snapshots, and for snapshots that watched different numbers of sentences.
+    """
+    from matplotlib.animation import FuncAnimation, PillowWriter
+
+    family = register_fonts()
+    snapshots = list(getattr(snapshots, "snapshots", snapshots))
+    if not snapshots:
+        raise ValueError("animate_attention needs at least one snapshot; train with the AttentionSnapshots callback "
+                         "first (its .snapshots fill at each epoch end).")
+    counts = {len(s.views) for s in snapshots}
+    if len(counts) != 1:
+        raise ValueError(f"the snapshots watched different numbers of sentences ({sorted(counts)}); animate the "
+                         "snapshots of one AttentionSnapshots callback.")
+    n = counts.pop()
+    ncols = max(1, min(ncols or min(n, 3), n))
+    frames = [[attention_view(v) for v in s.views] for s in snapshots]
+    cell_w, cell_h = _grid_cell_size([v for frame in frames for v in frame])
+    fig = _new_figure(_grid_size(cell_w, cell_h + 0.3, n, ncols))
+
+    def draw(i):
+        snapshot = snapshots[i]
+        fig.clear()
+        titles, any_forced = [], False
+        for k, (source_tokens, target_tokens, attention, title) in enumerate(frames[i]):
+            forced = bool(getattr(snapshot, "forced", [False] * n)[k])
+            output = snapshot.outputs[k] if getattr(snapshot, "outputs", None) else ""
+            source = _decode(_field(snapshot.views[k], "source", default="") or " ".join(source_tokens))
+            titles.append(f"{source}\nmodel says: {_shorten(output)}")
+            any_forced = any_forced or forced
+        heading = snapshot.label if hasattr(snapshot, "label") else f"epoch {snapshot.epoch + 1}"
+        if getattr(snapshot, "aer", None) is not None:
+            heading += f": AER {snapshot.aer:.2f}, attention on gold words {snapshot.gold_mass:.2f}"
+        if any_forced:
+            heading += "\nrows: the reference, fed in (teacher forcing)"
+        _draw_grid(fig, frames[i], golds=list(snapshot.golds), ncols=ncols, cmap=cmap, suptitle=heading,
+                   family=family, cell_w=cell_w, titles=titles)
+        return []
+
+    draw(0)  # the figure itself shows the first frame (e.g. display(anim._fig)) before anything plays
+    anim = FuncAnimation(fig, draw, frames=len(snapshots), interval=interval, repeat=True, blit=False)
     if save is not None:
-        save_figure(fig, save)
-    return fig
+        path = Path(save)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        writer = PillowWriter(fps=max(1000.0 / interval, 0.1)) if path.suffix.lower() == ".gif" else None
+        anim.save(str(path), writer=writer, dpi=dpi)
+    return anim
 
 
 # --------------------------------------------------------------------------- evaluation plots

@@ -94,6 +94,7 @@ class TrainConfig:
     seed: int = 0
     jit_compile: bool = False
     input_feeding: bool = True  # False: the fast mode (Luong without input feeding)
+    tensorboard: str | None = None  # log folder: losses + attention snapshots (callbacks.tensorboard_callbacks)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
@@ -108,12 +109,16 @@ class TrainConfig:
         return cls(**values)
 
     def differences(self, other: "TrainConfig") -> list[tuple[str, object, object]]:
-        """``(field, self value, other value)`` for every setting that differs."""
+        """``(field, self value, other value)`` for every setting that differs (logging-only ones excepted)."""
         return [
             (f.name, getattr(self, f.name), getattr(other, f.name))
             for f in dataclasses.fields(self)
-            if getattr(self, f.name) != getattr(other, f.name)
+            if f.name not in LOGGING_ONLY and getattr(self, f.name) != getattr(other, f.name)
         ]
+
+
+#: Settings that change what is logged, not the model or its training: a resume may change them.
+LOGGING_ONLY = frozenset({"tensorboard"})
 
 
 #: With ``jit_compile``, batches are padded to full rows and lengths to a multiple of
@@ -548,6 +553,10 @@ def train(
         state.update(status="running", steps_per_epoch=steps_per_epoch, message="", last_step_seen=step if resuming else 0)
         state_file.write()
         all_callbacks += [checkpoint, state_file]
+    if config.tensorboard:  # losses (Keras' TensorBoard) and attention snapshots; steps = absolute epochs
+        from .callbacks import tensorboard_callbacks
+
+        all_callbacks += tensorboard_callbacks(config.tensorboard, model)
     all_callbacks += list(callbacks)
 
     # One fresh pipeline per fit() call: Keras makes a varying number of iterators per

@@ -197,6 +197,63 @@ def test_grid_has_one_heatmap_per_translation_and_one_colorbar(tmp_path):
         plot_attention_grid([])
 
 
+def _snapshots(n=3):
+    """``n`` AttentionSnapshot objects whose attention goes from uniform to the gold links."""
+    from seq2seq_keras.callbacks import AttentionSnapshot
+
+    gold = np.zeros((len(TARGET), len(SOURCE)), dtype=bool)
+    gold[[0, 1, 2, 3, 4], [0, 1, 1, 1, 2]] = True
+    out = []
+    for k in range(n):
+        share = k / max(n - 1, 1)  # 0: uniform, 1: all weight on the gold cells
+        matrix = (1 - share) / len(SOURCE) + share * gold
+        views = [_translation(matrix.astype(np.float32)), _translation(_known_matrix())]
+        out.append(AttentionSnapshot(epoch=k - 1, views=views, outputs=["i am a student", "i i i i i i"],
+                                     golds=[gold, None], forced=[True, False], aer=1.0 - share, gold_mass=share))
+    return out
+
+
+def test_animation_has_one_frame_per_snapshot(tmp_path):
+    from PIL import Image
+
+    from seq2seq_keras.plotting import animate_attention
+
+    snapshots = _snapshots(3)
+    anim = animate_attention(snapshots, save=tmp_path / "attention.gif")
+    with Image.open(tmp_path / "attention.gif") as gif:
+        assert gif.n_frames == 3
+        frames = []
+        for k in range(gif.n_frames):
+            gif.seek(k)
+            frames.append(np.asarray(gif.convert("RGB"), dtype=float))
+    assert all(f.shape == frames[0].shape for f in frames)  # one figure size for every epoch
+    assert np.abs(frames[0] - frames[-1]).mean() > 1  # the attention changed between the frames
+    # The figure shows the last frame drawn: one heatmap per sentence, its data, the epoch in the title.
+    heatmaps = [ax for ax in anim._fig.axes if ax.get_images()]
+    assert len(heatmaps) == 2
+    np.testing.assert_allclose(np.asarray(heatmaps[0].get_images()[0].get_array()), snapshots[-1].views[0].attention)
+    assert anim._fig._suptitle.get_text().startswith("after epoch 2: AER 0.00")
+    assert heatmaps[0].get_title().endswith("model says: i am a student")
+    html = anim.to_jshtml()  # what notebook 01 shows inline
+    assert html.count("data:image/png;base64") == 3
+
+
+def test_animation_accepts_the_callback_and_refuses_nothing_to_show():
+    from types import SimpleNamespace
+
+    from seq2seq_keras.plotting import animate_attention
+
+    anim = animate_attention(SimpleNamespace(snapshots=_snapshots(2)))
+    assert anim._fig._suptitle.get_text().startswith("before training")  # frame 0 drawn first
+    assert anim.to_jshtml().count("data:image/png;base64") == 2
+    with pytest.raises(ValueError, match="at least one snapshot"):
+        animate_attention([])
+    mixed = _snapshots(2)
+    mixed[1].views = mixed[1].views[:1]
+    with pytest.raises(ValueError, match="different numbers of sentences"):
+        animate_attention(mixed)
+
+
 def test_bleu_by_length_plot_has_one_line_per_model_and_gaps_for_empty_buckets():
     rows = lambda bleus: [  # noqa: E731
         {"label": "1-5", "low": 0, "high": 5, "count": 3, "mean_length": 4.0, "bleu": bleus[0]},
@@ -253,7 +310,7 @@ def _signature_outputs(model, sentences):
 def test_plots_a_tf_serving_rest_answer(tiny_model):
     import json
 
-    serving = pytest.importorskip("seq2seq_keras.serving")
+    from seq2seq_keras import serving  # our own module: an import error must fail, not skip
     sentences = ["나는 학생이다", "그는 사과를 먹는다 ."]
     outputs = _signature_outputs(tiny_model, sentences)
     # TF Serving's row-format JSON: one object per sentence, strings as UTF-8 text.

@@ -1,0 +1,229 @@
+"""callbacks.py: attention snapshots in TensorBoard (tags, steps, images), AER falling, resumed runs, the CLI flag."""
+
+import warnings
+from collections import defaultdict
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from seq2seq_keras.callbacks import (
+    AER_TAG,
+    GOLD_MASS_TAG,
+    RUN_NAME,
+    SECONDS_TAG,
+    AttentionSnapshots,
+    SnapshotSentence,
+    default_sentences,
+    tensorboard_callbacks,
+)
+from seq2seq_keras.training import TrainConfig, TrainingInterrupted, read_state, train
+
+IMAGE_TAGS = [f"attention/sentence_{k}" for k in range(3)]
+#: Small enough to train in seconds on 2 CPU cores, large enough that attention visibly learns.
+LEARNS = TrainConfig(limit=1500, embedding_dim=16, units=32, epochs=4, batch_size=64, learning_rate=1e-2)
+TINY = TrainConfig(limit=200, embedding_dim=8, units=8, epochs=3, batch_size=32)
+
+
+def read_events(folder) -> dict[str, list[tuple[int, object]]]:
+    """``tag -> [(step, value)]`` from every event file under ``folder`` (a resumed run adds files), in write order.
+
+    Scalars come back as floats, image summaries as ``[width, height, png bytes...]`` string arrays.
+    """
+    found = defaultdict(list)
+    for file in sorted(Path(folder).glob("events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(str(file)):
+            for value in event.summary.value:
+                array = tf.make_ndarray(value.tensor)
+                found[value.tag].append((event.step, array.item() if array.ndim == 0 else array))
+    return dict(found)
+
+
+def steps(events, tag) -> list[int]:
+    return sorted(step for step, _ in events.get(tag, []))
+
+
+def corpus_sentences(n: int) -> list[SnapshotSentence]:
+    """``n`` built-in validation pairs with gold links, for a steadier AER than three sentences give."""
+    from seq2seq_keras.training import prepare_data
+
+    _, validation, _ = prepare_data(LEARNS)
+    return [SnapshotSentence(s, t, tuple(a))
+            for s, t, a in zip(validation.source[:n], validation.target[:n], validation.alignments[:n])]
+
+
+@pytest.fixture(scope="module")
+def logged(tmp_path_factory):
+    """A tiny run watched with the default sentences, logged to TensorBoard."""
+    logs = tmp_path_factory.mktemp("logs")
+    callback = AttentionSnapshots(logs)
+    train(TINY, callbacks=[callback], verbose=0)
+    return logs, callback
+
+
+# ----------------------------------------------------------------------------- TensorBoard
+def test_event_file_has_images_and_scalars_at_every_epoch(logged):
+    logs, callback = logged
+    events = read_events(logs / RUN_NAME)
+    epochs = list(range(TINY.epochs))
+    for tag in [*IMAGE_TAGS, AER_TAG, GOLD_MASS_TAG, SECONDS_TAG]:
+        assert steps(events, tag) == epochs, f"{tag}: steps {steps(events, tag)}, expected Keras' epoch indices"
+    assert sorted(events) == sorted([*IMAGE_TAGS, AER_TAG, GOLD_MASS_TAG, SECONDS_TAG])
+    # The scalars are the in-memory snapshots' numbers (the before-training one is memory-only).
+    logged = [s for s in callback.snapshots if s.epoch >= 0]
+    assert [s.epoch for s in callback.snapshots] == [-1, *epochs]
+    np.testing.assert_allclose([v for _, v in events[AER_TAG]], [s.aer for s in logged], rtol=1e-6)
+    np.testing.assert_allclose([v for _, v in events[GOLD_MASS_TAG]], [s.gold_mass for s in logged], rtol=1e-6)
+
+
+def test_images_decode_to_the_heatmap_size(logged):
+    from seq2seq_keras.plotting import plot_attention
+
+    logs, callback = logged
+    events = read_events(logs / RUN_NAME)
+    last = callback.snapshots[-1]
+    for k, tag in enumerate(IMAGE_TAGS):
+        (step, value), = [e for e in events[tag] if e[0] == last.epoch]
+        width, height, png = value[0], value[1], value[2]
+        image = tf.io.decode_png(png, channels=4).numpy()
+        size = plot_attention(last.views[k], gold=last.golds[k]).get_size_inches() * callback.dpi
+        assert image.shape[2] == 4  # RGBA, the figure's size in inches times the callback's dpi (to a pixel)
+        np.testing.assert_allclose(image.shape[:2], [size[1], size[0]], atol=1)
+        assert (int(width), int(height)) == (image.shape[1], image.shape[0])
+        assert image[..., :3].std() > 10  # a drawn heatmap, not a blank canvas
+
+
+def test_snapshots_keep_teacher_forced_word_attention_with_gold_links(logged):
+    _, callback = logged
+    assert [s.source for s in callback.sentences][0] == "나는 학생이다"
+    for snapshot in callback.snapshots:
+        assert snapshot.forced == [True, True, True] and len(snapshot.outputs) == 3
+        first = snapshot.views[0]
+        assert first.source_tokens == ["나는", "학생이다"] and first.target_tokens == ["i", "am", "a", "student"]
+        assert first.attention.shape == (4, 2) == snapshot.golds[0].shape
+        np.testing.assert_allclose(first.attention.sum(axis=1), 1.0, rtol=1e-5)
+    assert all(s.seconds > 0 for s in callback.snapshots)
+
+
+@pytest.mark.slow
+def test_alignment_error_falls_and_attention_moves_onto_gold_words():
+    """A short built-in training (about 20 s on 2 cores): AER after the last epoch well below after the first."""
+    callback = AttentionSnapshots(sentences=default_sentences() + corpus_sentences(24))
+    train(LEARNS, callbacks=[callback], verbose=0)
+    first, last = callback.snapshots[1], callback.snapshots[-1]  # after epoch 1, after the last epoch
+    assert (first.epoch, last.epoch) == (0, LEARNS.epochs - 1)
+    assert last.aer < first.aer - 0.1, [round(s.aer, 3) for s in callback.snapshots]
+    assert last.gold_mass > first.gold_mass + 0.05, [round(s.gold_mass, 3) for s in callback.snapshots]
+
+
+def test_every_n_epochs_and_the_last_one(tmp_path):
+    callback = AttentionSnapshots(tmp_path, every=2, before_training=False)
+    train(TINY, callbacks=[callback], verbose=0)
+    assert [s.epoch for s in callback.snapshots] == [1, 2]  # epoch index 1 (every 2nd) and 2 (the last)
+    assert steps(read_events(tmp_path / RUN_NAME), AER_TAG) == [1, 2]
+
+
+# ----------------------------------------------------------------------------- training runs
+def test_resumed_run_continues_the_steps(tmp_path):
+    """Ctrl-C after epoch 1, then the same command (with another log folder: not a model setting)."""
+    logs = tmp_path / "logs"
+    config = TrainConfig(**{**TINY.__dict__, "tensorboard": str(logs)})
+
+    class CtrlCAtSecondEpoch(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:
+                raise KeyboardInterrupt
+
+    with pytest.raises(TrainingInterrupted):
+        train(config, tmp_path / "run", verbose=0, callbacks=[CtrlCAtSecondEpoch()])
+    events = read_events(logs / RUN_NAME)
+    assert steps(events, AER_TAG) == [0] and steps(events, IMAGE_TAGS[0]) == [0]
+
+    model, history = train(config, tmp_path / "run", verbose=0)
+    assert read_state(tmp_path / "run")["status"] == "finished"
+    events = read_events(logs / RUN_NAME)
+    for tag in [AER_TAG, GOLD_MASS_TAG, *IMAGE_TAGS]:
+        assert steps(events, tag) == [0, 1, 2], tag
+    assert steps(read_events(logs / "train"), "epoch_loss") == [0, 1, 2]  # Keras' own TensorBoard callback
+    assert steps(read_events(logs / "validation"), "epoch_loss") == [0, 1, 2]
+
+
+def test_log_folder_is_not_a_model_setting():
+    a, b = TrainConfig(tensorboard="runs/a"), TrainConfig(tensorboard=None)
+    assert a.differences(b) == []
+    assert TrainConfig.from_json(a.to_json()) == a
+    assert [d[0] for d in TrainConfig(units=8, tensorboard="x").differences(b)] == ["units"]
+
+
+def test_cli_train_with_tensorboard_writes_losses_and_attention_and_says_how_to_open_them(tmp_path, capsys):
+    from seq2seq_keras.cli import main
+
+    logs = tmp_path / "logs"
+    code = main(["train", "--limit", "200", "--embedding-dim", "8", "--units", "8", "--epochs", "2",
+                 "--batch-size", "32", "--tensorboard", str(logs), "--out", str(tmp_path / "run")])
+    assert code == 0
+    assert f"tensorboard --logdir {logs}" in capsys.readouterr().out
+    events = read_events(logs / RUN_NAME)
+    assert steps(events, AER_TAG) == [0, 1] and steps(events, IMAGE_TAGS[2]) == [0, 1]
+    assert steps(read_events(logs / "train"), "epoch_loss") == [0, 1]
+
+
+# ----------------------------------------------------------------------------- errors and inputs
+def test_model_without_attention_is_refused_with_what_to_do(tiny_no_attention):
+    callback = AttentionSnapshots()
+    callback.set_model(tiny_no_attention)
+    with pytest.raises(ValueError, match="attention=None.*Remove the callback"):
+        callback.on_train_begin()  # what fit() calls first
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        callbacks = tensorboard_callbacks("unused", tiny_no_attention)
+    assert [type(c).__name__ for c in callbacks] == ["TensorBoard"]
+    assert any("no attention" in str(w.message) for w in caught)
+
+
+@pytest.fixture
+def tiny_no_attention():
+    from seq2seq_keras.training import build_model, build_text_processors, prepare_data
+
+    config = TrainConfig(limit=60, embedding_dim=4, units=4, attention=None)
+    source, target = build_text_processors(config, prepare_data(config)[0])
+    return build_model(config, source, target)
+
+
+def test_bad_arguments_say_what_to_give():
+    with pytest.raises(ValueError, match="every=0"):
+        AttentionSnapshots(every=0)
+    with pytest.raises(ValueError, match="at least one sentence"):
+        AttentionSnapshots(sentences=[])
+    with pytest.raises(TypeError, match="give a source string"):
+        AttentionSnapshots(sentences=[42])
+    mixed = AttentionSnapshots(sentences=["너는 학생이다", ("나는 학생이다", "I am a student", [(0, 0), (1, 1)])])
+    assert mixed.sentences[0] == SnapshotSentence("너는 학생이다")
+    assert mixed.sentences[1].alignment == ((0, 0), (1, 1))
+
+
+def test_alignment_outside_its_sentence_is_refused_before_training():
+    callback = AttentionSnapshots(sentences=[("나는 학생이다", "I am a student", [(5, 0)])])
+    with pytest.raises(ValueError, match="outside"):
+        train(TINY, callbacks=[callback], verbose=0)
+
+
+def test_sentences_without_reference_show_the_greedy_attention():
+    callback = AttentionSnapshots(sentences=["나는 학생이다", ("그는 사과를 먹는다.", "He eats an apple.")],
+                                  max_length=5)
+    train(TrainConfig(**{**TINY.__dict__, "epochs": 1}), callbacks=[callback], verbose=0)
+    snapshot = callback.snapshots[-1]
+    assert snapshot.forced == [False, True] and snapshot.aer is None and snapshot.golds == [None, None]
+    greedy = snapshot.views[0]
+    assert greedy.attention.shape == (len(greedy.target_tokens), len(greedy.source_tokens))
+    assert len(callback.png_images(snapshot)) == 2
+
+
+def test_default_sentences_follow_the_model_direction():
+    ko = default_sentences("ko")
+    en = default_sentences("en")
+    assert [s.source for s in ko] == ["나는 학생이다", "나는 내일 물을 마실 것이다.", "나는 학생이고 그는 선생님이다."]
+    assert [s.source for s in en] == [s.reference for s in ko]
+    assert en[0].alignment == ((0, 0), (1, 1), (2, 1), (3, 1))
