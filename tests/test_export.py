@@ -12,7 +12,7 @@ import tensorflow as tf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from test_decoding import sample_sentences, tiny_run_dir
+from test_decoding import tiny_run_dir
 
 EXPECTED_OUTPUTS = {
     "serving_default": {"translation": (tf.string, 1)},
