@@ -213,17 +213,24 @@ class ServingSession:
         c = self._c
         if dtype_code == _TF_STRING:
             array = np.asarray(array, dtype=object)
+            items = array.reshape(-1)
+            wrong = next((item for item in items if not isinstance(item, (str, bytes))), None)
+            if wrong is not None:
+                raise TypeError(f"a string input needs str or bytes items, got {type(wrong).__name__}: {wrong!r:.60}")
             dims = (ctypes.c_int64 * array.ndim)(*array.shape)
             tensor = c["TF_AllocateTensor"](_TF_STRING, dims, array.ndim, _TSTRING_SIZE * array.size)
             base = c["TF_TensorData"](tensor)
-            for k, item in enumerate(array.reshape(-1)):
-                data = item.encode("utf-8") if isinstance(item, str) else bytes(item)
+            for k, item in enumerate(items):
+                data = item.encode("utf-8", "surrogateescape") if isinstance(item, str) else bytes(item)
                 c["TF_StringInit"](base + k * _TSTRING_SIZE)
                 c["TF_StringCopy"](base + k * _TSTRING_SIZE, data, len(data))
             return tensor, array.size
         if dtype_code not in _DTYPES:
             raise ServingLoaderError(f"input dtype code {dtype_code} is not supported by this runner")
-        array = np.ascontiguousarray(array, dtype=_DTYPES[dtype_code])
+        given = np.asarray(array)
+        if not np.can_cast(given.dtype, _DTYPES[dtype_code], casting="same_kind"):
+            raise TypeError(f"input of dtype {given.dtype} where the signature expects {_DTYPES[dtype_code]}")
+        array = np.ascontiguousarray(given, dtype=_DTYPES[dtype_code])
         dims = (ctypes.c_int64 * array.ndim)(*array.shape)
         tensor = c["TF_AllocateTensor"](dtype_code, dims, array.ndim, array.nbytes)
         if array.nbytes:
@@ -287,6 +294,8 @@ class ServingSession:
         Raises:
             ServingLoaderError: a missing or extra input, or TensorFlow's error
                 from ``TF_SessionRun`` (e.g. ``Could not find variable ...``).
+            TypeError: an input of the wrong type (numbers for a string input,
+                floats for an integer one): rejected, as TF Serving rejects them.
         """
         sdef = self._signature(signature)
         if set(inputs) != set(sdef.inputs):
