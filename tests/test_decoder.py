@@ -17,6 +17,16 @@ def _batch(src, tgt):
     return s_ids, t_ids[:, :-1], t_ids[:, 1:]
 
 
+@pytest.fixture
+def float32_matmuls():
+    """Full float32 matrix multiplies on a GPU for the numpy comparisons (TensorFlow's default
+    TF32 keeps 10 mantissa bits, errors of ~1e-3)."""
+    previous = tf.config.experimental.tensor_float_32_execution_enabled()
+    tf.config.experimental.enable_tensor_float_32_execution(False)
+    yield
+    tf.config.experimental.enable_tensor_float_32_execution(previous)
+
+
 def _logits_weights_grads(model, s_ids, t_in, implementation):
     model.decoder._implementation = implementation
     model.encoder._implementation = "layers" if implementation == "layers" else "auto"
@@ -43,7 +53,7 @@ def test_implementations_agree_on_logits_weights_and_gradients(attention, input_
             np.testing.assert_allclose(g, r, atol=1e-4)
 
 
-def test_fast_mode_equals_luong_equations_computed_with_numpy(tiny_processors):
+def test_fast_mode_equals_luong_equations_computed_with_numpy(tiny_processors, float32_matmuls):
     """s_i = GRU(embed(y_{i-1}), s_{i-1}); a_i = softmax(s_i . h); h~ = tanh(W_c [s_i; c_i]); W_o h~ + b."""
     src, tgt = tiny_processors
     model = Seq2Seq(src, tgt, embedding_dim=8, units=6, attention="luong-dot", input_feeding=False)
@@ -119,7 +129,7 @@ def _input_feeding_reference(dec, target_ids, enc_out, enc_state, mask):
 
 
 @pytest.mark.parametrize("attention", ["bahdanau", "luong-general", None])
-def test_input_feeding_equals_bahdanau_equations_computed_with_numpy(attention):
+def test_input_feeding_equals_bahdanau_equations_computed_with_numpy(attention, float32_matmuls):
     """The default decoder, every step implementation, teacher forcing and start/step,
     against :func:`_input_feeding_reference` on random batches with source padding
     (an all-padding row included), random weights and biases, value_dim != units."""
