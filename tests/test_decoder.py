@@ -87,24 +87,26 @@ def _sigmoid(x):
     return 1 / (1 + np.exp(-x))
 
 
-def _input_feeding_reference(dec, target_ids, enc_out, enc_state, mask):
+def _input_feeding_reference(dec, target_ids, enc_out, enc_states, mask):
     """Bahdanau et al. 2014, appendix A, in float64 numpy from the layer's weights.
 
-    s_0 = tanh(W_s h_final + b_s); per step i:
-    e_ij = v^T tanh(W1 s_{i-1} + W2 h_j + b) (``score`` for Luong ``general``: s_{i-1}^T W_a h_j),
+    s_0 = tanh(W_s h_final + b_s) (and c_0 = tanh(W_c c_final + b_c) for an LSTM); per step i:
+    e_ij = v^T tanh(W1 s_{i-1} + W2 h_j + b) (Luong ``general``: s_{i-1}^T W_a h_j),
     a_i = softmax over real source tokens, c_i = sum_j a_ij h_j (the fixed h_final without attention);
-    s_i = GRU([embed(y_{i-1}) ; c_i], s_{i-1}) (Keras' reset_after: r gates h U_h + b_rec_h);
-    logits_i = W_o [s_i ; c_i] + b_o. Returns logits [batch, steps, vocab], weights [batch, steps, src_len].
+    s_i = RNN([embed(y_{i-1}) ; c_i], s_{i-1}): Keras' GRU (reset_after: r gates h U_h + b_rec_h)
+    or LSTM (gates i, f, candidate, o); logits_i = W_o [s_i ; c_i] + b_o.
+    Returns logits [batch, steps, vocab], weights [batch, steps, src_len].
     """
     w = lambda v: np.asarray(v, np.float64)  # noqa: E731
     emb = w(dec.embedding.embeddings)
     kernel, rec, bias = w(dec.cell.kernel), w(dec.cell.recurrent_kernel), w(dec.cell.bias)
     u = dec.units
-    s = np.tanh(enc_state @ w(dec.bridges[0].kernel) + w(dec.bridges[0].bias))
+    state = [np.tanh(h @ w(b.kernel) + w(b.bias)) for b, h in zip(dec.bridges, enc_states)]
     logits, weights = [], []
     for i in range(target_ids.shape[1]):
+        s = state[0]
         if dec.attention_type is None:
-            a, c = np.zeros(mask.shape), enc_state
+            a, c = np.zeros(mask.shape), enc_states[0]
         else:
             if dec.attention_type == "bahdanau":
                 att = dec.attention
@@ -118,42 +120,49 @@ def _input_feeding_reference(dec, target_ids, enc_out, enc_state, mask):
             e = np.exp(scores - np.where(np.isfinite(top), top, 0))
             a = e / np.maximum(e.sum(-1, keepdims=True), 1e-300)  # a row without real tokens: all 0
             c = np.einsum("bs,bsv->bv", a, enc_out)
-        x = np.concatenate([emb[target_ids[:, i]], c], -1) @ kernel + bias[0]
-        h = s @ rec + bias[1]
-        z = _sigmoid(x[:, :u] + h[:, :u])
-        r = _sigmoid(x[:, u:2 * u] + h[:, u:2 * u])
-        s = z * s + (1 - z) * np.tanh(x[:, 2 * u:] + r * h[:, 2 * u:])
-        logits.append(np.concatenate([s, c], -1) @ w(dec.output_layer.kernel) + w(dec.output_layer.bias))
+        x = np.concatenate([emb[target_ids[:, i]], c], -1) @ kernel
+        if dec.rnn == "gru":
+            x, h = x + bias[0], s @ rec + bias[1]
+            z = _sigmoid(x[:, :u] + h[:, :u])
+            r = _sigmoid(x[:, u:2 * u] + h[:, u:2 * u])
+            state = [z * s + (1 - z) * np.tanh(x[:, 2 * u:] + r * h[:, 2 * u:])]
+        else:
+            g = x + s @ rec + bias
+            cell = _sigmoid(g[:, u:2 * u]) * state[1] + _sigmoid(g[:, :u]) * np.tanh(g[:, 2 * u:3 * u])
+            state = [_sigmoid(g[:, 3 * u:]) * np.tanh(cell), cell]
+        logits.append(np.concatenate([state[0], c], -1) @ w(dec.output_layer.kernel) + w(dec.output_layer.bias))
         weights.append(a)
     return np.stack(logits, 1), np.stack(weights, 1)
 
 
-@pytest.mark.parametrize("attention", ["bahdanau", "luong-general", None])
-def test_input_feeding_equals_bahdanau_equations_computed_with_numpy(attention, float32_matmuls):
-    """The default decoder, every step implementation, teacher forcing and start/step,
-    against :func:`_input_feeding_reference` on random batches with source padding
+@pytest.mark.parametrize("attention,rnn", [("bahdanau", "gru"), ("luong-general", "gru"), (None, "gru"),
+                                           ("bahdanau", "lstm")])
+def test_input_feeding_equals_bahdanau_equations_computed_with_numpy(attention, rnn, float32_matmuls):
+    """The default decoder (and its LSTM variant), every step implementation, teacher forcing and
+    start/step, against :func:`_input_feeding_reference` on random batches with source padding
     (an all-padding row included), random weights and biases, value_dim != units."""
     rng = np.random.default_rng(1)
     vocab, emb, units, value_dim = 13, 4, 6, 10
-    dec = Decoder(vocab, emb, units, attention=attention, attention_units=5)
+    dec = Decoder(vocab, emb, units, attention=attention, attention_units=5, rnn=rnn)
     dec.build((None, None), (None, None, value_dim))
     for v in dec.weights:  # non-zero biases too: a swapped or dropped bias shows
         v.assign(rng.normal(scale=0.4, size=v.shape).astype("float32"))
+    implementations = ("fused", "fused-no-precompute", "layers") if rnn == "gru" else ("layers",)
     for batch, src_len, steps in ((3, 5, 4), (4, 7, 6)):
         enc_out = rng.normal(size=(batch, src_len, value_dim)).astype("float32")
-        enc_state = rng.normal(size=(batch, value_dim)).astype("float32")
+        enc_states = [rng.normal(size=(batch, value_dim)).astype("float32") for _ in dec.bridges]
         lengths = rng.integers(1, src_len + 1, size=batch)
         lengths[-1] = 0 if batch == 4 else lengths[-1]
         mask = np.arange(src_len)[None, :] < lengths[:, None]
         target = rng.integers(0, vocab, size=(batch, steps))
         ref_logits, ref_weights = _input_feeding_reference(dec, target, enc_out.astype(np.float64),
-                                                           enc_state.astype(np.float64), mask)
-        for implementation in ("fused", "fused-no-precompute", "layers"):
+                                                           [h.astype(np.float64) for h in enc_states], mask)
+        for implementation in implementations:
             dec._implementation = implementation
-            logits, weights = dec(target, enc_out, [enc_state], mask)
+            logits, weights = dec(target, enc_out, enc_states, mask)
             np.testing.assert_allclose(logits, ref_logits, rtol=1e-5, atol=1e-5, err_msg=implementation)
             np.testing.assert_allclose(weights, ref_weights, rtol=1e-5, atol=1e-6, err_msg=implementation)
-            state, memory = dec.start(enc_out, [enc_state], mask)
+            state, memory = dec.start(enc_out, enc_states, mask)
             for i in range(steps):
                 step_logits, state, step_weights = dec.step(target[:, i], state, memory)
                 np.testing.assert_allclose(step_logits, ref_logits[:, i], rtol=1e-5, atol=1e-5,
