@@ -239,7 +239,8 @@ def test_alignment_quality_reports_model_and_controls(sharp_model):
         got = quality[name]
         assert (got["predicted"], got["gold"]) == (rows, gold_links), name  # one link per target word
         assert got["correct"] == pytest.approx(correct), name
-        assert got["precision"] == pytest.approx(correct / rows) and got["recall"] == pytest.approx(correct / gold_links)
+        assert got["precision"] == pytest.approx(correct / rows), name
+        assert got["recall"] == pytest.approx(correct / gold_links), name
         assert got["aer"] == pytest.approx(1 - 2 * correct / (rows + gold_links), abs=1e-12), name
     assert quality["attention"]["gold_mass"] == pytest.approx(mass / rows, rel=1e-5)
     assert quality["attention"]["aer"] != pytest.approx(quality["uniform"]["aer"])
