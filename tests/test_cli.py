@@ -1,5 +1,6 @@
 """The command line: every command has --help; train -> translate end to end; clear errors."""
 
+import numpy as np
 import pytest
 
 from seq2seq_keras.cli import build_parser, main
@@ -53,8 +54,19 @@ def test_train_then_translate_on_the_builtin_corpus(tmp_path, capsys):
     capsys.readouterr()
     assert main(["translate", "--model", str(out), "--attention", "나는 학생이다", ""]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("나는 학생이다 -> ")
-    assert any(line.startswith(" -> ") for line in lines)  # the empty sentence gets a defined answer
+    # --attention: a header of source tokens, then one row of weights per target token.
+    from seq2seq_keras.training import load_model
+
+    sentence, empty = load_model(out).translate(["나는 학생이다", ""])
+    assert lines[0] == f"나는 학생이다 -> {sentence.text}"
+    assert lines[1].split() == [token[:8] for token in sentence.source_tokens] == ["나는", "학생이다"]
+    rows = [line.split() for line in lines[2:2 + len(sentence.target_tokens)]]
+    assert len(rows) == len(sentence.target_tokens) > 0
+    assert [row[0] for row in rows] == list(sentence.target_tokens)
+    printed = np.array([[float(w) for w in row[1:]] for row in rows])
+    np.testing.assert_allclose(printed, sentence.attention, atol=0.005 + 1e-6)  # printed with 2 decimals
+    np.testing.assert_allclose(printed.sum(axis=1), 1.0, atol=0.01)
+    assert lines[2 + len(rows)] == f" -> {empty.text}"  # the empty sentence gets a defined answer
 
 
 def test_translate_reads_stdin_with_invalid_utf8_and_beam(tmp_path):

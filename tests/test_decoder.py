@@ -17,6 +17,16 @@ def _batch(src, tgt):
     return s_ids, t_ids[:, :-1], t_ids[:, 1:]
 
 
+@pytest.fixture
+def float32_matmuls():
+    """Full float32 matrix multiplies on a GPU for the numpy comparisons (TensorFlow's default
+    TF32 keeps 10 mantissa bits, errors of ~1e-3)."""
+    previous = tf.config.experimental.tensor_float_32_execution_enabled()
+    tf.config.experimental.enable_tensor_float_32_execution(False)
+    yield
+    tf.config.experimental.enable_tensor_float_32_execution(previous)
+
+
 def _logits_weights_grads(model, s_ids, t_in, implementation):
     model.decoder._implementation = implementation
     model.encoder._implementation = "layers" if implementation == "layers" else "auto"
@@ -43,7 +53,7 @@ def test_implementations_agree_on_logits_weights_and_gradients(attention, input_
             np.testing.assert_allclose(g, r, atol=1e-4)
 
 
-def test_fast_mode_equals_luong_equations_computed_with_numpy(tiny_processors):
+def test_fast_mode_equals_luong_equations_computed_with_numpy(tiny_processors, float32_matmuls):
     """s_i = GRU(embed(y_{i-1}), s_{i-1}); a_i = softmax(s_i . h); h~ = tanh(W_c [s_i; c_i]); W_o h~ + b."""
     src, tgt = tiny_processors
     model = Seq2Seq(src, tgt, embedding_dim=8, units=6, attention="luong-dot", input_feeding=False)
@@ -73,25 +83,127 @@ def test_fast_mode_equals_luong_equations_computed_with_numpy(tiny_processors):
         np.testing.assert_allclose(logits[:, t], expected, atol=1e-5)
 
 
+def _sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def _input_feeding_reference(dec, target_ids, enc_out, enc_states, mask):
+    """Bahdanau et al. 2014, appendix A, in float64 numpy from the layer's weights.
+
+    s_0 = tanh(W_s h_final + b_s) (and c_0 = tanh(W_c c_final + b_c) for an LSTM); per step i:
+    e_ij = v^T tanh(W1 s_{i-1} + W2 h_j + b) (Luong ``general``: s_{i-1}^T W_a h_j),
+    a_i = softmax over real source tokens, c_i = sum_j a_ij h_j (the fixed h_final without attention);
+    s_i = RNN([embed(y_{i-1}) ; c_i], s_{i-1}): Keras' GRU (reset_after: r gates h U_h + b_rec_h)
+    or LSTM (gates i, f, candidate, o); logits_i = W_o [s_i ; c_i] + b_o.
+    Returns logits [batch, steps, vocab], weights [batch, steps, src_len].
+    """
+    w = lambda v: np.asarray(v, np.float64)  # noqa: E731
+    emb = w(dec.embedding.embeddings)
+    kernel, rec, bias = w(dec.cell.kernel), w(dec.cell.recurrent_kernel), w(dec.cell.bias)
+    u = dec.units
+    state = [np.tanh(h @ w(b.kernel) + w(b.bias)) for b, h in zip(dec.bridges, enc_states)]
+    logits, weights = [], []
+    for i in range(target_ids.shape[1]):
+        s = state[0]
+        if dec.attention_type is None:
+            a, c = np.zeros(mask.shape), enc_states[0]
+        else:
+            if dec.attention_type == "bahdanau":
+                att = dec.attention
+                keys = enc_out @ w(att.key_dense.kernel) + w(att.key_dense.bias)  # [batch, src, att]
+                hidden = np.tanh((s @ w(att.query_dense.kernel))[:, None, :] + keys)
+                scores = hidden @ w(att.score_dense.kernel)[:, 0]
+            else:  # luong-general
+                scores = np.einsum("bu,bsu->bs", s, enc_out @ w(dec.attention.key_dense.kernel))
+            scores = np.where(mask, scores, -np.inf)
+            top = np.max(scores, -1, keepdims=True)
+            e = np.exp(scores - np.where(np.isfinite(top), top, 0))
+            a = e / np.maximum(e.sum(-1, keepdims=True), 1e-300)  # a row without real tokens: all 0
+            c = np.einsum("bs,bsv->bv", a, enc_out)
+        x = np.concatenate([emb[target_ids[:, i]], c], -1) @ kernel
+        if dec.rnn == "gru":
+            x, h = x + bias[0], s @ rec + bias[1]
+            z = _sigmoid(x[:, :u] + h[:, :u])
+            r = _sigmoid(x[:, u:2 * u] + h[:, u:2 * u])
+            state = [z * s + (1 - z) * np.tanh(x[:, 2 * u:] + r * h[:, 2 * u:])]
+        else:
+            g = x + s @ rec + bias
+            cell = _sigmoid(g[:, u:2 * u]) * state[1] + _sigmoid(g[:, :u]) * np.tanh(g[:, 2 * u:3 * u])
+            state = [_sigmoid(g[:, 3 * u:]) * np.tanh(cell), cell]
+        logits.append(np.concatenate([state[0], c], -1) @ w(dec.output_layer.kernel) + w(dec.output_layer.bias))
+        weights.append(a)
+    return np.stack(logits, 1), np.stack(weights, 1)
+
+
+@pytest.mark.parametrize("attention,rnn", [("bahdanau", "gru"), ("luong-general", "gru"), (None, "gru"),
+                                           ("bahdanau", "lstm")])
+def test_input_feeding_equals_bahdanau_equations_computed_with_numpy(attention, rnn, float32_matmuls):
+    """The default decoder (and its LSTM variant), every step implementation, teacher forcing and
+    start/step, against :func:`_input_feeding_reference` on random batches with source padding
+    (an all-padding row included), random weights and biases, value_dim != units."""
+    rng = np.random.default_rng(1)
+    vocab, emb, units, value_dim = 13, 4, 6, 10
+    dec = Decoder(vocab, emb, units, attention=attention, attention_units=5, rnn=rnn)
+    dec.build((None, None), (None, None, value_dim))
+    for v in dec.weights:  # non-zero biases too: a swapped or dropped bias shows
+        v.assign(rng.normal(scale=0.4, size=v.shape).astype("float32"))
+    implementations = ("fused", "fused-no-precompute", "layers") if rnn == "gru" else ("layers",)
+    for batch, src_len, steps in ((3, 5, 4), (4, 7, 6)):
+        enc_out = rng.normal(size=(batch, src_len, value_dim)).astype("float32")
+        enc_states = [rng.normal(size=(batch, value_dim)).astype("float32") for _ in dec.bridges]
+        lengths = rng.integers(1, src_len + 1, size=batch)
+        lengths[-1] = 0 if batch == 4 else lengths[-1]
+        mask = np.arange(src_len)[None, :] < lengths[:, None]
+        target = rng.integers(0, vocab, size=(batch, steps))
+        ref_logits, ref_weights = _input_feeding_reference(dec, target, enc_out.astype(np.float64),
+                                                           [h.astype(np.float64) for h in enc_states], mask)
+        for implementation in implementations:
+            dec._implementation = implementation
+            logits, weights = dec(target, enc_out, enc_states, mask)
+            np.testing.assert_allclose(logits, ref_logits, rtol=1e-5, atol=1e-5, err_msg=implementation)
+            np.testing.assert_allclose(weights, ref_weights, rtol=1e-5, atol=1e-6, err_msg=implementation)
+            state, memory = dec.start(enc_out, enc_states, mask)
+            for i in range(steps):
+                step_logits, state, step_weights = dec.step(target[:, i], state, memory)
+                np.testing.assert_allclose(step_logits, ref_logits[:, i], rtol=1e-5, atol=1e-5,
+                                           err_msg=f"{implementation} step {i}")
+                np.testing.assert_allclose(step_weights, ref_weights[:, i], rtol=1e-5, atol=1e-6,
+                                           err_msg=f"{implementation} step {i}")
+
+
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
 @pytest.mark.parametrize("input_feeding", [True, False])
 def test_mixed_precision_keeps_float32_logits(policy, input_feeding, tiny_processors):
+    """Half-precision compute, float32 logits and master weights: teacher forcing and every
+    decoding step equal a float32 model with the same (random, logits of order 3) weights
+    to half-precision rounding."""
     src, tgt = tiny_processors
+    reference = Seq2Seq(src, tgt, embedding_dim=8, units=6, input_feeding=input_feeding)
+    rng = np.random.default_rng(0)
+    weights = [rng.normal(scale=0.5, size=w.shape).astype("float32") for w in reference.get_weights()]
+    reference.set_weights(weights)
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(policy)
     try:
         model = Seq2Seq(src, tgt, embedding_dim=8, units=6, input_feeding=input_feeding)
     finally:
         keras.config.set_dtype_policy(previous)
+    model.set_weights(weights)
     assert model.decoder.compute_dtype == policy.split("_")[1]
+    atol = {"mixed_float16": 0.015, "mixed_bfloat16": 0.1}[policy]  # measured: 0.004 and 0.035
     s_ids, t_in, t_out = _batch(src, tgt)
-    logits, weights = model.call_with_attention((s_ids, t_in))
-    assert logits.dtype == "float32" and np.all(np.isfinite(logits))
+    ref_logits, ref_weights = (np.asarray(x) for x in reference.call_with_attention((s_ids, t_in)))
+    assert np.abs(ref_logits).max() > 1
+    logits, attention = model.call_with_attention((s_ids, t_in))
+    assert logits.dtype == "float32"
+    np.testing.assert_allclose(logits, ref_logits, atol=atol)
+    np.testing.assert_allclose(np.asarray(attention, np.float32), ref_weights, atol=atol / 5)
     enc_out, enc_states, mask = model.encoder(s_ids)
     state, memory = model.decoder.start(enc_out, enc_states, mask)
-    step_logits, _, _ = model.decoder.step(t_in[:, 0], state, memory)
-    assert step_logits.dtype == "float32"
-    np.testing.assert_allclose(step_logits, logits[:, 0], atol=0.05)  # half-precision rounding
+    for t in range(t_in.shape[1]):
+        step_logits, state, _ = model.decoder.step(t_in[:, t], state, memory)
+        assert step_logits.dtype == "float32"
+        np.testing.assert_allclose(step_logits, ref_logits[:, t], atol=atol, err_msg=f"step {t}")
     model.compile(keras.optimizers.Adam(1e-2))
     history = model.fit((s_ids, t_in), t_out, epochs=2, verbose=0)
     assert all(np.isfinite(history.history["loss"]))

@@ -174,8 +174,21 @@ def tiny_model():
     return Seq2Seq(src, tgt, embedding_dim=8, units=8), pairs
 
 
-def test_forced_attention_has_one_row_per_gold_word_and_rows_sum_to_one(tiny_model):
-    model, pairs = tiny_model
+@pytest.fixture(scope="module")
+def sharp_model(tiny_model):
+    """The tiny model with random weights of scale 1: an initialised model's attention is nearly
+    the same at every step, so a row taken from the wrong step would go unnoticed."""
+    from seq2seq_keras import Seq2Seq
+
+    tiny, pairs = tiny_model
+    model = Seq2Seq(tiny.source_text, tiny.target_text, embedding_dim=8, units=8)
+    rng = np.random.default_rng(0)
+    model.set_weights([rng.normal(size=w.shape).astype("float32") for w in model.get_weights()])
+    return model, pairs
+
+
+def test_forced_attention_has_one_row_per_gold_word_and_rows_sum_to_one(sharp_model):
+    model, pairs = sharp_model
     attention = ev.forced_attention(model, pairs.source[:10], pairs.target[:10], batch_size=4)
     for a, s, t in zip(attention, pairs.source[:10], pairs.target[:10]):
         assert a.shape == (len(word_tokens(t)), len(word_tokens(s)))  # the [END] row is not there
@@ -194,14 +207,43 @@ def test_forced_attention_has_one_row_per_gold_word_and_rows_sum_to_one(tiny_mod
     assert tf.reduce_all(tgt_ids[0, attention[0].shape[0] + 1] == 3)  # the next gold token is [END]
 
 
-def test_alignment_quality_reports_model_and_controls(tiny_model):
-    model, pairs = tiny_model
+def test_alignment_quality_reports_model_and_controls(sharp_model):
+    """The model's AER, precision, recall and gold mass and both controls', counted in numpy from
+    step-by-step decoder attention (the built-in corpus has one token per word)."""
+    model, pairs = sharp_model
     quality = ev.alignment_quality(model, pairs[:30], batch_size=16)
     assert quality["sentences"] == 30 and quality["skipped"] == 0
     assert set(quality) >= {"attention", "uniform", "diagonal", "definition", "examples"}
     golds = [alignment_matrix(p) for p in generate_pairs(n=200, seed=1)[:30]]
-    uniform = ev.alignment_score(golds, [ev.uniform_links(*g.shape) for g in golds])
-    assert quality["uniform"]["aer"] == pytest.approx(uniform.aer)
+    src_ids, tgt_ids = model.source_text(pairs.source[:30]), model.target_text(pairs.target[:30])
+    enc_out, enc_states, mask = model.encoder(src_ids)
+    state, memory = model.decoder.start(enc_out, enc_states, mask)
+    steps = []  # row i: the attention while feeding gold token i ([START] first), i.e. predicting word i
+    for i in range(max(g.shape[0] for g in golds)):
+        _, state, weights = model.decoder.step(tgt_ids[:, i], state, memory)
+        steps.append(np.asarray(weights))
+    attention = np.stack(steps, 1)
+    rows = sum(g.shape[0] for g in golds)
+    gold_links = sum(int(g.sum()) for g in golds)
+    counts = {"attention": 0.0, "uniform": 0.0, "diagonal": 0.0}
+    mass = 0.0
+    for b, g in enumerate(golds):
+        t, s = g.shape
+        assert np.count_nonzero(src_ids[b]) == s and np.count_nonzero(tgt_ids[b]) == t + 2  # [START], [END]
+        a = attention[b, :t, :s]
+        counts["attention"] += g[np.arange(t), a.argmax(1)].sum()
+        counts["uniform"] += g.sum() / s  # the expected hits of a uniformly random source word per row
+        counts["diagonal"] += g[np.arange(t), np.minimum(((np.arange(t) + 0.5) * s / t).astype(int), s - 1)].sum()
+        mass += (a * g).sum()
+    for name, correct in counts.items():
+        got = quality[name]
+        assert (got["predicted"], got["gold"]) == (rows, gold_links), name  # one link per target word
+        assert got["correct"] == pytest.approx(correct), name
+        assert got["precision"] == pytest.approx(correct / rows), name
+        assert got["recall"] == pytest.approx(correct / gold_links), name
+        assert got["aer"] == pytest.approx(1 - 2 * correct / (rows + gold_links), abs=1e-12), name
+    assert quality["attention"]["gold_mass"] == pytest.approx(mass / rows, rel=1e-5)
+    assert quality["attention"]["aer"] != pytest.approx(quality["uniform"]["aer"])
     with pytest.raises(ValueError, match="no gold alignments"):
         ev.alignment_quality(model, type("P", (), {"alignments": None, "name": "spa-eng"})())
 

@@ -8,6 +8,7 @@ import tensorflow as tf
 from seq2seq_keras import Decoder, Encoder, Seq2Seq
 from seq2seq_keras.data import pad_batch_shapes
 from seq2seq_keras.model import masked_token_loss
+from seq2seq_keras.text import END_ID, PAD_ID
 
 from conftest import TINY_SOURCE, TINY_TARGET
 
@@ -75,34 +76,70 @@ def test_source_padding_does_not_change_the_output(tiny_processors):
     np.testing.assert_allclose(model((padded, t_in)), model((s_ids, t_in)), atol=1e-5)
 
 
-def test_logits_at_padded_target_positions_change_neither_loss_nor_accuracy(rng):
+def _numpy_statistics(target, logits):
+    """(summed cross-entropy over real tokens, real tokens, correct real tokens), in float64 numpy."""
+    logits = np.asarray(logits, np.float64)
+    real = target != PAD_ID
+    top = logits.max(-1, keepdims=True)
+    log_probs = logits - top - np.log(np.exp(logits - top).sum(-1, keepdims=True))
+    nll = -np.take_along_axis(log_probs, target[..., None], -1)[..., 0]
+    return nll[real].sum(), real.sum(), ((logits.argmax(-1) == target) & real).sum()
+
+
+def test_masked_token_loss_equals_numpy_when_padded_positions_predict_padding(rng):
+    """Padded positions whose argmax is PAD (= their target) must not count as correct,
+    and their logits must change none of the three numbers."""
     target = np.array([[5, 6, 3, 0, 0], [7, 3, 0, 0, 0]])
     logits = rng.normal(size=(2, 5, 10)).astype("float32")
+    logits[0, 0, 5] = logits[1, 1, 3] = 10.0  # two correct real tokens
+    logits[0, 1, 2] = logits[0, 2, 1] = logits[1, 0, 1] = 10.0  # three wrong ones
+    logits[target == 0, 0] = 10.0  # every padded position predicts PAD
+    got = [float(x) for x in masked_token_loss(target, logits)]
+    expected = _numpy_statistics(target, logits)
+    assert expected[1:] == (5, 2) and ((logits.argmax(-1) == target) & (target == 0)).sum() == 5
+    assert got == pytest.approx(expected, rel=1e-6)
     changed = logits.copy()
     changed[target == 0] = rng.normal(size=(int((target == 0).sum()), 10)) * 100
-    a = [float(x) for x in masked_token_loss(target, logits)]
-    b = [float(x) for x in masked_token_loss(target, changed)]
-    assert a == pytest.approx(b)
-    assert a[1] == 5  # five real tokens
-    # and the value is the mean cross-entropy over the real tokens only
-    ref = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(
-        target[target != 0], logits[target != 0]
-    )
-    assert a[0] / a[1] == pytest.approx(float(ref), rel=1e-5)
-    # changing a real position does change the loss
-    changed[0, 0, 0] += 50  # one logit, not a shift of the whole row
-    assert float(masked_token_loss(target, changed)[0]) != pytest.approx(a[0])
+    assert [float(x) for x in masked_token_loss(target, changed)] == pytest.approx(got, rel=1e-6)
+    changed[0, 0, 0] += 50  # one logit at a real position, not a shift of the whole row
+    assert float(masked_token_loss(target, changed)[0]) != pytest.approx(got[0])
 
 
-def test_test_step_reports_masked_loss_and_accuracy(tiny_processors):
+def _padded_batch(src, tgt):
+    """The tiny batch with two targets cut short: 7 padded positions in target_out."""
+    t_ids = np.array(tgt(TINY_TARGET))
+    t_ids[1, 3:] = [END_ID, 0, 0, 0]
+    t_ids[3, 2:] = [END_ID, 0, 0, 0, 0]
+    return src(TINY_SOURCE), t_ids[:, :-1], t_ids[:, 1:]
+
+
+def test_evaluate_and_train_step_report_loss_and_token_accuracy_computed_with_numpy(tiny_processors):
+    """A trained model whose PAD and END output columns are swapped predicts PAD after [END]:
+    the padded positions' argmax equals their target, so counting them as correct would show."""
     src, tgt = tiny_processors
-    model = Seq2Seq(src, tgt, embedding_dim=8, units=6)
-    model.compile()
-    s_ids, t_in, t_out = _batch(src, tgt)
+    s_ids, t_in, t_out = _padded_batch(src, tgt)
+    keras.utils.set_random_seed(0)
+    model = Seq2Seq(src, tgt, embedding_dim=8, units=8)
+    model.compile(keras.optimizers.Adam(5e-2))
+    model.fit((s_ids, t_in), t_out, epochs=8, verbose=0)
+    output = model.decoder.output_layer
+    for v in (output.kernel, output.bias):
+        w = v.numpy()
+        w[..., [PAD_ID, END_ID]] = w[..., [END_ID, PAD_ID]]
+        v.assign(w)
+    logits = np.asarray(model((s_ids, t_in)))
+    real = t_out != PAD_ID
+    predicted = logits.argmax(-1)
+    assert (predicted[~real] == PAD_ID).all() and (~real).sum() == 7  # what the test relies on
+    loss_sum, tokens, correct = _numpy_statistics(t_out, logits)
+    assert 0 < correct < tokens
     result = model.evaluate((s_ids, t_in), t_out, verbose=0, return_dict=True)
-    loss_sum, tokens, correct = masked_token_loss(t_out, model((s_ids, t_in)))
-    assert result["loss"] == pytest.approx(float(loss_sum / tokens), rel=1e-5)
-    assert result["accuracy"] == pytest.approx(float(correct / tokens), rel=1e-5)
+    assert result["accuracy"] == pytest.approx(correct / tokens, rel=1e-6)
+    assert result["loss"] == pytest.approx(loss_sum / tokens, rel=1e-5)
+    # train_step reports the batch's numbers before its update (no dropout: the same logits).
+    result = model.train_on_batch((s_ids, t_in), t_out, return_dict=True)
+    assert result["accuracy"] == pytest.approx(correct / tokens, rel=1e-6)
+    assert result["loss"] == pytest.approx(loss_sum / tokens, rel=1e-5)
 
 
 def test_compile_refuses_a_loss():
@@ -206,3 +243,28 @@ def test_xla_padding_changes_neither_loss_nor_token_count(tiny_processors):
     b = [float(x) for x in masked_token_loss(po, model((ps, pt)))]
     assert a[1] == b[1]  # real target tokens
     assert a[0] == pytest.approx(b[0], rel=1e-5)  # summed loss
+
+
+def test_fit_with_jit_compile_runs_the_fused_loops_under_xla(tiny_processors):
+    """``fit(jit_compile=True)`` through the fused encoder scan (hand-written gradient) and the
+    input-feeding decoder's loop, on batches padded as ``train --jit-compile`` pads them (two
+    all-padding rows): the same losses and weights as ``jit_compile=False`` from the same start."""
+    src, tgt = tiny_processors
+    s_ids, t_in, t_out = _padded_batch(src, tgt)
+    pad = pad_batch_shapes(4, 3)  # lengths to a multiple of 4, 3 rows: the third is all padding
+    b0, b1 = (pad((s_ids[i:i + 2], t_in[i:i + 2]), t_out[i:i + 2]) for i in (0, 2))
+    batches = tf.data.Dataset.from_tensors(b0).concatenate(tf.data.Dataset.from_tensors(b1))
+    runs = []
+    for jit in (False, True):
+        keras.utils.set_random_seed(0)
+        model = Seq2Seq(src, tgt, embedding_dim=8, units=6)
+        model.encoder._implementation = model.decoder._implementation = "fused"  # a GPU would pick Keras' GRU
+        assert model.encoder.uses_fused_gru(training=True) and model.decoder.uses_fused_step()
+        model.compile(keras.optimizers.Adam(1e-2), jit_compile=jit)
+        history = model.fit(batches, epochs=2, shuffle=False, verbose=0)
+        runs.append((history.history["loss"], model.get_weights()))
+    (loss, weights), (xla_loss, xla_weights) = runs
+    assert loss[-1] < loss[0]
+    np.testing.assert_allclose(xla_loss, loss, rtol=1e-5)
+    for a, b in zip(xla_weights, weights):
+        np.testing.assert_allclose(a, b, atol=1e-5)

@@ -487,20 +487,27 @@ def _wait_for(out: Path, condition, process: subprocess.Popen, timeout: float = 
     raise AssertionError(f"state.json never reached the expected point: {read_state(out)}")
 
 
-def test_jit_compile_trains_on_padded_batch_shapes(monkeypatch):
-    """``--jit-compile`` pads batches (full rows, lengths a multiple of 4) so XLA compiles
-    a few shapes; without it, batches keep their bucketed shapes."""
+def test_jit_compile_compiles_the_model_and_pads_every_batch(monkeypatch):
+    """``--jit-compile`` compiles the model with XLA and pads the training and validation batches
+    to full rows and lengths a multiple of 4 (so XLA compiles a few shapes); without it, batches
+    keep their bucketed shapes. ``epochs=0``: this checks the set-up only; training under XLA on
+    such padded batches is test_model.py::test_fit_with_jit_compile_runs_the_fused_loops_under_xla."""
     from seq2seq_keras import data
 
-    calls = []
+    datasets = []
     real = data.make_dataset
 
     def spy(*args, **kwargs):
-        calls.append(kwargs.get("pad_to_multiple"))
-        return real(*args, **kwargs)
+        datasets.append((kwargs["pad_to_multiple"], real(*args, **kwargs)))
+        return datasets[-1][1]
 
     monkeypatch.setattr(data, "make_dataset", spy)
-    for jit, expected in ((True, XLA_PAD_MULTIPLE), (False, None)):
-        calls.clear()
-        train(dataclasses.replace(TINY, epochs=0, jit_compile=jit), verbose=0)
-        assert calls and set(calls) == {expected}  # training and validation pipelines alike
+    shapes = {}
+    for jit in (True, False):
+        datasets.clear()
+        model, _ = train(dataclasses.replace(TINY, epochs=0, jit_compile=jit), verbose=0)
+        assert model.jit_compile is jit
+        assert len(datasets) == 2 and {pad for pad, _ in datasets} == {XLA_PAD_MULTIPLE if jit else None}
+        shapes[jit] = {tuple(t.shape) for _, ds in datasets for (s, t_in), t_out in ds for t in (s, t_in, t_out)}
+    assert all(rows == TINY.batch_size and length % XLA_PAD_MULTIPLE == 0 for rows, length in shapes[True])
+    assert any(rows != TINY.batch_size or length % XLA_PAD_MULTIPLE for rows, length in shapes[False])
