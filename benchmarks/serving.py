@@ -20,10 +20,9 @@ Peak RSS is measured separately, one process per model (:func:`serving_rss`).
 
 from __future__ import annotations
 
-import time
 from typing import Sequence
 
-from .measure import median, peak_rss_mb, percentile
+from .measure import peak_rss_mb
 
 #: (signature, label) measured per kind of SavedModel; the first is the comparison row.
 SIGNATURES = {
@@ -40,34 +39,12 @@ LOADERS = ("session", "tf2")
 
 
 def _load(path: str, loader: str):
-    """``{signature: call(sentences)}`` for one SavedModel through one loader."""
-    import numpy as np
-    import tensorflow as tf
+    """``{signature: call(sentences)}`` for one SavedModel through one loader (tensorflow-text's ops registered)."""
     import tensorflow_text  # noqa: F401  (registers the ops the graphs use, for the TF2 path)
 
-    from seq2seq_keras.serving_loader import ServingSession, tf_text_op_libraries
+    from seq2seq_keras.serving_loader import load_callables, tf_text_op_libraries
 
-    if loader == "session":
-        session = ServingSession(path, op_libraries=tf_text_op_libraries())
-
-        def make(signature):
-            (name,) = session.inputs(signature)
-            return lambda sentences: session.run(signature, {name: np.array(list(sentences), dtype=object)})
-
-        return {sig: make(sig) for sig in session.signatures if not sig.startswith("__")}
-    module = tf.saved_model.load(path)
-
-    def make_tf2(fn):
-        def call(sentences):
-            out = fn(tf.constant(list(sentences)))
-            return {k: v.numpy() for k, v in out.items()}
-        return call
-
-    return {sig: make_tf2(fn) for sig, fn in module.signatures.items()}
-
-
-def _call(fn, sentences: Sequence[str]):
-    return fn(sentences)
+    return load_callables(path, loader, tf_text_op_libraries() if loader == "session" else ())
 
 
 def serving_speed(
@@ -84,65 +61,39 @@ def serving_speed(
     Returns name -> signature -> {"label", "latency_ms_median", "latency_ms_p90",
     "batch_sentences_per_s", "calls", "tf2": {the same figures through tf.saved_model.load}};
     the top-level figures are TF Serving's path (C API session). Beam search is measured on a
-    quarter of the single sentences (it is the slowest) and not in batches.
+    quarter of the single sentences (it is the slowest) and not in batches. The timing loop is
+    the package's own (:func:`seq2seq_keras.serving_loader.time_signatures`), the one
+    ``seq2seq-keras check-servable --benchmark`` runs.
     """
-    loaded = {}
+    from seq2seq_keras.serving_loader import time_signatures
+
+    functions, labels = {}, {}
     for name, spec in models.items():
         for loader in LOADERS:
-            functions = _load(spec["savedmodel"], loader)
+            loaded = _load(spec["savedmodel"], loader)
             for signature, label in SIGNATURES[spec["kind"]]:
-                if signature in functions:
-                    loaded[(name, signature, loader)] = (functions[signature], label)
-    sentences = list(sentences)
-    if not sentences:
-        raise ValueError("No sentences to translate: the test split is empty.")
-    singles = [sentences[i % len(sentences)] for i in range(single)]
-    for fn, _ in loaded.values():  # warm-up: tracing caches, thread pools, a batch shape
-        for s in singles[:warmup]:
-            _call(fn, [s])
-        _call(fn, singles[:batch_size])
-    latencies: dict = {key: [] for key in loaded}
-    for i, sentence in enumerate(singles):
-        for key, (fn, _) in loaded.items():
-            if key[1] == "beam_search" and i % 4:
-                continue
-            start = time.perf_counter()
-            _call(fn, [sentence])
-            latencies[key].append(1000 * (time.perf_counter() - start))
-    throughput: dict = {key: [] for key in loaded}
-    for b in range(batches):
-        batch = [sentences[(b * batch_size + j) % len(sentences)] for j in range(batch_size)]
-        for key, (fn, _) in loaded.items():
-            if key[1] == "beam_search":
-                continue
-            start = time.perf_counter()
-            _call(fn, batch)
-            throughput[key].append(batch_size / (time.perf_counter() - start))
-    def figures(key, label):
-        return {
-            "label": label,
-            "latency_ms_median": median(latencies[key]),
-            "latency_ms_p90": percentile(latencies[key], 90),
-            "batch_sentences_per_s": median(throughput[key]) if throughput[key] else None,
-            "calls": len(latencies[key]),
-        }
-
+                if signature in loaded:
+                    functions[(name, signature, loader)] = loaded[signature]
+                    labels[(name, signature, loader)] = label
+    beams = {key for key in functions if key[1] == "beam_search"}
+    figures = time_signatures(functions, sentences, single=single, batches=batches, batch_size=batch_size,
+                              warmup=warmup, single_only=beams, every={key: 4 for key in beams})
     results: dict[str, dict] = {}
-    for (name, signature, loader), (_, label) in loaded.items():
+    for (name, signature, loader), f in figures.items():
+        entry = results.setdefault(name, {}).setdefault(signature, {})
         if loader == "session":
-            entry = results.setdefault(name, {}).setdefault(signature, {})
-            entry.update(figures((name, signature, loader), label))
+            entry.update(label=labels[(name, signature, loader)], **f)
         else:
-            results.setdefault(name, {}).setdefault(signature, {})["tf2"] = figures((name, signature, loader), label)
+            entry["tf2"] = dict(label=labels[(name, signature, loader)], **f)
     return results
 
 
 def serving_rss(savedmodel: str, kind: str, sentences: Sequence[str], batch_size: int = 64, single: int = 50) -> dict:
     """Peak RSS (MiB) of a process that loads one SavedModel (TF Serving's loader) and serves sentences and batches."""
-    signature = _load(savedmodel, "session")[SIGNATURES[kind][0][0]]
+    call = _load(savedmodel, "session")[SIGNATURES[kind][0][0]]
     sentences = list(sentences)
     for s in sentences[:single]:
-        _call(signature, [s])
+        call([s])
     for i in range(0, min(len(sentences), 10 * batch_size), batch_size):
-        _call(signature, sentences[i:i + batch_size])
+        call(sentences[i:i + batch_size])
     return {"serving_peak_rss_mb": peak_rss_mb()}

@@ -570,50 +570,122 @@ def check_main(request: dict) -> dict:
     return report
 
 
-def benchmark_main(request: dict) -> dict:
-    """Latency and throughput of signatures through the session path (how TF Serving runs them) or the TF2 path."""
-    import statistics
+def time_signatures(
+    functions: dict,
+    sentences,
+    *,
+    single: int = 100,
+    batches: int = 10,
+    batch_size: int = 64,
+    warmup: int = 5,
+    single_only=(),
+    every: dict | None = None,
+) -> dict:
+    """Latency and throughput of several serving calls, measured interleaved (the one timing loop).
+
+    Used by ``seq2seq-keras check-servable --benchmark`` (one model) and ``make bench``
+    (several models side by side), so both report the same figures the same way.
+
+    Args:
+        functions: ``{key: call}``; ``call(list of sentences)`` runs one request and
+            returns its outputs (fetched to host memory).
+        sentences: the pool of sentences; single calls cycle through it.
+        single: one-sentence calls per key (after ``warmup`` calls and one warm-up batch).
+        batches: timed batches of ``batch_size`` sentences per key.
+        single_only: keys timed on single sentences only (e.g. beam search).
+        every: ``{key: n}`` to time a key on every n-th single sentence only.
+
+    Returns:
+        ``{key: {"latency_ms_median", "latency_ms_p90", "batch_sentences_per_s", "calls"}}``;
+        the median over batches of sentences per second (``None`` for ``single_only`` keys).
+    """
     import time
 
     import numpy as np
 
-    path, sentences = request["path"], request["sentences"]
-    if request.get("loader", "session") == "session":
-        session = ServingSession(path, op_libraries=request["op_libraries"])
-        make_run = lambda signature: (lambda batch: session.run(signature, {"text": np.array(batch, object)}))  # noqa: E731
-    else:
-        import tensorflow as tf
-
-        for lib in request["op_libraries"]:
-            tf.load_op_library(lib)
-        loaded = tf.saved_model.load(path)
-        make_run = lambda signature: (lambda batch: loaded.signatures[signature](  # noqa: E731
-            text=tf.constant(batch, dtype=tf.string, shape=[len(batch)])))
-    result = {}
-    size = request["batch_size"]
-    for signature in request["signatures"]:
-        run = make_run(signature)
-        for i in range(request["warmup"]):
-            run([sentences[i % len(sentences)]])
-            run(sentences[:size])
-        single = []
-        for i in range(request["calls"]):
+    sentences = list(sentences)
+    if not sentences:
+        raise ValueError("No sentences to translate.")
+    every = every or {}
+    singles = [sentences[i % len(sentences)] for i in range(single)]
+    for call in functions.values():  # warm-up: caches, thread pools, a batch shape
+        for sentence in singles[:warmup] or sentences[:1]:
+            call([sentence])
+        call([sentences[j % len(sentences)] for j in range(batch_size)])
+    latencies = {key: [] for key in functions}
+    for i, sentence in enumerate(singles):
+        for key, call in functions.items():
+            if i % every.get(key, 1):
+                continue
             start = time.perf_counter()
-            run([sentences[i % len(sentences)]])
-            single.append(time.perf_counter() - start)
-        single.sort()
-        batches = [sentences[(i * size) % len(sentences):][:size] for i in range(request["batch_calls"])]
-        batches = [b if len(b) == size else sentences[:size] for b in batches]
-        start = time.perf_counter()
-        for b in batches:
-            run(b)
-        elapsed = time.perf_counter() - start
-        result[signature] = {
-            "latency_median_ms": 1000 * statistics.median(single),
-            "latency_p90_ms": 1000 * single[int(0.9 * (len(single) - 1))],
-            "sentences_per_second": len(batches) * size / elapsed,
+            call([sentence])
+            latencies[key].append(1000 * (time.perf_counter() - start))
+    throughput = {key: [] for key in functions}
+    for b in range(batches):
+        batch = [sentences[(b * batch_size + j) % len(sentences)] for j in range(batch_size)]
+        for key, call in functions.items():
+            if key in single_only:
+                continue
+            start = time.perf_counter()
+            call(batch)
+            throughput[key].append(batch_size / (time.perf_counter() - start))
+    return {
+        key: {
+            "latency_ms_median": float(np.median(latencies[key])) if latencies[key] else float("nan"),
+            "latency_ms_p90": float(np.percentile(latencies[key], 90)) if latencies[key] else float("nan"),
+            "batch_sentences_per_s": float(np.median(throughput[key])) if throughput[key] else None,
+            "calls": len(latencies[key]),
         }
-    return result
+        for key in functions
+    }
+
+
+def load_callables(path: str, loader: str = "session", op_libraries=()) -> dict:
+    """``{signature: call(sentences) -> outputs}`` for one SavedModel through one loader.
+
+    ``loader="session"``: TF Serving's loader (:class:`ServingSession`); ``"tf2"``:
+    ``tf.saved_model.load`` (op libraries loaded first).
+    """
+    import numpy as np
+
+    if loader == "session":
+        session = ServingSession(path, op_libraries=op_libraries)
+
+        def make(signature):
+            (name,) = session.inputs(signature)
+            return lambda sentences: session.run(signature, {name: np.array(list(sentences), dtype=object)})
+
+        return {sig: make(sig) for sig in session.signatures if not sig.startswith("__")}
+    if loader != "tf2":
+        raise ValueError(f"loader={loader!r}: choose 'session' (TF Serving's C API path) or 'tf2'.")
+    import tensorflow as tf
+
+    for lib in op_libraries:
+        tf.load_op_library(lib)
+    module = tf.saved_model.load(path)
+
+    def make_tf2(fn):
+        def call(sentences):
+            return {k: v.numpy() for k, v in fn(tf.constant(list(sentences), dtype=tf.string)).items()}
+        return call
+
+    return {sig: make_tf2(fn) for sig, fn in module.signatures.items()}
+
+
+def benchmark_main(request: dict) -> dict:
+    """Latency and throughput of one SavedModel's signatures, through TF Serving's loader or the TF2 path."""
+    functions = load_callables(request["path"], request.get("loader", "session"), request["op_libraries"])
+    missing = [s for s in request["signatures"] if s not in functions]
+    if missing:
+        raise ServingLoaderError(f"no signature {missing} in {request['path']}")
+    figures = time_signatures({s: functions[s] for s in request["signatures"]}, request["sentences"],
+                              single=request["calls"], batches=request["batch_calls"],
+                              batch_size=request["batch_size"], warmup=request["warmup"])
+    return {
+        signature: {"latency_median_ms": f["latency_ms_median"], "latency_p90_ms": f["latency_ms_p90"],
+                    "sentences_per_second": f["batch_sentences_per_s"]}
+        for signature, f in figures.items()
+    }
 
 
 def main(argv=None) -> int:
