@@ -20,14 +20,17 @@ bottleneck) and ``a_i`` is all zeros.
 The output projection ``W_o`` is applied once to all steps after the loop, not
 inside it: at usual sizes it is the largest matrix multiply of the model.
 
-Two ways to run the same model (same weights, same numbers):
+Two ways to run the same model (same weights, same numbers), the ``implementation``
+argument:
 
-* ``"fused"`` (a GRU decoder on any device): one step is a single function of raw
-  ops. The parts of the GRU input that do not depend on the recurrence are
-  computed outside the loop: ``embed(y) W_e + b`` for all target steps in one
-  multiply, and the context part through ``c_i W_c = a_i (H W_c)`` with
-  ``H W_c`` [batch, src_len, 3 * units] computed once per source sentence, so the
-  loop only multiplies the state ``s_{i-1}`` (by ``W1`` and the recurrent kernel).
+* ``"fused"`` (``"auto"``'s choice for a GRU decoder on any device): one step is
+  :func:`seq2seq_keras.fused.input_feeding_step`, a single function of raw ops that
+  scores with the attention layer's own :meth:`score`. The parts of the GRU input
+  that do not depend on the recurrence are computed outside the loop:
+  ``embed(y) W_e + b`` for all target steps in one multiply, and the context part
+  through ``c_i W_c = a_i (H W_c)`` with ``H W_c`` [batch, src_len, 3 * units]
+  computed once per source sentence, so the loop only multiplies the state
+  ``s_{i-1}`` (by ``W1`` and the recurrent kernel).
 * ``"layers"``: Keras layer calls per step (``attention``, ``GRUCell``/``LSTMCell``),
   used for LSTM decoders.
 
@@ -42,7 +45,7 @@ Fast mode, ``input_feeding=False`` (Luong et al. 2015 without input feeding):
 
 The recurrence no longer waits for the attention, so teacher forcing runs the
 RNN over the whole target in one call (Keras' ``GRU``/``LSTM``: cuDNN on a GPU; on
-a CPU the GRU runs :func:`~seq2seq_keras.encoder.gru_scan` with the input
+a CPU the GRU runs :func:`~seq2seq_keras.fused.gru_sequence` with the input
 projection outside the loop) and attention for all steps is one batched matmul.
 Decoding still goes one token at a time through the same :meth:`Decoder.step`.
 """
@@ -53,11 +56,10 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from .attention import ATTENTION_TYPES, BahdanauAttention, make_attention, masked_softmax
-from .encoder import RNN_TYPES, _gru_weights, gpu_available, gru_gates, gru_scan
-
-#: Values of the private ``Decoder._implementation`` switch (see the module docstring).
-IMPLEMENTATIONS = ("auto", "fused", "fused-no-precompute", "layers")
+from . import fused
+from .attention import ATTENTION_TYPES, make_attention
+from .encoder import RNN_TYPES
+from .fused import IMPLEMENTATIONS  # noqa: F401
 
 
 @keras.saving.register_keras_serializable(package="seq2seq_keras")
@@ -74,6 +76,9 @@ class Decoder(keras.layers.Layer):
     * ``weights`` [batch, tgt_len, src_len] (zeros without attention).
 
     One step at a time (decoding): :meth:`start` then :meth:`step`.
+
+    ``implementation``: ``"auto"`` (default), ``"fused"`` or ``"layers"``; see the
+    module docstring. Same weights and numbers either way.
     """
 
     def __init__(
@@ -87,6 +92,7 @@ class Decoder(keras.layers.Layer):
         rnn: str = "gru",
         dropout: float = 0.0,
         input_feeding: bool = True,
+        implementation: str = "auto",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -103,8 +109,7 @@ class Decoder(keras.layers.Layer):
         self.dropout = float(dropout)
         self.input_feeding = bool(input_feeding)
         self.num_states = 2 if rnn == "lstm" else 1
-        # Not part of the config: how to run the recurrence (same weights and numbers).
-        self._implementation = "auto"
+        self.implementation = fused.check_implementation(implementation)
 
         # Sublayers share this layer's dtype policy, so that a saved mixed-precision model reloads mixed.
         policy = self.dtype_policy
@@ -165,7 +170,13 @@ class Decoder(keras.layers.Layer):
 
     def uses_fused_step(self) -> bool:
         """Whether steps run the fused GRU step function instead of Keras layer calls."""
-        return self.rnn == "gru" and self._implementation != "layers"
+        return self.rnn == "gru" and self.implementation != "layers"
+
+    def uses_fused_sequence(self) -> bool:
+        """Whether the fast mode runs its GRU with the fused scan (``"auto"``: on a CPU only)."""
+        if self.rnn != "gru" or self.implementation == "layers":
+            return False
+        return self.implementation == "fused" or not fused.gpu_available()
 
     # ------------------------------------------------------------------ step API
     def start(self, encoder_outputs, encoder_states, source_mask):
@@ -185,11 +196,9 @@ class Decoder(keras.layers.Layer):
             memory["keys"] = self.attention.keys(encoder_outputs)
         else:
             memory["context"] = encoder_states[0]
-        if self.input_feeding and self.uses_fused_step() and self._implementation != "fused-no-precompute":
-            dtype = self.compute_dtype
-            kernel = ops.cast(self.cell.kernel, dtype)[self.embedding_dim:]  # W_c [value_dim, 3 * units]
+        if self.input_feeding and self.uses_fused_step():
             source = encoder_outputs if self.attention is not None else encoder_states[0]
-            memory["context_inputs"] = ops.matmul(ops.cast(source, dtype), kernel)
+            memory["context_inputs"] = fused.context_inputs(self.cell, self.embedding_dim, source, self.compute_dtype)
         return state, memory
 
     def attend(self, query, memory):
@@ -199,52 +208,6 @@ class Decoder(keras.layers.Layer):
             weights = ops.zeros(ops.shape(values)[:2], dtype=values.dtype)
             return ops.cast(memory["context"], values.dtype), weights
         return self.attention(query, memory["values"], mask=memory["mask"], keys=memory["keys"])
-
-    def _attention_weights(self, query, memory):
-        """Fused attention: ``query`` [batch, units] -> weights [batch, src_len], raw ops."""
-        dtype = query.dtype
-        keys = ops.cast(memory["keys"], dtype)
-        if isinstance(self.attention, BahdanauAttention):
-            w1 = ops.cast(self.attention.query_dense.kernel, dtype)  # [units, attention_units]
-            v = ops.cast(self.attention.score_dense.kernel, dtype)[:, 0]  # [attention_units]
-            hidden = ops.tanh(ops.expand_dims(ops.matmul(query, w1), 1) + keys)  # [batch, src_len, att]
-            scores = ops.sum(hidden * v, axis=-1)  # v^T tanh(.) [batch, src_len]
-        else:  # Luong: q^T k, times 1/sqrt(d) for scaled_dot
-            scores = ops.squeeze(ops.matmul(keys, ops.expand_dims(query, -1)), -1)
-            if self.attention._scale != 1.0:
-                scores = scores * ops.cast(self.attention._scale, dtype)
-        return masked_softmax(scores, memory["mask"])
-
-    def _fused_step(self, inputs_part, state, memory, embedded=None):
-        """One input-feeding GRU step as a single function of raw ops.
-
-        ``inputs_part`` [batch, 3 * units] is ``embed(y) W_e + b_in`` computed outside
-        (or None, then ``embedded`` [batch, emb] is multiplied here: the
-        no-precompute variant). Returns features, new state, weights.
-        """
-        h = state[0]
-        dtype = h.dtype
-        kernel, recurrent_kernel, input_bias, recurrent_bias = _gru_weights(self.cell, dtype)
-        values = ops.cast(memory["values"], dtype)
-        precomputed = "context_inputs" in memory
-        if self.attention is None:
-            weights = ops.zeros(ops.shape(values)[:2], dtype=dtype)
-            context = ops.cast(memory["context"], dtype)
-            context_part = ops.cast(memory["context_inputs"], dtype) if precomputed else None
-        else:
-            weights = self._attention_weights(h, memory)
-            w = ops.expand_dims(weights, 1)  # [batch, 1, src_len]
-            context = ops.squeeze(ops.matmul(w, values), 1)  # [batch, value_dim]
-            context_part = ops.squeeze(ops.matmul(w, ops.cast(memory["context_inputs"], dtype)), 1) if precomputed else None
-        if context_part is None:  # no precomputation: the cell's whole input multiply, here
-            x = ops.concatenate([embedded, context], axis=-1)
-            inputs_part = ops.matmul(x, kernel) + input_bias
-        elif inputs_part is None:
-            inputs_part = ops.matmul(embedded, kernel[: self.embedding_dim]) + input_bias + context_part
-        else:
-            inputs_part = inputs_part + context_part
-        new_h = gru_gates(inputs_part, ops.matmul(h, recurrent_kernel) + recurrent_bias, h)
-        return ops.concatenate([new_h, context], axis=-1), [new_h], weights
 
     def logits(self, features):
         """``features`` [..., output_features_dim] -> float32 logits [..., vocabulary_size]."""
@@ -267,7 +230,8 @@ class Decoder(keras.layers.Layer):
             features = self.attentional_layer(ops.concatenate([output, ops.cast(context, output.dtype)], axis=-1))
             return features, list(new_state), weights
         if self.uses_fused_step():
-            return self._fused_step(None, state, memory, embedded=embedded)
+            inputs_part = fused.embedded_inputs(self.cell, self.embedding_dim, embedded)
+            return fused.input_feeding_step(self, inputs_part, state, memory)
         context, weights = self.attend(state[0], memory)
         cell_input = ops.concatenate([embedded, ops.cast(context, embedded.dtype)], axis=-1)
         output, new_state = self.cell(cell_input, state, training=training)
@@ -296,12 +260,8 @@ class Decoder(keras.layers.Layer):
 
     def _whole_sequence(self, embedded, state, memory, training):
         """No input feeding: RNN over the whole target, then attention for all steps at once."""
-        if self.rnn == "gru" and self._implementation != "layers" and (
-                self._implementation != "auto" or not gpu_available()):
-            kernel, recurrent_kernel, input_bias, recurrent_bias = _gru_weights(self.sequence_rnn.cell, embedded.dtype)
-            projected = tf.transpose(ops.matmul(embedded, kernel) + input_bias, (1, 0, 2))[:, None]
-            outputs, _ = gru_scan(projected, state[0][None], recurrent_kernel[None], recurrent_bias[None, None])
-            outputs = tf.transpose(outputs[:, 0], (1, 0, 2))  # [batch, tgt_len, units]
+        if self.uses_fused_sequence():
+            outputs = fused.gru_sequence(self.sequence_rnn.cell, embedded, state[0])  # [batch, tgt_len, units]
         else:  # Keras' layer: cuDNN on a GPU
             outputs, *_ = self.sequence_rnn(embedded, initial_state=state, training=training)
         if self.attention is None:  # the fixed context at every step
@@ -316,11 +276,9 @@ class Decoder(keras.layers.Layer):
     def _input_feeding_loop(self, embedded, state, memory, training):
         """Input feeding: a ``tf.while_loop`` over target steps -> features, weights (batch-major)."""
         steps = tf.shape(embedded)[1]
-        fused = self.uses_fused_step()
-        if fused and "context_inputs" in memory:
-            kernel, _, input_bias, _ = _gru_weights(self.cell, embedded.dtype)
-            # embed(y) W_e + b_in for every step in one multiply, outside the loop.
-            step_inputs = ops.matmul(embedded, kernel[: self.embedding_dim]) + input_bias
+        fused_step = self.uses_fused_step()
+        if fused_step:  # embed(y) W_e + b_in for every step in one multiply, outside the loop.
+            step_inputs = fused.embedded_inputs(self.cell, self.embedding_dim, embedded)
         else:
             step_inputs = embedded
         # Time-major, read per step from a TensorArray (a slice's gradient would be a
@@ -330,8 +288,8 @@ class Decoder(keras.layers.Layer):
         weights_ta = tf.TensorArray(self.compute_dtype, size=steps)
 
         def body(i, state, features_ta, weights_ta):
-            if fused and "context_inputs" in memory:
-                features, state, weights = self._fused_step(step_inputs.read(i), state, memory)
+            if fused_step:
+                features, state, weights = fused.input_feeding_step(self, step_inputs.read(i), state, memory)
             else:
                 features, state, weights = self.step_embedded(step_inputs.read(i), state, memory, training)
             return i + 1, state, features_ta.write(i, features), weights_ta.write(i, weights)
@@ -357,5 +315,6 @@ class Decoder(keras.layers.Layer):
             rnn=self.rnn,
             dropout=self.dropout,
             input_feeding=self.input_feeding,
+            implementation=self.implementation,
         )
         return config

@@ -61,6 +61,9 @@ class Seq2Seq(keras.Model):
             feeding): the decoder RNN runs over the whole target at once and
             attention for all steps is one batched call; see
             :mod:`seq2seq_keras.decoder`.
+        implementation: how the encoder and decoder run their GRUs, same weights and
+            numbers either way: ``"auto"`` (default: each layer's measured choice),
+            ``"fused"`` (:mod:`seq2seq_keras.fused`) or ``"layers"`` (Keras' layers only).
 
     Call: ``logits = model((source_ids, target_in))`` -> float32 [batch, tgt_len, vocab];
     ``model.call_with_attention(...)`` also returns weights [batch, tgt_len, src_len].
@@ -80,6 +83,7 @@ class Seq2Seq(keras.Model):
         bidirectional: bool = True,
         dropout: float = 0.0,
         input_feeding: bool = True,
+        implementation: str = "auto",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -104,6 +108,7 @@ class Seq2Seq(keras.Model):
         self.bidirectional = bool(bidirectional)
         self.dropout = float(dropout)
         self.input_feeding = bool(input_feeding)
+        self.implementation = implementation
 
         self.encoder = Encoder(
             source_text.vocabulary_size,
@@ -113,6 +118,7 @@ class Seq2Seq(keras.Model):
             num_layers=self.encoder_layers,
             bidirectional=self.bidirectional,
             dropout=self.dropout,
+            implementation=implementation,
             name="encoder",
             dtype=self.dtype_policy,
         )
@@ -125,6 +131,7 @@ class Seq2Seq(keras.Model):
             rnn=rnn,
             dropout=self.dropout,
             input_feeding=self.input_feeding,
+            implementation=implementation,
             name="decoder",
             dtype=self.dtype_policy,
         )
@@ -249,6 +256,7 @@ class Seq2Seq(keras.Model):
             "bidirectional": self.bidirectional,
             "dropout": self.dropout,
             "input_feeding": self.input_feeding,
+            "implementation": self.implementation,
         }
 
     @classmethod

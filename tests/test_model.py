@@ -257,8 +257,7 @@ def test_fit_with_jit_compile_runs_the_fused_loops_under_xla(tiny_processors):
     runs = []
     for jit in (False, True):
         keras.utils.set_random_seed(0)
-        model = Seq2Seq(src, tgt, embedding_dim=8, units=6)
-        model.encoder._implementation = model.decoder._implementation = "fused"  # a GPU would pick Keras' GRU
+        model = Seq2Seq(src, tgt, embedding_dim=8, units=6, implementation="fused")  # a GPU would pick Keras' GRU
         assert model.encoder.uses_fused_gru(training=True) and model.decoder.uses_fused_step()
         model.compile(keras.optimizers.Adam(1e-2), jit_compile=jit)
         history = model.fit(batches, epochs=2, shuffle=False, verbose=0)
