@@ -233,15 +233,27 @@ class LuongAttention(_Attention):
 ATTENTION_TYPES = ("bahdanau", "luong-dot", "luong-general", "luong-scaled-dot", "none")
 
 
+def attention_name(kind: str | None) -> str | None:
+    """An attention name validated and normalised: ``None``/``"none"`` -> ``None`` (no attention).
+
+    The one place names are checked: :class:`~seq2seq_keras.model.Seq2Seq`, the decoder,
+    :func:`make_attention` and :class:`~seq2seq_keras.config.TrainConfig` call it.
+    """
+    if kind is None or kind == "none":
+        return None
+    if kind not in ATTENTION_TYPES:
+        raise ValueError(f"attention={kind!r}: choose one of {ATTENTION_TYPES}.")
+    return kind
+
+
 def make_attention(kind: str | None, units: int, dtype=None):
     """Build an attention layer from its CLI name (``None``/``"none"`` -> no attention).
 
     ``dtype``: the dtype policy (the enclosing layer's, so that mixed precision survives a reload).
     """
-    if kind in (None, "none"):
+    kind = attention_name(kind)
+    if kind is None:
         return None
     if kind == "bahdanau":
         return BahdanauAttention(units, name="attention", dtype=dtype)
-    if kind.startswith("luong-"):
-        return LuongAttention(kind[len("luong-"):].replace("-", "_"), name="attention", dtype=dtype)
-    raise ValueError(f"attention={kind!r}: choose one of {ATTENTION_TYPES}.")
+    return LuongAttention(kind[len("luong-"):].replace("-", "_"), name="attention", dtype=dtype)

@@ -57,7 +57,7 @@ import tensorflow as tf
 from keras import ops
 
 from . import fused
-from .attention import ATTENTION_TYPES, make_attention
+from .attention import attention_name, make_attention
 from .encoder import RNN_TYPES
 from .fused import IMPLEMENTATIONS  # noqa: F401
 
@@ -98,12 +98,10 @@ class Decoder(keras.layers.Layer):
         super().__init__(**kwargs)
         if rnn not in RNN_TYPES:
             raise ValueError(f"rnn={rnn!r}: choose one of {RNN_TYPES}.")
-        if attention is not None and attention not in ATTENTION_TYPES:
-            raise ValueError(f"attention={attention!r}: choose one of {ATTENTION_TYPES}.")
         self.vocabulary_size = int(vocabulary_size)
         self.embedding_dim = int(embedding_dim)
         self.units = int(units)
-        self.attention_type = None if attention in (None, "none") else attention
+        self.attention_type = attention_name(attention)
         self.attention_units = int(attention_units or units)
         self.rnn = rnn
         self.dropout = float(dropout)

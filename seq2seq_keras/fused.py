@@ -101,95 +101,102 @@ def gru_scan(inputs_tm, initial_state, recurrent_kernel, recurrent_bias, mask_tm
     Returns ``(outputs [steps, D, batch, units], final_state [D, batch, units])``,
     equal (to float rounding) to Keras' ``GRU`` with the same weights, gradients included.
     """
-    steps = tf.shape(inputs_tm)[0]
-
-    def forward(inputs_tm, initial_state, recurrent_kernel, recurrent_bias):
-        """The loop; also returns per step [h_{t-1}, z, r, candidate, recurrent_h] for the gradient."""
-        outputs_ta = tf.TensorArray(inputs_tm.dtype, size=steps, element_shape=initial_state.shape)
-        saved_ta = tf.TensorArray(inputs_tm.dtype, size=steps)
-        inputs_ta = tf.TensorArray(inputs_tm.dtype, size=steps).unstack(inputs_tm)
-        mask_ta = tf.TensorArray(tf.bool, size=steps).unstack(mask_tm) if mask_tm is not None else None
-
-        def body(t, h, outputs_ta, saved_ta):
-            recurrent = tf.matmul(h, recurrent_kernel) + recurrent_bias  # [D, batch, 3 * units]
-            new_h, (z, r, candidate, r_h) = gru_cell(inputs_ta.read(t), recurrent, h)
-            if mask_ta is not None:
-                keep = mask_ta.read(t)
-                new_h = tf.where(keep, new_h, h)
-                out = tf.where(keep, new_h, tf.zeros_like(new_h)) if zero_masked_outputs else new_h
-            else:
-                out = new_h
-            saved_ta = saved_ta.write(t, tf.stack([h, z, r, candidate, r_h]))
-            return t + 1, new_h, outputs_ta.write(t, out), saved_ta
-
-        _, final_state, outputs_ta, saved_ta = tf.while_loop(
-            lambda t, *_: t < steps,
-            body,
-            (tf.constant(0), initial_state, outputs_ta, saved_ta),
-            maximum_iterations=steps,
-        )
-        return outputs_ta.stack(), final_state, saved_ta.stack()
-
     @tf.custom_gradient
     def scan(inputs_tm, initial_state, recurrent_kernel, recurrent_bias):
-        outputs, final_state, saved = forward(inputs_tm, initial_state, recurrent_kernel, recurrent_bias)
+        outputs, final_state, saved = _gru_scan_forward(
+            inputs_tm, initial_state, recurrent_kernel, recurrent_bias, mask_tm, zero_masked_outputs)
 
         def gradient(d_outputs, d_final):
-            d_outputs = tf.zeros_like(outputs) if d_outputs is None else d_outputs
-            d_final = tf.zeros_like(final_state) if d_final is None else d_final
-            saved_ta = tf.TensorArray(saved.dtype, size=steps).unstack(saved)
-            d_out_ta = tf.TensorArray(outputs.dtype, size=steps).unstack(d_outputs)
-            mask_ta = tf.TensorArray(tf.bool, size=steps).unstack(mask_tm) if mask_tm is not None else None
-            d_inputs_ta = tf.TensorArray(outputs.dtype, size=steps)
-            d_recurrent_ta = tf.TensorArray(outputs.dtype, size=steps)
-            kernel_t = tf.transpose(recurrent_kernel, (0, 2, 1))  # [D, 3 * units, units]
-
-            def body(t, d_h, d_inputs_ta, d_recurrent_ta):
-                h, z, r, candidate, r_h = tf.unstack(saved_ta.read(t))
-                d_out = d_out_ta.read(t)
-                if mask_ta is not None:
-                    keep = mask_ta.read(t)
-                    if zero_masked_outputs:
-                        d_new = tf.where(keep, d_h + d_out, tf.zeros_like(d_h))
-                        d_kept = tf.where(keep, tf.zeros_like(d_h), d_h)
-                    else:
-                        total = d_h + d_out
-                        d_new = tf.where(keep, total, tf.zeros_like(total))
-                        d_kept = tf.where(keep, tf.zeros_like(total), total)
-                else:
-                    d_new, d_kept = d_h + d_out, None
-                d_a_h = d_new * (1.0 - z) * (1.0 - candidate * candidate)  # through tanh
-                d_a_z = d_new * (h - candidate) * z * (1.0 - z)  # through the update gate's sigmoid
-                d_a_r = d_a_h * r_h * r * (1.0 - r)  # through the reset gate's sigmoid
-                d_recurrent = tf.concat([d_a_z, d_a_r, d_a_h * r], axis=-1)  # d(h U + b_rec)
-                d_prev = d_new * z + tf.matmul(d_recurrent, kernel_t)
-                if d_kept is not None:
-                    d_prev = d_prev + d_kept
-                return (t - 1, d_prev, d_inputs_ta.write(t, tf.concat([d_a_z, d_a_r, d_a_h], axis=-1)),
-                        d_recurrent_ta.write(t, d_recurrent))
-
-            _, d_initial, d_inputs_ta, d_recurrent_ta = tf.while_loop(
-                lambda t, *_: t >= 0,
-                body,
-                (steps - 1, d_final, d_inputs_ta, d_recurrent_ta),
-                maximum_iterations=steps,
-            )
-            d_inputs = d_inputs_ta.stack()  # [steps, D, batch, 3 * units]
-            d_recurrent = d_recurrent_ta.stack()
-            d_3u = tf.shape(d_recurrent)[-1]
-            units = tf.shape(saved)[-1]
-            num = tf.shape(saved)[2]  # D
-            # All steps at once: dU = sum_t h_{t-1}^T dr_t, one [D, units, steps * batch] x [D, steps * batch, 3u].
-            previous = tf.reshape(tf.transpose(saved[:, 0], (1, 0, 2, 3)), tf.stack([num, -1, units]))
-            d_rec_flat = tf.reshape(tf.transpose(d_recurrent, (1, 0, 2, 3)), tf.stack([num, -1, d_3u]))
-            d_kernel = tf.matmul(previous, d_rec_flat, transpose_a=True)
-            d_bias = tf.reduce_sum(d_recurrent, axis=[0, 2])[:, None, :]
-            return d_inputs, d_initial, d_kernel, d_bias
+            return _gru_scan_gradient(d_outputs, d_final, outputs, final_state, saved, recurrent_kernel,
+                                      mask_tm, zero_masked_outputs)
 
         return (outputs, final_state), gradient
 
     return scan(inputs_tm, initial_state, recurrent_kernel, recurrent_bias)
 
+
+def _gru_scan_forward(inputs_tm, initial_state, recurrent_kernel, recurrent_bias, mask_tm, zero_masked_outputs):
+    """:func:`gru_scan`'s loop; also returns per step [h_{t-1}, z, r, candidate, recurrent_h] for the gradient."""
+    steps = tf.shape(inputs_tm)[0]
+    outputs_ta = tf.TensorArray(inputs_tm.dtype, size=steps, element_shape=initial_state.shape)
+    saved_ta = tf.TensorArray(inputs_tm.dtype, size=steps)
+    inputs_ta = tf.TensorArray(inputs_tm.dtype, size=steps).unstack(inputs_tm)
+    mask_ta = tf.TensorArray(tf.bool, size=steps).unstack(mask_tm) if mask_tm is not None else None
+
+    def body(t, h, outputs_ta, saved_ta):
+        recurrent = tf.matmul(h, recurrent_kernel) + recurrent_bias  # [D, batch, 3 * units]
+        new_h, (z, r, candidate, r_h) = gru_cell(inputs_ta.read(t), recurrent, h)
+        if mask_ta is not None:
+            keep = mask_ta.read(t)
+            new_h = tf.where(keep, new_h, h)
+            out = tf.where(keep, new_h, tf.zeros_like(new_h)) if zero_masked_outputs else new_h
+        else:
+            out = new_h
+        saved_ta = saved_ta.write(t, tf.stack([h, z, r, candidate, r_h]))
+        return t + 1, new_h, outputs_ta.write(t, out), saved_ta
+
+    _, final_state, outputs_ta, saved_ta = tf.while_loop(
+        lambda t, *_: t < steps,
+        body,
+        (tf.constant(0), initial_state, outputs_ta, saved_ta),
+        maximum_iterations=steps,
+    )
+    return outputs_ta.stack(), final_state, saved_ta.stack()
+
+
+def _gru_scan_gradient(d_outputs, d_final, outputs, final_state, saved, recurrent_kernel, mask_tm, zero_masked_outputs):
+    """:func:`gru_scan`'s hand-written backward pass (see its docstring)."""
+    steps = tf.shape(outputs)[0]
+    d_outputs = tf.zeros_like(outputs) if d_outputs is None else d_outputs
+    d_final = tf.zeros_like(final_state) if d_final is None else d_final
+    saved_ta = tf.TensorArray(saved.dtype, size=steps).unstack(saved)
+    d_out_ta = tf.TensorArray(outputs.dtype, size=steps).unstack(d_outputs)
+    mask_ta = tf.TensorArray(tf.bool, size=steps).unstack(mask_tm) if mask_tm is not None else None
+    d_inputs_ta = tf.TensorArray(outputs.dtype, size=steps)
+    d_recurrent_ta = tf.TensorArray(outputs.dtype, size=steps)
+    kernel_t = tf.transpose(recurrent_kernel, (0, 2, 1))  # [D, 3 * units, units]
+
+    def body(t, d_h, d_inputs_ta, d_recurrent_ta):
+        h, z, r, candidate, r_h = tf.unstack(saved_ta.read(t))
+        d_out = d_out_ta.read(t)
+        if mask_ta is not None:
+            keep = mask_ta.read(t)
+            if zero_masked_outputs:
+                d_new = tf.where(keep, d_h + d_out, tf.zeros_like(d_h))
+                d_kept = tf.where(keep, tf.zeros_like(d_h), d_h)
+            else:
+                total = d_h + d_out
+                d_new = tf.where(keep, total, tf.zeros_like(total))
+                d_kept = tf.where(keep, tf.zeros_like(total), total)
+        else:
+            d_new, d_kept = d_h + d_out, None
+        d_a_h = d_new * (1.0 - z) * (1.0 - candidate * candidate)  # through tanh
+        d_a_z = d_new * (h - candidate) * z * (1.0 - z)  # through the update gate's sigmoid
+        d_a_r = d_a_h * r_h * r * (1.0 - r)  # through the reset gate's sigmoid
+        d_recurrent = tf.concat([d_a_z, d_a_r, d_a_h * r], axis=-1)  # d(h U + b_rec)
+        d_prev = d_new * z + tf.matmul(d_recurrent, kernel_t)
+        if d_kept is not None:
+            d_prev = d_prev + d_kept
+        return (t - 1, d_prev, d_inputs_ta.write(t, tf.concat([d_a_z, d_a_r, d_a_h], axis=-1)),
+                d_recurrent_ta.write(t, d_recurrent))
+
+    _, d_initial, d_inputs_ta, d_recurrent_ta = tf.while_loop(
+        lambda t, *_: t >= 0,
+        body,
+        (steps - 1, d_final, d_inputs_ta, d_recurrent_ta),
+        maximum_iterations=steps,
+    )
+    d_inputs = d_inputs_ta.stack()  # [steps, D, batch, 3 * units]
+    d_recurrent = d_recurrent_ta.stack()
+    d_3u = tf.shape(d_recurrent)[-1]
+    units = tf.shape(saved)[-1]
+    num = tf.shape(saved)[2]  # D
+    # All steps at once: dU = sum_t h_{t-1}^T dr_t, one [D, units, steps * batch] x [D, steps * batch, 3u].
+    previous = tf.reshape(tf.transpose(saved[:, 0], (1, 0, 2, 3)), tf.stack([num, -1, units]))
+    d_rec_flat = tf.reshape(tf.transpose(d_recurrent, (1, 0, 2, 3)), tf.stack([num, -1, d_3u]))
+    d_kernel = tf.matmul(previous, d_rec_flat, transpose_a=True)
+    d_bias = tf.reduce_sum(d_recurrent, axis=[0, 2])[:, None, :]
+    return d_inputs, d_initial, d_kernel, d_bias
 
 
 def gru_stack(encoder, x, mask, training):

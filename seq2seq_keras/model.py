@@ -21,7 +21,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from .attention import ATTENTION_TYPES
+from .attention import attention_name
 from .decoder import Decoder
 from .encoder import Encoder
 from .text import PAD_ID, TextProcessor
@@ -91,10 +91,7 @@ class Seq2Seq(keras.Model):
             source_text = keras.saving.deserialize_keras_object(source_text)
         if isinstance(target_text, dict):
             target_text = keras.saving.deserialize_keras_object(target_text)
-        if attention == "none":
-            attention = None
-        if attention is not None and attention not in ATTENTION_TYPES:
-            raise ValueError(f"attention={attention!r}: choose one of {ATTENTION_TYPES}.")
+        attention = attention_name(attention)
         if not target_text.add_start_end:
             raise ValueError("target_text must be built with add_start_end=True ([START]/[END] around targets).")
         self.source_text = source_text
