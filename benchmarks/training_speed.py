@@ -151,8 +151,8 @@ class StepwiseSeq2Seq(Seq2Seq):
         source_ids, target_in = inputs
         encoder_outputs, encoder_states, source_mask = self.encoder(source_ids, training=training)
         state, memory = self.decoder.start(encoder_outputs, encoder_states, source_mask)
-        if self.recompute_keys and "keys" in memory:
-            memory["keys"] = None  # the attention layer then projects the values at every call
+        if self.recompute_keys and memory.keys is not None:
+            memory = memory._replace(keys=None)  # the attention layer then projects the values at every call
         embedded = self.decoder.dropout_layer(self.decoder.embedding(target_in), training=training)
         embedded = tf.transpose(embedded, (1, 0, 2))
         steps = tf.shape(target_in)[1]
@@ -180,12 +180,12 @@ def no_precompute_step(decoder, embedded, state, memory):
     h = state[0]
     dtype = h.dtype
     kernel, recurrent_kernel, input_bias, recurrent_bias = fused.gru_weights(decoder.cell, dtype)
-    values = ops.cast(memory["values"], dtype)
+    values = ops.cast(memory.values, dtype)
     if decoder.attention is None:
         weights = ops.zeros(ops.shape(values)[:2], dtype=dtype)
-        context = ops.cast(memory["context"], dtype)
+        context = ops.cast(memory.context, dtype)
     else:
-        weights = masked_softmax(decoder.attention.score(h, ops.cast(memory["keys"], dtype)), memory["mask"])
+        weights = masked_softmax(decoder.attention.score(h, ops.cast(memory.keys, dtype)), memory.mask)
         context = ops.squeeze(ops.matmul(ops.expand_dims(weights, 1), values), 1)
     inputs_part = ops.matmul(ops.concatenate([ops.cast(embedded, dtype), context], axis=-1), kernel) + input_bias
     new_h = fused.gru_gates(inputs_part, ops.matmul(h, recurrent_kernel) + recurrent_bias, h)
@@ -198,7 +198,7 @@ def no_precompute_decode(decoder, target_in, encoder_outputs, encoder_states, so
     embedded = decoder.dropout_layer(decoder.embedding(target_in), training=training)
     steps = tf.shape(target_in)[1]
     inputs = tf.TensorArray(embedded.dtype, size=steps).unstack(tf.transpose(embedded, (1, 0, 2)))
-    features_ta = tf.TensorArray(decoder.compute_dtype, size=steps, element_shape=[None, decoder.feature_dim])
+    features_ta = tf.TensorArray(decoder.compute_dtype, size=steps, element_shape=[None, decoder.output_features_dim])
     weights_ta = tf.TensorArray(decoder.compute_dtype, size=steps)
 
     def body(i, state, features_ta, weights_ta):
@@ -242,7 +242,7 @@ def build_our_model(variant: Variant, size: ModelSize, source_text, target_text,
             source_text,
             target_text,
             embedding_dim=size.embedding_dim,
-            units=size.our_encoder_units,
+            encoder_units=size.our_encoder_units,
             attention=variant.attention,
             input_feeding=variant.input_feeding,
         )

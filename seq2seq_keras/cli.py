@@ -59,7 +59,8 @@ def _add_config_flags(parser) -> None:
         kind = next(t for t in typing.get_args(types[field.name]) or (types[field.name],) if t is not type(None))
         if field.default is not None:
             help_text += " (default: %(default)s)"
-        parser.add_argument(meta.get("flag", flag), dest=field.name, type=kind, default=field.default,
+        parser.add_argument(meta.get("flag", flag), *meta.get("aliases", ()), dest=field.name, type=kind,
+                            default=field.default,
                             choices=meta.get("choices"), metavar=meta.get("metavar"), help=help_text)
 
 

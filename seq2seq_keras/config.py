@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 
 from .attention import ATTENTION_TYPES, attention_name
 from .encoder import RNN_TYPES
@@ -18,8 +19,8 @@ def setting(default, help: str, **cli):
     """A :class:`TrainConfig` field: its default and the help text of its ``train`` flag.
 
     ``cli`` may hold ``choices``, ``metavar``, ``flag`` (another flag name, e.g.
-    ``--no-input-feeding`` for a ``True`` default) and ``zero_is_none`` (the flag's
-    0 means ``None``); :func:`seq2seq_keras.cli` builds the ``train`` command from them.
+    ``--no-input-feeding`` for a ``True`` default), ``aliases`` (more flag names)
+    and ``zero_is_none`` (the flag's 0 means ``None``); :func:`seq2seq_keras.cli` builds the ``train`` command from them.
     """
     return dataclasses.field(default=default, metadata={"help": help, **cli})
 
@@ -41,7 +42,9 @@ class TrainConfig:
                                     choices=ATTENTION_TYPES)
     rnn: str = setting("gru", "recurrent cell of the encoder and the decoder", choices=RNN_TYPES)
     embedding_dim: int = setting(128, "embedding size, source and target")
-    units: int = setting(256, "encoder units per direction (the decoder gets the encoder's output width)")
+    encoder_units: int = setting(256, "encoder units per direction (the decoder gets the encoder's output width, "
+                                      "twice this when bidirectional); --units is its deprecated old name",
+                                 aliases=("--units",))
     encoder_layers: int = setting(1, "stacked encoder layers")
     dropout: float = setting(0.0, "dropout on embeddings, between layers and before the output projection")
     epochs: int = setting(10, "training epochs")
@@ -63,9 +66,15 @@ class TrainConfig:
     tensorboard: str | None = setting(
         None, "write TensorBoard logs to DIR: losses per epoch, and attention heatmaps with alignment error "
         "(AER) of a few fixed sentences; view them with: tensorboard --logdir DIR", metavar="DIR")
+    #: Deprecated old name of ``encoder_units`` (init only; reading ``config.units`` still works).
+    units: dataclasses.InitVar[int | None] = None
 
-    def __post_init__(self):
+    def __post_init__(self, units):
         self.attention = attention_name(self.attention)  # validated; "none" -> None
+        if units is not None:
+            warnings.warn("TrainConfig(units=...) is deprecated: it is the encoder's width per direction, "
+                          "now encoder_units=...", DeprecationWarning, stacklevel=3)
+            self.encoder_units = units
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
@@ -73,6 +82,8 @@ class TrainConfig:
     @classmethod
     def from_json(cls, text: str) -> "TrainConfig":
         values = json.loads(text)
+        if "units" in values:  # a config.json written before the rename
+            values["encoder_units"] = values.pop("units")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(values) - known
         if unknown:
@@ -86,6 +97,11 @@ class TrainConfig:
             for f in dataclasses.fields(self)
             if f.name not in LOGGING_ONLY and getattr(self, f.name) != getattr(other, f.name)
         ]
+
+
+# Reading the old name (``config.units``) still works; set after the dataclass is made so that
+# the init-only ``units`` above keeps its default.
+TrainConfig.units = property(lambda self: self.encoder_units, doc="Deprecated: ``encoder_units``.")
 
 
 #: Settings that change what is logged, not the model or its training: a resume may change them.
@@ -103,7 +119,7 @@ def build_model(config: TrainConfig, source_text, target_text):
         source_text,
         target_text,
         embedding_dim=config.embedding_dim,
-        units=config.units,
+        encoder_units=config.encoder_units,
         attention=config.attention,
         rnn=config.rnn,
         encoder_layers=config.encoder_layers,

@@ -52,6 +52,8 @@ Decoding still goes one token at a time through the same :meth:`Decoder.step`.
 
 from __future__ import annotations
 
+from typing import Any, NamedTuple
+
 import keras
 import tensorflow as tf
 from keras import ops
@@ -60,6 +62,32 @@ from . import fused
 from .attention import attention_name, make_attention
 from .encoder import RNN_TYPES
 from .fused import IMPLEMENTATIONS  # noqa: F401
+
+
+class DecoderMemory(NamedTuple):
+    """What every decoder step reads that depends only on the source (:meth:`Decoder.start`).
+
+    Batch-major tensors; a field that does not apply is ``None``.
+    """
+
+    values: Any  #: encoder outputs ``h_1..h_S`` [batch, src_len, value_dim]
+    mask: Any  #: bool [batch, src_len], True on real source tokens
+    keys: Any = None  #: the attention keys (``W2 h + b``, ``W_a h`` or ``h``), computed once; with attention
+    context: Any = None  #: the fixed context (final encoder state) [batch, value_dim]; without attention
+    context_inputs: Any = None  #: the context's share of the fused GRU input (``H W_c`` or ``c W_c``)
+
+    @classmethod
+    def of(cls, memory) -> "DecoderMemory":
+        """``memory`` itself, or one made from a mapping of its fields (e.g. re-tiled for beam search)."""
+        return memory if isinstance(memory, cls) else cls(**dict(memory))
+
+    def items(self):
+        """``(name, tensor)`` of the fields that are set (as the dict the memory once was)."""
+        return [(name, value) for name, value in zip(self._fields, self) if value is not None]
+
+    def map(self, fn) -> "DecoderMemory":
+        """``fn`` applied to every tensor that is set (e.g. to repeat each sentence for beam search)."""
+        return DecoderMemory(*(None if value is None else fn(value) for value in self))
 
 
 @keras.saving.register_keras_serializable(package="seq2seq_keras")
@@ -76,6 +104,10 @@ class Decoder(keras.layers.Layer):
     * ``weights`` [batch, tgt_len, src_len] (zeros without attention).
 
     One step at a time (decoding): :meth:`start` then :meth:`step`.
+
+    ``units`` is the decoder's own state width (Keras' meaning, as in ``GRU(units)``;
+    :class:`~seq2seq_keras.model.Seq2Seq` sets it to the encoder's output width);
+    ``attention_units`` is the width of Bahdanau's scoring MLP (default ``units``).
 
     ``implementation``: ``"auto"`` (default), ``"fused"`` or ``"layers"``; see the
     module docstring. Same weights and numbers either way.
@@ -135,10 +167,6 @@ class Decoder(keras.layers.Layer):
         # and the logits are cast to float32 for a stable softmax/loss: see logits().
         self.output_layer = keras.layers.Dense(self.vocabulary_size, name="output", dtype=policy)
 
-    @property
-    def feature_dim(self) -> int:
-        return self.units + self._value_dim
-
     def build(self, target_ids_shape, encoder_outputs_shape):
         value_dim = int(encoder_outputs_shape[-1])
         self._value_dim = value_dim
@@ -181,31 +209,32 @@ class Decoder(keras.layers.Layer):
         """Everything a step needs that depends only on the source.
 
         Returns ``(state, memory)``: the initial recurrent state (list of
-        [batch, units]) and a dict of batch-major tensors: ``values``, ``keys``
-        (precomputed once), ``mask`` and, without attention, the fixed
-        ``context``. With the fused GRU step and input feeding, also
+        [batch, units]) and a :class:`DecoderMemory`: ``values``, ``mask``,
+        ``keys`` (precomputed once) with attention, the fixed ``context``
+        without. With the fused GRU step and input feeding, also
         ``context_inputs``: ``H W_c`` [batch, src_len, 3 * units] (with attention)
         or ``c W_c`` [batch, 3 * units] (without), the context's share of the GRU
         input, so that a step never multiplies the context by ``W_c``.
         """
         state = [bridge(s) for bridge, s in zip(self.bridges, encoder_states)]
-        memory = {"values": encoder_outputs, "mask": ops.cast(source_mask, "bool")}
+        keys = context = context_inputs = None
         if self.attention is not None:
-            memory["keys"] = self.attention.keys(encoder_outputs)
+            keys = self.attention.keys(encoder_outputs)
         else:
-            memory["context"] = encoder_states[0]
+            context = encoder_states[0]
         if self.input_feeding and self.uses_fused_step():
             source = encoder_outputs if self.attention is not None else encoder_states[0]
-            memory["context_inputs"] = fused.context_inputs(self.cell, self.embedding_dim, source, self.compute_dtype)
+            context_inputs = fused.context_inputs(self.cell, self.embedding_dim, source, self.compute_dtype)
+        memory = DecoderMemory(encoder_outputs, ops.cast(source_mask, "bool"), keys, context, context_inputs)
         return state, memory
 
     def attend(self, query, memory):
         """``query`` [batch, units] -> context [batch, value_dim], weights [batch, src_len]."""
         if self.attention is None:
-            values = memory["values"]
+            values = memory.values
             weights = ops.zeros(ops.shape(values)[:2], dtype=values.dtype)
-            return ops.cast(memory["context"], values.dtype), weights
-        return self.attention(query, memory["values"], mask=memory["mask"], keys=memory["keys"])
+            return ops.cast(memory.context, values.dtype), weights
+        return self.attention(query, memory.values, mask=memory.mask, keys=memory.keys)
 
     def logits(self, features):
         """``features`` [..., output_features_dim] -> float32 logits [..., vocabulary_size]."""
@@ -220,6 +249,7 @@ class Decoder(keras.layers.Layer):
         context enters the RNN and ``features = [s_i ; c_i]``; without, the RNN
         runs first, its output ``s_i`` is the query and ``features = tanh(W_c [s_i ; c_i])``.
         """
+        memory = DecoderMemory.of(memory)
         if not self.input_feeding:
             output, new_state = self.step_cell(embedded, state, training=training)
             if not isinstance(new_state, (list, tuple)):
@@ -264,10 +294,10 @@ class Decoder(keras.layers.Layer):
             outputs, *_ = self.sequence_rnn(embedded, initial_state=state, training=training)
         if self.attention is None:  # the fixed context at every step
             batch, steps = tf.shape(outputs)[0], tf.shape(outputs)[1]
-            context = tf.tile(ops.expand_dims(memory["context"], 1), tf.stack([1, steps, 1]))
-            weights = tf.zeros(tf.stack([batch, steps, tf.shape(memory["values"])[1]]), outputs.dtype)
+            context = tf.tile(ops.expand_dims(memory.context, 1), tf.stack([1, steps, 1]))
+            weights = tf.zeros(tf.stack([batch, steps, tf.shape(memory.values)[1]]), outputs.dtype)
         else:
-            context, weights = self.attention(outputs, memory["values"], mask=memory["mask"], keys=memory["keys"])
+            context, weights = self.attention(outputs, memory.values, mask=memory.mask, keys=memory.keys)
         features = self.attentional_layer(ops.concatenate([outputs, ops.cast(context, outputs.dtype)], axis=-1))
         return features, weights
 
@@ -282,7 +312,7 @@ class Decoder(keras.layers.Layer):
         # Time-major, read per step from a TensorArray (a slice's gradient would be a
         # whole-sequence tensor per step).
         step_inputs = tf.TensorArray(step_inputs.dtype, size=steps).unstack(tf.transpose(step_inputs, (1, 0, 2)))
-        features_ta = tf.TensorArray(self.compute_dtype, size=steps, element_shape=[None, self.feature_dim])
+        features_ta = tf.TensorArray(self.compute_dtype, size=steps, element_shape=[None, self.output_features_dim])
         weights_ta = tf.TensorArray(self.compute_dtype, size=steps)
 
         def body(i, state, features_ta, weights_ta):
@@ -298,7 +328,7 @@ class Decoder(keras.layers.Layer):
             (tf.constant(0), state, features_ta, weights_ta),
             maximum_iterations=steps,  # lets XLA (jit_compile=True) size the gradient's stacks
         )
-        features = tf.transpose(features_ta.stack(), (1, 0, 2))  # [batch, tgt_len, feature_dim]
+        features = tf.transpose(features_ta.stack(), (1, 0, 2))  # [batch, tgt_len, output_features_dim]
         weights = tf.transpose(weights_ta.stack(), (1, 0, 2))  # [batch, tgt_len, src_len]
         return features, weights
 

@@ -284,23 +284,23 @@ def input_feeding_step(decoder, inputs_part, state, memory):
     """One input-feeding GRU step of ``decoder`` as a single function of raw ops.
 
     ``inputs_part`` [batch, 3 * units] is ``embed(y) W_e + b_in`` (:func:`embedded_inputs`);
-    ``memory`` is :meth:`Decoder.start`'s, with ``context_inputs`` (:func:`context_inputs`).
+    ``memory`` is :meth:`Decoder.start`'s :class:`DecoderMemory`, with ``context_inputs`` (:func:`context_inputs`).
     The attention weights come from the attention layer's own :meth:`score`.
     Returns features ``[s_i ; c_i]``, the new state and the attention weights.
     """
     h = state[0]
     dtype = h.dtype
     _, recurrent_kernel, _, recurrent_bias = gru_weights(decoder.cell, dtype)
-    values = ops.cast(memory["values"], dtype)
+    values = ops.cast(memory.values, dtype)
     if decoder.attention is None:
         weights = ops.zeros(ops.shape(values)[:2], dtype=dtype)
-        context = ops.cast(memory["context"], dtype)
-        context_part = ops.cast(memory["context_inputs"], dtype)
+        context = ops.cast(memory.context, dtype)
+        context_part = ops.cast(memory.context_inputs, dtype)
     else:
-        scores = decoder.attention.score(h, ops.cast(memory["keys"], dtype))  # [batch, src_len]
-        weights = masked_softmax(scores, memory["mask"])
+        scores = decoder.attention.score(h, ops.cast(memory.keys, dtype))  # [batch, src_len]
+        weights = masked_softmax(scores, memory.mask)
         w = ops.expand_dims(weights, 1)  # [batch, 1, src_len]
         context = ops.squeeze(ops.matmul(w, values), 1)  # [batch, value_dim]
-        context_part = ops.squeeze(ops.matmul(w, ops.cast(memory["context_inputs"], dtype)), 1)  # c W_c
+        context_part = ops.squeeze(ops.matmul(w, ops.cast(memory.context_inputs, dtype)), 1)  # c W_c
     new_h = gru_gates(inputs_part + context_part, ops.matmul(h, recurrent_kernel) + recurrent_bias, h)
     return ops.concatenate([new_h, context], axis=-1), [new_h], weights

@@ -15,6 +15,7 @@ computes the same gradient as one device with the same global batch.
 
 from __future__ import annotations
 
+import warnings
 from typing import Sequence
 
 import keras
@@ -48,9 +49,10 @@ class Seq2Seq(keras.Model):
         source_text, target_text: adapted :class:`TextProcessor` layers (the target
             one with ``add_start_end=True``).
         embedding_dim: embedding size on both sides.
-        units: encoder units per direction; the decoder has ``2 * units``
-            (bidirectional) so that ``luong-dot`` can compare its state with the
-            encoder states directly.
+        encoder_units: encoder units per direction; the decoder has the encoder's
+            output width, ``2 * encoder_units`` (bidirectional), so that ``luong-dot``
+            can compare its state with the encoder states directly. (``units=`` is
+            its deprecated old name; configs saved with it still load.)
         attention: one of ``bahdanau``, ``luong-dot``, ``luong-general``,
             ``luong-scaled-dot`` or ``None``/``"none"`` (the fixed-context
             encoder-decoder: the bottleneck baseline, same API).
@@ -75,7 +77,7 @@ class Seq2Seq(keras.Model):
         target_text: TextProcessor,
         *,
         embedding_dim: int = 128,
-        units: int = 256,
+        encoder_units: int = 256,
         attention: str | None = "bahdanau",
         attention_units: int | None = None,
         rnn: str = "gru",
@@ -84,9 +86,14 @@ class Seq2Seq(keras.Model):
         dropout: float = 0.0,
         input_feeding: bool = True,
         implementation: str = "auto",
+        units: int | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if units is not None:  # the old name: it read as the decoder's width, which is 2 * units
+            warnings.warn("Seq2Seq(units=...) is deprecated: it is the encoder's width per direction, "
+                          "now encoder_units=...", DeprecationWarning, stacklevel=2)
+            encoder_units = units
         if isinstance(source_text, dict):
             source_text = keras.saving.deserialize_keras_object(source_text)
         if isinstance(target_text, dict):
@@ -97,7 +104,7 @@ class Seq2Seq(keras.Model):
         self.source_text = source_text
         self.target_text = target_text
         self.embedding_dim = int(embedding_dim)
-        self.units = int(units)
+        self.encoder_units = int(encoder_units)
         self.attention_type = attention
         self.attention_units = attention_units
         self.rnn = rnn
@@ -110,7 +117,7 @@ class Seq2Seq(keras.Model):
         self.encoder = Encoder(
             source_text.vocabulary_size,
             self.embedding_dim,
-            self.units,
+            self.encoder_units,
             rnn=rnn,
             num_layers=self.encoder_layers,
             bidirectional=self.bidirectional,
@@ -245,7 +252,7 @@ class Seq2Seq(keras.Model):
             "source_text": keras.saving.serialize_keras_object(self.source_text),
             "target_text": keras.saving.serialize_keras_object(self.target_text),
             "embedding_dim": self.embedding_dim,
-            "units": self.units,
+            "encoder_units": self.encoder_units,
             "attention": self.attention_type,
             "attention_units": self.attention_units,
             "rnn": self.rnn,
@@ -256,6 +263,14 @@ class Seq2Seq(keras.Model):
             "implementation": self.implementation,
         }
 
+    @property
+    def units(self) -> int:
+        """Deprecated: :attr:`encoder_units`."""
+        return self.encoder_units
+
     @classmethod
     def from_config(cls, config):
+        config = dict(config)
+        if "units" in config:  # saved before the rename
+            config["encoder_units"] = config.pop("units")
         return cls(**config)

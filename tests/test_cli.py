@@ -102,10 +102,12 @@ def test_train_flags_are_generated_from_train_config(capsys):
     from seq2seq_keras.cli import _train_config_from_args
 
     assert _train_config_from_args(args) == TrainConfig()
-    changed = parser.parse_args(["train", "--out", "run", "--attention", "none", "--units", "8", "--clipnorm", "0",
+    assert parser.parse_args(["train", "--out", "run", "--units", "8"]).encoder_units == 8  # the old flag name
+    changed = parser.parse_args(["train", "--out", "run", "--attention", "none", "--encoder-units", "8", "--clipnorm", "0",
                                  "--no-input-feeding", "--subword", "--limit", "30", "--tensorboard", "logs",
                                  "--learning-rate", "0.01", "--rnn", "lstm"])
-    assert _train_config_from_args(changed) == TrainConfig(attention=None, units=8, clipnorm=None, input_feeding=False,
+    assert _train_config_from_args(changed) == TrainConfig(attention=None, encoder_units=8, clipnorm=None,
+                                                           input_feeding=False,
                                                            subword=True, limit=30, tensorboard="logs",
                                                            learning_rate=0.01, rnn="lstm")
     with pytest.raises(SystemExit):

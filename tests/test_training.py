@@ -324,7 +324,7 @@ def test_mismatched_configuration_vocabulary_or_data_is_refused(reference_run, t
     with pytest.raises(RunMismatchError) as error:
         train(other, out, verbose=0)
     message = str(error.value)
-    assert "--units 8 in" in message and "--units 16 now" in message
+    assert "--encoder-units 8 in" in message and "--encoder-units 16 now" in message
     assert "--learning-rate 0.001 in" in message and "--learning-rate 0.01 now" in message
     assert "--epochs" not in message and "another --out" in message and "--restart" in message
 
