@@ -140,7 +140,7 @@ class OurSizes:
     def of(cls, model) -> "OurSizes":
         return cls(
             embedding_dim=model.embedding_dim,
-            encoder_units=model.units,
+            encoder_units=model.encoder_units,
             bidirectional=model.bidirectional,
             attention=model.attention_type,
             attention_units=model.decoder.attention_units,

@@ -25,7 +25,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from seq2seq_keras import Seq2Seq, TextProcessor
+from keras import ops
+
+from seq2seq_keras import Seq2Seq, TextProcessor, fused
+from seq2seq_keras.attention import masked_softmax
 from seq2seq_keras.data import make_dataset
 
 from . import tutorial_reference
@@ -63,8 +66,9 @@ class Variant:
     attention: str | None = "bahdanau"
     input_feeding: bool = True
     stepwise: str | None = None  # "keys-every-step" / "keys-once": a per-step loop through the step API
-    encoder_impl: str = "auto"
-    decoder_impl: str = "auto"
+    no_precompute: bool = False  # the fused step with the whole GRU input multiply in the loop
+    encoder_impl: str = "auto"  # Encoder(implementation=...)
+    decoder_impl: str = "auto"  # Decoder(implementation=...)
     bucketing: bool = True
     cache: bool = True
     jit_compile: bool = False
@@ -109,7 +113,7 @@ def ladder(*, quick: bool = False, bfloat16: bool = False, xla: bool = True) -> 
         Variant("feed-2", "feed", "+ output projection after the loop (one matmul)",
                 encoder_impl="layers", decoder_impl="layers", bucketing=False),
         Variant("feed-3", "feed", "+ single fused step function (raw ops)",
-                encoder_impl="layers", decoder_impl="fused-no-precompute", bucketing=False),
+                encoder_impl="layers", decoder_impl="layers", no_precompute=True, bucketing=False),
         Variant("feed-4", "feed", "+ GRU input part precomputed outside the loop",
                 encoder_impl="layers", decoder_impl="fused", bucketing=False),
         Variant("feed-5", "feed", "+ encoder: both directions in one scan, hand-written gradient",
@@ -147,8 +151,8 @@ class StepwiseSeq2Seq(Seq2Seq):
         source_ids, target_in = inputs
         encoder_outputs, encoder_states, source_mask = self.encoder(source_ids, training=training)
         state, memory = self.decoder.start(encoder_outputs, encoder_states, source_mask)
-        if self.recompute_keys and "keys" in memory:
-            memory["keys"] = None  # the attention layer then projects the values at every call
+        if self.recompute_keys and memory.keys is not None:
+            memory = memory._replace(keys=None)  # the attention layer then projects the values at every call
         embedded = self.decoder.dropout_layer(self.decoder.embedding(target_in), training=training)
         embedded = tf.transpose(embedded, (1, 0, 2))
         steps = tf.shape(target_in)[1]
@@ -166,6 +170,60 @@ class StepwiseSeq2Seq(Seq2Seq):
         return tf.transpose(logits_ta.stack(), (1, 0, 2)), tf.transpose(weights_ta.stack(), (1, 0, 2))
 
 
+def no_precompute_step(decoder, embedded, state, memory):
+    """The fused input-feeding GRU step without its precomputation (the ``feed-3`` rung).
+
+    The same function of raw ops as :func:`seq2seq_keras.fused.input_feeding_step`,
+    except that the whole GRU input ``[embed(y) ; c_i] W + b_in`` is multiplied here, at
+    every step. Same weights and numbers as the decoder.
+    """
+    h = state[0]
+    dtype = h.dtype
+    kernel, recurrent_kernel, input_bias, recurrent_bias = fused.gru_weights(decoder.cell, dtype)
+    values = ops.cast(memory.values, dtype)
+    if decoder.attention is None:
+        weights = ops.zeros(ops.shape(values)[:2], dtype=dtype)
+        context = ops.cast(memory.context, dtype)
+    else:
+        weights = masked_softmax(decoder.attention.score(h, ops.cast(memory.keys, dtype)), memory.mask)
+        context = ops.squeeze(ops.matmul(ops.expand_dims(weights, 1), values), 1)
+    inputs_part = ops.matmul(ops.concatenate([ops.cast(embedded, dtype), context], axis=-1), kernel) + input_bias
+    new_h = fused.gru_gates(inputs_part, ops.matmul(h, recurrent_kernel) + recurrent_bias, h)
+    return ops.concatenate([new_h, context], axis=-1), [new_h], weights
+
+
+def no_precompute_decode(decoder, target_in, encoder_outputs, encoder_states, source_mask, training=None):
+    """Teacher forcing with :func:`no_precompute_step` -> logits, weights (as ``Decoder.call``)."""
+    state, memory = decoder.start(encoder_outputs, encoder_states, source_mask)
+    embedded = decoder.dropout_layer(decoder.embedding(target_in), training=training)
+    steps = tf.shape(target_in)[1]
+    inputs = tf.TensorArray(embedded.dtype, size=steps).unstack(tf.transpose(embedded, (1, 0, 2)))
+    features_ta = tf.TensorArray(decoder.compute_dtype, size=steps, element_shape=[None, decoder.output_features_dim])
+    weights_ta = tf.TensorArray(decoder.compute_dtype, size=steps)
+
+    def body(i, state, features_ta, weights_ta):
+        features, state, weights = no_precompute_step(decoder, inputs.read(i), state, memory)
+        return i + 1, state, features_ta.write(i, features), weights_ta.write(i, weights)
+
+    _, _, features_ta, weights_ta = tf.while_loop(
+        lambda i, *_: i < steps, body, (tf.constant(0), state, features_ta, weights_ta), maximum_iterations=steps
+    )
+    features = tf.transpose(features_ta.stack(), (1, 0, 2))
+    logits = decoder.logits(decoder.dropout_layer(features, training=training))
+    return logits, tf.transpose(weights_ta.stack(), (1, 0, 2))
+
+
+class NoPrecomputeSeq2Seq(Seq2Seq):
+    """The ``feed-3`` rung: the decoder runs :func:`no_precompute_step` (a GRU input-feeding
+    decoder; build it with ``implementation="layers"`` so that :meth:`Decoder.start` does
+    not precompute ``H W_c``). Same weights and numbers as :class:`Seq2Seq`."""
+
+    def call_with_attention(self, inputs, training=None):
+        source_ids, target_in = inputs
+        encoder_outputs, encoder_states, source_mask = self.encoder(source_ids, training=training)
+        return no_precompute_decode(self.decoder, target_in, encoder_outputs, encoder_states, source_mask, training)
+
+
 def our_text_processors(train, vocabulary: int):
     """Source and target :class:`TextProcessor` adapted on the training split, ``vocabulary`` tokens each."""
     source = TextProcessor.for_language(train.source_lang, max_tokens=vocabulary, name="source_text")
@@ -179,12 +237,12 @@ def build_our_model(variant: Variant, size: ModelSize, source_text, target_text,
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(variant.policy)
     try:
-        cls = StepwiseSeq2Seq if variant.stepwise else Seq2Seq
+        cls = StepwiseSeq2Seq if variant.stepwise else NoPrecomputeSeq2Seq if variant.no_precompute else Seq2Seq
         model = cls(
             source_text,
             target_text,
             embedding_dim=size.embedding_dim,
-            units=size.our_encoder_units,
+            encoder_units=size.our_encoder_units,
             attention=variant.attention,
             input_feeding=variant.input_feeding,
         )
@@ -192,8 +250,8 @@ def build_our_model(variant: Variant, size: ModelSize, source_text, target_text,
         keras.config.set_dtype_policy(previous)
     if variant.stepwise:
         model.recompute_keys = variant.stepwise == "keys-every-step"
-    model.encoder._implementation = variant.encoder_impl
-    model.decoder._implementation = variant.decoder_impl
+    model.encoder.implementation = variant.encoder_impl
+    model.decoder.implementation = variant.decoder_impl
     model.compile(keras.optimizers.Adam(size.learning_rate, global_clipnorm=5.0), jit_compile=variant.jit_compile)
     return model
 

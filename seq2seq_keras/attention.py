@@ -8,7 +8,9 @@ For a decoder query ``q`` (one per target step) and encoder states ``h_1..h_S``:
     \\alpha_{j} = \\frac{\\exp e_j}{\\sum_k \\exp e_k}, \\quad
     c = \\sum_j \\alpha_j h_j
 
-Scores (all in this module):
+Scores (all in this module, each written once as a function of raw ops,
+:func:`bahdanau_score` and :func:`luong_score`, that the layers below *and* the
+decoder's fused step call):
 
 * additive, Bahdanau et al. 2014: ``score(q, h) = v^T tanh(W1 q + W2 h)``
   (:class:`BahdanauAttention`);
@@ -45,6 +47,49 @@ from keras import ops
 _MASK_VALUE = -1e9
 
 
+def bahdanau_score(query_projection, keys, v):
+    """Additive score, Bahdanau et al. 2014, appendix A.1.2:
+    ``e_ij = v_a^T tanh(W_a s_{i-1} + U_a h_j)``.
+
+    The paper's weights are :class:`BahdanauAttention`'s ``W_a`` = ``W1``
+    (``query_dense``), ``U_a`` = ``W2`` (``key_dense``, which adds a bias ``b`` the
+    paper leaves out) and ``v_a`` = ``v`` (``score_dense``).
+
+    Args:
+        query_projection: ``W_a s`` [batch, query_units] (one decoder step) or
+            [batch, tgt_len, query_units] (all steps).
+        keys: ``U_a h_j + b`` [batch, src_len, units], computed once per source.
+        v: ``v_a`` [units].
+
+    Returns scores [batch, src_len] or [batch, tgt_len, src_len].
+    """
+    if len(query_projection.shape) == 3:  # [batch, tgt_len, 1, units] + [batch, 1, src_len, units]
+        hidden = ops.tanh(ops.expand_dims(query_projection, 2) + ops.expand_dims(keys, 1))
+    else:  # [batch, 1, units] + [batch, src_len, units]
+        hidden = ops.tanh(ops.expand_dims(query_projection, 1) + keys)
+    return ops.sum(hidden * v, axis=-1)  # v_a^T tanh(.)
+
+
+def luong_score(query, keys, scale=1.0):
+    """Multiplicative score, Luong et al. 2015, eq. 8: ``score(s, h_j) = s^T k_j`` times ``scale``.
+
+    ``k_j`` is ``h_j`` for ``dot`` and ``W_a h_j`` for ``general`` (the key,
+    computed once per source); ``scale = 1 / sqrt(d)`` gives the Transformer's
+    ``scaled_dot`` (Vaswani et al. 2017).
+
+    Args:
+        query: ``s`` [batch, dim] (one decoder step) or [batch, tgt_len, dim].
+        keys: [batch, src_len, dim].
+
+    Returns scores [batch, src_len] or [batch, tgt_len, src_len].
+    """
+    if len(query.shape) == 3:
+        scores = ops.matmul(query, ops.transpose(keys, (0, 2, 1)))
+    else:
+        scores = ops.squeeze(ops.matmul(keys, ops.expand_dims(query, -1)), -1)
+    return scores * ops.cast(scale, scores.dtype) if scale != 1.0 else scores
+
+
 def masked_softmax(scores, mask):
     """Softmax over the last axis that puts exactly zero weight on masked positions.
 
@@ -71,8 +116,8 @@ class _Attention(keras.layers.Layer):
         raise NotImplementedError
 
     def score(self, query, keys):
-        """``query`` [batch, tgt_len, query_dim], ``keys`` [batch, src_len, key_dim]
-        -> scores [batch, tgt_len, src_len]."""
+        """``query`` [batch, tgt_len, query_dim] (or [batch, query_dim]), ``keys``
+        [batch, src_len, key_dim] -> scores [batch, tgt_len, src_len] (or [batch, src_len])."""
         raise NotImplementedError
 
     def call(self, query, values, mask=None, keys=None):
@@ -103,13 +148,15 @@ class _Attention(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="seq2seq_keras")
 class BahdanauAttention(_Attention):
-    """Additive attention, ``score(q, h) = v^T tanh(W1 q + W2 h)`` (Bahdanau et al. 2014, eq. 6).
+    """Additive attention, ``score(q, h) = v^T tanh(W1 q + W2 h)`` (Bahdanau et al. 2014,
+    eq. 6 and appendix A.1.2; see :func:`bahdanau_score`).
 
     Args:
         units: size of the hidden layer of the scoring MLP (``W1``, ``W2`` rows).
 
-    Weights: ``W1`` [query_dim, units] (no bias), ``W2`` [value_dim, units] with
-    bias ``b``, ``v`` [units, 1]. The key ``W2 h + b`` is precomputed per source.
+    Weights, with the paper's names: ``W1`` = ``W_a`` [query_dim, units] (no bias),
+    ``W2`` = ``U_a`` [value_dim, units] with bias ``b``, ``v`` = ``v_a`` [units, 1].
+    The key ``W2 h + b`` is precomputed per source.
     """
 
     def __init__(self, units: int, **kwargs):
@@ -132,10 +179,9 @@ class BahdanauAttention(_Attention):
         return self.key_dense(values)  # W2 h + b: [batch, src_len, units]
 
     def score(self, query, keys):
-        projected = self.query_dense(query)  # W1 q: [batch, tgt_len, units]
-        # [batch, tgt_len, 1, units] + [batch, 1, src_len, units]
-        hidden = ops.tanh(ops.expand_dims(projected, 2) + ops.expand_dims(keys, 1))
-        return ops.squeeze(self.score_dense(hidden), -1)  # v^T tanh(.): [batch, tgt_len, src_len]
+        projected = self.query_dense(query)  # W1 q: [batch, (tgt_len,) units]
+        v = ops.cast(self.score_dense.kernel, projected.dtype)[:, 0]  # [units]
+        return bahdanau_score(projected, ops.cast(keys, projected.dtype), v)
 
     def get_config(self):
         return {**super().get_config(), "units": self.units}
@@ -178,8 +224,7 @@ class LuongAttention(_Attention):
         return self.key_dense(values) if self.key_dense is not None else values
 
     def score(self, query, keys):
-        scores = ops.matmul(query, ops.transpose(ops.cast(keys, query.dtype), (0, 2, 1)))
-        return scores * ops.cast(self._scale, scores.dtype) if self._scale != 1.0 else scores
+        return luong_score(query, ops.cast(keys, query.dtype), self._scale)
 
     def get_config(self):
         return {**super().get_config(), "score": self.score_name}
@@ -188,15 +233,27 @@ class LuongAttention(_Attention):
 ATTENTION_TYPES = ("bahdanau", "luong-dot", "luong-general", "luong-scaled-dot", "none")
 
 
+def attention_name(kind: str | None) -> str | None:
+    """An attention name validated and normalised: ``None``/``"none"`` -> ``None`` (no attention).
+
+    The one place names are checked: :class:`~seq2seq_keras.model.Seq2Seq`, the decoder,
+    :func:`make_attention` and :class:`~seq2seq_keras.config.TrainConfig` call it.
+    """
+    if kind is None or kind == "none":
+        return None
+    if kind not in ATTENTION_TYPES:
+        raise ValueError(f"attention={kind!r}: choose one of {ATTENTION_TYPES}.")
+    return kind
+
+
 def make_attention(kind: str | None, units: int, dtype=None):
     """Build an attention layer from its CLI name (``None``/``"none"`` -> no attention).
 
     ``dtype``: the dtype policy (the enclosing layer's, so that mixed precision survives a reload).
     """
-    if kind in (None, "none"):
+    kind = attention_name(kind)
+    if kind is None:
         return None
     if kind == "bahdanau":
         return BahdanauAttention(units, name="attention", dtype=dtype)
-    if kind.startswith("luong-"):
-        return LuongAttention(kind[len("luong-"):].replace("-", "_"), name="attention", dtype=dtype)
-    raise ValueError(f"attention={kind!r}: choose one of {ATTENTION_TYPES}.")
+    return LuongAttention(kind[len("luong-"):].replace("-", "_"), name="attention", dtype=dtype)

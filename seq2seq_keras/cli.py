@@ -13,8 +13,6 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from .attention import ATTENTION_TYPES  # noqa: E402  (light import: no TensorFlow)
-
 
 class CommandError(Exception):
     """An error for the user: printed without a traceback, exit status 2."""
@@ -22,9 +20,6 @@ class CommandError(Exception):
 
 # ---------------------------------------------------------------------- train
 def _add_train(sub):
-    from .training import TrainConfig
-
-    d = TrainConfig()
     p = sub.add_parser(
         "train",
         help="train a translation model",
@@ -36,33 +31,7 @@ def _add_train(sub):
             "143 SIGTERM (state saved in both cases)."
         ),
     )
-    p.add_argument("--data", default=d.data, help="builtin-ko-en, spa-eng, kor-eng, or a path to a Tatoeba/Anki .txt file (default: %(default)s)")
-    p.add_argument("--direction", choices=("other", "english"), default=d.direction, help="'other': Other -> English (default); 'english': English -> Other")
-    p.add_argument("--limit", type=int, default=d.limit, help="use only the first N pairs")
-    p.add_argument("--attention", choices=ATTENTION_TYPES, default=d.attention, help="attention score (default: %(default)s); 'none' = fixed-context baseline")
-    p.add_argument("--rnn", choices=("gru", "lstm"), default=d.rnn)
-    p.add_argument("--embedding-dim", type=int, default=d.embedding_dim)
-    p.add_argument("--units", type=int, default=d.units, help="encoder units per direction (default: %(default)s)")
-    p.add_argument("--encoder-layers", type=int, default=d.encoder_layers)
-    p.add_argument("--dropout", type=float, default=d.dropout)
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--learning-rate", type=float, default=d.learning_rate)
-    p.add_argument("--clipnorm", type=float, default=d.clipnorm, help="global gradient-norm clip, 0 disables (default: %(default)s)")
-    p.add_argument("--max-vocabulary", type=int, default=d.max_vocabulary, help="vocabulary size per language")
-    p.add_argument("--min-frequency", type=int, default=d.min_frequency)
-    p.add_argument("--subword", action="store_true", help="WordPiece vocabulary instead of whole words")
-    p.add_argument("--max-length", type=int, default=d.max_length, help="drop training pairs longer than this many tokens")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--jit-compile", action="store_true",
-                   help="compile the train step with XLA; batches are padded to full rows and lengths to multiples of 4 "
-                        "so it compiles a few dozen shapes, once each (about a minute at first): pays on long runs "
-                        "(1.4x on spa-eng in BENCHMARKS.md), not on short ones")
-    p.add_argument("--no-input-feeding", dest="input_feeding", action="store_false",
-                   help="fast mode: Luong attention without input feeding; the decoder RNN runs over the whole target at once")
-    p.add_argument("--tensorboard", default=None, metavar="DIR",
-                   help="write TensorBoard logs to DIR: losses per epoch, and attention heatmaps with alignment error "
-                        "(AER) of a few fixed sentences; view them with: tensorboard --logdir DIR")
+    _add_config_flags(p)
     p.add_argument("--out", required=True, help="run folder to write; an interrupted run there is resumed")
     p.add_argument("--restart", action="store_true", help="discard the training state in --out and start over")
     p.add_argument("--checkpoint-every", type=int, default=None, metavar="STEPS",
@@ -70,32 +39,42 @@ def _add_train(sub):
     p.set_defaults(func=_run_train)
 
 
-def _train_config_from_args(args):
-    from .training import TrainConfig
+def _add_config_flags(parser) -> None:
+    """One flag per :class:`~seq2seq_keras.config.TrainConfig` field: its name, type, default and help."""
+    import dataclasses
+    import typing
 
-    return TrainConfig(
-        data=args.data,
-        direction=args.direction,
-        limit=args.limit,
-        attention=None if args.attention == "none" else args.attention,
-        rnn=args.rnn,
-        embedding_dim=args.embedding_dim,
-        units=args.units,
-        encoder_layers=args.encoder_layers,
-        dropout=args.dropout,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        clipnorm=args.clipnorm or None,
-        max_vocabulary=args.max_vocabulary,
-        min_frequency=args.min_frequency,
-        subword=args.subword,
-        max_length=args.max_length,
-        seed=args.seed,
-        jit_compile=args.jit_compile,
-        input_feeding=args.input_feeding,
-        tensorboard=args.tensorboard,
-    )
+    from .config import TrainConfig
+
+    types = typing.get_type_hints(TrainConfig)
+    for field in dataclasses.fields(TrainConfig):
+        meta, flag = field.metadata, "--" + field.name.replace("_", "-")
+        help_text = meta.get("help", "")
+        if types[field.name] is bool:
+            negative = field.default is True
+            parser.add_argument(meta.get("flag", f"--no-{field.name.replace('_', '-')}" if negative else flag),
+                                dest=field.name, action="store_false" if negative else "store_true",
+                                default=field.default, help=help_text)
+            continue
+        kind = next(t for t in typing.get_args(types[field.name]) or (types[field.name],) if t is not type(None))
+        if field.default is not None:
+            help_text += " (default: %(default)s)"
+        parser.add_argument(meta.get("flag", flag), *meta.get("aliases", ()), dest=field.name, type=kind,
+                            default=field.default,
+                            choices=meta.get("choices"), metavar=meta.get("metavar"), help=help_text)
+
+
+def _train_config_from_args(args):
+    """The :class:`TrainConfig` of parsed ``train`` flags (``zero_is_none`` fields: 0 -> None)."""
+    import dataclasses
+
+    from .config import TrainConfig
+
+    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
+    for f in dataclasses.fields(TrainConfig):
+        if f.metadata.get("zero_is_none") and not values[f.name]:
+            values[f.name] = None
+    return TrainConfig(**values)
 
 
 def _run_train(args):
@@ -167,7 +146,7 @@ def _read_stdin_lines() -> list[str]:
 
 
 def _run_translate(args):
-    from .training import load_model
+    from .run_folder import load_model
 
     sentences: list[str] = []
     for s in args.sentences:
@@ -247,7 +226,7 @@ def _run_plot(args):
         translations = _server_translate(args, sentences)
     else:
         from .evaluation import translate_texts
-        from .training import load_model
+        from .run_folder import load_model
 
         try:
             model = load_model(args.model)
@@ -315,7 +294,7 @@ def _add_evaluate(sub):
 def _run_evaluate(args):
     from .data import load_corpus, split_pairs
     from .evaluation import check_bucket_edges, evaluate, run_summary, write_report
-    from .training import load_model
+    from .run_folder import load_model
 
     try:
         edges = check_bucket_edges([int(x) for x in args.buckets.split(",") if x.strip()])

@@ -20,14 +20,17 @@ bottleneck) and ``a_i`` is all zeros.
 The output projection ``W_o`` is applied once to all steps after the loop, not
 inside it: at usual sizes it is the largest matrix multiply of the model.
 
-Two ways to run the same model (same weights, same numbers):
+Two ways to run the same model (same weights, same numbers), the ``implementation``
+argument:
 
-* ``"fused"`` (a GRU decoder on any device): one step is a single function of raw
-  ops. The parts of the GRU input that do not depend on the recurrence are
-  computed outside the loop: ``embed(y) W_e + b`` for all target steps in one
-  multiply, and the context part through ``c_i W_c = a_i (H W_c)`` with
-  ``H W_c`` [batch, src_len, 3 * units] computed once per source sentence, so the
-  loop only multiplies the state ``s_{i-1}`` (by ``W1`` and the recurrent kernel).
+* ``"fused"`` (``"auto"``'s choice for a GRU decoder on any device): one step is
+  :func:`seq2seq_keras.fused.input_feeding_step`, a single function of raw ops that
+  scores with the attention layer's own :meth:`score`. The parts of the GRU input
+  that do not depend on the recurrence are computed outside the loop:
+  ``embed(y) W_e + b`` for all target steps in one multiply, and the context part
+  through ``c_i W_c = a_i (H W_c)`` with ``H W_c`` [batch, src_len, 3 * units]
+  computed once per source sentence, so the loop only multiplies the state
+  ``s_{i-1}`` (by ``W1`` and the recurrent kernel).
 * ``"layers"``: Keras layer calls per step (``attention``, ``GRUCell``/``LSTMCell``),
   used for LSTM decoders.
 
@@ -42,22 +45,49 @@ Fast mode, ``input_feeding=False`` (Luong et al. 2015 without input feeding):
 
 The recurrence no longer waits for the attention, so teacher forcing runs the
 RNN over the whole target in one call (Keras' ``GRU``/``LSTM``: cuDNN on a GPU; on
-a CPU the GRU runs :func:`~seq2seq_keras.encoder.gru_scan` with the input
+a CPU the GRU runs :func:`~seq2seq_keras.fused.gru_sequence` with the input
 projection outside the loop) and attention for all steps is one batched matmul.
 Decoding still goes one token at a time through the same :meth:`Decoder.step`.
 """
 
 from __future__ import annotations
 
+from typing import Any, NamedTuple
+
 import keras
 import tensorflow as tf
 from keras import ops
 
-from .attention import ATTENTION_TYPES, BahdanauAttention, make_attention, masked_softmax
-from .encoder import RNN_TYPES, _gru_weights, gpu_available, gru_gates, gru_scan
+from . import fused
+from .attention import attention_name, make_attention
+from .encoder import RNN_TYPES
+from .fused import IMPLEMENTATIONS  # noqa: F401
 
-#: Values of the private ``Decoder._implementation`` switch (see the module docstring).
-IMPLEMENTATIONS = ("auto", "fused", "fused-no-precompute", "layers")
+
+class DecoderMemory(NamedTuple):
+    """What every decoder step reads that depends only on the source (:meth:`Decoder.start`).
+
+    Batch-major tensors; a field that does not apply is ``None``.
+    """
+
+    values: Any  #: encoder outputs ``h_1..h_S`` [batch, src_len, value_dim]
+    mask: Any  #: bool [batch, src_len], True on real source tokens
+    keys: Any = None  #: the attention keys (``W2 h + b``, ``W_a h`` or ``h``), computed once; with attention
+    context: Any = None  #: the fixed context (final encoder state) [batch, value_dim]; without attention
+    context_inputs: Any = None  #: the context's share of the fused GRU input (``H W_c`` or ``c W_c``)
+
+    @classmethod
+    def of(cls, memory) -> "DecoderMemory":
+        """``memory`` itself, or one made from a mapping of its fields (e.g. re-tiled for beam search)."""
+        return memory if isinstance(memory, cls) else cls(**dict(memory))
+
+    def items(self):
+        """``(name, tensor)`` of the fields that are set (as the dict the memory once was)."""
+        return [(name, value) for name, value in zip(self._fields, self) if value is not None]
+
+    def map(self, fn) -> "DecoderMemory":
+        """``fn`` applied to every tensor that is set (e.g. to repeat each sentence for beam search)."""
+        return DecoderMemory(*(None if value is None else fn(value) for value in self))
 
 
 @keras.saving.register_keras_serializable(package="seq2seq_keras")
@@ -74,6 +104,13 @@ class Decoder(keras.layers.Layer):
     * ``weights`` [batch, tgt_len, src_len] (zeros without attention).
 
     One step at a time (decoding): :meth:`start` then :meth:`step`.
+
+    ``units`` is the decoder's own state width (Keras' meaning, as in ``GRU(units)``;
+    :class:`~seq2seq_keras.model.Seq2Seq` sets it to the encoder's output width);
+    ``attention_units`` is the width of Bahdanau's scoring MLP (default ``units``).
+
+    ``implementation``: ``"auto"`` (default), ``"fused"`` or ``"layers"``; see the
+    module docstring. Same weights and numbers either way.
     """
 
     def __init__(
@@ -87,24 +124,22 @@ class Decoder(keras.layers.Layer):
         rnn: str = "gru",
         dropout: float = 0.0,
         input_feeding: bool = True,
+        implementation: str = "auto",
         **kwargs,
     ):
         super().__init__(**kwargs)
         if rnn not in RNN_TYPES:
             raise ValueError(f"rnn={rnn!r}: choose one of {RNN_TYPES}.")
-        if attention is not None and attention not in ATTENTION_TYPES:
-            raise ValueError(f"attention={attention!r}: choose one of {ATTENTION_TYPES}.")
         self.vocabulary_size = int(vocabulary_size)
         self.embedding_dim = int(embedding_dim)
         self.units = int(units)
-        self.attention_type = None if attention in (None, "none") else attention
+        self.attention_type = attention_name(attention)
         self.attention_units = int(attention_units or units)
         self.rnn = rnn
         self.dropout = float(dropout)
         self.input_feeding = bool(input_feeding)
         self.num_states = 2 if rnn == "lstm" else 1
-        # Not part of the config: how to run the recurrence (same weights and numbers).
-        self._implementation = "auto"
+        self.implementation = fused.check_implementation(implementation)
 
         # Sublayers share this layer's dtype policy, so that a saved mixed-precision model reloads mixed.
         policy = self.dtype_policy
@@ -131,10 +166,6 @@ class Decoder(keras.layers.Layer):
         # (bfloat16 on AMX CPUs, float16 on GPUs: the largest multiply of the model)
         # and the logits are cast to float32 for a stable softmax/loss: see logits().
         self.output_layer = keras.layers.Dense(self.vocabulary_size, name="output", dtype=policy)
-
-    @property
-    def feature_dim(self) -> int:
-        return self.units + self._value_dim
 
     def build(self, target_ids_shape, encoder_outputs_shape):
         value_dim = int(encoder_outputs_shape[-1])
@@ -165,86 +196,45 @@ class Decoder(keras.layers.Layer):
 
     def uses_fused_step(self) -> bool:
         """Whether steps run the fused GRU step function instead of Keras layer calls."""
-        return self.rnn == "gru" and self._implementation != "layers"
+        return self.rnn == "gru" and self.implementation != "layers"
+
+    def uses_fused_sequence(self) -> bool:
+        """Whether the fast mode runs its GRU with the fused scan (``"auto"``: on a CPU only)."""
+        if self.rnn != "gru" or self.implementation == "layers":
+            return False
+        return self.implementation == "fused" or not fused.gpu_available()
 
     # ------------------------------------------------------------------ step API
     def start(self, encoder_outputs, encoder_states, source_mask):
         """Everything a step needs that depends only on the source.
 
         Returns ``(state, memory)``: the initial recurrent state (list of
-        [batch, units]) and a dict of batch-major tensors: ``values``, ``keys``
-        (precomputed once), ``mask`` and, without attention, the fixed
-        ``context``. With the fused GRU step and input feeding, also
+        [batch, units]) and a :class:`DecoderMemory`: ``values``, ``mask``,
+        ``keys`` (precomputed once) with attention, the fixed ``context``
+        without. With the fused GRU step and input feeding, also
         ``context_inputs``: ``H W_c`` [batch, src_len, 3 * units] (with attention)
         or ``c W_c`` [batch, 3 * units] (without), the context's share of the GRU
         input, so that a step never multiplies the context by ``W_c``.
         """
         state = [bridge(s) for bridge, s in zip(self.bridges, encoder_states)]
-        memory = {"values": encoder_outputs, "mask": ops.cast(source_mask, "bool")}
+        keys = context = context_inputs = None
         if self.attention is not None:
-            memory["keys"] = self.attention.keys(encoder_outputs)
+            keys = self.attention.keys(encoder_outputs)
         else:
-            memory["context"] = encoder_states[0]
-        if self.input_feeding and self.uses_fused_step() and self._implementation != "fused-no-precompute":
-            dtype = self.compute_dtype
-            kernel = ops.cast(self.cell.kernel, dtype)[self.embedding_dim:]  # W_c [value_dim, 3 * units]
+            context = encoder_states[0]
+        if self.input_feeding and self.uses_fused_step():
             source = encoder_outputs if self.attention is not None else encoder_states[0]
-            memory["context_inputs"] = ops.matmul(ops.cast(source, dtype), kernel)
+            context_inputs = fused.context_inputs(self.cell, self.embedding_dim, source, self.compute_dtype)
+        memory = DecoderMemory(encoder_outputs, ops.cast(source_mask, "bool"), keys, context, context_inputs)
         return state, memory
 
     def attend(self, query, memory):
         """``query`` [batch, units] -> context [batch, value_dim], weights [batch, src_len]."""
         if self.attention is None:
-            values = memory["values"]
+            values = memory.values
             weights = ops.zeros(ops.shape(values)[:2], dtype=values.dtype)
-            return ops.cast(memory["context"], values.dtype), weights
-        return self.attention(query, memory["values"], mask=memory["mask"], keys=memory["keys"])
-
-    def _attention_weights(self, query, memory):
-        """Fused attention: ``query`` [batch, units] -> weights [batch, src_len], raw ops."""
-        dtype = query.dtype
-        keys = ops.cast(memory["keys"], dtype)
-        if isinstance(self.attention, BahdanauAttention):
-            w1 = ops.cast(self.attention.query_dense.kernel, dtype)  # [units, attention_units]
-            v = ops.cast(self.attention.score_dense.kernel, dtype)[:, 0]  # [attention_units]
-            hidden = ops.tanh(ops.expand_dims(ops.matmul(query, w1), 1) + keys)  # [batch, src_len, att]
-            scores = ops.sum(hidden * v, axis=-1)  # v^T tanh(.) [batch, src_len]
-        else:  # Luong: q^T k, times 1/sqrt(d) for scaled_dot
-            scores = ops.squeeze(ops.matmul(keys, ops.expand_dims(query, -1)), -1)
-            if self.attention._scale != 1.0:
-                scores = scores * ops.cast(self.attention._scale, dtype)
-        return masked_softmax(scores, memory["mask"])
-
-    def _fused_step(self, inputs_part, state, memory, embedded=None):
-        """One input-feeding GRU step as a single function of raw ops.
-
-        ``inputs_part`` [batch, 3 * units] is ``embed(y) W_e + b_in`` computed outside
-        (or None, then ``embedded`` [batch, emb] is multiplied here: the
-        no-precompute variant). Returns features, new state, weights.
-        """
-        h = state[0]
-        dtype = h.dtype
-        kernel, recurrent_kernel, input_bias, recurrent_bias = _gru_weights(self.cell, dtype)
-        values = ops.cast(memory["values"], dtype)
-        precomputed = "context_inputs" in memory
-        if self.attention is None:
-            weights = ops.zeros(ops.shape(values)[:2], dtype=dtype)
-            context = ops.cast(memory["context"], dtype)
-            context_part = ops.cast(memory["context_inputs"], dtype) if precomputed else None
-        else:
-            weights = self._attention_weights(h, memory)
-            w = ops.expand_dims(weights, 1)  # [batch, 1, src_len]
-            context = ops.squeeze(ops.matmul(w, values), 1)  # [batch, value_dim]
-            context_part = ops.squeeze(ops.matmul(w, ops.cast(memory["context_inputs"], dtype)), 1) if precomputed else None
-        if context_part is None:  # no precomputation: the cell's whole input multiply, here
-            x = ops.concatenate([embedded, context], axis=-1)
-            inputs_part = ops.matmul(x, kernel) + input_bias
-        elif inputs_part is None:
-            inputs_part = ops.matmul(embedded, kernel[: self.embedding_dim]) + input_bias + context_part
-        else:
-            inputs_part = inputs_part + context_part
-        new_h = gru_gates(inputs_part, ops.matmul(h, recurrent_kernel) + recurrent_bias, h)
-        return ops.concatenate([new_h, context], axis=-1), [new_h], weights
+            return ops.cast(memory.context, values.dtype), weights
+        return self.attention(query, memory.values, mask=memory.mask, keys=memory.keys)
 
     def logits(self, features):
         """``features`` [..., output_features_dim] -> float32 logits [..., vocabulary_size]."""
@@ -259,6 +249,7 @@ class Decoder(keras.layers.Layer):
         context enters the RNN and ``features = [s_i ; c_i]``; without, the RNN
         runs first, its output ``s_i`` is the query and ``features = tanh(W_c [s_i ; c_i])``.
         """
+        memory = DecoderMemory.of(memory)
         if not self.input_feeding:
             output, new_state = self.step_cell(embedded, state, training=training)
             if not isinstance(new_state, (list, tuple)):
@@ -267,7 +258,8 @@ class Decoder(keras.layers.Layer):
             features = self.attentional_layer(ops.concatenate([output, ops.cast(context, output.dtype)], axis=-1))
             return features, list(new_state), weights
         if self.uses_fused_step():
-            return self._fused_step(None, state, memory, embedded=embedded)
+            inputs_part = fused.embedded_inputs(self.cell, self.embedding_dim, embedded)
+            return fused.input_feeding_step(self, inputs_part, state, memory)
         context, weights = self.attend(state[0], memory)
         cell_input = ops.concatenate([embedded, ops.cast(context, embedded.dtype)], axis=-1)
         output, new_state = self.cell(cell_input, state, training=training)
@@ -296,42 +288,36 @@ class Decoder(keras.layers.Layer):
 
     def _whole_sequence(self, embedded, state, memory, training):
         """No input feeding: RNN over the whole target, then attention for all steps at once."""
-        if self.rnn == "gru" and self._implementation != "layers" and (
-                self._implementation != "auto" or not gpu_available()):
-            kernel, recurrent_kernel, input_bias, recurrent_bias = _gru_weights(self.sequence_rnn.cell, embedded.dtype)
-            projected = tf.transpose(ops.matmul(embedded, kernel) + input_bias, (1, 0, 2))[:, None]
-            outputs, _ = gru_scan(projected, state[0][None], recurrent_kernel[None], recurrent_bias[None, None])
-            outputs = tf.transpose(outputs[:, 0], (1, 0, 2))  # [batch, tgt_len, units]
+        if self.uses_fused_sequence():
+            outputs = fused.gru_sequence(self.sequence_rnn.cell, embedded, state[0])  # [batch, tgt_len, units]
         else:  # Keras' layer: cuDNN on a GPU
             outputs, *_ = self.sequence_rnn(embedded, initial_state=state, training=training)
         if self.attention is None:  # the fixed context at every step
             batch, steps = tf.shape(outputs)[0], tf.shape(outputs)[1]
-            context = tf.tile(ops.expand_dims(memory["context"], 1), tf.stack([1, steps, 1]))
-            weights = tf.zeros(tf.stack([batch, steps, tf.shape(memory["values"])[1]]), outputs.dtype)
+            context = tf.tile(ops.expand_dims(memory.context, 1), tf.stack([1, steps, 1]))
+            weights = tf.zeros(tf.stack([batch, steps, tf.shape(memory.values)[1]]), outputs.dtype)
         else:
-            context, weights = self.attention(outputs, memory["values"], mask=memory["mask"], keys=memory["keys"])
+            context, weights = self.attention(outputs, memory.values, mask=memory.mask, keys=memory.keys)
         features = self.attentional_layer(ops.concatenate([outputs, ops.cast(context, outputs.dtype)], axis=-1))
         return features, weights
 
     def _input_feeding_loop(self, embedded, state, memory, training):
         """Input feeding: a ``tf.while_loop`` over target steps -> features, weights (batch-major)."""
         steps = tf.shape(embedded)[1]
-        fused = self.uses_fused_step()
-        if fused and "context_inputs" in memory:
-            kernel, _, input_bias, _ = _gru_weights(self.cell, embedded.dtype)
-            # embed(y) W_e + b_in for every step in one multiply, outside the loop.
-            step_inputs = ops.matmul(embedded, kernel[: self.embedding_dim]) + input_bias
+        fused_step = self.uses_fused_step()
+        if fused_step:  # embed(y) W_e + b_in for every step in one multiply, outside the loop.
+            step_inputs = fused.embedded_inputs(self.cell, self.embedding_dim, embedded)
         else:
             step_inputs = embedded
         # Time-major, read per step from a TensorArray (a slice's gradient would be a
         # whole-sequence tensor per step).
         step_inputs = tf.TensorArray(step_inputs.dtype, size=steps).unstack(tf.transpose(step_inputs, (1, 0, 2)))
-        features_ta = tf.TensorArray(self.compute_dtype, size=steps, element_shape=[None, self.feature_dim])
+        features_ta = tf.TensorArray(self.compute_dtype, size=steps, element_shape=[None, self.output_features_dim])
         weights_ta = tf.TensorArray(self.compute_dtype, size=steps)
 
         def body(i, state, features_ta, weights_ta):
-            if fused and "context_inputs" in memory:
-                features, state, weights = self._fused_step(step_inputs.read(i), state, memory)
+            if fused_step:
+                features, state, weights = fused.input_feeding_step(self, step_inputs.read(i), state, memory)
             else:
                 features, state, weights = self.step_embedded(step_inputs.read(i), state, memory, training)
             return i + 1, state, features_ta.write(i, features), weights_ta.write(i, weights)
@@ -342,7 +328,7 @@ class Decoder(keras.layers.Layer):
             (tf.constant(0), state, features_ta, weights_ta),
             maximum_iterations=steps,  # lets XLA (jit_compile=True) size the gradient's stacks
         )
-        features = tf.transpose(features_ta.stack(), (1, 0, 2))  # [batch, tgt_len, feature_dim]
+        features = tf.transpose(features_ta.stack(), (1, 0, 2))  # [batch, tgt_len, output_features_dim]
         weights = tf.transpose(weights_ta.stack(), (1, 0, 2))  # [batch, tgt_len, src_len]
         return features, weights
 
@@ -357,5 +343,6 @@ class Decoder(keras.layers.Layer):
             rnn=self.rnn,
             dropout=self.dropout,
             input_feeding=self.input_feeding,
+            implementation=self.implementation,
         )
         return config

@@ -687,7 +687,7 @@ def write_report(evaluation: Evaluation, out_dir: str | os.PathLike, *, heatmaps
         images["alignment_examples"] = "alignment_examples.png"
     for key, name in images.items():
         paths[key] = out / name
-    from .training import atomic_write_text
+    from .atomic import atomic_write_text
 
     atomic_write_text(out / "report.json", json.dumps(report, indent=2, ensure_ascii=False, default=_json_default))
     atomic_write_text(out / "report.md", report_markdown(report, images))
@@ -708,7 +708,7 @@ def _json_default(value: Any):
 
 def run_summary(run_dir: str | os.PathLike) -> dict[str, Any] | None:
     """The training budget of a run folder (``config.json`` + ``history.json``), or None if absent."""
-    from .training import CONFIG_FILE, HISTORY_FILE, TrainConfig
+    from .run_folder import CONFIG_FILE, HISTORY_FILE, TrainConfig
 
     run = Path(run_dir)
     if not (run / CONFIG_FILE).is_file():

@@ -213,7 +213,7 @@ def models_config_text(base_dir: str | os.PathLike, serving_root: str = DEFAULT_
 
 def write_models_config(base_dir: str | os.PathLike = DEFAULT_BASE_DIR, serving_root: str = DEFAULT_SERVING_ROOT) -> Path:
     """(Re)write ``base_dir/models.config`` atomically; returns its path."""
-    from .training import atomic_write_text
+    from .atomic import atomic_write_text
 
     path = Path(base_dir) / MODELS_CONFIG
     atomic_write_text(path, models_config_text(base_dir, serving_root))
@@ -310,7 +310,7 @@ def export_model(
 
 def export_run(run_dir: str | os.PathLike, name: str, base_dir: str | os.PathLike = DEFAULT_BASE_DIR, **kwargs) -> Path:
     """Load a training run folder (or ``.keras`` file) and :func:`export_model` it."""
-    from .training import load_model
+    from .run_folder import load_model
 
     kwargs.setdefault("source_model", run_dir)
     return export_model(load_model(run_dir), name, base_dir, **kwargs)

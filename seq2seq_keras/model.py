@@ -15,13 +15,14 @@ computes the same gradient as one device with the same global batch.
 
 from __future__ import annotations
 
+import warnings
 from typing import Sequence
 
 import keras
 import tensorflow as tf
 from keras import ops
 
-from .attention import ATTENTION_TYPES
+from .attention import attention_name
 from .decoder import Decoder
 from .encoder import Encoder
 from .text import PAD_ID, TextProcessor
@@ -48,9 +49,10 @@ class Seq2Seq(keras.Model):
         source_text, target_text: adapted :class:`TextProcessor` layers (the target
             one with ``add_start_end=True``).
         embedding_dim: embedding size on both sides.
-        units: encoder units per direction; the decoder has ``2 * units``
-            (bidirectional) so that ``luong-dot`` can compare its state with the
-            encoder states directly.
+        encoder_units: encoder units per direction; the decoder has the encoder's
+            output width, ``2 * encoder_units`` (bidirectional), so that ``luong-dot``
+            can compare its state with the encoder states directly. (``units=`` is
+            its deprecated old name; configs saved with it still load.)
         attention: one of ``bahdanau``, ``luong-dot``, ``luong-general``,
             ``luong-scaled-dot`` or ``None``/``"none"`` (the fixed-context
             encoder-decoder: the bottleneck baseline, same API).
@@ -61,6 +63,9 @@ class Seq2Seq(keras.Model):
             feeding): the decoder RNN runs over the whole target at once and
             attention for all steps is one batched call; see
             :mod:`seq2seq_keras.decoder`.
+        implementation: how the encoder and decoder run their GRUs, same weights and
+            numbers either way: ``"auto"`` (default: each layer's measured choice),
+            ``"fused"`` (:mod:`seq2seq_keras.fused`) or ``"layers"`` (Keras' layers only).
 
     Call: ``logits = model((source_ids, target_in))`` -> float32 [batch, tgt_len, vocab];
     ``model.call_with_attention(...)`` also returns weights [batch, tgt_len, src_len].
@@ -72,7 +77,7 @@ class Seq2Seq(keras.Model):
         target_text: TextProcessor,
         *,
         embedding_dim: int = 128,
-        units: int = 256,
+        encoder_units: int = 256,
         attention: str | None = "bahdanau",
         attention_units: int | None = None,
         rnn: str = "gru",
@@ -80,23 +85,26 @@ class Seq2Seq(keras.Model):
         bidirectional: bool = True,
         dropout: float = 0.0,
         input_feeding: bool = True,
+        implementation: str = "auto",
+        units: int | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if units is not None:  # the old name: it read as the decoder's width, which is 2 * units
+            warnings.warn("Seq2Seq(units=...) is deprecated: it is the encoder's width per direction, "
+                          "now encoder_units=...", DeprecationWarning, stacklevel=2)
+            encoder_units = units
         if isinstance(source_text, dict):
             source_text = keras.saving.deserialize_keras_object(source_text)
         if isinstance(target_text, dict):
             target_text = keras.saving.deserialize_keras_object(target_text)
-        if attention == "none":
-            attention = None
-        if attention is not None and attention not in ATTENTION_TYPES:
-            raise ValueError(f"attention={attention!r}: choose one of {ATTENTION_TYPES}.")
+        attention = attention_name(attention)
         if not target_text.add_start_end:
             raise ValueError("target_text must be built with add_start_end=True ([START]/[END] around targets).")
         self.source_text = source_text
         self.target_text = target_text
         self.embedding_dim = int(embedding_dim)
-        self.units = int(units)
+        self.encoder_units = int(encoder_units)
         self.attention_type = attention
         self.attention_units = attention_units
         self.rnn = rnn
@@ -104,15 +112,17 @@ class Seq2Seq(keras.Model):
         self.bidirectional = bool(bidirectional)
         self.dropout = float(dropout)
         self.input_feeding = bool(input_feeding)
+        self.implementation = implementation
 
         self.encoder = Encoder(
             source_text.vocabulary_size,
             self.embedding_dim,
-            self.units,
+            self.encoder_units,
             rnn=rnn,
             num_layers=self.encoder_layers,
             bidirectional=self.bidirectional,
             dropout=self.dropout,
+            implementation=implementation,
             name="encoder",
             dtype=self.dtype_policy,
         )
@@ -125,6 +135,7 @@ class Seq2Seq(keras.Model):
             rnn=rnn,
             dropout=self.dropout,
             input_feeding=self.input_feeding,
+            implementation=implementation,
             name="decoder",
             dtype=self.dtype_policy,
         )
@@ -241,7 +252,7 @@ class Seq2Seq(keras.Model):
             "source_text": keras.saving.serialize_keras_object(self.source_text),
             "target_text": keras.saving.serialize_keras_object(self.target_text),
             "embedding_dim": self.embedding_dim,
-            "units": self.units,
+            "encoder_units": self.encoder_units,
             "attention": self.attention_type,
             "attention_units": self.attention_units,
             "rnn": self.rnn,
@@ -249,8 +260,17 @@ class Seq2Seq(keras.Model):
             "bidirectional": self.bidirectional,
             "dropout": self.dropout,
             "input_feeding": self.input_feeding,
+            "implementation": self.implementation,
         }
+
+    @property
+    def units(self) -> int:
+        """Deprecated: :attr:`encoder_units`."""
+        return self.encoder_units
 
     @classmethod
     def from_config(cls, config):
+        config = dict(config)
+        if "units" in config:  # saved before the rename
+            config["encoder_units"] = config.pop("units")
         return cls(**config)

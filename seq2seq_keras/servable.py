@@ -362,7 +362,7 @@ def _check_parity(report: ServableReport, path: Path, session: dict, model) -> N
         model = recorded
     label = str(model) if isinstance(model, (str, os.PathLike)) else f"{type(model).__name__} object"
     if isinstance(model, (str, os.PathLike)):
-        from .training import load_model
+        from .run_folder import load_model
 
         model = load_model(model)
     limits = {k: settings[k] for k in ("max_length", "max_source_length") if k in settings}

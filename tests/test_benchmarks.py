@@ -115,3 +115,66 @@ def test_make_bench_entry_point_end_to_end_with_tiny_sizes(tmp_path):
     for heading in ("## Run", "## Targets", "## Training speed", "## Quality", "## Serving", "## Memory"):
         assert heading in text
     assert "builtin-ko-en" in text and "**1.00x**" in text
+
+
+# The ladder's "fused step without precomputation" rung (benchmarks/training_speed.py), held to the
+# same references as the shipped implementations (moved here from test_decoder.py with the rung).
+@pytest.mark.parametrize("attention", ["bahdanau", "luong-dot", "luong-general", "luong-scaled-dot", None])
+def test_no_precompute_rung_agrees_with_keras_layers_on_logits_weights_and_gradients(attention, tiny_processors):
+    import tensorflow as tf
+    from benchmarks.training_speed import NoPrecomputeSeq2Seq
+    from test_decoder import _batch
+
+    src, tgt = tiny_processors
+    s_ids, t_in, _ = _batch(src, tgt)
+    results = []
+    for cls in (Seq2Seq, NoPrecomputeSeq2Seq):
+        tf.keras.utils.set_random_seed(0)
+        model = cls(src, tgt, embedding_dim=8, units=6, attention=attention, implementation="layers")
+        with tf.GradientTape() as tape:
+            logits, weights = model.call_with_attention((s_ids, t_in))
+            loss = tf.reduce_sum(logits * tf.random.stateless_normal(logits.shape, [7, 8]))
+        results.append((logits, weights, [tf.convert_to_tensor(g) for g in tape.gradient(loss, model.trainable_variables)]))
+    ref, got = results
+    np.testing.assert_allclose(got[0], ref[0], atol=1e-5)
+    np.testing.assert_allclose(got[1], ref[1], atol=1e-6)
+    for g, r in zip(got[2], ref[2]):
+        np.testing.assert_allclose(g, r, atol=1e-4)
+
+
+@pytest.mark.parametrize("attention", ["bahdanau", "luong-general", None])
+def test_no_precompute_rung_equals_bahdanau_equations_computed_with_numpy(attention):
+    """The rung, teacher forcing and step by step, against test_decoder's float64 numpy reference."""
+    import tensorflow as tf
+    from benchmarks.training_speed import no_precompute_decode, no_precompute_step
+    from seq2seq_keras import Decoder
+    from test_decoder import _input_feeding_reference
+
+    previous = tf.config.experimental.tensor_float_32_execution_enabled()
+    tf.config.experimental.enable_tensor_float_32_execution(False)
+    try:
+        rng = np.random.default_rng(1)
+        vocab, emb, units, value_dim = 13, 4, 6, 10
+        dec = Decoder(vocab, emb, units, attention=attention, attention_units=5, implementation="layers")
+        dec.build((None, None), (None, None, value_dim))
+        for v in dec.weights:
+            v.assign(rng.normal(scale=0.4, size=v.shape).astype("float32"))
+        for batch, src_len, steps in ((3, 5, 4), (4, 7, 6)):
+            enc_out = rng.normal(size=(batch, src_len, value_dim)).astype("float32")
+            enc_states = [rng.normal(size=(batch, value_dim)).astype("float32") for _ in dec.bridges]
+            lengths = rng.integers(1, src_len + 1, size=batch)
+            lengths[-1] = 0 if batch == 4 else lengths[-1]
+            mask = np.arange(src_len)[None, :] < lengths[:, None]
+            target = rng.integers(0, vocab, size=(batch, steps))
+            ref_logits, ref_weights = _input_feeding_reference(dec, target, enc_out.astype(np.float64),
+                                                               [h.astype(np.float64) for h in enc_states], mask)
+            logits, weights = no_precompute_decode(dec, target, enc_out, enc_states, mask)
+            np.testing.assert_allclose(logits, ref_logits, rtol=1e-5, atol=1e-5)
+            np.testing.assert_allclose(weights, ref_weights, rtol=1e-5, atol=1e-6)
+            state, memory = dec.start(enc_out, enc_states, mask)
+            for i in range(steps):
+                features, state, step_weights = no_precompute_step(dec, dec.embedding(target[:, i]), state, memory)
+                np.testing.assert_allclose(dec.logits(features), ref_logits[:, i], rtol=1e-5, atol=1e-5)
+                np.testing.assert_allclose(step_weights, ref_weights[:, i], rtol=1e-5, atol=1e-6)
+    finally:
+        tf.config.experimental.enable_tensor_float_32_execution(previous)

@@ -154,7 +154,7 @@ def test_log_folder_is_not_a_model_setting():
     a, b = TrainConfig(tensorboard="runs/a"), TrainConfig(tensorboard=None)
     assert a.differences(b) == []
     assert TrainConfig.from_json(a.to_json()) == a
-    assert [d[0] for d in TrainConfig(units=8, tensorboard="x").differences(b)] == ["units"]
+    assert [d[0] for d in TrainConfig(units=8, tensorboard="x").differences(b)] == ["encoder_units"]
 
 
 def test_cli_train_with_tensorboard_writes_losses_and_attention_and_says_how_to_open_them(tmp_path, capsys):

@@ -89,3 +89,42 @@ def test_translate_reads_stdin_with_invalid_utf8_and_beam(tmp_path):
     lines = proc.stdout.decode("utf-8").splitlines()
     assert len(lines) == 2
     assert lines[0].startswith("\ufffd") and lines[1].startswith("나는 학생 -> ")
+
+
+def test_train_flags_are_generated_from_train_config(capsys):
+    """One source per setting: every TrainConfig field is a train flag with the field's default and help."""
+    import dataclasses
+
+    from seq2seq_keras.config import TrainConfig
+
+    parser = build_parser()
+    args = parser.parse_args(["train", "--out", "run"])
+    from seq2seq_keras.cli import _train_config_from_args
+
+    assert _train_config_from_args(args) == TrainConfig()
+    assert parser.parse_args(["train", "--out", "run", "--units", "8"]).encoder_units == 8  # the old flag name
+    changed = parser.parse_args(["train", "--out", "run", "--attention", "none", "--encoder-units", "8", "--clipnorm", "0",
+                                 "--no-input-feeding", "--subword", "--limit", "30", "--tensorboard", "logs",
+                                 "--learning-rate", "0.01", "--rnn", "lstm"])
+    assert _train_config_from_args(changed) == TrainConfig(attention=None, encoder_units=8, clipnorm=None,
+                                                           input_feeding=False,
+                                                           subword=True, limit=30, tensorboard="logs",
+                                                           learning_rate=0.01, rnn="lstm")
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    for field in dataclasses.fields(TrainConfig):
+        assert field.metadata["help"].split(";")[0].split("(")[0].strip()[:30] in shown, field.name
+
+
+def test_attention_names_are_normalised_in_one_place():
+    from seq2seq_keras.attention import attention_name
+    from seq2seq_keras.config import TrainConfig
+
+    assert attention_name("none") is None and attention_name(None) is None
+    assert attention_name("luong-dot") == "luong-dot"
+    with pytest.raises(ValueError, match="choose one of"):
+        attention_name("luong")
+    assert TrainConfig(attention="none").attention is None
+    with pytest.raises(ValueError, match="choose one of"):
+        TrainConfig(attention="dot")

@@ -28,8 +28,8 @@ def float32_matmuls():
 
 
 def _logits_weights_grads(model, s_ids, t_in, implementation):
-    model.decoder._implementation = implementation
-    model.encoder._implementation = "layers" if implementation == "layers" else "auto"
+    model.decoder.implementation = implementation
+    model.encoder.implementation = "layers" if implementation == "layers" else "auto"
     with tf.GradientTape() as tape:
         logits, weights = model.call_with_attention((s_ids, t_in))
         loss = tf.reduce_sum(logits * tf.random.stateless_normal(logits.shape, [7, 8]))
@@ -40,12 +40,13 @@ def _logits_weights_grads(model, s_ids, t_in, implementation):
 @pytest.mark.parametrize("input_feeding", [True, False])
 @pytest.mark.parametrize("attention", ATTENTIONS)
 def test_implementations_agree_on_logits_weights_and_gradients(attention, input_feeding, tiny_processors):
-    """Keras layer calls per step (the reference) vs the fused step / scans, with and without precomputation."""
+    """Keras layer calls per step (the reference) vs the fused step / scans (the fused step without its
+    precomputation, a benchmark rung, is compared the same way in test_benchmarks.py)."""
     src, tgt = tiny_processors
     model = Seq2Seq(src, tgt, embedding_dim=8, units=6, attention=attention, input_feeding=input_feeding)
     s_ids, t_in, _ = _batch(src, tgt)
     ref = _logits_weights_grads(model, s_ids, t_in, "layers")
-    for implementation in ("fused", "fused-no-precompute"):
+    for implementation in ("fused",):
         got = _logits_weights_grads(model, s_ids, t_in, implementation)
         np.testing.assert_allclose(got[0], ref[0], atol=1e-5)
         np.testing.assert_allclose(got[1], ref[1], atol=1e-6)
@@ -147,7 +148,7 @@ def test_input_feeding_equals_bahdanau_equations_computed_with_numpy(attention, 
     dec.build((None, None), (None, None, value_dim))
     for v in dec.weights:  # non-zero biases too: a swapped or dropped bias shows
         v.assign(rng.normal(scale=0.4, size=v.shape).astype("float32"))
-    implementations = ("fused", "fused-no-precompute", "layers") if rnn == "gru" else ("layers",)
+    implementations = ("fused", "layers") if rnn == "gru" else ("layers",)
     for batch, src_len, steps in ((3, 5, 4), (4, 7, 6)):
         enc_out = rng.normal(size=(batch, src_len, value_dim)).astype("float32")
         enc_states = [rng.normal(size=(batch, value_dim)).astype("float32") for _ in dec.bridges]
@@ -158,7 +159,7 @@ def test_input_feeding_equals_bahdanau_equations_computed_with_numpy(attention, 
         ref_logits, ref_weights = _input_feeding_reference(dec, target, enc_out.astype(np.float64),
                                                            [h.astype(np.float64) for h in enc_states], mask)
         for implementation in implementations:
-            dec._implementation = implementation
+            dec.implementation = implementation
             logits, weights = dec(target, enc_out, enc_states, mask)
             np.testing.assert_allclose(logits, ref_logits, rtol=1e-5, atol=1e-5, err_msg=implementation)
             np.testing.assert_allclose(weights, ref_weights, rtol=1e-5, atol=1e-6, err_msg=implementation)
@@ -249,3 +250,54 @@ def test_fast_mode_with_lstm_uses_keras_lstm_and_matches_steps(tiny_processors):
     for t in range(t_in.shape[1]):
         step_logits, state, _ = model.decoder.step(t_in[:, t], state, memory)
         np.testing.assert_allclose(step_logits, logits[:, t], atol=1e-5)
+
+
+@pytest.mark.parametrize("attention,function", [("bahdanau", "bahdanau_score"), ("luong-general", "luong_score"),
+                                                ("luong-scaled-dot", "luong_score")])
+def test_the_default_model_executes_the_score_written_in_attention_py(attention, function, tiny_processors,
+                                                                      monkeypatch):
+    """The fused step (the default GRU decoder, training and decoding) scores with attention.py's
+    function: counted, and a zeroed score turns the weights uniform over the real source tokens."""
+    from seq2seq_keras import attention as attention_module
+
+    src, tgt = tiny_processors
+    model = Seq2Seq(src, tgt, embedding_dim=8, units=6, attention=attention)
+    assert model.decoder.uses_fused_step() and model.decoder.implementation == "auto"
+    s_ids, t_in, _ = _batch(src, tgt)
+    original, calls = getattr(attention_module, function), []
+
+    def zeroed(*args, **kwargs):
+        calls.append(args[0].shape)
+        return original(*args, **kwargs) * 0.0
+
+    monkeypatch.setattr(attention_module, function, zeroed)
+    _, weights = model.call_with_attention((s_ids, t_in), training=True)  # eager: one call per step
+    assert len(calls) == t_in.shape[1] and all(len(shape) == 2 for shape in calls)  # [batch, units]: one step
+    mask = np.asarray(s_ids) != 0
+    uniform = mask / mask.sum(-1, keepdims=True)
+    np.testing.assert_allclose(weights, np.broadcast_to(uniform[:, None], weights.shape), atol=1e-6)
+    translation = model.translate(TINY_SOURCE[0], max_length=3)
+    src_len = len(translation.source_tokens)
+    np.testing.assert_allclose(translation.attention, np.full(translation.attention.shape, 1 / src_len), atol=1e-6)
+
+
+def test_start_returns_a_named_memory_and_a_step_also_takes_it_as_a_mapping(tiny_processors):
+    from seq2seq_keras.decoder import DecoderMemory
+
+    src, tgt = tiny_processors
+    for attention in ("bahdanau", None):
+        model = Seq2Seq(src, tgt, embedding_dim=8, units=6, attention=attention)
+        s_ids, t_in, _ = _batch(src, tgt)
+        state, memory = model.decoder.start(*model.encoder(s_ids))
+        assert isinstance(memory, DecoderMemory)
+        assert (memory.keys is None) == (attention is None) and (memory.context is None) == (attention is not None)
+        assert memory.context_inputs is not None  # the default fused GRU step precomputes H W_c (or c W_c)
+        names = [name for name, _ in memory.items()]
+        assert names == [name for name in DecoderMemory._fields if getattr(memory, name) is not None]
+        twice = memory.map(lambda x: tf.repeat(x, 2, axis=0))
+        assert twice.values.shape[0] == 2 * memory.values.shape[0]
+        assert (twice.keys is None) == (attention is None)
+        named = model.decoder.step(t_in[:, 0], state, memory)
+        mapped = model.decoder.step(t_in[:, 0], state, dict(memory.items()))  # as decoding's beam search re-tiles it
+        for a, b in zip((named[0], named[2]), (mapped[0], mapped[2])):
+            np.testing.assert_array_equal(a, b)

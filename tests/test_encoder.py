@@ -1,11 +1,11 @@
-"""The fused GRU encoder path (gru_scan) against Keras' own recurrent layers: outputs, states, gradients."""
+"""The fused GRU encoder path (seq2seq_keras.fused.gru_scan) against Keras' own recurrent layers: outputs, states, gradients."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from seq2seq_keras import Encoder
-from seq2seq_keras.encoder import gru_scan
+from seq2seq_keras.fused import gru_scan
 
 # Right-padded batch with a full row, short rows and an empty row (all padding).
 IDS = tf.constant([[4, 5, 6, 0, 0], [7, 8, 0, 0, 0], [9, 3, 4, 5, 6], [0, 0, 0, 0, 0]])
@@ -17,7 +17,7 @@ def _fixed_weights(x, scale):
 
 
 def _run(enc, implementation, ids=IDS, training=False):
-    enc._implementation = implementation
+    enc.implementation = implementation
     with tf.GradientTape() as tape:
         outputs, states, mask = enc(ids, training=training)
         # A loss touching every output and the final state with fixed weights.
@@ -100,7 +100,7 @@ def test_fused_encoder_under_tf_function_and_xla_equals_keras_layers():
     with XLA, against Keras' layers run eagerly."""
     enc = Encoder(20, 8, 6)
     ref = _run(enc, "layers")
-    enc._implementation = "fused"
+    enc.implementation = "fused"
     assert enc.uses_fused_gru(training=True)
     for jit_compile in (False, True):
         got = tf.function(lambda ids: _run(enc, "fused", ids, training=True), jit_compile=jit_compile)(IDS)
@@ -112,12 +112,12 @@ def test_fused_encoder_under_tf_function_and_xla_equals_keras_layers():
 
 def test_fused_encoder_dropout_is_random_in_training_only():
     enc = Encoder(20, 8, 6, dropout=0.5)
-    enc._implementation = "fused"
+    enc.implementation = "fused"
     inference = [np.asarray(enc(IDS, training=False)[0]) for _ in range(2)]
     np.testing.assert_array_equal(inference[0], inference[1])
-    enc._implementation = "layers"
+    enc.implementation = "layers"
     np.testing.assert_allclose(enc(IDS, training=False)[0], inference[0], atol=1e-6)
-    enc._implementation = "fused"
+    enc.implementation = "fused"
     training = [np.asarray(enc(IDS, training=True)[0]) for _ in range(2)]
     assert not np.allclose(training[0], training[1])
     assert np.all(np.isfinite(training[0]))

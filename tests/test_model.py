@@ -257,8 +257,7 @@ def test_fit_with_jit_compile_runs_the_fused_loops_under_xla(tiny_processors):
     runs = []
     for jit in (False, True):
         keras.utils.set_random_seed(0)
-        model = Seq2Seq(src, tgt, embedding_dim=8, units=6)
-        model.encoder._implementation = model.decoder._implementation = "fused"  # a GPU would pick Keras' GRU
+        model = Seq2Seq(src, tgt, embedding_dim=8, units=6, implementation="fused")  # a GPU would pick Keras' GRU
         assert model.encoder.uses_fused_gru(training=True) and model.decoder.uses_fused_step()
         model.compile(keras.optimizers.Adam(1e-2), jit_compile=jit)
         history = model.fit(batches, epochs=2, shuffle=False, verbose=0)
@@ -268,3 +267,47 @@ def test_fit_with_jit_compile_runs_the_fused_loops_under_xla(tiny_processors):
     np.testing.assert_allclose(xla_loss, loss, rtol=1e-5)
     for a, b in zip(xla_weights, weights):
         np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_units_is_now_encoder_units_and_old_configs_still_load(tiny_processors, tmp_path):
+    """``units`` read as the decoder's width (it is twice that): renamed encoder_units; an old model
+    config, an old .keras file (its config says "units") and an old config.json still load."""
+    import json
+    import warnings
+    import zipfile
+
+    from seq2seq_keras.config import TrainConfig
+
+    src, tgt = tiny_processors
+    model = Seq2Seq(src, tgt, embedding_dim=8, encoder_units=6)
+    assert model.get_config()["encoder_units"] == 6 and "units" not in model.get_config()
+    assert model.decoder.units == 12 and model.units == 6  # model.units: the deprecated read alias
+    with pytest.warns(DeprecationWarning, match="encoder_units"):
+        assert Seq2Seq(src, tgt, embedding_dim=8, units=6).encoder_units == 6
+
+    old = model.get_config()
+    old["units"] = old.pop("encoder_units")  # a config saved before the rename
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # loading an old file is not the user's doing: no warning
+        assert Seq2Seq.from_config(old).encoder_units == 6
+
+    model.save(tmp_path / "new.keras")
+    with zipfile.ZipFile(tmp_path / "new.keras") as archive, zipfile.ZipFile(tmp_path / "old.keras", "w") as out:
+        for item in archive.infolist():
+            data = archive.read(item)
+            if item.filename == "config.json":
+                values = json.loads(data)
+                values["config"]["units"] = values["config"].pop("encoder_units")
+                data = json.dumps(values).encode()
+            out.writestr(item, data)
+    loaded = keras.models.load_model(tmp_path / "old.keras")
+    assert loaded.encoder_units == 6
+    s_ids = src(["나는 학생이다."])
+    t_in = tgt(["I am a student."])[:, :-1]
+    np.testing.assert_array_equal(loaded((s_ids, t_in)), model((s_ids, t_in)))
+
+    old_json = json.loads(TrainConfig(encoder_units=16).to_json())
+    old_json["units"] = old_json.pop("encoder_units")
+    assert TrainConfig.from_json(json.dumps(old_json)) == TrainConfig(encoder_units=16)
+    with pytest.warns(DeprecationWarning):
+        assert TrainConfig(units=16) == TrainConfig(encoder_units=16) and TrainConfig(units=16).units == 16

@@ -23,8 +23,6 @@ import pytest
 
 from seq2seq_keras.checkpointing import (
     RECORD_FILE,
-    atomic_path,
-    atomic_write_text,
     file_sha256,
     read_records,
 )
@@ -81,27 +79,7 @@ def at_step(step: int, action):
 
 
 # ----------------------------------------------------------------------------- atomic writes
-def test_atomic_write_failing_half_way_keeps_the_previous_file(tmp_path):
-    target = tmp_path / "notes.txt"
-    atomic_write_text(target, "previous")
-    with pytest.raises(RuntimeError, match="writer died"):
-        with atomic_path(target) as tmp:
-            Path(tmp).write_text("half of the new cont")
-            assert Path(tmp).parent == tmp_path  # same folder, so os.replace is a rename
-            raise RuntimeError("writer died")
-    assert target.read_text() == "previous"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]  # no temporary left behind
-    atomic_write_text(target, "new")
-    assert target.read_text() == "new"
-    assert oct(target.stat().st_mode & 0o777) == oct(0o666 & ~_umask())  # not mkstemp's 0600
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
+# (the atomic-write unit tests are in test_checkpointing.py)
 def test_final_model_write_failing_half_way_keeps_the_previous_model(reference_run, tmp_path):
     """``model.save`` runs out of space half way (RLIMIT_FSIZE): the old model.keras still loads."""
     ref_dir, ref_weights, _ = reference_run
@@ -346,7 +324,7 @@ def test_mismatched_configuration_vocabulary_or_data_is_refused(reference_run, t
     with pytest.raises(RunMismatchError) as error:
         train(other, out, verbose=0)
     message = str(error.value)
-    assert "--units 8 in" in message and "--units 16 now" in message
+    assert "--encoder-units 8 in" in message and "--encoder-units 16 now" in message
     assert "--learning-rate 0.001 in" in message and "--learning-rate 0.01 now" in message
     assert "--epochs" not in message and "another --out" in message and "--restart" in message
 

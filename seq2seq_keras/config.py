@@ -1,0 +1,131 @@
+"""The settings of a training run, :class:`TrainConfig` (saved as a run folder's ``config.json``),
+and the compiled model they describe (:func:`build_model`).
+
+Imported by the training loop, the run folder (a resume compares configurations)
+and the command line; it does not import the training loop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import warnings
+
+from .attention import ATTENTION_TYPES, attention_name
+from .encoder import RNN_TYPES
+
+
+def setting(default, help: str, **cli):
+    """A :class:`TrainConfig` field: its default and the help text of its ``train`` flag.
+
+    ``cli`` may hold ``choices``, ``metavar``, ``flag`` (another flag name, e.g.
+    ``--no-input-feeding`` for a ``True`` default), ``aliases`` (more flag names)
+    and ``zero_is_none`` (the flag's 0 means ``None``); :func:`seq2seq_keras.cli` builds the ``train`` command from them.
+    """
+    return dataclasses.field(default=default, metadata={"help": help, **cli})
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything that defines a training run (saved as ``config.json``).
+
+    Each field is also a flag of ``seq2seq-keras train`` (``embedding_dim`` ->
+    ``--embedding-dim``), with the field's default and help: this class is the one
+    place a training setting is written.
+    """
+
+    data: str = setting("builtin-ko-en", "builtin-ko-en, spa-eng, kor-eng, or a path to a Tatoeba/Anki .txt file")
+    direction: str = setting("other", "'other': Other -> English (as the TF tutorial); 'english': the reverse",
+                             choices=("other", "english"))
+    limit: int | None = setting(None, "use only the first N pairs of the corpus", metavar="N")
+    attention: str | None = setting("bahdanau", "attention score; 'none' = the fixed-context baseline",
+                                    choices=ATTENTION_TYPES)
+    rnn: str = setting("gru", "recurrent cell of the encoder and the decoder", choices=RNN_TYPES)
+    embedding_dim: int = setting(128, "embedding size, source and target")
+    encoder_units: int = setting(256, "encoder units per direction (the decoder gets the encoder's output width, "
+                                      "twice this when bidirectional); --units is its deprecated old name",
+                                 aliases=("--units",))
+    encoder_layers: int = setting(1, "stacked encoder layers")
+    dropout: float = setting(0.0, "dropout on embeddings, between layers and before the output projection")
+    epochs: int = setting(10, "training epochs")
+    batch_size: int = setting(64, "sentence pairs per batch")
+    learning_rate: float = setting(1e-3, "Adam's learning rate")
+    clipnorm: float | None = setting(5.0, "global gradient-norm clip, 0 disables", zero_is_none=True)
+    max_vocabulary: int | None = setting(8000, "vocabulary size per language, reserved tokens included")
+    min_frequency: int = setting(1, "drop words seen fewer times from the vocabulary")
+    subword: bool = setting(False, "WordPiece vocabulary instead of whole words")
+    max_length: int | None = setting(50, "drop training pairs longer than this many tokens")
+    seed: int = setting(0, "seed of the split, the shuffle order, the initial weights and dropout")
+    jit_compile: bool = setting(
+        False, "compile the train step with XLA; batches are padded to full rows and lengths to multiples of 4 "
+        "so it compiles a few dozen shapes, once each (about a minute at first): pays on long runs "
+        "(1.4x on spa-eng in BENCHMARKS.md), not on short ones")
+    input_feeding: bool = setting(
+        True, "fast mode: Luong attention without input feeding; the decoder RNN runs over the whole target at once",
+        flag="--no-input-feeding")
+    tensorboard: str | None = setting(
+        None, "write TensorBoard logs to DIR: losses per epoch, and attention heatmaps with alignment error "
+        "(AER) of a few fixed sentences; view them with: tensorboard --logdir DIR", metavar="DIR")
+    #: Deprecated old name of ``encoder_units`` (init only; reading ``config.units`` still works).
+    units: dataclasses.InitVar[int | None] = None
+
+    def __post_init__(self, units):
+        self.attention = attention_name(self.attention)  # validated; "none" -> None
+        if units is not None:
+            warnings.warn("TrainConfig(units=...) is deprecated: it is the encoder's width per direction, "
+                          "now encoder_units=...", DeprecationWarning, stacklevel=3)
+            self.encoder_units = units
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "TrainConfig":
+        values = json.loads(text)
+        if "units" in values:  # a config.json written before the rename
+            values["encoder_units"] = values.pop("units")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"Unknown training settings {sorted(unknown)} in config; known: {sorted(known)}.")
+        return cls(**values)
+
+    def differences(self, other: "TrainConfig") -> list[tuple[str, object, object]]:
+        """``(field, self value, other value)`` for every setting that differs (logging-only ones excepted)."""
+        return [
+            (f.name, getattr(self, f.name), getattr(other, f.name))
+            for f in dataclasses.fields(self)
+            if f.name not in LOGGING_ONLY and getattr(self, f.name) != getattr(other, f.name)
+        ]
+
+
+# Reading the old name (``config.units``) still works; set after the dataclass is made so that
+# the init-only ``units`` above keeps its default.
+TrainConfig.units = property(lambda self: self.encoder_units, doc="Deprecated: ``encoder_units``.")
+
+
+#: Settings that change what is logged, not the model or its training: a resume may change them.
+LOGGING_ONLY = frozenset({"tensorboard"})
+
+
+def build_model(config: TrainConfig, source_text, target_text):
+    """A compiled :class:`Seq2Seq` for ``config``."""
+    import keras
+
+    from .model import Seq2Seq
+
+    keras.utils.set_random_seed(config.seed)
+    model = Seq2Seq(
+        source_text,
+        target_text,
+        embedding_dim=config.embedding_dim,
+        encoder_units=config.encoder_units,
+        attention=config.attention,
+        rnn=config.rnn,
+        encoder_layers=config.encoder_layers,
+        dropout=config.dropout,
+        input_feeding=config.input_feeding,
+    )
+    optimizer = keras.optimizers.Adam(config.learning_rate, global_clipnorm=config.clipnorm)
+    model.compile(optimizer=optimizer, jit_compile=config.jit_compile)
+    return model
