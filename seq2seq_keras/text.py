@@ -250,6 +250,25 @@ class TextProcessor(keras.layers.Layer):
         ids = self._lookup_ids(words)
         return tf.gather(self._vocab_tensor, ids)
 
+    def token_words(self, strings: tf.Tensor) -> tf.RaggedTensor:
+        """``string[batch]`` -> ``string[batch, (tokens)]``: the whole word each token comes from.
+
+        Aligned with :meth:`tokenize` (and :meth:`encode` without specials): in
+        word mode the words themselves; in subword mode every piece of a word
+        gives that word, as written after standardisation (unknown-word
+        replacement copies words, not pieces).
+        """
+        words = self.tokenize_words(strings)
+        if not self.subword:
+            return self._truncate(words, specials=False)
+        self._require_vocabulary()
+        pieces = self._wordpiece.tokenize(words)  # [batch, (words), (pieces)]
+        word_of_piece = tf.gather(words.flat_values, pieces.values.value_rowids())
+        per_sentence = tf.RaggedTensor.from_row_splits(
+            word_of_piece, tf.gather(pieces.values.row_splits, pieces.row_splits)
+        )
+        return self._truncate(per_sentence, specials=False)
+
     def _lookup_ids(self, words: tf.RaggedTensor) -> tf.RaggedTensor:
         self._require_vocabulary()
         if self.subword:
