@@ -346,8 +346,43 @@ def _add_evaluate(sub):
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--max-length", type=int, default=None, help="cap on output tokens")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--robustness", action="store_true",
+                   help="instead: the robustness evaluation (test pairs with names/numbers swapped for unseen ones, "
+                   "the longest test sentences and concatenations of 2-3 test pairs; copy rate, [UNK] rate, BLEU/chrF "
+                   "and repetition rate), with and without unknown-word replacement and n-gram blocking; writes "
+                   "robustness.md and robustness.json to --out")
     p.add_argument("--out", required=True, help="report folder to write")
     p.set_defaults(func=_run_evaluate)
+
+
+def _run_robustness(args, model, train, test, label):
+    import json
+
+    from .robustness import DEFAULT_VARIANTS, build_robustness_set, evaluate_robustness, model_translator
+    from .robustness import robustness_markdown, robustness_table
+
+    rset = build_robustness_set(train, test)
+    if not rset.swapped and not rset.long:
+        raise CommandError(f"{label}: the test split has no pairs to build a robustness set from; raise --limit.")
+    decode = {} if args.max_length is None else {"max_length": args.max_length}
+    results = {}
+    for name, options in DEFAULT_VARIANTS.items():
+        if options.get("method") == "beam":
+            if not args.beam_width:
+                continue
+            options = dict(options, beam_width=args.beam_width)
+            name = f"beam {args.beam_width}"
+        print(f"robustness: {name} ...", flush=True)
+        results[name] = evaluate_robustness(model_translator(model, batch_size=args.batch_size, **decode, **options),
+                                            rset)
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "robustness.json"), "w", encoding="utf-8") as f:
+        json.dump({"model": args.model, "data": label, "results": results, "set": rset.to_dict()}, f, indent=1,
+                  ensure_ascii=False)
+    with open(os.path.join(args.out, "robustness.md"), "w", encoding="utf-8") as f:
+        f.write(robustness_markdown(results, rset, title=f"{args.model} on {label}"))
+    print(robustness_table(results))
+    print(f"report: {os.path.join(args.out, 'robustness.md')}")
 
 
 def _run_evaluate(args):
@@ -378,6 +413,8 @@ def _run_evaluate(args):
     pairs = test if args.split == "test" else validation
     if args.max_sentences is not None:
         pairs = pairs[: args.max_sentences]
+    if args.robustness:
+        return _run_robustness(args, model, train, pairs, f"{data}, {args.split} split")
     print(f"evaluating {args.model} on {pairs.name}: {len(pairs)} pairs (of {len(train) + len(validation) + len(test)} loaded)")
     try:
         result = evaluate(model, pairs, compare=compare, beam_width=args.beam_width, edges=edges,
