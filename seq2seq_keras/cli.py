@@ -148,6 +148,9 @@ def _add_real_world_flags(p, export: bool = False):
     p.add_argument("--no-replace-unk", dest="replace_unk", action="store_false",
                    help="keep [UNK] in the output instead of copying the source word under the attention argmax "
                    "(Luong et al. 2015; replacement is on by default)")
+    p.add_argument("--no-copy-unknown-names", dest="copy_unknown_names", action="store_false",
+                   help="do not copy an unknown source name or number (leading capital or digit) over the output "
+                   "word attending to it most when the model did not say [UNK] (copying is on by default)")
     p.add_argument("--unk-dictionary", default=None, metavar="FILE",
                    help="source<TAB>target lines looked up before copying an unknown word (e.g. a phrase table)")
     if export:
@@ -216,6 +219,7 @@ def _run_translate(args):
     except ValueError as e:
         raise CommandError(str(e)) from None
     options = {"max_length": args.max_length, "replace_unk": args.replace_unk, "unk_dictionary": unk_dictionary,
+               "copy_unknown_names": args.copy_unknown_names,
                "block_ngram_repeat": args.block_ngram_repeat}
     if args.method == "beam":
         options["beam_width"] = args.beam_width
@@ -482,6 +486,7 @@ def _run_export(args):
     }
     try:
         given["replace_unk"] = args.replace_unk
+        given["copy_unknown_names"] = args.copy_unknown_names
         given["unk_dictionary"] = _unk_dictionary(args)
         settings = ExportSettings(**{k: v for k, v in given.items() if v is not None})
         path = export_run(args.model, args.name, args.base_dir, version=args.version, settings=settings,

@@ -49,7 +49,10 @@ Real-world sentences (names, numbers, rare words, long inputs):
   own attention (gathered through its back-pointers). The search itself, the
   log-probability and the attention are unchanged; ``target_tokens`` and the
   text carry the copied word and ``replaced`` (int32 ``[batch, tgt_len]``, 1 at a
-  replaced position) says where.
+  replaced position) says where. With ``copy_unknown_names`` (on by default) an
+  out-of-vocabulary source name or number (leading capital or digit) is also
+  copied over the output word attending to it most, when the model said a known
+  word instead of ``[UNK]`` (what a model trained on Tatoeba does).
 * **n-gram blocking** (``block_ngram_repeat=n``, OpenNMT's option of the same
   name): a token that would repeat an ``n``-gram already in the hypothesis is
   never chosen (``[END]`` always may be). Off for greedy and sampling unless
@@ -76,6 +79,8 @@ DEFAULT_LENGTH_PENALTY = 0.6
 #: Unknown-word replacement is on by default: it never changes the search, and on
 #: the bench it turns every [UNK] into a source word (see BENCHMARKS.md).
 DEFAULT_REPLACE_UNK = True
+#: Also copy unknown source names/numbers the model did not mark with [UNK] (see BENCHMARKS.md).
+DEFAULT_COPY_UNKNOWN_NAMES = True
 #: n-gram blocking for greedy and sampling: off (greedy stays exact greedy).
 DEFAULT_BLOCK_NGRAM_REPEAT = 0
 #: n-gram blocking for beam search (chosen by measurement, see BENCHMARKS.md).
@@ -131,7 +136,8 @@ def encode_source(model, strings, max_source_length=DEFAULT_MAX_SOURCE_LENGTH, w
     """``string[batch]`` -> (source_ids int32 [batch, src_len], source tokens string
     [batch, src_len], source_length int32 [batch]) and, with ``with_words``, the
     source word of every token string [batch, src_len] (the token itself for a word
-    vocabulary, the whole word a piece belongs to for WordPiece).
+    vocabulary, the whole word a piece belongs to for WordPiece) and whether that
+    word, as written, starts with a capital letter or a digit, bool [batch, src_len].
 
     Sources are truncated to ``max_source_length`` tokens; ``src_len >= 1`` even
     when every sentence is empty (padding only).
@@ -149,7 +155,10 @@ def encode_source(model, strings, max_source_length=DEFAULT_MAX_SOURCE_LENGTH, w
     if not with_words:
         return source_ids, tokens, length
     words = tokens if not model.source_text.subword else dense(model.source_text.token_words(strings))
-    return source_ids, tokens, length, words
+    # Names and numbers: the word as written starts with a capital or a digit.
+    name_like = tf.strings.regex_full_match(dense(model.source_text.token_words_as_written(strings)),
+                                            r"[\p{Lu}\p{Lt}\p{Nd}].*")
+    return source_ids, tokens, length, words, name_like
 
 
 def output_limit(source_length, max_length):
@@ -455,12 +464,22 @@ def _empty_dictionary():
 
 
 def replace_unknown_words(target_ids, target_tokens, attention, source_words, enabled=True,
-                          dictionary_keys=None, dictionary_values=None):
+                          dictionary_keys=None, dictionary_values=None, *, copy_names=False,
+                          source_ids=None, source_name_like=None):
     """Unknown-word replacement through attention (Luong et al. 2015; OpenNMT's ``replace_unk``).
 
     Every ``[UNK]`` of a hypothesis becomes the source word with the highest
     attention weight at that step; when that word is a key of the dictionary,
     its value is used instead (e.g. a phrase table; several keys: the first).
+
+    With ``copy_names``, also every name or number the model cannot read: a source
+    word outside the source vocabulary (``source_ids == [UNK]``) written with a
+    leading capital or digit (``source_name_like``) is copied over the output
+    word of the step that attends to it most, among the steps whose attention
+    argmax it is and whose output is a word (letters or digits, not punctuation
+    nor ``[END]``). A model trained on data where names are in the vocabulary
+    rarely says ``[UNK]`` for a new name: it drops it or says a known one
+    ("Zorvak failed" -> "it failed"); this copies it back.
 
     Args:
         target_ids: int [batch, tgt_len], the returned hypothesis' token ids.
@@ -472,6 +491,9 @@ def replace_unknown_words(target_ids, target_tokens, attention, source_words, en
         enabled: bool scalar; ``False`` returns the tokens unchanged.
         dictionary_keys, dictionary_values: string [n] (standardised source
             words, target text); ``n = 0`` or ``None`` copies the source word.
+        copy_names: bool scalar (see above).
+        source_ids: int [batch, src_len], needed with ``copy_names``.
+        source_name_like: bool [batch, src_len], needed with ``copy_names``.
 
     Returns (tokens string [batch, tgt_len], replaced bool [batch, tgt_len]).
     An ``[UNK]`` whose attention points at an empty source position (padding
@@ -487,8 +509,30 @@ def replace_unknown_words(target_ids, target_tokens, attention, source_words, en
     first = tf.argmax(tf.cast(tf.pad(match, [[0, 0], [0, 0], [0, 1]]), tf.int32), axis=-1, output_type=tf.int32)
     translated = tf.where(found, tf.gather(tf.concat([dictionary_values, [""]], 0), first), copied)
     replaced = tf.equal(target_ids, UNK_ID) & tf.not_equal(target_tokens, "") & tf.not_equal(copied, "")
+    if source_ids is not None and source_name_like is not None:
+        replaced = tf.logical_or(replaced, tf.logical_and(
+            tf.cast(copy_names, tf.bool),
+            _name_copies(target_ids, target_tokens, attention, position, source_ids, source_name_like),
+        ))
     replaced = tf.logical_and(replaced, tf.cast(enabled, tf.bool))
     return tf.where(replaced, translated, target_tokens), replaced
+
+
+def _name_copies(target_ids, target_tokens, attention, position, source_ids, source_name_like):
+    """bool [batch, tgt_len]: the steps that get an unknown source name/number copied (see
+    :func:`replace_unknown_words`): per such source word, the word step attending to it most."""
+    unknown = tf.logical_and(tf.equal(tf.cast(source_ids, tf.int32), UNK_ID), source_name_like)  # [batch, src_len]
+    is_word = tf.logical_and(tf.strings.regex_full_match(target_tokens, r"[\p{L}\p{N}].*|\[UNK\]"),
+                             tf.not_equal(target_ids, END_ID))
+    eligible = tf.logical_and(is_word, tf.gather(unknown, position, batch_dims=1))  # [batch, tgt_len]
+    weight = tf.where(eligible, tf.gather(attention, position, axis=2, batch_dims=2), -1.0)
+    # Step i loses to step i2 attending the same source word with more weight (the earlier one on a tie).
+    same = tf.logical_and(tf.equal(position[:, :, None], position[:, None, :]), eligible[:, None, :])
+    steps = tf.range(tf.shape(position)[1])
+    stronger = tf.logical_or(weight[:, None, :] > weight[:, :, None],
+                             tf.logical_and(tf.equal(weight[:, None, :], weight[:, :, None]),
+                                            steps[None, None, :] < steps[None, :, None]))
+    return tf.logical_and(eligible, tf.logical_not(tf.reduce_any(tf.logical_and(same, stronger), axis=2)))
 
 
 def _tokens_to_text(processor, ids, tokens):
@@ -506,10 +550,16 @@ def _tokens_to_text(processor, ids, tokens):
     return join_words(text)
 
 
-def _replace_in(model, ids, text, tokens, attention, source_words, replace_unk, keys, values):
-    """(text [batch], tokens [batch, tgt_len], replaced int32 [batch, tgt_len]) after replacement."""
+def _replace_in(model, ids, text, tokens, attention, source, replace_unk, keys, values, copy_names):
+    """(text [batch], tokens [batch, tgt_len], replaced int32 [batch, tgt_len]) after replacement.
+
+    ``source``: (source ids, source words, name-like flags), each [batch, src_len].
+    """
     enabled = tf.logical_and(tf.cast(replace_unk, tf.bool), model.has_attention)
-    new_tokens, replaced = replace_unknown_words(ids, tokens, attention, source_words, enabled, keys, values)
+    source_ids, source_words, name_like = source
+    new_tokens, replaced = replace_unknown_words(ids, tokens, attention, source_words, enabled, keys, values,
+                                                 copy_names=copy_names, source_ids=source_ids,
+                                                 source_name_like=name_like)
     any_replaced = tf.reduce_any(replaced, axis=-1)
     # Sentences without a replacement keep the processor's own detokenization, bit for bit.
     text = tf.where(any_replaced, _tokens_to_text(model.target_text, ids, new_tokens), text)
@@ -531,6 +581,7 @@ def translate_graph(
     unk_dictionary_keys=None,
     unk_dictionary_values=None,
     block_ngram_repeat=None,
+    copy_unknown_names=DEFAULT_COPY_UNKNOWN_NAMES,
 ):
     """Raw strings -> every output a caller (Python API or SavedModel) needs, dense and batch-major.
 
@@ -546,9 +597,10 @@ def translate_graph(
     ``beams_log_prob`` and ``beams_score`` float32 [batch, k],
     ``beams_replaced`` int32 [batch, k, tgt_len].
 
-    ``replace_unk`` (bool scalar) and ``unk_dictionary_keys`` /
-    ``unk_dictionary_values`` (string [n], keys standardised like the source):
-    see :func:`replace_unknown_words`. ``block_ngram_repeat`` (int32 scalar):
+    ``replace_unk`` (bool scalar), ``copy_unknown_names`` (bool scalar; only
+    with ``replace_unk``) and ``unk_dictionary_keys`` / ``unk_dictionary_values``
+    (string [n], keys standardised like the source): see
+    :func:`replace_unknown_words`. ``block_ngram_repeat`` (int32 scalar):
     see :func:`repeated_ngram_tokens`; ``None`` is the method's default
     (:data:`DEFAULT_BEAM_BLOCK_NGRAM_REPEAT` for beam, 0 otherwise).
     """
@@ -558,21 +610,23 @@ def translate_graph(
         block_ngram_repeat = DEFAULT_BEAM_BLOCK_NGRAM_REPEAT if method == "beam" else DEFAULT_BLOCK_NGRAM_REPEAT
     if unk_dictionary_keys is None or unk_dictionary_values is None:
         unk_dictionary_keys, unk_dictionary_values = _empty_dictionary()
-    source_ids, source_tokens, source_length, source_words = encode_source(
+    source_ids, source_tokens, source_length, source_words, name_like = encode_source(
         model, strings, max_source_length, with_words=True
     )
-    replace = lambda ids, text, tokens, attention, words: _replace_in(  # noqa: E731
-        model, ids, text, tokens, attention, words, replace_unk, unk_dictionary_keys, unk_dictionary_values
+    replace = lambda ids, text, tokens, attention, source: _replace_in(  # noqa: E731
+        model, ids, text, tokens, attention, source, replace_unk, unk_dictionary_keys, unk_dictionary_values,
+        copy_unknown_names,
     )
+    source = (source_ids, source_words, name_like)
     outputs = {"source_tokens": source_tokens, "source_length": source_length}
     if method == "beam":
         beams = beam_search(model, source_ids, max_length, beam_width, length_penalty, block_ngram_repeat)
         text, tokens = _target_outputs(model, beams["tokens"], beams["length"])
         shape = tf.shape(beams["tokens"])  # [batch, k, tgt_len]
-        flat_words = tf.repeat(source_words, shape[1], axis=0)
+        flat_source = tuple(tf.repeat(x, shape[1], axis=0) for x in source)
         flat_text, flat_tokens, flat_replaced = replace(
             tf.reshape(beams["tokens"], [-1, shape[2]]), tf.reshape(text, [-1]), tf.reshape(tokens, [-1, shape[2]]),
-            tf.reshape(beams["attention"], [shape[0] * shape[1], shape[2], -1]), flat_words,
+            tf.reshape(beams["attention"], [shape[0] * shape[1], shape[2], -1]), flat_source,
         )
         outputs.update(
             beams_translation=tf.reshape(flat_text, shape[:2]),
@@ -589,7 +643,7 @@ def translate_graph(
     else:
         result = greedy_search(model, source_ids, max_length, block_ngram_repeat)
     text, tokens = _target_outputs(model, result["tokens"], result["length"])
-    text, tokens, replaced = replace(result["tokens"], text, tokens, result["attention"], source_words)
+    text, tokens, replaced = replace(result["tokens"], text, tokens, result["attention"], source)
     outputs.update(
         translation=text,
         target_tokens=tokens,
@@ -611,12 +665,12 @@ def _compiled_translate(model, method: str):
     if method not in cache:
 
         def run(strings, max_length, max_source_length, beam_width, length_penalty, temperature, seed,
-                replace_unk, unk_keys, unk_values, block_ngram_repeat):
+                replace_unk, unk_keys, unk_values, block_ngram_repeat, copy_unknown_names):
             return translate_graph(
                 model, strings, max_length, method=method, beam_width=beam_width, length_penalty=length_penalty,
                 temperature=temperature, seed=seed, max_source_length=max_source_length,
                 replace_unk=replace_unk, unk_dictionary_keys=unk_keys, unk_dictionary_values=unk_values,
-                block_ngram_repeat=block_ngram_repeat,
+                block_ngram_repeat=block_ngram_repeat, copy_unknown_names=copy_unknown_names,
             )
 
         cache[method] = tf.function(
@@ -633,6 +687,7 @@ def _compiled_translate(model, method: str):
                 tf.TensorSpec([None], tf.string),
                 tf.TensorSpec([None], tf.string),
                 tf.TensorSpec([], tf.int32),
+                tf.TensorSpec([], tf.bool),
             ],
         )
     return cache[method]
@@ -731,6 +786,7 @@ def translate(
     replace_unk: bool = DEFAULT_REPLACE_UNK,
     unk_dictionary: dict[str, str] | None = None,
     block_ngram_repeat: int | None = None,
+    copy_unknown_names: bool = DEFAULT_COPY_UNKNOWN_NAMES,
 ):
     """Translate raw sentences with ``model``.
 
@@ -757,6 +813,10 @@ def translate(
             under the attention argmax at that step (default on; a model
             without attention leaves ``[UNK]`` as it is). The replaced positions
             are in ``Translation.replaced``.
+        copy_unknown_names: with ``replace_unk``, also copy a source word
+            outside the source vocabulary that starts with a capital or a digit
+            (a name or number) over the output word attending to it most, when
+            the model did not say ``[UNK]`` there (default on).
         unk_dictionary: ``{source word: target text}`` looked up before copying
             (e.g. ``{"bruselas": "Brussels"}``); keys are standardised like the
             source.
@@ -799,8 +859,9 @@ def translate(
     if seed is None:
         seed = secrets.randbits(62)
     seed = _check_int("seed", seed, -(2**63))
-    if not isinstance(replace_unk, (bool, np.bool_)):
-        raise TypeError(f"replace_unk must be True or False, got {replace_unk!r}.")
+    for name, flag in (("replace_unk", replace_unk), ("copy_unknown_names", copy_unknown_names)):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise TypeError(f"{name} must be True or False, got {flag!r}.")
     if block_ngram_repeat is None:
         block_ngram_repeat = DEFAULT_BEAM_BLOCK_NGRAM_REPEAT if method == "beam" else DEFAULT_BLOCK_NGRAM_REPEAT
     block_ngram_repeat = _check_int("block_ngram_repeat", block_ngram_repeat, 0)
@@ -822,6 +883,7 @@ def translate(
             unk_keys,
             unk_values,
             tf.constant(block_ngram_repeat, tf.int32),
+            tf.constant(bool(copy_unknown_names)),
         )
         results.extend(
             results_to_translations(out, [readable(s) for s in chunk], has_attention=model.has_attention, n_best=n_best)

@@ -27,7 +27,7 @@ float16, padding marked by the lengths):
   ``beams_translation: string[batch, beam_width]`` and ``beams_score:
   float32[batch, beam_width]``. The beam width and length penalty are fixed at
   export (``--beam-width``, ``--length-penalty``), and so are unknown-word
-  replacement (``--no-replace-unk``, ``--unk-dictionary``) and n-gram blocking
+  replacement (``--no-replace-unk``, ``--no-copy-unknown-names``, ``--unk-dictionary``) and n-gram blocking
   (``--block-ngram-repeat`` for the greedy signatures, ``--beam-block-ngram-repeat``
   for ``beam_search``).
 
@@ -58,6 +58,7 @@ from .decoding import (
     DEFAULT_BEAM_BLOCK_NGRAM_REPEAT,
     DEFAULT_BEAM_WIDTH,
     DEFAULT_BLOCK_NGRAM_REPEAT,
+    DEFAULT_COPY_UNKNOWN_NAMES,
     DEFAULT_LENGTH_PENALTY,
     DEFAULT_MAX_LENGTH,
     DEFAULT_MAX_SOURCE_LENGTH,
@@ -103,6 +104,7 @@ class ExportSettings:
     beam_width: int = DEFAULT_BEAM_WIDTH
     length_penalty: float = DEFAULT_LENGTH_PENALTY
     replace_unk: bool = DEFAULT_REPLACE_UNK
+    copy_unknown_names: bool = DEFAULT_COPY_UNKNOWN_NAMES
     unk_dictionary: tuple = ()
     block_ngram_repeat: int = DEFAULT_BLOCK_NGRAM_REPEAT
     beam_block_ngram_repeat: int = DEFAULT_BEAM_BLOCK_NGRAM_REPEAT
@@ -116,8 +118,9 @@ class ExportSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be an integer >= 0 (0 turns blocking off), got {value!r}.")
-        if not isinstance(self.replace_unk, bool):
-            raise ValueError(f"replace_unk must be True or False, got {self.replace_unk!r}.")
+        for name in ("replace_unk", "copy_unknown_names"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}.")
         pairs = self.unk_dictionary.items() if isinstance(self.unk_dictionary, dict) else self.unk_dictionary
         pairs = tuple(sorted((str(k), str(v)) for k, v in pairs))
         object.__setattr__(self, "unk_dictionary", pairs)
@@ -180,6 +183,7 @@ def build_archive(model, settings: ExportSettings | None = None):
             unk_dictionary_keys=tf.constant(keys, tf.string, shape=[len(keys)]),
             unk_dictionary_values=tf.constant(values, tf.string, shape=[len(values)]),
             block_ngram_repeat=tf.constant(block, tf.int32),
+            copy_unknown_names=tf.constant(settings.copy_unknown_names),
         )
 
     spec = [tf.TensorSpec([None], tf.string, name=INPUT_NAME)]

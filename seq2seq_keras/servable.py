@@ -369,6 +369,7 @@ def _check_parity(report: ServableReport, path: Path, session: dict, model) -> N
     # Unknown-word replacement and n-gram blocking as baked in (exports from before them: off).
     limits["replace_unk"] = bool(settings.get("replace_unk", False))
     limits["unk_dictionary"] = {k: v for k, v in settings.get("unk_dictionary", [])}
+    limits["copy_unknown_names"] = bool(settings.get("copy_unknown_names", False))
     greedy_options = dict(block_ngram_repeat=int(settings.get("block_ngram_repeat", 0)))
     beam = dict(method="beam", beam_width=settings.get("beam_width", DEFAULT_BEAM_WIDTH),
                 length_penalty=settings.get("length_penalty", DEFAULT_LENGTH_PENALTY),

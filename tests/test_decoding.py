@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -432,6 +433,57 @@ def test_every_unk_becomes_the_source_word_under_the_attention_argmax(unk_model,
     # The dictionary is looked up first (keys standardised like the source).
     d = translate(unk_model, sentence, method=method, unk_dictionary={"홍길동": "Hong Gildong"}, **extra)
     assert d.target_tokens == ["Hong Gildong" if w == "홍길동" else w for w in t.target_tokens]
+
+
+def test_unknown_names_are_copied_over_the_step_attending_them_most():
+    """Exact values: source word 2 is an unknown name; steps 0, 1 and 3 attend it most, step 1 the most
+    of the word steps (step 3 is punctuation); nothing else changes. Known or lower-case words are not copied."""
+    from seq2seq_keras.decoding import replace_unknown_words
+
+    ids = tf.constant([[9, 10, 11, 12, 3]])
+    tokens = tf.constant([["it", "he", "failed", ".", "[END]"]])
+    attention = tf.constant([[[0.1, 0.1, 0.8], [0.05, 0.05, 0.9], [0.8, 0.1, 0.1], [0.0, 0.05, 0.95],
+                              [0.2, 0.2, 0.6]]])
+    words = tf.constant([["hace", "frio", "zorvak"]])
+    source_ids = tf.constant([[7, 8, 1]])
+    args = dict(source_ids=source_ids, copy_names=True)
+    out, replaced = replace_unknown_words(ids, tokens, attention, words, source_name_like=tf.constant([[True, False, True]]),
+                                          **args)
+    assert [t.decode() for t in out.numpy()[0]] == ["it", "zorvak", "failed", ".", "[END]"]
+    assert replaced.numpy().tolist() == [[False, True, False, False, False]]
+    keys, values = tf.constant(["zorvak"]), tf.constant(["Zorvak"])
+    out, _ = replace_unknown_words(ids, tokens, attention, words, True, keys, values,
+                                   source_name_like=tf.constant([[True, False, True]]), **args)
+    assert [t.decode() for t in out.numpy()[0]] == ["it", "Zorvak", "failed", ".", "[END]"]
+    for name_like, known in (([[True, True, False]], [[7, 8, 1]]), ([[True, True, True]], [[7, 8, 6]])):
+        out, replaced = replace_unknown_words(ids, tokens, attention, words, source_ids=tf.constant(known),
+                                              source_name_like=tf.constant(name_like), copy_names=True)
+        assert not replaced.numpy().any()  # lower-case unknown word, or a known word: left alone
+    out, replaced = replace_unknown_words(ids, tokens, attention, words, source_ids=source_ids,
+                                          source_name_like=tf.constant([[True, False, True]]), copy_names=False)
+    assert not replaced.numpy().any()
+
+
+def test_an_unknown_name_is_copied_end_to_end(tiny_model):
+    from seq2seq_keras.decoding import translate
+
+    sentences = ["Zorvak 는 사과를 먹는다.", "나는 Zorvak 를 만났다", "그는 학생이다 Zorvak 1945"]
+    plain = translate(tiny_model, sentences, copy_unknown_names=False)
+    copied = translate(tiny_model, sentences)
+    found = 0
+    for p, c in zip(plain, copied):
+        unknown = [j for j, w in enumerate(p.source_tokens) if w in ("zorvak", "1945")]
+        arg = np.argmax(p.attention, axis=1)
+        expected = list(p.target_tokens)
+        for j in unknown:
+            steps = [i for i in range(p.length) if arg[i] == j and re.match(r"\w", p.target_tokens[i])
+                     and p.target_tokens[i] != "[END]"]
+            if steps:
+                expected[max(steps, key=lambda i: (p.attention[i, j], -i))] = p.source_tokens[j]
+        assert c.target_tokens == expected and c.replaced == [a != b for a, b in zip(expected, p.target_tokens)]
+        assert c.log_prob == p.log_prob
+        found += sum(c.replaced)
+    assert found >= 1
 
 
 def test_replacement_changes_nothing_without_unk(tiny_model, sentences):
