@@ -17,6 +17,7 @@ from seq2seq_keras.robustness import build_robustness_set, evaluate_robustness, 
 #: Our decoding variants scored for the main model (label suffix -> translate() options).
 OUR_VARIANTS = {
     "greedy": {},
+    "greedy, no name copying": {"copy_unknown_names": False},
     "greedy, no [UNK] replacement": {"replace_unk": False},
     "greedy, block 3-gram repeats": {"block_ngram_repeat": 3},
     "beam 4": {"method": "beam", "beam_width": 4},

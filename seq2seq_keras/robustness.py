@@ -260,6 +260,7 @@ def model_translator(model, *, batch_size: int = 64, **options) -> Callable[[lis
 #: The systems ``evaluate --robustness`` scores for one model: label -> translate() options.
 DEFAULT_VARIANTS: Mapping[str, dict] = {
     "greedy": {},
+    "greedy, --no-copy-unknown-names": {"copy_unknown_names": False},
     "greedy, --no-replace-unk": {"replace_unk": False},
     "greedy, --block-ngram-repeat 3": {"block_ngram_repeat": 3},
     "beam 4": {"method": "beam", "beam_width": 4},

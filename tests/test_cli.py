@@ -104,5 +104,5 @@ def test_translate_replaces_unknown_words_and_takes_the_real_world_flags(tmp_pat
     with pytest.raises(SystemExit):
         main(["translate", "--help"])
     help_text = capsys.readouterr().out
-    for flag in ("--no-replace-unk", "--unk-dictionary", "--block-ngram-repeat"):
+    for flag in ("--no-replace-unk", "--no-copy-unknown-names", "--unk-dictionary", "--block-ngram-repeat"):
         assert flag in help_text

@@ -90,7 +90,8 @@ def test_cli_evaluate_robustness_writes_the_report(tiny_run, tmp_path, capsys):
     assert main(["evaluate", "--model", str(tiny_run), "--robustness", "--beam-width", "2", "--no-progress",
                  "--out", str(out)]) == 0
     report = json.loads((out / "robustness.json").read_text())
-    assert list(report["results"]) == ["greedy", "greedy, --no-replace-unk", "greedy, --block-ngram-repeat 3", "beam 2"]
+    assert list(report["results"]) == ["greedy", "greedy, --no-copy-unknown-names", "greedy, --no-replace-unk",
+                                       "greedy, --block-ngram-repeat 3", "beam 2"]
     assert report["results"]["greedy"]["long"]["sentences"] > 0
     assert "| greedy |" in (out / "robustness.md").read_text() and "| greedy |" in capsys.readouterr().out
 
