@@ -13,8 +13,9 @@ one process, interleaved, with the float32 matmul peak measured in that same
 process), thread settings (one process per setting), one training run per model
 for the quality budget (tutorial reference, ours with input feeding, ours in fast
 mode; ours use the fastest configuration the speed part measured for each), one
-process measuring all exported SavedModels interleaved, and one per SavedModel for
-serving memory. The table is printed and ``BENCHMARKS.md`` rewritten
+process measuring all exported SavedModels interleaved, one per SavedModel for
+serving memory, and one scoring the quality part's models on the robustness set
+(names/numbers swapped for unseen ones, long inputs; :mod:`benchmarks.robustness`). The table is printed and ``BENCHMARKS.md`` rewritten
 (``--output``); ``--json`` also keeps the raw results.
 """
 
