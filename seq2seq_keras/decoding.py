@@ -76,14 +76,18 @@ DEFAULT_MAX_LENGTH = 100
 DEFAULT_MAX_SOURCE_LENGTH = 256
 DEFAULT_BEAM_WIDTH = 4
 DEFAULT_LENGTH_PENALTY = 0.6
-#: Unknown-word replacement is on by default: it never changes the search, and on
-#: the bench it turns every [UNK] into a source word (see BENCHMARKS.md).
+#: Unknown-word replacement is on by default: it never changes the search, and on a
+#: short spa-eng run it took the output's [UNK] rate from 3.4% to 0 and in-domain BLEU
+#: from 39.6 to 41.6 (README, "Unknown words, repetition and robustness").
 DEFAULT_REPLACE_UNK = True
-#: Also copy unknown source names/numbers the model did not mark with [UNK] (see BENCHMARKS.md).
+#: Also copy unknown source names/numbers the model did not mark with [UNK]: on the same run,
+#: names/numbers copied 16% -> 89%, in-domain BLEU 41.64 -> 41.66.
 DEFAULT_COPY_UNKNOWN_NAMES = True
 #: n-gram blocking for greedy and sampling: off (greedy stays exact greedy).
 DEFAULT_BLOCK_NGRAM_REPEAT = 0
-#: n-gram blocking for beam search (chosen by measurement, see BENCHMARKS.md).
+#: n-gram blocking for beam search: off. Measured (README, "Unknown words, repetition and
+#: robustness"): beam 4 did not loop on the long inputs, and blocking 3-grams changed in-domain
+#: BLEU by 0.00 and long-input BLEU by -0.07, so there was nothing to buy.
 DEFAULT_BEAM_BLOCK_NGRAM_REPEAT = 0
 METHODS = ("greedy", "sample", "beam")
 

@@ -262,10 +262,10 @@ def test_unk_replacement_and_ngram_blocking_through_tf_servings_loader(tmp_path_
         ("loop", forced_model(run, "the", boost=8.0), ExportSettings(block_ngram_repeat=2, beam_block_ngram_repeat=3),
          dict(block_ngram_repeat=2)),
     ]
-    for name, model, settings, options in cases:
-        path = export_model(model, name, tmp_path, settings=settings, warmup_texts=[], write_config=False)
+    for name, model, baked, options in cases:
+        path = export_model(model, name, tmp_path, settings=baked, warmup_texts=[], write_config=False)
         greedy = translate(model, batch, **options)
-        beam_options = dict(options, block_ngram_repeat=settings.beam_block_ngram_repeat)
+        beam_options = dict(options, block_ngram_repeat=baked.beam_block_ngram_repeat)
         beam = translate(model, batch, method="beam", n_best=4, **beam_options)
         with ServingSession(path, op_libraries=tf_text_op_libraries()) as session:
             text = {"text": np.array([s.encode() for s in batch], dtype=object)}
