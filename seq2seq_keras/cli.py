@@ -157,12 +157,12 @@ def _add_real_world_flags(p, export: bool = False):
         p.add_argument("--block-ngram-repeat", type=int, default=None, metavar="N",
                        help="never repeat an N-gram in the greedy signatures (default: 0, exact greedy)")
         p.add_argument("--beam-block-ngram-repeat", type=int, default=None, metavar="N",
-                       help="never repeat an N-gram in the beam_search signature (default: the package's, "
-                       "seq2seq_keras.decoding.DEFAULT_BEAM_BLOCK_NGRAM_REPEAT)")
+                       help="never repeat an N-gram in the beam_search signature (default: 3, "
+                       "seq2seq_keras.decoding.DEFAULT_BEAM_BLOCK_NGRAM_REPEAT; 0 turns it off)")
     else:
         p.add_argument("--block-ngram-repeat", type=int, default=None, metavar="N",
                        help="never output a token that repeats an N-gram of the output (OpenNMT's option; 0 off; "
-                       "default: off for greedy and sample, the package default for beam)")
+                       "default: off for greedy and sample, 3 for beam)")
 
 
 def _unk_dictionary(args):

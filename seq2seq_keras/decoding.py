@@ -56,8 +56,9 @@ Real-world sentences (names, numbers, rare words, long inputs):
 * **n-gram blocking** (``block_ngram_repeat=n``, OpenNMT's option of the same
   name): a token that would repeat an ``n``-gram already in the hypothesis is
   never chosen (``[END]`` always may be). Off for greedy and sampling unless
-  asked (greedy stays exact greedy); see :data:`DEFAULT_BEAM_BLOCK_NGRAM_REPEAT`
-  for beam search. Log-probabilities stay the model's own.
+  asked (greedy stays exact greedy); beam search blocks repeated 3-grams by
+  default (:data:`DEFAULT_BEAM_BLOCK_NGRAM_REPEAT`). Log-probabilities stay the
+  model's own.
 """
 
 from __future__ import annotations
@@ -85,10 +86,11 @@ DEFAULT_REPLACE_UNK = True
 DEFAULT_COPY_UNKNOWN_NAMES = True
 #: n-gram blocking for greedy and sampling: off (greedy stays exact greedy).
 DEFAULT_BLOCK_NGRAM_REPEAT = 0
-#: n-gram blocking for beam search: off. Measured (README, "Unknown words, repetition and
-#: robustness"): beam 4 did not loop on the long inputs, and blocking 3-grams changed in-domain
-#: BLEU by 0.00 and long-input BLEU by -0.07, so there was nothing to buy.
-DEFAULT_BEAM_BLOCK_NGRAM_REPEAT = 0
+#: n-gram blocking for beam search: no 3-gram twice. Measured (README, "Unknown words,
+#: repetition and robustness"): on the bench's 4-minute spa-eng model beam 4 repeated a 3-gram
+#: in 9.3% of the long inputs, 0.0% with blocking, in-domain BLEU 30.29 -> 30.30; on a better
+#: trained model (no loops to cut) in-domain BLEU unchanged, long-input BLEU -0.07.
+DEFAULT_BEAM_BLOCK_NGRAM_REPEAT = 3
 METHODS = ("greedy", "sample", "beam")
 
 # A large finite negative number instead of -inf: -inf - -inf would give NaN.

@@ -411,7 +411,8 @@ def test_every_unk_becomes_the_source_word_under_the_attention_argmax(unk_model,
     from seq2seq_keras.decoding import translate
 
     sentence = "그는 홍길동 사과를 먹는다 ."
-    extra = dict(beam_width=3, n_best=3) if method == "beam" else {}
+    # All [UNK]: beam's default 3-gram blocking would turn it into other words; this test is about replacement.
+    extra = dict(beam_width=3, n_best=3, block_ngram_repeat=0) if method == "beam" else {}
     t = translate(unk_model, sentence, method=method, **extra)
     raw = translate(unk_model, sentence, method=method, replace_unk=False, **extra)
     assert raw.target_tokens == ["[UNK]"] * raw.length and not any(raw.replaced) and all(t.replaced)
@@ -577,11 +578,17 @@ def test_a_forced_loop_is_cut_by_ngram_blocking(tiny_run, n):
     assert one.target_tokens == guarded.target_tokens and one.log_prob == guarded.log_prob
 
 
-def test_greedy_stays_exact_greedy_by_default(tiny_model, sentences):
-    from seq2seq_keras.decoding import translate
+def test_greedy_stays_exact_greedy_by_default_and_beam_blocks_3_grams(tiny_run, tiny_model, sentences):
+    from seq2seq_keras.decoding import DEFAULT_BEAM_BLOCK_NGRAM_REPEAT, translate
 
     default, off = translate(tiny_model, sentences), translate(tiny_model, sentences, block_ngram_repeat=0)
     assert [(t.target_tokens, t.log_prob) for t in default] == [(t.target_tokens, t.log_prob) for t in off]
+    assert DEFAULT_BEAM_BLOCK_NGRAM_REPEAT == 3
+    model = forced_model(tiny_run, "the", boost=8.0)
+    beam = translate(model, "우리는 책을 읽었다.", method="beam", beam_width=2)
+    explicit = translate(model, "우리는 책을 읽었다.", method="beam", beam_width=2, block_ngram_repeat=3)
+    assert beam.target_tokens == explicit.target_tokens
+    assert len(set(_ngrams(beam.target_tokens, 3))) == len(_ngrams(beam.target_tokens, 3))
 
 
 @pytest.mark.parametrize(
