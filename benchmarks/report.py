@@ -13,6 +13,8 @@ TARGET_THROUGHPUT_RATIO = 2.0
 TARGET_BEAM_RATIO = 3.0
 TARGET_TRAIN_RSS_MB = 1350.0
 TARGET_EFFICIENCY = 0.5
+TARGET_COPY_RATE = 0.9
+TARGET_REPETITION = 0.05
 FAMILY_NAMES = {"tutorial": "tutorial formulation (reference)", "feed": "ours, input feeding (Bahdanau)",
                 "fast": "ours, fast mode (no input feeding)"}
 
@@ -98,6 +100,26 @@ def targets(results: dict) -> list[dict]:
             rss = quality[family]["train_peak_rss_mb"]
             add(f"training peak RSS, {family}", f"< {TARGET_TRAIN_RSS_MB:,.0f} MB (tutorial here: {_f(tut_rss, 0)} MiB)",
                 f"{rss:,.0f} MiB", rss < TARGET_TRAIN_RSS_MB)
+    rows = (results.get("robustness") or {}).get("rows") or {}
+    ref = next((r for label, r in rows.items() if label.startswith("tutorial")), None)
+    ours = rows.get("ours (feed), greedy")
+    if ours:
+        copied = ours["swapped"]["copy_rate"]
+        add("names/numbers copied verbatim (swapped set), ours greedy", f">= {TARGET_COPY_RATE:.0%}",
+            f"{_pct(copied)} (tutorial {_pct(ref and ref['swapped']['copy_rate'])})",
+            None if copied is None else copied >= TARGET_COPY_RATE)
+        off = rows.get("ours (feed), greedy, no [UNK] replacement")
+        add("[UNK] in the output, replacement on", "0%",
+            f"{_pct(ours['unk_rate'])} (off: {_pct(off and off['unk_rate'])})", ours["unk_rate"] == 0)
+        rep, ref_rep = ours["long"]["repetition_rate"], ref and ref["long"]["repetition_rate"]
+        add("repetition rate on long inputs, ours greedy", f"<= tutorial and <= {TARGET_REPETITION:.0%}",
+            f"{_pct(rep)} (tutorial {_pct(ref_rep)})",
+            None if rep is None else rep <= TARGET_REPETITION and (ref_rep is None or rep <= ref_rep))
+        if ref:
+            add("BLEU and chrF on long inputs, ours greedy", "ahead of the tutorial",
+                f"BLEU {_f(ours['long']['bleu'])} vs {_f(ref['long']['bleu'])}, "
+                f"chrF {_f(ours['long']['chrf'])} vs {_f(ref['long']['chrf'])}",
+                ours["long"]["bleu"] > ref["long"]["bleu"] and ours["long"]["chrf"] > ref["long"]["chrf"])
     return out
 
 
@@ -235,4 +257,31 @@ def render(results: dict) -> str:
         table = [[FAMILY_NAMES.get(n, n), _f(quality.get(n, {}).get("train_peak_rss_mb"), 0), _f(rss.get(n), 0)]
                  for n in dict.fromkeys([*quality, *rss])]
         lines += [_table(["model", "training peak RSS MiB", "serving peak RSS MiB"], table), ""]
+    lines += robustness_section(results.get("robustness"))
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _pct(value) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def robustness_section(robustness: dict | None) -> list[str]:
+    """The robustness table (``seq2seq-keras evaluate --robustness`` on the bench's models), as Markdown lines."""
+    if not robustness or not robustness.get("rows"):
+        return []
+    sizes = robustness["set"]
+    lines = ["## Robustness: names, numbers, long inputs", "",
+             f"Built from the test split (no download): {sizes['swapped']} test pairs whose names/numbers are "
+             f"swapped for ones never seen in training (both sides); {sizes['longest']} longest test sentences and "
+             f"{sizes['concatenation']} concatenations of 2-3 test pairs. *Copied*: outputs containing every "
+             "inserted name/number verbatim. *Repetition*: long-input outputs repeating a word 3-gram that the "
+             "reference does not repeat. BLEU/chrF: sacrebleu, lower-cased, raw references. Same models as the "
+             "quality table (no extra training).", ""]
+    table = []
+    for label, r in robustness["rows"].items():
+        table.append([label, _pct(r["swapped"]["copy_rate"]), _pct(r["unk_rate"]), _f(r["long"]["bleu"]),
+                      _f(r["long"]["chrf"]), _pct(r["long"]["repetition_rate"]),
+                      _pct(r["long"]["outputs_45_words_or_more"]), _f(r["swapped"]["bleu"])])
+    lines += [_table(["system", "names/numbers copied", "[UNK] in output", "long BLEU", "long chrF",
+                      "repetition (long)", "long outputs >= 45 words", "swapped BLEU"], table), ""]
+    return lines

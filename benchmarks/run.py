@@ -13,8 +13,9 @@ one process, interleaved, with the float32 matmul peak measured in that same
 process), thread settings (one process per setting), one training run per model
 for the quality budget (tutorial reference, ours with input feeding, ours in fast
 mode; ours use the fastest configuration the speed part measured for each), one
-process measuring all exported SavedModels interleaved, and one per SavedModel for
-serving memory. The table is printed and ``BENCHMARKS.md`` rewritten
+process measuring all exported SavedModels interleaved, one per SavedModel for
+serving memory, and one scoring the quality part's models on the robustness set
+(names/numbers swapped for unseen ones, long inputs; :mod:`benchmarks.robustness`). The table is printed and ``BENCHMARKS.md`` rewritten
 (``--output``); ``--json`` also keeps the raw results.
 """
 
@@ -35,7 +36,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-PARTS = ("speed", "threads", "quality", "serving")
+PARTS = ("speed", "threads", "quality", "serving", "robustness")
 #: The tutorial's figures the issue quotes, for the targets table (absolute numbers drift between machines).
 TUTORIAL_RSS_MB = 1.35 * 1000  # "peak RSS 1.35 GB"
 THREAD_SETTINGS = ((1, 1), (2, 1), (1, 2), (2, 2))
@@ -203,7 +204,17 @@ def child_serving_rss(settings: Settings, spec: dict) -> dict:
     return serving_rss(spec["savedmodel"], spec["kind"], _test_sentences(settings))
 
 
-CHILDREN = {"speed": child_speed, "quality": child_quality, "serving": child_serving, "serving-rss": child_serving_rss}
+def child_robustness(settings: Settings, spec: dict) -> dict:
+    from .corpus import load_bench_data
+    from .robustness import robustness
+
+    data = load_bench_data(settings.data, settings.limit)
+    sizes = dict(swapped=60, longest=30, concatenations=30) if settings.quick else {}
+    return robustness(spec["models"], data, seed=settings.seed, **sizes)
+
+
+CHILDREN = {"speed": child_speed, "quality": child_quality, "serving": child_serving, "serving-rss": child_serving_rss,
+            "robustness": child_robustness}
 
 
 def run_child(kind: str, argv: list[str], spec: dict, workdir: Path, label: str) -> dict | None:
@@ -268,6 +279,8 @@ def run_all(settings: Settings, argv: list[str], workdir: Path) -> dict:
             if r is not None:
                 results["quality"][family] = r
                 models[family] = {"savedmodel": r["savedmodel"], "kind": r["kind"]}
+                if r.get("keras_model"):
+                    models[family]["keras_model"] = r["keras_model"]
     if "serving" in settings.parts:
         if not models:
             print("== serving skipped: it measures the SavedModels the quality part exports (add 'quality' to --parts)")
@@ -278,6 +291,11 @@ def run_all(settings: Settings, argv: list[str], workdir: Path) -> dict:
                 r = run_child("serving-rss", child_argv, spec, workdir, f"serving-rss-{name}")
                 if r is not None:
                     results["serving_rss"][name] = r["serving_peak_rss_mb"]
+    if "robustness" in settings.parts:
+        if not models:
+            print("== robustness skipped: it scores the models the quality part trains (add 'quality' to --parts)")
+        else:
+            results["robustness"] = run_child("robustness", child_argv, {"models": models}, workdir, "robustness")
     results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     return results
 

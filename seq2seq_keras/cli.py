@@ -121,6 +121,40 @@ def _run_train(args):
         print(f"TensorBoard logs in {args.tensorboard}; view them with: tensorboard --logdir {args.tensorboard}")
 
 
+# ---------------------------------------------------------------------- real-world decoding options
+def _add_real_world_flags(p, export: bool = False):
+    """--no-replace-unk, --unk-dictionary and n-gram blocking (translate, export)."""
+    p.add_argument("--no-replace-unk", dest="replace_unk", action="store_false",
+                   help="keep [UNK] in the output instead of copying the source word under the attention argmax "
+                   "(Luong et al. 2015; replacement is on by default)")
+    p.add_argument("--no-copy-unknown-names", dest="copy_unknown_names", action="store_false",
+                   help="do not copy an unknown source name or number (leading capital or digit) over the output "
+                   "word attending to it most when the model did not say [UNK] (copying is on by default)")
+    p.add_argument("--unk-dictionary", default=None, metavar="FILE",
+                   help="source<TAB>target lines looked up before copying an unknown word (e.g. a phrase table)")
+    if export:
+        p.add_argument("--block-ngram-repeat", type=int, default=None, metavar="N",
+                       help="never repeat an N-gram in the greedy signatures (default: 0, exact greedy)")
+        p.add_argument("--beam-block-ngram-repeat", type=int, default=None, metavar="N",
+                       help="never repeat an N-gram in the beam_search signature (default: 3, "
+                       "seq2seq_keras.decoding.DEFAULT_BEAM_BLOCK_NGRAM_REPEAT; 0 turns it off)")
+    else:
+        p.add_argument("--block-ngram-repeat", type=int, default=None, metavar="N",
+                       help="never output a token that repeats an N-gram of the output (OpenNMT's option; 0 off; "
+                       "default: off for greedy and sample, 3 for beam)")
+
+
+def _unk_dictionary(args):
+    if not getattr(args, "unk_dictionary", None):
+        return None
+    from .decoding import read_unk_dictionary
+
+    try:
+        return read_unk_dictionary(args.unk_dictionary)
+    except OSError as e:
+        raise CommandError(f"--unk-dictionary {args.unk_dictionary}: {e.strerror or e}") from None
+
+
 # ---------------------------------------------------------------------- translate
 def _add_translate(sub):
     p = sub.add_parser(
@@ -136,6 +170,7 @@ def _add_translate(sub):
     p.add_argument("--seed", type=int, default=None, help="with --method sample: reproducible draws")
     p.add_argument("--max-length", type=int, default=None, help="cap on output tokens")
     p.add_argument("--attention", action="store_true", help="also print the attention matrix")
+    _add_real_world_flags(p)
     p.add_argument("sentences", nargs="+", help="sentences to translate; '-' reads stdin")
     p.set_defaults(func=_run_translate)
 
@@ -158,7 +193,13 @@ def _run_translate(args):
         model = load_model(args.model)
     except FileNotFoundError as e:
         raise CommandError(str(e)) from None
-    options = {"max_length": args.max_length}
+    try:
+        unk_dictionary = _unk_dictionary(args)
+    except ValueError as e:
+        raise CommandError(str(e)) from None
+    options = {"max_length": args.max_length, "replace_unk": args.replace_unk, "unk_dictionary": unk_dictionary,
+               "copy_unknown_names": args.copy_unknown_names,
+               "block_ngram_repeat": args.block_ngram_repeat}
     if args.method == "beam":
         options["beam_width"] = args.beam_width
     elif args.method == "sample":
@@ -171,9 +212,10 @@ def _run_translate(args):
         print(f"{t.source} -> {t.text}")
         if args.attention and t.attention is not None:
             width = max([len(x) for x in t.target_tokens] + [5])
-            print(" " * width + " " + " ".join(f"{s[:8]:>8}" for s in t.source_tokens))
-            for tok, row in zip(t.target_tokens, t.attention):
-                print(f"{tok:>{width}} " + " ".join(f"{w:8.2f}" for w in row))
+            print(" " * (width + 1) + " " + " ".join(f"{s[:8]:>8}" for s in t.source_tokens))
+            for tok, row, copied in zip(t.target_tokens, t.attention, t.replaced or [False] * len(t.target_tokens)):
+                label = f"{tok}*" if copied else tok  # * = an [UNK] replaced by the source word
+                print(f"{label:>{width + 1}} " + " ".join(f"{w:8.2f}" for w in row))
 
 
 # ---------------------------------------------------------------------- plot
@@ -287,8 +329,43 @@ def _add_evaluate(sub):
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--max-length", type=int, default=None, help="cap on output tokens")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--robustness", action="store_true",
+                   help="instead: the robustness evaluation (test pairs with names/numbers swapped for unseen ones, "
+                   "the longest test sentences and concatenations of 2-3 test pairs; copy rate, [UNK] rate, BLEU/chrF "
+                   "and repetition rate), with and without unknown-word replacement and n-gram blocking; writes "
+                   "robustness.md and robustness.json to --out")
     p.add_argument("--out", required=True, help="report folder to write")
     p.set_defaults(func=_run_evaluate)
+
+
+def _run_robustness(args, model, train, test, label):
+    import json
+
+    from .robustness import DEFAULT_VARIANTS, build_robustness_set, evaluate_robustness, model_translator
+    from .robustness import robustness_markdown, robustness_table
+
+    rset = build_robustness_set(train, test)
+    if not rset.swapped and not rset.long:
+        raise CommandError(f"{label}: the test split has no pairs to build a robustness set from; raise --limit.")
+    decode = {} if args.max_length is None else {"max_length": args.max_length}
+    results = {}
+    for name, options in DEFAULT_VARIANTS.items():
+        if options.get("method") == "beam":
+            if not args.beam_width:
+                continue
+            options = dict(options, beam_width=args.beam_width)
+            name = f"beam {args.beam_width}"
+        print(f"robustness: {name} ...", flush=True)
+        results[name] = evaluate_robustness(model_translator(model, batch_size=args.batch_size, **decode, **options),
+                                            rset)
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "robustness.json"), "w", encoding="utf-8") as f:
+        json.dump({"model": args.model, "data": label, "results": results, "set": rset.to_dict()}, f, indent=1,
+                  ensure_ascii=False)
+    with open(os.path.join(args.out, "robustness.md"), "w", encoding="utf-8") as f:
+        f.write(robustness_markdown(results, rset, title=f"{args.model} on {label}"))
+    print(robustness_table(results))
+    print(f"report: {os.path.join(args.out, 'robustness.md')}")
 
 
 def _run_evaluate(args):
@@ -319,6 +396,8 @@ def _run_evaluate(args):
     pairs = test if args.split == "test" else validation
     if args.max_sentences is not None:
         pairs = pairs[: args.max_sentences]
+    if args.robustness:
+        return _run_robustness(args, model, train, pairs, f"{data}, {args.split} split")
     print(f"evaluating {args.model} on {pairs.name}: {len(pairs)} pairs (of {len(train) + len(validation) + len(test)} loaded)")
     try:
         result = evaluate(model, pairs, compare=compare, beam_width=args.beam_width, edges=edges,
@@ -367,6 +446,7 @@ def _add_export(sub):
     p.add_argument("--max-source-length", type=int, default=None, help="longer sources are truncated (default: 256 tokens)")
     p.add_argument("--beam-width", type=int, default=None, help="beam width of the beam_search signature (default: 4)")
     p.add_argument("--length-penalty", type=float, default=None, help="GNMT length penalty alpha of beam_search (default: 0.6)")
+    _add_real_world_flags(p, export=True)
     p.add_argument("--serving-root", default="/models",
                    help="where the server sees --base-dir, for models.config (default: %(default)s, the docker mount)")
     p.set_defaults(func=_run_export)
@@ -380,8 +460,13 @@ def _run_export(args):
         "max_source_length": args.max_source_length,
         "beam_width": args.beam_width,
         "length_penalty": args.length_penalty,
+        "block_ngram_repeat": args.block_ngram_repeat,
+        "beam_block_ngram_repeat": args.beam_block_ngram_repeat,
     }
     try:
+        given["replace_unk"] = args.replace_unk
+        given["copy_unknown_names"] = args.copy_unknown_names
+        given["unk_dictionary"] = _unk_dictionary(args)
         settings = ExportSettings(**{k: v for k, v in given.items() if v is not None})
         path = export_run(args.model, args.name, args.base_dir, version=args.version, settings=settings,
                           serving_root=args.serving_root)

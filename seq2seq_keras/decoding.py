@@ -37,6 +37,28 @@ Limits, with the same result everywhere (Python API, CLI, SavedModel):
   model while ``source_tokens`` keep the word as written (word vocabularies).
 * ``[START]`` and padding are never generated (their probability is kept in the
   softmax, so log-probabilities stay the model's own).
+
+Real-world sentences (names, numbers, rare words, long inputs):
+
+* **unknown-word replacement** (``replace_unk``, on by default): every ``[UNK]``
+  of the returned hypothesis is replaced by the source word with the highest
+  attention weight at that step (Luong et al. 2015, "Addressing the Rare Word
+  Problem in Neural Machine Translation"; OpenNMT's ``replace_unk``), optionally
+  looked up in a user dictionary first (``unk_dictionary``: source word ->
+  target text, e.g. a phrase table). Beam search uses the returned hypothesis'
+  own attention (gathered through its back-pointers). The search itself, the
+  log-probability and the attention are unchanged; ``target_tokens`` and the
+  text carry the copied word and ``replaced`` (int32 ``[batch, tgt_len]``, 1 at a
+  replaced position) says where. With ``copy_unknown_names`` (on by default) an
+  out-of-vocabulary source name or number (leading capital or digit) is also
+  copied over the output word attending to it most, when the model said a known
+  word instead of ``[UNK]`` (what a model trained on Tatoeba does).
+* **n-gram blocking** (``block_ngram_repeat=n``, OpenNMT's option of the same
+  name): a token that would repeat an ``n``-gram already in the hypothesis is
+  never chosen (``[END]`` always may be). Off for greedy and sampling unless
+  asked (greedy stays exact greedy); beam search blocks repeated 3-grams by
+  default (:data:`DEFAULT_BEAM_BLOCK_NGRAM_REPEAT`). Log-probabilities stay the
+  model's own.
 """
 
 from __future__ import annotations
@@ -49,12 +71,26 @@ from typing import Iterable
 import numpy as np
 import tensorflow as tf
 
-from .text import END_ID, PAD_ID, START_ID, to_python_strings
+from .text import END_ID, PAD_ID, START_ID, UNK_ID, join_words, to_python_strings
 
 DEFAULT_MAX_LENGTH = 100
 DEFAULT_MAX_SOURCE_LENGTH = 256
 DEFAULT_BEAM_WIDTH = 4
 DEFAULT_LENGTH_PENALTY = 0.6
+#: Unknown-word replacement is on by default: it never changes the search, and on a
+#: short spa-eng run it took the output's [UNK] rate from 3.4% to 0 and in-domain BLEU
+#: from 39.6 to 41.6 (README, "Unknown words, repetition and robustness").
+DEFAULT_REPLACE_UNK = True
+#: Also copy unknown source names/numbers the model did not mark with [UNK]: on the same run,
+#: names/numbers copied 16% -> 89%, in-domain BLEU 41.64 -> 41.66.
+DEFAULT_COPY_UNKNOWN_NAMES = True
+#: n-gram blocking for greedy and sampling: off (greedy stays exact greedy).
+DEFAULT_BLOCK_NGRAM_REPEAT = 0
+#: n-gram blocking for beam search: no 3-gram twice. Measured (README, "Unknown words,
+#: repetition and robustness"): on the bench's 4-minute spa-eng model beam 4 repeated a 3-gram
+#: in 9.3% of the long inputs, 0.0% with blocking, in-domain BLEU 30.29 -> 30.30; on a better
+#: trained model (no loops to cut) in-domain BLEU unchanged, long-input BLEU -0.07.
+DEFAULT_BEAM_BLOCK_NGRAM_REPEAT = 3
 METHODS = ("greedy", "sample", "beam")
 
 # A large finite negative number instead of -inf: -inf - -inf would give NaN.
@@ -72,7 +108,9 @@ class Translation:
     the log-probabilities of ``target_tokens``; ``score`` is what the search
     ranked by (beam search: ``log_prob / lp(len)``; otherwise ``log_prob``).
     ``alternatives`` holds the other n-best hypotheses of a beam search, best
-    first (empty otherwise).
+    first (empty otherwise). ``replaced[i]`` is True where ``target_tokens[i]``
+    is a source word copied in place of the model's ``[UNK]`` (unknown-word
+    replacement); same length as ``target_tokens``.
     """
 
     source: str
@@ -83,6 +121,7 @@ class Translation:
     log_prob: float
     score: float | None = None
     alternatives: list["Translation"] = dataclasses.field(default_factory=list)
+    replaced: list[bool] = dataclasses.field(default_factory=list)
 
     @property
     def length(self) -> int:
@@ -99,9 +138,12 @@ def _pad_to_at_least_one(ids):
     return tf.pad(ids, [[0, 0], [0, tf.maximum(0, 1 - tf.shape(ids)[1])]])
 
 
-def encode_source(model, strings, max_source_length=DEFAULT_MAX_SOURCE_LENGTH):
+def encode_source(model, strings, max_source_length=DEFAULT_MAX_SOURCE_LENGTH, with_words=False):
     """``string[batch]`` -> (source_ids int32 [batch, src_len], source tokens string
-    [batch, src_len], source_length int32 [batch]).
+    [batch, src_len], source_length int32 [batch]) and, with ``with_words``, the
+    source word of every token string [batch, src_len] (the token itself for a word
+    vocabulary, the whole word a piece belongs to for WordPiece) and whether that
+    word, as written, starts with a capital letter or a digit, bool [batch, src_len].
 
     Sources are truncated to ``max_source_length`` tokens; ``src_len >= 1`` even
     when every sentence is empty (padding only).
@@ -109,9 +151,20 @@ def encode_source(model, strings, max_source_length=DEFAULT_MAX_SOURCE_LENGTH):
     max_source_length = tf.cast(max_source_length, tf.int64)
     ragged = model.source_text.encode(strings)[:, :max_source_length]
     source_ids = _pad_to_at_least_one(tf.cast(ragged.to_tensor(default_value=PAD_ID), tf.int32))
-    tokens = model.source_text.tokenize(strings)[:, :max_source_length].to_tensor(default_value="")
-    tokens = tf.pad(tokens, [[0, 0], [0, tf.shape(source_ids)[1] - tf.shape(tokens)[1]]])
-    return source_ids, tokens, tf.cast(ragged.row_lengths(), tf.int32)
+
+    def dense(strings_ragged):
+        out = strings_ragged[:, :max_source_length].to_tensor(default_value="")
+        return tf.pad(out, [[0, 0], [0, tf.shape(source_ids)[1] - tf.shape(out)[1]]])
+
+    tokens = dense(model.source_text.tokenize(strings))
+    length = tf.cast(ragged.row_lengths(), tf.int32)
+    if not with_words:
+        return source_ids, tokens, length
+    words = tokens if not model.source_text.subword else dense(model.source_text.token_words(strings))
+    # Names and numbers: the word as written starts with a capital or a digit.
+    name_like = tf.strings.regex_full_match(dense(model.source_text.token_words_as_written(strings)),
+                                            r"[\p{Lu}\p{Lt}\p{Nd}].*")
+    return source_ids, tokens, length, words, name_like
 
 
 def output_limit(source_length, max_length):
@@ -144,10 +197,59 @@ def _never_generated(log_probs):
     return tf.where(banned, tf.cast(_NEG, log_probs.dtype), log_probs)
 
 
+def repeated_ngram_tokens(history, step, n, vocab):
+    """Tokens that would repeat an ``n``-gram already in a hypothesis (OpenNMT's ``block_ngram_repeat``).
+
+    Args:
+        history: int32 [rows, max_steps], the tokens generated so far in
+            positions ``0 .. step - 1`` (anything after is ignored).
+        step: int32 scalar, the position about to be generated.
+        n: int32 scalar n-gram order (``n <= 0``: nothing is banned).
+        vocab: int32 scalar vocabulary size.
+
+    Returns bool [rows, vocab]: ``True`` for every token ``t`` such that the last
+    ``n - 1`` tokens followed by ``t`` already occur in the row's history.
+    ``[END]`` is never banned, so every hypothesis can still end.
+    """
+    rows, width = tf.shape(history)[0], tf.shape(history)[1]
+    j = tf.range(width)  # start of an earlier n-gram: j + n - 1 <= step - 1
+    matches = tf.logical_and(tf.broadcast_to(j[None, :] <= step - n, [rows, width]), n > 0)
+
+    def compare(o, matches):
+        here = tf.gather(history, tf.minimum(j + o, width - 1), axis=1)
+        prefix = tf.gather(history, tf.clip_by_value(step - n + 1 + o, 0, width - 1), axis=1)
+        return o + 1, tf.logical_and(matches, tf.equal(here, prefix[:, None]))
+
+    _, matches = tf.while_loop(lambda o, m: o < n - 1, compare, (tf.constant(0), matches))
+    following = tf.gather(history, tf.clip_by_value(j + n - 1, 0, width - 1), axis=1)
+    where = tf.where(matches)  # [m, 2] (row, j)
+    tokens = tf.cast(tf.gather_nd(following, where), tf.int64)
+    hits = tf.scatter_nd(
+        tf.stack([where[:, 0], tokens], axis=1), tf.ones_like(tokens, tf.int32), tf.cast([rows, vocab], tf.int64)
+    )
+    return tf.logical_and(hits > 0, tf.not_equal(tf.range(vocab), END_ID)[None, :])
+
+
+def _block_repeats(log_probs, history, step, n):
+    """``log_probs`` [rows, vocab] with the tokens of :func:`repeated_ngram_tokens` hidden (``n > 0``)."""
+    def blocked():
+        banned = repeated_ngram_tokens(history, step, n, tf.shape(log_probs)[-1])
+        return tf.where(banned, tf.cast(_NEG, log_probs.dtype), log_probs)
+
+    return tf.cond(n > 0, blocked, lambda: log_probs)
+
+
+def _record(history, step, token):
+    """history int32 [rows, max_steps] with ``token`` [rows] written at column ``step``."""
+    return tf.where(tf.equal(tf.range(tf.shape(history)[1]), step)[None, :], token[:, None], history)
+
+
 # ---------------------------------------------------------------------- greedy / sampling
-def _single_path_search(model, source_ids, max_length, choose):
+def _single_path_search(model, source_ids, max_length, choose, block_ngram_repeat=0):
     state, memory, limit, steps = _start(model, source_ids, max_length)
+    block = tf.cast(block_ngram_repeat, tf.int32)
     batch = tf.shape(source_ids)[0]
+    history = tf.zeros([batch, steps], tf.int32)
     tokens_ta = tf.TensorArray(tf.int32, size=0, dynamic_size=True)
     weights_ta = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
     token = tf.fill([batch], START_ID)
@@ -155,24 +257,25 @@ def _single_path_search(model, source_ids, max_length, choose):
     length = tf.zeros([batch], tf.int32)
     log_prob = tf.zeros([batch], tf.float32)
 
-    def cond(i, token, state, done, length, log_prob, tokens_ta, weights_ta):
+    def cond(i, token, state, done, length, log_prob, history, tokens_ta, weights_ta):
         return tf.logical_and(i < steps, tf.logical_or(i == 0, tf.logical_not(tf.reduce_all(done))))
 
-    def body(i, token, state, done, length, log_prob, tokens_ta, weights_ta):
+    def body(i, token, state, done, length, log_prob, history, tokens_ta, weights_ta):
         log_probs, state, weights = _step_log_probs(model, token, state, memory)
-        next_token = choose(log_probs, i)
+        next_token = choose(_block_repeats(log_probs, history, i, block), i)
         next_token = tf.where(done, PAD_ID, next_token)
+        history = _record(history, i, next_token)
         chosen = tf.gather(log_probs, next_token, batch_dims=1)
         log_prob = log_prob + tf.where(done, 0.0, chosen)
         weights = tf.where(done[:, None], 0.0, weights)
         length = length + tf.cast(tf.logical_not(done), tf.int32)
         done = tf.logical_or(done, tf.equal(next_token, END_ID))
         done = tf.logical_or(done, length >= limit)
-        return (i + 1, next_token, state, done, length, log_prob,
+        return (i + 1, next_token, state, done, length, log_prob, history,
                 tokens_ta.write(i, next_token), weights_ta.write(i, weights))
 
-    _, _, _, _, length, log_prob, tokens_ta, weights_ta = tf.while_loop(
-        cond, body, (tf.constant(0), token, state, done, length, log_prob, tokens_ta, weights_ta)
+    _, _, _, _, length, log_prob, _, tokens_ta, weights_ta = tf.while_loop(
+        cond, body, (tf.constant(0), token, state, done, length, log_prob, history, tokens_ta, weights_ta)
     )
     src_len = tf.shape(source_ids)[1]
     tokens = tf.reshape(tf.transpose(tokens_ta.stack(), (1, 0)), [batch, -1])
@@ -185,22 +288,26 @@ def _argmax_token(log_probs, step):
     return tf.math.top_k(_never_generated(log_probs), k=1).indices[:, 0]
 
 
-def greedy_search(model, source_ids, max_length):
+def greedy_search(model, source_ids, max_length, block_ngram_repeat=DEFAULT_BLOCK_NGRAM_REPEAT):
     """Greedy decoding in the graph.
 
     Args:
         source_ids: int32 [batch, src_len], 0-padded.
         max_length: int32 scalar cap on target tokens per sentence.
+        block_ngram_repeat: int32 scalar; ``n > 0`` never chooses a token that
+            repeats an ``n``-gram of the sentence's own output (then it is no
+            longer exact greedy); 0 (default) is exact greedy.
 
     Returns a dict: ``tokens`` int32 [batch, tgt_len] (0 after ``[END]``),
     ``length`` int32 [batch] (``[END]`` included), ``attention`` float32
     [batch, tgt_len, src_len] (0 on padding rows), ``log_prob`` and ``score``
     float32 [batch] (sum of the chosen tokens' log-probabilities).
     """
-    return _single_path_search(model, source_ids, max_length, _argmax_token)
+    return _single_path_search(model, source_ids, max_length, _argmax_token, block_ngram_repeat)
 
 
-def sample_search(model, source_ids, max_length, temperature=1.0, seed=0):
+def sample_search(model, source_ids, max_length, temperature=1.0, seed=0,
+                  block_ngram_repeat=DEFAULT_BLOCK_NGRAM_REPEAT):
     """Temperature sampling in the graph; same outputs as :func:`greedy_search`.
 
     Each step draws from ``softmax(logits / temperature)`` with
@@ -216,7 +323,7 @@ def sample_search(model, source_ids, max_length, temperature=1.0, seed=0):
         step_seed = tf.stack([seed, tf.cast(step, tf.int64)])
         return tf.cast(tf.random.stateless_categorical(logits, 1, seed=step_seed)[:, 0], tf.int32)
 
-    return _single_path_search(model, source_ids, max_length, draw)
+    return _single_path_search(model, source_ids, max_length, draw, block_ngram_repeat)
 
 
 # ---------------------------------------------------------------------- beam search
@@ -225,7 +332,8 @@ def length_penalty_factor(length, alpha):
     return tf.pow((5.0 + tf.cast(length, tf.float32)) / 6.0, tf.cast(alpha, tf.float32))
 
 
-def beam_search(model, source_ids, max_length, beam_width=DEFAULT_BEAM_WIDTH, length_penalty=DEFAULT_LENGTH_PENALTY):
+def beam_search(model, source_ids, max_length, beam_width=DEFAULT_BEAM_WIDTH, length_penalty=DEFAULT_LENGTH_PENALTY,
+                block_ngram_repeat=DEFAULT_BEAM_BLOCK_NGRAM_REPEAT):
     """Batched beam search in the graph.
 
     Every step extends each unfinished hypothesis by its ``beam_width`` best
@@ -241,6 +349,8 @@ def beam_search(model, source_ids, max_length, beam_width=DEFAULT_BEAM_WIDTH, le
         max_length: int32 scalar cap on target tokens per sentence.
         beam_width: int32 scalar ``k >= 1``.
         length_penalty: GNMT ``alpha`` (0 ranks by log-probability alone).
+        block_ngram_repeat: int32 scalar ``n``; ``n > 0`` never extends a
+            hypothesis with a token that repeats one of its own ``n``-grams.
 
     Returns a dict, hypotheses sorted best first along axis 1:
     ``tokens`` int32 [batch, k, tgt_len], ``length`` int32 [batch, k],
@@ -251,6 +361,7 @@ def beam_search(model, source_ids, max_length, beam_width=DEFAULT_BEAM_WIDTH, le
     """
     beam_width = tf.cast(beam_width, tf.int32)
     alpha = tf.cast(length_penalty, tf.float32)
+    block = tf.cast(block_ngram_repeat, tf.int32)
     state, memory, limit, steps = _start(model, source_ids, max_length)
     batch = tf.shape(source_ids)[0]
     src_len = tf.shape(source_ids)[1]
@@ -265,15 +376,17 @@ def beam_search(model, source_ids, max_length, beam_width=DEFAULT_BEAM_WIDTH, le
     log_prob = tf.concat([tf.zeros([batch, 1]), tf.fill([batch, k - 1], _NEG)], axis=1)
     length = tf.zeros([batch, k], tf.int32)
     finished = tf.tile((limit <= 0)[:, None], [1, k])
+    history = tf.zeros([batch * k, steps], tf.int32)  # row b * k + j: hypothesis j's tokens so far
     tokens_ta = tf.TensorArray(tf.int32, size=0, dynamic_size=True)
     parents_ta = tf.TensorArray(tf.int32, size=0, dynamic_size=True)
     weights_ta = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
 
-    def cond(i, tokens, state, log_prob, length, finished, tokens_ta, parents_ta, weights_ta):
+    def cond(i, tokens, state, log_prob, length, finished, history, tokens_ta, parents_ta, weights_ta):
         return tf.logical_and(i < steps, tf.logical_or(i == 0, tf.logical_not(tf.reduce_all(finished))))
 
-    def body(i, tokens, state, log_prob, length, finished, tokens_ta, parents_ta, weights_ta):
+    def body(i, tokens, state, log_prob, length, finished, history, tokens_ta, parents_ta, weights_ta):
         step_log_probs, new_state, weights = _step_log_probs(model, tf.reshape(tokens, [-1]), state, memory)
+        step_log_probs = _block_repeats(step_log_probs, history, i, block)
         vocab = tf.shape(step_log_probs)[-1]
         step_log_probs = tf.reshape(step_log_probs, [batch, k, vocab])
         per_beam = tf.minimum(k, vocab)
@@ -297,17 +410,19 @@ def beam_search(model, source_ids, max_length, beam_width=DEFAULT_BEAM_WIDTH, le
         new_finished = parent_finished | tf.equal(new_tokens, END_ID) | (new_length >= limit[:, None])
         rows = tf.reshape(parent + tf.range(batch)[:, None] * k, [-1])
         new_state = [tf.gather(s, rows) for s in new_state]
+        history = _record(tf.gather(history, rows), i, tf.reshape(new_tokens, [-1]))
         step_weights = tf.gather(tf.reshape(weights, [batch, k, src_len]), parent, batch_dims=1)
         step_weights = tf.where(parent_finished[:, :, None], 0.0, step_weights)
         # Keep the static shapes of the loop variables (a fixed beam width at export makes them known).
         same = lambda x, like: tf.reshape(x, tf.shape(like))  # noqa: E731
         new_tokens, new_log_prob = same(new_tokens, tokens), same(new_log_prob, log_prob)
         new_length, new_finished = same(new_length, length), same(new_finished, finished)
-        return (i + 1, new_tokens, new_state, new_log_prob, new_length, new_finished,
+        return (i + 1, new_tokens, new_state, new_log_prob, new_length, new_finished, history,
                 tokens_ta.write(i, new_tokens), parents_ta.write(i, parent), weights_ta.write(i, step_weights))
 
-    _, _, _, log_prob, length, _, tokens_ta, parents_ta, weights_ta = tf.while_loop(
-        cond, body, (tf.constant(0), tokens, state, log_prob, length, finished, tokens_ta, parents_ta, weights_ta)
+    _, _, _, log_prob, length, _, _, tokens_ta, parents_ta, weights_ta = tf.while_loop(
+        cond, body,
+        (tf.constant(0), tokens, state, log_prob, length, finished, history, tokens_ta, parents_ta, weights_ta),
     )
     score = log_prob / length_penalty_factor(length, alpha)
     order = tf.math.top_k(score, k=k).indices  # [batch, k], best first
@@ -350,6 +465,113 @@ def _target_outputs(model, tokens, length):
     return tf.reshape(flat_text, shape[:-1]), tf.where(valid, target_tokens, "")
 
 
+def _empty_dictionary():
+    return tf.zeros([0], tf.string), tf.zeros([0], tf.string)
+
+
+def replace_unknown_words(target_ids, target_tokens, attention, source_words, enabled=True,
+                          dictionary_keys=None, dictionary_values=None, *, copy_names=False,
+                          source_ids=None, source_name_like=None):
+    """Unknown-word replacement through attention (Luong et al. 2015; OpenNMT's ``replace_unk``).
+
+    Every ``[UNK]`` of a hypothesis becomes the source word with the highest
+    attention weight at that step; when that word is a key of the dictionary,
+    its value is used instead (e.g. a phrase table; several keys: the first).
+
+    With ``copy_names``, also every name or number the model cannot read: a source
+    word outside the source vocabulary (``source_ids == [UNK]``) written with a
+    leading capital or digit (``source_name_like``) is copied over the output
+    word of the step that attends to it most, among the steps whose attention
+    argmax it is and whose output is a word (letters or digits, not punctuation
+    nor ``[END]``). A model trained on data where names are in the vocabulary
+    rarely says ``[UNK]`` for a new name: it drops it or says a known one
+    ("Zorvak failed" -> "it failed"); this copies it back.
+
+    Args:
+        target_ids: int [batch, tgt_len], the returned hypothesis' token ids.
+        target_tokens: string [batch, tgt_len], their strings ("" on padding).
+        attention: float32 [batch, tgt_len, src_len], the returned hypothesis'
+            own attention rows.
+        source_words: string [batch, src_len], the source word of every source
+            position ("" on padding).
+        enabled: bool scalar; ``False`` returns the tokens unchanged.
+        dictionary_keys, dictionary_values: string [n] (standardised source
+            words, target text); ``n = 0`` or ``None`` copies the source word.
+        copy_names: bool scalar (see above).
+        source_ids: int [batch, src_len], needed with ``copy_names``.
+        source_name_like: bool [batch, src_len], needed with ``copy_names``.
+
+    Returns (tokens string [batch, tgt_len], replaced bool [batch, tgt_len]).
+    An ``[UNK]`` whose attention points at an empty source position (padding
+    only) stays ``[UNK]`` and is not marked.
+    """
+    if dictionary_keys is None or dictionary_values is None:
+        dictionary_keys, dictionary_values = _empty_dictionary()
+    position = tf.argmax(attention, axis=-1, output_type=tf.int32)  # [batch, tgt_len]
+    copied = tf.gather(source_words, position, batch_dims=1)
+    match = tf.equal(copied[..., None], dictionary_keys[None, None, :])  # [batch, tgt_len, n]
+    found = tf.reduce_any(match, axis=-1)
+    # One never-matching column more, so argmax and gather are defined for an empty dictionary.
+    first = tf.argmax(tf.cast(tf.pad(match, [[0, 0], [0, 0], [0, 1]]), tf.int32), axis=-1, output_type=tf.int32)
+    translated = tf.where(found, tf.gather(tf.concat([dictionary_values, [""]], 0), first), copied)
+    replaced = tf.equal(target_ids, UNK_ID) & tf.not_equal(target_tokens, "") & tf.not_equal(copied, "")
+    if source_ids is not None and source_name_like is not None:
+        replaced = tf.logical_or(replaced, tf.logical_and(
+            tf.cast(copy_names, tf.bool),
+            _name_copies(target_ids, target_tokens, attention, position, source_ids, source_name_like),
+        ))
+    replaced = tf.logical_and(replaced, tf.cast(enabled, tf.bool))
+    return tf.where(replaced, translated, target_tokens), replaced
+
+
+def _name_copies(target_ids, target_tokens, attention, position, source_ids, source_name_like):
+    """bool [batch, tgt_len]: the steps that get an unknown source name/number copied (see
+    :func:`replace_unknown_words`): per such source word, the word step attending to it most."""
+    unknown = tf.logical_and(tf.equal(tf.cast(source_ids, tf.int32), UNK_ID), source_name_like)  # [batch, src_len]
+    is_word = tf.logical_and(tf.strings.regex_full_match(target_tokens, r"[\p{L}\p{N}].*|\[UNK\]"),
+                             tf.not_equal(target_ids, END_ID))
+    eligible = tf.logical_and(is_word, tf.gather(unknown, position, batch_dims=1))  # [batch, tgt_len]
+    weight = tf.where(eligible, tf.gather(attention, position, axis=2, batch_dims=2), -1.0)
+    # Step i loses to step i2 attending the same source word with more weight (the earlier one on a tie).
+    same = tf.logical_and(tf.equal(position[:, :, None], position[:, None, :]), eligible[:, None, :])
+    steps = tf.range(tf.shape(position)[1])
+    stronger = tf.logical_or(weight[:, None, :] > weight[:, :, None],
+                             tf.logical_and(tf.equal(weight[:, None, :], weight[:, :, None]),
+                                            steps[None, None, :] < steps[None, :, None]))
+    return tf.logical_and(eligible, tf.logical_not(tf.reduce_any(tf.logical_and(same, stronger), axis=2)))
+
+
+def _tokens_to_text(processor, ids, tokens):
+    """ids int [batch, tgt_len] and their strings (possibly replaced) -> text string [batch].
+
+    The same rules as :meth:`TextProcessor.detokenize` (reading stops at
+    ``[END]``, specials dropped, pieces joined, punctuation tidied), on strings.
+    """
+    ids = tf.cast(ids, tf.int64)
+    ended = tf.cumsum(tf.cast(tf.equal(ids, END_ID), tf.int32), axis=-1) > 0
+    keep = tf.logical_and(tf.logical_not(ended), tf.logical_or(ids > END_ID, tf.equal(ids, UNK_ID)))
+    text = tf.strings.reduce_join(tf.ragged.boolean_mask(tokens, keep), axis=-1, separator=" ")
+    if processor.subword:
+        text = tf.strings.regex_replace(text, r" ##", "")
+    return join_words(text)
+
+
+def _replace_in(model, ids, text, tokens, attention, source, replace_unk, keys, values, copy_names):
+    """(text [batch], tokens [batch, tgt_len], replaced int32 [batch, tgt_len]) after replacement.
+
+    ``source``: (source ids, source words, name-like flags), each [batch, src_len].
+    """
+    enabled = tf.logical_and(tf.cast(replace_unk, tf.bool), model.has_attention)
+    source_ids, source_words, name_like = source
+    new_tokens, replaced = replace_unknown_words(ids, tokens, attention, source_words, enabled, keys, values,
+                                                 copy_names=copy_names, source_ids=source_ids,
+                                                 source_name_like=name_like)
+    any_replaced = tf.reduce_any(replaced, axis=-1)
+    # Sentences without a replacement keep the processor's own detokenization, bit for bit.
+    text = tf.where(any_replaced, _tokens_to_text(model.target_text, ids, new_tokens), text)
+    return text, new_tokens, tf.cast(replaced, tf.int32)
+
+
 def translate_graph(
     model,
     strings,
@@ -361,6 +583,11 @@ def translate_graph(
     temperature=1.0,
     seed=0,
     max_source_length=DEFAULT_MAX_SOURCE_LENGTH,
+    replace_unk=DEFAULT_REPLACE_UNK,
+    unk_dictionary_keys=None,
+    unk_dictionary_values=None,
+    block_ngram_repeat=None,
+    copy_unknown_names=DEFAULT_COPY_UNKNOWN_NAMES,
 ):
     """Raw strings -> every output a caller (Python API or SavedModel) needs, dense and batch-major.
 
@@ -368,33 +595,61 @@ def translate_graph(
     [batch], ``source_tokens`` string [batch, src_len], ``source_length`` int32
     [batch], ``target_tokens`` string [batch, tgt_len], ``target_length`` int32
     [batch], ``attention`` float32 [batch, tgt_len, src_len], ``log_prob`` and
-    ``score`` float32 [batch]. For ``method="beam"`` also every hypothesis, best
-    first: ``beams_translation`` string [batch, k], ``beams_target_tokens``
-    [batch, k, tgt_len], ``beams_target_length`` int32 [batch, k],
-    ``beams_attention`` float32 [batch, k, tgt_len, src_len], ``beams_log_prob``
-    and ``beams_score`` float32 [batch, k].
+    ``score`` float32 [batch], ``replaced`` int32 [batch, tgt_len] (1 where an
+    ``[UNK]`` was replaced by a source word). For ``method="beam"`` also every
+    hypothesis, best first: ``beams_translation`` string [batch, k],
+    ``beams_target_tokens`` [batch, k, tgt_len], ``beams_target_length`` int32
+    [batch, k], ``beams_attention`` float32 [batch, k, tgt_len, src_len],
+    ``beams_log_prob`` and ``beams_score`` float32 [batch, k],
+    ``beams_replaced`` int32 [batch, k, tgt_len].
+
+    ``replace_unk`` (bool scalar), ``copy_unknown_names`` (bool scalar; only
+    with ``replace_unk``) and ``unk_dictionary_keys`` / ``unk_dictionary_values``
+    (string [n], keys standardised like the source): see
+    :func:`replace_unknown_words`. ``block_ngram_repeat`` (int32 scalar):
+    see :func:`repeated_ngram_tokens`; ``None`` is the method's default
+    (:data:`DEFAULT_BEAM_BLOCK_NGRAM_REPEAT` for beam, 0 otherwise).
     """
     if method not in METHODS:
         raise ValueError(f"method={method!r}: choose one of {METHODS}.")
-    source_ids, source_tokens, source_length = encode_source(model, strings, max_source_length)
+    if block_ngram_repeat is None:
+        block_ngram_repeat = DEFAULT_BEAM_BLOCK_NGRAM_REPEAT if method == "beam" else DEFAULT_BLOCK_NGRAM_REPEAT
+    if unk_dictionary_keys is None or unk_dictionary_values is None:
+        unk_dictionary_keys, unk_dictionary_values = _empty_dictionary()
+    source_ids, source_tokens, source_length, source_words, name_like = encode_source(
+        model, strings, max_source_length, with_words=True
+    )
+    replace = lambda ids, text, tokens, attention, source: _replace_in(  # noqa: E731
+        model, ids, text, tokens, attention, source, replace_unk, unk_dictionary_keys, unk_dictionary_values,
+        copy_unknown_names,
+    )
+    source = (source_ids, source_words, name_like)
     outputs = {"source_tokens": source_tokens, "source_length": source_length}
     if method == "beam":
-        beams = beam_search(model, source_ids, max_length, beam_width, length_penalty)
+        beams = beam_search(model, source_ids, max_length, beam_width, length_penalty, block_ngram_repeat)
         text, tokens = _target_outputs(model, beams["tokens"], beams["length"])
+        shape = tf.shape(beams["tokens"])  # [batch, k, tgt_len]
+        flat_source = tuple(tf.repeat(x, shape[1], axis=0) for x in source)
+        flat_text, flat_tokens, flat_replaced = replace(
+            tf.reshape(beams["tokens"], [-1, shape[2]]), tf.reshape(text, [-1]), tf.reshape(tokens, [-1, shape[2]]),
+            tf.reshape(beams["attention"], [shape[0] * shape[1], shape[2], -1]), flat_source,
+        )
         outputs.update(
-            beams_translation=text,
-            beams_target_tokens=tokens,
+            beams_translation=tf.reshape(flat_text, shape[:2]),
+            beams_target_tokens=tf.reshape(flat_tokens, shape),
             beams_target_length=beams["length"],
             beams_attention=beams["attention"],
             beams_log_prob=beams["log_prob"],
             beams_score=beams["score"],
+            beams_replaced=tf.reshape(flat_replaced, shape),
         )
         result = {name: value[:, 0] for name, value in beams.items()}
     elif method == "sample":
-        result = sample_search(model, source_ids, max_length, temperature, seed)
+        result = sample_search(model, source_ids, max_length, temperature, seed, block_ngram_repeat)
     else:
-        result = greedy_search(model, source_ids, max_length)
+        result = greedy_search(model, source_ids, max_length, block_ngram_repeat)
     text, tokens = _target_outputs(model, result["tokens"], result["length"])
+    text, tokens, replaced = replace(result["tokens"], text, tokens, result["attention"], source)
     outputs.update(
         translation=text,
         target_tokens=tokens,
@@ -402,6 +657,7 @@ def translate_graph(
         attention=result["attention"],
         log_prob=result["log_prob"],
         score=result["score"],
+        replaced=replaced,
     )
     return outputs
 
@@ -414,10 +670,13 @@ def _compiled_translate(model, method: str):
         object.__setattr__(model, "_seq2seq_translate_fns", cache)
     if method not in cache:
 
-        def run(strings, max_length, max_source_length, beam_width, length_penalty, temperature, seed):
+        def run(strings, max_length, max_source_length, beam_width, length_penalty, temperature, seed,
+                replace_unk, unk_keys, unk_values, block_ngram_repeat, copy_unknown_names):
             return translate_graph(
                 model, strings, max_length, method=method, beam_width=beam_width, length_penalty=length_penalty,
                 temperature=temperature, seed=seed, max_source_length=max_source_length,
+                replace_unk=replace_unk, unk_dictionary_keys=unk_keys, unk_dictionary_values=unk_values,
+                block_ngram_repeat=block_ngram_repeat, copy_unknown_names=copy_unknown_names,
             )
 
         cache[method] = tf.function(
@@ -430,9 +689,59 @@ def _compiled_translate(model, method: str):
                 tf.TensorSpec([], tf.float32),
                 tf.TensorSpec([], tf.float32),
                 tf.TensorSpec([], tf.int64),
+                tf.TensorSpec([], tf.bool),
+                tf.TensorSpec([None], tf.string),
+                tf.TensorSpec([None], tf.string),
+                tf.TensorSpec([], tf.int32),
+                tf.TensorSpec([], tf.bool),
             ],
         )
     return cache[method]
+
+
+def unk_dictionary_tensors(model, unk_dictionary):
+    """A ``{source word: target text}`` mapping -> (keys, values) string [n] for the graph.
+
+    Keys are standardised like the source side (lower-cased, accents stripped
+    for Latin scripts, ...), so ``{"José": "José"}`` matches the source word
+    ``jose`` the model sees. Values are used as written.
+    """
+    if not unk_dictionary:
+        return _empty_dictionary()
+    if not isinstance(unk_dictionary, dict):
+        try:
+            unk_dictionary = dict(unk_dictionary)
+        except (TypeError, ValueError):
+            raise TypeError(
+                "unk_dictionary must map source words to target text, e.g. {'bruselas': 'Brussels'}."
+            ) from None
+    keys, values = [], []
+    for key, value in unk_dictionary.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise TypeError(f"unk_dictionary entries must be str -> str, got {key!r} -> {value!r}.")
+        keys.append(key)
+        values.append(value)
+    standard = model.source_text.standardize(tf.constant(keys, tf.string))
+    return standard, tf.constant(values, tf.string)
+
+
+def read_unk_dictionary(path) -> dict[str, str]:
+    """A dictionary file for ``--unk-dictionary``: one ``source<TAB>target`` pair per line (UTF-8).
+
+    Empty lines and lines starting with ``#`` are skipped; the first entry of a
+    repeated source word wins.
+    """
+    entries: dict[str, str] = {}
+    with open(path, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            line = line.rstrip("\n")
+            if not line.strip() or line.startswith("#"):
+                continue
+            if "\t" not in line:
+                raise ValueError(f"{path}:{number}: expected 'source<TAB>target', got {line!r:.80}.")
+            key, value = line.split("\t", 1)
+            entries.setdefault(key.strip(), value.strip())
+    return entries
 
 
 def as_utf8_bytes(text) -> bytes:
@@ -480,6 +789,10 @@ def translate(
     max_length: int | None = None,
     max_source_length: int | None = None,
     batch_size: int = 256,
+    replace_unk: bool = DEFAULT_REPLACE_UNK,
+    unk_dictionary: dict[str, str] | None = None,
+    block_ngram_repeat: int | None = None,
+    copy_unknown_names: bool = DEFAULT_COPY_UNKNOWN_NAMES,
 ):
     """Translate raw sentences with ``model``.
 
@@ -502,6 +815,22 @@ def translate(
         max_source_length: longer sources are truncated to this many tokens
             (default :data:`DEFAULT_MAX_SOURCE_LENGTH`).
         batch_size: sentences per graph call.
+        replace_unk: replace every ``[UNK]`` of the output by the source word
+            under the attention argmax at that step (default on; a model
+            without attention leaves ``[UNK]`` as it is). The replaced positions
+            are in ``Translation.replaced``.
+        copy_unknown_names: with ``replace_unk``, also copy a source word
+            outside the source vocabulary that starts with a capital or a digit
+            (a name or number) over the output word attending to it most, when
+            the model did not say ``[UNK]`` there (default on).
+        unk_dictionary: ``{source word: target text}`` looked up before copying
+            (e.g. ``{"bruselas": "Brussels"}``); keys are standardised like the
+            source.
+        block_ngram_repeat: ``n > 0`` never outputs a token that repeats an
+            ``n``-gram already in the output (OpenNMT's option); ``0`` turns it
+            off; ``None`` is the method's default (0 for greedy and sampling:
+            greedy stays exact greedy; :data:`DEFAULT_BEAM_BLOCK_NGRAM_REPEAT`
+            for beam).
 
     See the module docstring for what empty, very long or malformed input gives.
     """
@@ -536,6 +865,13 @@ def translate(
     if seed is None:
         seed = secrets.randbits(62)
     seed = _check_int("seed", seed, -(2**63))
+    for name, flag in (("replace_unk", replace_unk), ("copy_unknown_names", copy_unknown_names)):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise TypeError(f"{name} must be True or False, got {flag!r}.")
+    if block_ngram_repeat is None:
+        block_ngram_repeat = DEFAULT_BEAM_BLOCK_NGRAM_REPEAT if method == "beam" else DEFAULT_BLOCK_NGRAM_REPEAT
+    block_ngram_repeat = _check_int("block_ngram_repeat", block_ngram_repeat, 0)
+    unk_keys, unk_values = unk_dictionary_tensors(model, unk_dictionary)
 
     fn = _compiled_translate(model, method)
     results: list[Translation] = []
@@ -549,6 +885,11 @@ def translate(
             tf.constant(length_penalty, tf.float32),
             tf.constant(temperature, tf.float32),
             tf.constant((seed + chunk_index) % 2**63, tf.int64),
+            tf.constant(bool(replace_unk)),
+            unk_keys,
+            unk_values,
+            tf.constant(block_ngram_repeat, tf.int32),
+            tf.constant(bool(copy_unknown_names)),
         )
         results.extend(
             results_to_translations(out, [readable(s) for s in chunk], has_attention=model.has_attention, n_best=n_best)
@@ -564,8 +905,8 @@ def results_to_translations(out, sources, has_attention=True, n_best: int = 1) -
     """Turn a dict of batch-major outputs (graph, SavedModel or server) into Translations.
 
     Needs ``translation``, ``source_tokens``, ``source_length``,
-    ``target_tokens``, ``target_length``, ``attention``; uses ``log_prob`` and
-    ``score`` when present, and the ``beams_*`` outputs for ``n_best > 1``.
+    ``target_tokens``, ``target_length``, ``attention``; uses ``log_prob``,
+    ``score`` and ``replaced`` when present, and the ``beams_*`` outputs for ``n_best > 1``.
     """
     texts = to_python_strings(_as_numpy(out["translation"]))
     batch = len(texts)
@@ -580,8 +921,10 @@ def results_to_translations(out, sources, has_attention=True, n_best: int = 1) -
         return []
     tgt_tokens = to_python_strings(_as_numpy(out["target_tokens"]))
     attention = _as_numpy(out["attention"]).astype(np.float32)
+    # Exports and servers from before unknown-word replacement have no "replaced" output.
+    replaced = _as_numpy(out["replaced"]).astype(bool) if "replaced" in out else np.zeros(attention.shape[:2], bool)
 
-    def make(b, source, text, tokens, t, weights, lp, sc):
+    def make(b, source, text, tokens, t, weights, lp, sc, marks):
         s = int(src_len[b])
         return Translation(
             source=source,
@@ -591,6 +934,7 @@ def results_to_translations(out, sources, has_attention=True, n_best: int = 1) -
             attention=weights[:t, :s].copy() if has_attention else None,
             log_prob=float(lp),
             score=float(sc),
+            replaced=[bool(m) for m in marks[:t]],
         )
 
     beams = None
@@ -603,16 +947,21 @@ def results_to_translations(out, sources, has_attention=True, n_best: int = 1) -
             "log_prob": _as_numpy(out["beams_log_prob"]).astype(np.float32),
             "score": _as_numpy(out["beams_score"]).astype(np.float32),
         }
+        beams["replaced"] = (
+            _as_numpy(out["beams_replaced"]).astype(bool) if "beams_replaced" in out
+            else np.zeros(beams["attention"].shape[:3], bool)
+        )
     translations = []
     for b, text in enumerate(texts):
         source = sources[b]
         if isinstance(source, bytes):
             source = source.decode("utf-8", errors="replace")
-        t = make(b, source, text, tgt_tokens[b], int(tgt_len[b]), attention[b], log_prob[b], score[b])
+        t = make(b, source, text, tgt_tokens[b], int(tgt_len[b]), attention[b], log_prob[b], score[b], replaced[b])
         if beams is not None:
             t.alternatives = [
                 make(b, source, beams["text"][b][j], beams["tokens"][b][j], int(beams["length"][b, j]),
-                     beams["attention"][b, j], beams["log_prob"][b, j], beams["score"][b, j])
+                     beams["attention"][b, j], beams["log_prob"][b, j], beams["score"][b, j],
+                     beams["replaced"][b, j])
                 for j in range(1, min(n_best, len(beams["text"][b])))
             ]
         translations.append(t)

@@ -18,12 +18,18 @@ float16, padding marked by the lengths):
 * ``translate_with_attention``: ``translation``, ``source_tokens:
   string[batch, src_len]``, ``target_tokens: string[batch, tgt_len]``,
   ``source_length``, ``target_length: int32[batch]``, ``attention:
-  float32[batch, tgt_len, src_len]``, ``log_prob: float32[batch]`` (greedy);
+  float32[batch, tgt_len, src_len]``, ``log_prob: float32[batch]``, ``replaced:
+  int32[batch, tgt_len]`` (1 where an ``[UNK]`` was replaced by the source word
+  under the attention argmax; int32, not bool, because every TF Serving client
+  and JSON decoder handles integers the same way) (greedy);
 * ``beam_search``: the same for the best hypothesis plus ``score:
   float32[batch]`` (``log_prob / lp(length)``), and every hypothesis'
   ``beams_translation: string[batch, beam_width]`` and ``beams_score:
   float32[batch, beam_width]``. The beam width and length penalty are fixed at
-  export (``--beam-width``, ``--length-penalty``).
+  export (``--beam-width``, ``--length-penalty``), and so are unknown-word
+  replacement (``--no-replace-unk``, ``--no-copy-unknown-names``, ``--unk-dictionary``) and n-gram blocking
+  (``--block-ngram-repeat`` for the greedy signatures, ``--beam-block-ngram-repeat``
+  for ``beam_search``).
 
 Everything runs in the graph (tensorflow-text preprocessing included): raw
 strings in, no Python at serving time. The SavedModel is written by
@@ -49,10 +55,14 @@ from pathlib import Path
 from typing import Sequence
 
 from .decoding import (
+    DEFAULT_BEAM_BLOCK_NGRAM_REPEAT,
     DEFAULT_BEAM_WIDTH,
+    DEFAULT_BLOCK_NGRAM_REPEAT,
+    DEFAULT_COPY_UNKNOWN_NAMES,
     DEFAULT_LENGTH_PENALTY,
     DEFAULT_MAX_LENGTH,
     DEFAULT_MAX_SOURCE_LENGTH,
+    DEFAULT_REPLACE_UNK,
 )
 
 DEFAULT_BASE_DIR = "saved_models"
@@ -70,6 +80,7 @@ ATTENTION_OUTPUTS = (
     "target_length",
     "attention",
     "log_prob",
+    "replaced",
 )
 BEAM_OUTPUTS = ATTENTION_OUTPUTS + ("score", "beams_translation", "beams_score")
 WARMUP_FILE = "tf_serving_warmup_requests"
@@ -80,18 +91,39 @@ _VERSION_RE = re.compile(r"^[0-9]+$")
 
 @dataclasses.dataclass(frozen=True)
 class ExportSettings:
-    """Decoding settings baked into the exported graph."""
+    """Decoding settings baked into the exported graph.
+
+    ``unk_dictionary``: ``(source word, target text)`` pairs for unknown-word
+    replacement (a dict is accepted and stored as sorted pairs).
+    ``block_ngram_repeat`` applies to the greedy signatures (0: exact greedy),
+    ``beam_block_ngram_repeat`` to ``beam_search``.
+    """
 
     max_length: int = DEFAULT_MAX_LENGTH
     max_source_length: int = DEFAULT_MAX_SOURCE_LENGTH
     beam_width: int = DEFAULT_BEAM_WIDTH
     length_penalty: float = DEFAULT_LENGTH_PENALTY
+    replace_unk: bool = DEFAULT_REPLACE_UNK
+    copy_unknown_names: bool = DEFAULT_COPY_UNKNOWN_NAMES
+    unk_dictionary: tuple = ()
+    block_ngram_repeat: int = DEFAULT_BLOCK_NGRAM_REPEAT
+    beam_block_ngram_repeat: int = DEFAULT_BEAM_BLOCK_NGRAM_REPEAT
 
     def __post_init__(self):
         for name in ("max_length", "max_source_length", "beam_width"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
+        for name in ("block_ngram_repeat", "beam_block_ngram_repeat"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be an integer >= 0 (0 turns blocking off), got {value!r}.")
+        for name in ("replace_unk", "copy_unknown_names"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}.")
+        pairs = self.unk_dictionary.items() if isinstance(self.unk_dictionary, dict) else self.unk_dictionary
+        pairs = tuple(sorted((str(k), str(v)) for k, v in pairs))
+        object.__setattr__(self, "unk_dictionary", pairs)
 
 
 # ---------------------------------------------------------------------- the exported module
@@ -123,6 +155,8 @@ def build_archive(model, settings: ExportSettings | None = None):
 
     from .decoding import translate_graph
 
+    from .decoding import unk_dictionary_tensors
+
     settings = settings or ExportSettings()
     archive = keras.export.ExportArchive()
     # The layers that hold the weights (not the whole model: its optimizer state
@@ -132,7 +166,11 @@ def build_archive(model, settings: ExportSettings | None = None):
     for resource in _text_resources(model.source_text) + _text_resources(model.target_text):
         archive.track(resource)
 
+    keys, values = unk_dictionary_tensors(model, dict(settings.unk_dictionary))
+    keys, values = keys.numpy().tolist(), values.numpy().tolist()  # constants in the graph
+
     def run(text, method):
+        block = settings.beam_block_ngram_repeat if method == "beam" else settings.block_ngram_repeat
         return translate_graph(
             model,
             text,
@@ -141,6 +179,11 @@ def build_archive(model, settings: ExportSettings | None = None):
             beam_width=tf.constant(settings.beam_width, tf.int32),
             length_penalty=tf.constant(settings.length_penalty, tf.float32),
             max_source_length=tf.constant(settings.max_source_length, tf.int32),
+            replace_unk=tf.constant(settings.replace_unk),
+            unk_dictionary_keys=tf.constant(keys, tf.string, shape=[len(keys)]),
+            unk_dictionary_values=tf.constant(values, tf.string, shape=[len(values)]),
+            block_ngram_repeat=tf.constant(block, tf.int32),
+            copy_unknown_names=tf.constant(settings.copy_unknown_names),
         )
 
     spec = [tf.TensorSpec([None], tf.string, name=INPUT_NAME)]

@@ -234,10 +234,12 @@ class Seq2Seq(keras.Model):
 
         Returns a list of :class:`~seq2seq_keras.decoding.Translation` (one per input,
         a single one if ``texts`` is a ``str``) with the text, source and target
-        tokens, the log-probability and the attention matrix [tgt_len, src_len].
+        tokens, the log-probability, the attention matrix [tgt_len, src_len] and
+        the positions filled by unknown-word replacement (``replaced``).
         Keyword arguments (``beam_width``, ``length_penalty``, ``n_best``,
-        ``temperature``, ``seed``, ``max_length``, ``max_source_length``) are those of
-        :func:`seq2seq_keras.decoding.translate`.
+        ``temperature``, ``seed``, ``max_length``, ``max_source_length``,
+        ``replace_unk``, ``copy_unknown_names``, ``unk_dictionary``,
+        ``block_ngram_repeat``) are those of :func:`seq2seq_keras.decoding.translate`.
         """
         from .decoding import translate
 

@@ -106,6 +106,8 @@ def attention_view(translation: Any) -> tuple[list[str], list[str], np.ndarray, 
     client), any object with the same attributes, or one prediction of a TF
     Serving REST response (a dict; padding is cut with ``source_length`` /
     ``target_length`` when present, else trailing empty tokens are dropped).
+    Output words that unknown-word replacement copied from the source (the
+    ``replaced`` field or output) are labelled with a trailing ``*``.
     """
     attention = _field(translation, "attention")
     source_tokens = _field(translation, "source_tokens")
@@ -140,6 +142,10 @@ def attention_view(translation: Any) -> tuple[list[str], list[str], np.ndarray, 
             target_tokens.pop()
     else:
         target_tokens = target_tokens[: int(np.asarray(tgt_len).reshape(-1)[0])]
+    replaced = _field(translation, "replaced")
+    if replaced is not None and len(replaced):
+        marks = np.asarray(replaced).reshape(-1)[: len(target_tokens)].astype(bool)
+        target_tokens = [f"{t}*" if m else t for t, m in zip(target_tokens, marks)] + target_tokens[len(marks):]
     attention = attention[: len(target_tokens), : len(source_tokens)]
     if attention.size == 0:
         raise ValueError(

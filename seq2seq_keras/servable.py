@@ -366,19 +366,26 @@ def _check_parity(report: ServableReport, path: Path, session: dict, model) -> N
 
         model = load_model(model)
     limits = {k: settings[k] for k in ("max_length", "max_source_length") if k in settings}
+    # Unknown-word replacement and n-gram blocking as baked in (exports from before them: off).
+    limits["replace_unk"] = bool(settings.get("replace_unk", False))
+    limits["unk_dictionary"] = {k: v for k, v in settings.get("unk_dictionary", [])}
+    limits["copy_unknown_names"] = bool(settings.get("copy_unknown_names", False))
+    greedy_options = dict(block_ngram_repeat=int(settings.get("block_ngram_repeat", 0)))
     beam = dict(method="beam", beam_width=settings.get("beam_width", DEFAULT_BEAM_WIDTH),
-                length_penalty=settings.get("length_penalty", DEFAULT_LENGTH_PENALTY))
+                length_penalty=settings.get("length_penalty", DEFAULT_LENGTH_PENALTY),
+                block_ngram_repeat=int(settings.get("beam_block_ngram_repeat", 0)))
     sentences = list(SMOKE_SENTENCES)
     key_n = len(sentences)
     compared, worst_attention, worst_log_prob = [], 0.0, 0.0
-    for signature, options in (("translate_with_attention", {}), ("beam_search", beam)):
+    for signature, options in (("translate_with_attention", greedy_options), ("beam_search", beam)):
         out = session.get(f"{signature}@{key_n}")
         if out is None:
             continue
         expected = model.translate(sentences, **options, **limits)
         actual = results_to_translations(out, sentences, has_attention=model.has_attention)
         for a, e in zip(actual, expected):
-            if (a.text, a.source_tokens, a.target_tokens) != (e.text, e.source_tokens, e.target_tokens):
+            if (a.text, a.source_tokens, a.target_tokens, a.replaced) != (e.text, e.source_tokens, e.target_tokens,
+                                                                          e.replaced):
                 report.problems.append(
                     f"{signature} through TF Serving's loader differs from model.translate for {e.source!r}: "
                     f"{a.target_tokens} vs {e.target_tokens}")
@@ -389,7 +396,7 @@ def _check_parity(report: ServableReport, path: Path, session: dict, model) -> N
         compared.append(signature)
     out = session.get(f"serving_default@{key_n}")
     if out is not None:
-        greedy = [t.text for t in model.translate(sentences, **limits)]
+        greedy = [t.text for t in model.translate(sentences, **greedy_options, **limits)]
         if [t.decode("utf-8", "replace") for t in out["translation"]] != greedy:
             report.problems.append("serving_default through TF Serving's loader differs from model.translate")
         compared.append("serving_default")

@@ -36,7 +36,7 @@ from .decoding import Translation, as_utf8_bytes, readable, results_to_translati
 DEFAULT_SIGNATURE = "translate_with_attention"
 INPUT_NAME = "text"
 #: Output names -> numpy dtype after JSON decoding (JSON carries no dtypes).
-_INT_OUTPUTS = ("source_length", "target_length", "beams_target_length")
+_INT_OUTPUTS = ("source_length", "target_length", "beams_target_length", "replaced", "beams_replaced")
 _FLOAT_OUTPUTS = ("attention", "log_prob", "score", "beams_score", "beams_log_prob", "beams_attention")
 #: The one output of a single-output signature (TF Serving omits its name in JSON).
 _SINGLE_OUTPUT = {"serving_default": "translation"}

@@ -214,11 +214,11 @@ class TextProcessor(keras.layers.Layer):
             )
 
     # ------------------------------------------------------------------ text -> tokens
-    def standardize(self, strings: tf.Tensor) -> tf.Tensor:
+    def standardize(self, strings: tf.Tensor, lowercase: bool | None = None) -> tf.Tensor:
         """``string[batch]`` -> ``string[batch]``, normalised and punctuation-spaced.
 
         Invalid UTF-8 is replaced (U+FFFD) rather than raising, so any bytes give a
-        defined result.
+        defined result. ``lowercase=False`` keeps the capitals (same tokens otherwise).
         """
         strings = tf.convert_to_tensor(strings, dtype=tf.string)
         strings = tf.strings.unicode_transcode(
@@ -229,14 +229,14 @@ class TextProcessor(keras.layers.Layer):
         strings = tf_text.normalize_utf8(strings, self.normalization)
         if self.strip_accents:
             strings = tf.strings.regex_replace(strings, r"\p{Mn}", "")
-        if self.lowercase:
+        if self.lowercase if lowercase is None else lowercase:
             strings = tf.strings.lower(strings, encoding="utf-8")
         strings = tf.strings.regex_replace(strings, r"(\pP)", r" \1 ")
         return tf.strings.strip(strings)
 
-    def tokenize_words(self, strings: tf.Tensor) -> tf.RaggedTensor:
+    def tokenize_words(self, strings: tf.Tensor, lowercase: bool | None = None) -> tf.RaggedTensor:
         """``string[batch]`` -> ``string[batch, (words)]`` after :meth:`standardize`."""
-        return tf.strings.split(self.standardize(strings))
+        return tf.strings.split(self.standardize(strings, lowercase))
 
     def tokenize(self, strings: tf.Tensor) -> tf.RaggedTensor:
         """``string[batch]`` -> ``string[batch, (tokens)]``: words, or word pieces.
@@ -249,6 +249,43 @@ class TextProcessor(keras.layers.Layer):
             return self._truncate(words, specials=False)
         ids = self._lookup_ids(words)
         return tf.gather(self._vocab_tensor, ids)
+
+    def token_words_as_written(self, strings: tf.Tensor) -> tf.RaggedTensor:
+        """:meth:`token_words` without lower-casing (the same tokens, the writer's capitals kept).
+
+        Used to tell names and numbers ("Zorvak", "1945") from other unknown words.
+        """
+        if not self.lowercase:
+            return self.token_words(strings)
+        words = self.tokenize_words(strings, lowercase=False)
+        if not self.subword:
+            return self._truncate(words, specials=False)
+        # Pieces come from the lower-cased words (the vocabulary's); each piece gets its cased word.
+        pieces = self._wordpiece.tokenize(self.tokenize_words(strings))
+        word_of_piece = tf.gather(words.flat_values, pieces.values.value_rowids())
+        per_sentence = tf.RaggedTensor.from_row_splits(
+            word_of_piece, tf.gather(pieces.values.row_splits, pieces.row_splits)
+        )
+        return self._truncate(per_sentence, specials=False)
+
+    def token_words(self, strings: tf.Tensor) -> tf.RaggedTensor:
+        """``string[batch]`` -> ``string[batch, (tokens)]``: the whole word each token comes from.
+
+        Aligned with :meth:`tokenize` (and :meth:`encode` without specials): in
+        word mode the words themselves; in subword mode every piece of a word
+        gives that word, as written after standardisation (unknown-word
+        replacement copies words, not pieces).
+        """
+        words = self.tokenize_words(strings)
+        if not self.subword:
+            return self._truncate(words, specials=False)
+        self._require_vocabulary()
+        pieces = self._wordpiece.tokenize(words)  # [batch, (words), (pieces)]
+        word_of_piece = tf.gather(words.flat_values, pieces.values.value_rowids())
+        per_sentence = tf.RaggedTensor.from_row_splits(
+            word_of_piece, tf.gather(pieces.values.row_splits, pieces.row_splits)
+        )
+        return self._truncate(per_sentence, specials=False)
 
     def _lookup_ids(self, words: tf.RaggedTensor) -> tf.RaggedTensor:
         self._require_vocabulary()

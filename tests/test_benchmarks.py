@@ -112,7 +112,13 @@ def test_make_bench_entry_point_end_to_end_with_tiny_sizes(tmp_path):
     assert set(results["serving"]["feed"]) == {"translate_with_attention", "serving_default", "beam_search"}
     assert all(v > 100 for v in results["serving_rss"].values())
     text = report.read_text()
-    for heading in ("## Run", "## Targets", "## Training speed", "## Quality", "## Serving", "## Memory"):
+    robustness = results["robustness"]["rows"]
+    assert "ours (feed), greedy" in robustness and "ours (feed), beam 4" in robustness
+    assert any(label.startswith("tutorial") for label in robustness)
+    assert robustness["ours (feed), greedy"]["long"]["sentences"] == results["robustness"]["set"]["longest"] + \
+        results["robustness"]["set"]["concatenation"] > 0
+    for heading in ("## Run", "## Targets", "## Training speed", "## Quality", "## Serving", "## Memory",
+                    "## Robustness"):
         assert heading in text
     assert "builtin-ko-en" in text and "**1.00x**" in text
 

@@ -128,3 +128,32 @@ def test_attention_names_are_normalised_in_one_place():
     assert TrainConfig(attention="none").attention is None
     with pytest.raises(ValueError, match="choose one of"):
         TrainConfig(attention="dot")
+
+
+def test_translate_replaces_unknown_words_and_takes_the_real_world_flags(tmp_path_factory, tmp_path, capsys):
+    """--no-replace-unk, --unk-dictionary FILE and --block-ngram-repeat reach the decoder; help lists them."""
+    from test_decoding import forced_model, tiny_run_dir
+
+    path = tmp_path / "unk.keras"
+    forced_model(tiny_run_dir(tmp_path_factory, "word"), "[UNK]").save(path)
+    sentence = "그는 홍길동 사과를 먹는다 ."
+    assert main(["translate", "--model", str(path), "--no-replace-unk", sentence]) == 0
+    assert capsys.readouterr().out.strip().startswith(f"{sentence} -> [UNK] [UNK]")
+    assert main(["translate", "--model", str(path), "--attention", sentence]) == 0
+    out = capsys.readouterr().out
+    assert "[UNK]" not in out.splitlines()[0] and "*" in out  # replaced rows marked in the matrix
+    dictionary = tmp_path / "dict.tsv"
+    dictionary.write_text("# source<TAB>target\n그는\tHE\n먹는다\tEATS\n사과를\tAPPLE\n홍길동\tHONG\n.\t.\n")
+    assert main(["translate", "--model", str(path), "--unk-dictionary", str(dictionary), sentence]) == 0
+    words = capsys.readouterr().out.split(" -> ")[1].split()
+    assert words and set(words) <= {"HE", "EATS", "APPLE", "HONG", "."}
+    assert main(["translate", "--model", str(path), "--block-ngram-repeat", "1", "--no-replace-unk", sentence]) == 0
+    assert capsys.readouterr().out.split(" -> ")[1].split().count("[UNK]") == 1
+    (tmp_path / "bad.tsv").write_text("no tab here\n")
+    assert main(["translate", "--model", str(path), "--unk-dictionary", str(tmp_path / "bad.tsv"), sentence]) == 2
+    assert "source<TAB>target" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["translate", "--help"])
+    help_text = capsys.readouterr().out
+    for flag in ("--no-replace-unk", "--no-copy-unknown-names", "--unk-dictionary", "--block-ngram-repeat"):
+        assert flag in help_text

@@ -19,7 +19,7 @@ EXPECTED_OUTPUTS = {
     "translate_with_attention": {
         "translation": (tf.string, 1), "source_tokens": (tf.string, 2), "target_tokens": (tf.string, 2),
         "source_length": (tf.int32, 1), "target_length": (tf.int32, 1), "attention": (tf.float32, 3),
-        "log_prob": (tf.float32, 1),
+        "log_prob": (tf.float32, 1), "replaced": (tf.int32, 2),
     },
 }
 EXPECTED_OUTPUTS["beam_search"] = dict(
@@ -85,6 +85,9 @@ def assert_same_as_python(outputs: dict, translations, with_score=False):
         np.testing.assert_allclose(outputs["attention"][b][:n, :s], t.attention, atol=1e-5)
         assert not np.any(outputs["attention"][b][n:]) and not np.any(outputs["attention"][b][:, s:])
         assert outputs["log_prob"][b] == pytest.approx(t.log_prob, abs=1e-4)
+        if "replaced" in outputs:
+            assert outputs["replaced"][b][:n].astype(bool).tolist() == t.replaced
+            assert not np.any(outputs["replaced"][b][n:])
         if with_score:
             assert outputs["score"][b] == pytest.approx(t.score, abs=1e-4)
 
@@ -240,3 +243,39 @@ def test_random_strings_through_the_exported_signature(loaded, batch):
         assert all(x == b"" for x in out["target_tokens"][b][t_len[b]:])
         assert all(x == b"" for x in out["source_tokens"][b][s_len[b]:])
     assert np.all(np.isfinite(out["log_prob"])) and np.all(out["log_prob"] <= 0)
+
+
+# ---------------------------------------------------------------------- real-world decoding options
+def test_unk_replacement_and_ngram_blocking_through_tf_servings_loader(tmp_path_factory, tmp_path):
+    """Forced decoders exported with the options baked in: TF Serving's loader gives the Python results."""
+    from seq2seq_keras.decoding import translate
+    from seq2seq_keras.export import ExportSettings, export_model
+    from seq2seq_keras.serving_loader import ServingSession, tf_text_op_libraries
+    from test_decoding import forced_model
+
+    run = tiny_run_dir(tmp_path_factory, "word")
+    batch = ["그는 홍길동 사과를 먹는다 .", "우리는 책을 읽었다.", "", "나는 학생이다"]
+    cases = [
+        ("unk", forced_model(run, "[UNK]"), ExportSettings(unk_dictionary={"그는": "HE"}),
+         dict(unk_dictionary={"그는": "HE"})),
+        ("unk_off", forced_model(run, "[UNK]"), ExportSettings(replace_unk=False), dict(replace_unk=False)),
+        ("loop", forced_model(run, "the", boost=8.0), ExportSettings(block_ngram_repeat=2, beam_block_ngram_repeat=3),
+         dict(block_ngram_repeat=2)),
+    ]
+    for name, model, baked, options in cases:
+        path = export_model(model, name, tmp_path, settings=baked, warmup_texts=[], write_config=False)
+        greedy = translate(model, batch, **options)
+        beam_options = dict(options, block_ngram_repeat=baked.beam_block_ngram_repeat)
+        beam = translate(model, batch, method="beam", n_best=4, **beam_options)
+        with ServingSession(path, op_libraries=tf_text_op_libraries()) as session:
+            text = {"text": np.array([s.encode() for s in batch], dtype=object)}
+            assert_same_as_python(session.run("translate_with_attention", text), greedy)
+            assert_same_as_python(session.run("beam_search", text), beam, with_score=True)
+            assert [_as_text(t) for t in session.run("serving_default", text)["translation"]] == [t.text for t in greedy]
+        if name == "unk":
+            assert all(greedy[0].replaced) and "HE" in greedy[0].target_tokens and "그는" not in greedy[0].target_tokens
+        if name == "unk_off":
+            assert "[UNK]" in greedy[0].text and not any(greedy[0].replaced)
+        if name == "loop":
+            tokens = greedy[1].target_tokens
+            assert len(set(zip(tokens, tokens[1:]))) == len(tokens) - 1  # no bigram twice

@@ -379,3 +379,16 @@ def test_cli_plot_errors_say_what_to_do(tiny_model, tmp_path, capsys):
     assert "no attention weights" in capsys.readouterr().err
     assert main(["plot", "--server", "http://localhost:9", "나는", "--out", str(tmp_path / "c.png")]) == 2
     assert "--model-name" in capsys.readouterr().err
+
+
+def test_replaced_words_are_marked_on_the_heatmap():
+    t = _translation()
+    t.target_tokens = ["i", "am", "a", "kim", "[END]"]
+    t.replaced = [False, False, False, True, False]
+    source_tokens, target_tokens, _, _ = attention_view(t)
+    assert target_tokens == ["i", "am", "a", "kim*", "[END]"]
+    fig = plot_attention(t)
+    assert [label.get_text() for label in fig.axes[0].get_yticklabels()] == target_tokens
+    row = {"source_tokens": SOURCE, "target_tokens": TARGET, "attention": _known_matrix(), "replaced": [[0, 1, 0, 0, 0]]}
+    assert attention_view(row)[1] == ["i", "am*", "a", "student", "[END]"]
+    assert attention_view(_translation())[1] == TARGET  # nothing replaced: labels as they are

@@ -175,6 +175,35 @@ def test_cli_export_and_check_servable(tmp_path_factory, tmp_path):
 
 
 @pytest.mark.slow
+def test_cli_export_bakes_in_the_real_world_options_and_check_servable_compares_with_them(tmp_path_factory, tmp_path):
+    """--no-replace-unk, --unk-dictionary and n-gram blocking go into the graph and the settings file;
+    check-servable's parity with model.translate uses them (a forced-[UNK] model makes it visible)."""
+    import json
+
+    from test_decoding import forced_model
+
+    model = tmp_path / "unk.keras"
+    forced_model(tiny_run_dir(tmp_path_factory, "word"), "[UNK]").save(model)
+    (tmp_path / "dict.tsv").write_text("그는\tHE\n")
+    base = tmp_path / "saved_models"
+    proc = _cli("export", "--model", model, "--name", "opts", "--base-dir", base, "--unk-dictionary",
+                tmp_path / "dict.tsv", "--block-ngram-repeat", 2, "--beam-block-ngram-repeat", 3)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    settings = json.loads((base / "opts" / "1" / "assets.extra" / "seq2seq_keras_export.json").read_text())
+    assert (settings["replace_unk"], settings["unk_dictionary"]) == (True, [["그는", "HE"]])
+    assert (settings["block_ngram_repeat"], settings["beam_block_ngram_repeat"]) == (2, 3)
+    proc = _cli("check-servable", base / "opts" / "1")
+    assert proc.returncode == 0 and "OK: servable" in proc.stdout, proc.stdout + proc.stderr[-2000:]
+    proc = _cli("export", "--model", model, "--name", "off", "--base-dir", base, "--no-replace-unk")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = tf.saved_model.load(str(base / "off" / "1")).signatures["translate_with_attention"](
+        text=tf.constant(["그는 사과를 먹는다"]))
+    assert out["translation"].numpy()[0].decode().startswith("[UNK] [UNK]") and not out["replaced"].numpy().any()
+    bad = _cli("export", "--model", model, "--name", "bad", "--base-dir", base, "--block-ngram-repeat", -1)
+    assert bad.returncode == 2 and "block_ngram_repeat" in bad.stderr
+
+
+@pytest.mark.slow
 def test_cli_check_servable_exit_codes(tmp_path):
     assert _cli("check-servable", tmp_path / "missing").returncode == 2
     module = _Unservable()
