@@ -27,7 +27,7 @@ install-dev: $(VENV)/.installed-dev
 ## make demo: train on the built-in Korean-English corpus, then translate.
 demo: $(VENV)/.installed
 	$(BIN)/seq2seq-keras train --data builtin-ko-en --limit 12000 --epochs 6 \
-		--embedding-dim 64 --units 128 --batch-size 64 --learning-rate 1e-3 --out $(DEMO) \
+		--embedding-dim 64 --encoder-units 128 --batch-size 64 --learning-rate 1e-3 --out $(DEMO) \
 		--tensorboard $(DEMO)/logs
 	$(BIN)/seq2seq-keras translate --model $(DEMO) \
 		"나는 학생이다" "그녀는 의사였다." "우리는 어제 학교에서 책을 읽었다." "고양이는 물을 마신다."
