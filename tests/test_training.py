@@ -161,10 +161,13 @@ def test_sigkill_then_ctrl_c_then_finish_on_the_command_line(tmp_path):
        exit status 130, a one-line message, no traceback;
     3. the same command finishes; the model equals an uninterrupted run's.
     """
-    config = dataclasses.replace(TINY, limit=1200, epochs=4)
+    # Epochs of ~300 steps: several seconds even on a fast idle machine, so that state.json's
+    # once-a-second progress line lands mid-epoch (with 75-step epochs a fast CPU finished an epoch
+    # in 0.75 s and the whole run before the first kill).
+    config = dataclasses.replace(TINY, limit=5000, epochs=3)
     out = tmp_path / "run"
     command = [
-        sys.executable, "-m", "seq2seq_keras.cli", "train", "--limit", "1200", "--epochs", "4",
+        sys.executable, "-m", "seq2seq_keras.cli", "train", "--limit", "5000", "--epochs", "3",
         "--embedding-dim", "8", "--units", "8", "--batch-size", "16", "--dropout", "0.1", "--seed", "3",
         "--out", str(out),
     ]
