@@ -18,9 +18,9 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks import measure, tutorial_reference  # noqa: E402
 from seq2seq_keras import Seq2Seq  # noqa: E402
-from seq2seq_keras.model import masked_token_loss  # noqa: E402
 
-from conftest import TINY_SOURCE, TINY_TARGET  # noqa: E402
+
+from conftest import TINY_TARGET  # noqa: E402
 
 
 def _kernel_parameters(model) -> int:
@@ -154,26 +154,14 @@ def test_no_precompute_rung_equals_bahdanau_equations_computed_with_numpy(attent
     import tensorflow as tf
     from benchmarks.training_speed import no_precompute_decode, no_precompute_step
     from seq2seq_keras import Decoder
-    from test_decoder import _input_feeding_reference
+    from test_decoder import random_decoder_cases
 
     previous = tf.config.experimental.tensor_float_32_execution_enabled()
     tf.config.experimental.enable_tensor_float_32_execution(False)
     try:
-        rng = np.random.default_rng(1)
-        vocab, emb, units, value_dim = 13, 4, 6, 10
-        dec = Decoder(vocab, emb, units, attention=attention, attention_units=5, implementation="layers")
-        dec.build((None, None), (None, None, value_dim))
-        for v in dec.weights:
-            v.assign(rng.normal(scale=0.4, size=v.shape).astype("float32"))
-        for batch, src_len, steps in ((3, 5, 4), (4, 7, 6)):
-            enc_out = rng.normal(size=(batch, src_len, value_dim)).astype("float32")
-            enc_states = [rng.normal(size=(batch, value_dim)).astype("float32") for _ in dec.bridges]
-            lengths = rng.integers(1, src_len + 1, size=batch)
-            lengths[-1] = 0 if batch == 4 else lengths[-1]
-            mask = np.arange(src_len)[None, :] < lengths[:, None]
-            target = rng.integers(0, vocab, size=(batch, steps))
-            ref_logits, ref_weights = _input_feeding_reference(dec, target, enc_out.astype(np.float64),
-                                                               [h.astype(np.float64) for h in enc_states], mask)
+        dec = Decoder(13, 4, 6, attention=attention, attention_units=5, implementation="layers")
+        for target, enc_out, enc_states, mask, ref_logits, ref_weights in random_decoder_cases(dec):
+            steps = target.shape[1]
             logits, weights = no_precompute_decode(dec, target, enc_out, enc_states, mask)
             np.testing.assert_allclose(logits, ref_logits, rtol=1e-5, atol=1e-5)
             np.testing.assert_allclose(weights, ref_weights, rtol=1e-5, atol=1e-6)

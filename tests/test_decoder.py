@@ -136,28 +136,36 @@ def _input_feeding_reference(dec, target_ids, enc_out, enc_states, mask):
     return np.stack(logits, 1), np.stack(weights, 1)
 
 
-@pytest.mark.parametrize("attention,rnn", [("bahdanau", "gru"), ("luong-general", "gru"), (None, "gru"),
-                                           ("bahdanau", "lstm")])
-def test_input_feeding_equals_bahdanau_equations_computed_with_numpy(attention, rnn, float32_matmuls):
-    """The default decoder (and its LSTM variant), every step implementation, teacher forcing and
-    start/step, against :func:`_input_feeding_reference` on random batches with source padding
-    (an all-padding row included), random weights and biases, value_dim != units."""
-    rng = np.random.default_rng(1)
-    vocab, emb, units, value_dim = 13, 4, 6, 10
-    dec = Decoder(vocab, emb, units, attention=attention, attention_units=5, rnn=rnn)
+def random_decoder_cases(dec, value_dim=10, seed=1):
+    """Give ``dec`` random weights and biases (scale 0.4) and yield random teacher-forcing cases with the
+    numpy reference: ``(target, encoder_outputs, encoder_states, source_mask, ref_logits, ref_weights)``
+    for batches of 3 and 4 (the last row of the second all padding), value_dim != units."""
+    rng = np.random.default_rng(seed)
     dec.build((None, None), (None, None, value_dim))
     for v in dec.weights:  # non-zero biases too: a swapped or dropped bias shows
         v.assign(rng.normal(scale=0.4, size=v.shape).astype("float32"))
-    implementations = ("fused", "layers") if rnn == "gru" else ("layers",)
     for batch, src_len, steps in ((3, 5, 4), (4, 7, 6)):
         enc_out = rng.normal(size=(batch, src_len, value_dim)).astype("float32")
         enc_states = [rng.normal(size=(batch, value_dim)).astype("float32") for _ in dec.bridges]
         lengths = rng.integers(1, src_len + 1, size=batch)
         lengths[-1] = 0 if batch == 4 else lengths[-1]
         mask = np.arange(src_len)[None, :] < lengths[:, None]
-        target = rng.integers(0, vocab, size=(batch, steps))
+        target = rng.integers(0, dec.vocabulary_size, size=(batch, steps))
         ref_logits, ref_weights = _input_feeding_reference(dec, target, enc_out.astype(np.float64),
                                                            [h.astype(np.float64) for h in enc_states], mask)
+        yield target, enc_out, enc_states, mask, ref_logits, ref_weights
+
+
+@pytest.mark.parametrize("attention,rnn", [("bahdanau", "gru"), ("luong-general", "gru"), (None, "gru"),
+                                           ("bahdanau", "lstm")])
+def test_input_feeding_equals_bahdanau_equations_computed_with_numpy(attention, rnn, float32_matmuls):
+    """The default decoder (and its LSTM variant), every step implementation, teacher forcing and
+    start/step, against :func:`_input_feeding_reference` on random batches with source padding
+    (an all-padding row included), random weights and biases, value_dim != units."""
+    dec = Decoder(13, 4, 6, attention=attention, attention_units=5, rnn=rnn)
+    implementations = ("fused", "layers") if rnn == "gru" else ("layers",)
+    for target, enc_out, enc_states, mask, ref_logits, ref_weights in random_decoder_cases(dec):
+        steps = target.shape[1]
         for implementation in implementations:
             dec.implementation = implementation
             logits, weights = dec(target, enc_out, enc_states, mask)
