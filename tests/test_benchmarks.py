@@ -19,7 +19,6 @@ sys.path.insert(0, str(ROOT))
 from benchmarks import measure, tutorial_reference  # noqa: E402
 from seq2seq_keras import Seq2Seq  # noqa: E402
 
-
 from conftest import TINY_TARGET  # noqa: E402
 
 
