@@ -210,12 +210,17 @@ def build_archive(model, settings: ExportSettings | None = None):
 
 
 # ---------------------------------------------------------------------- versions and config
+def is_version_name(name: str) -> bool:
+    """Whether TF Serving takes a folder of this name for a version (ASCII digits only)."""
+    return bool(_VERSION_RE.match(name))
+
+
 def model_versions(model_dir: str | os.PathLike) -> list[int]:
     """Numeric version folders under ``saved_models/<name>``, ascending."""
     path = Path(model_dir)
     if not path.is_dir():
         return []
-    return sorted(int(p.name) for p in path.iterdir() if p.is_dir() and _VERSION_RE.match(p.name))
+    return sorted(int(p.name) for p in path.iterdir() if p.is_dir() and is_version_name(p.name))
 
 
 def next_version(model_dir: str | os.PathLike) -> int:

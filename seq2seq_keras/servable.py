@@ -30,7 +30,6 @@ import base64
 import dataclasses
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -39,7 +38,7 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
-from .export import REQUIRED_SIGNATURES, SETTINGS_FILE, SIGNATURES, INPUT_NAME, model_versions
+from .export import INPUT_NAME, REQUIRED_SIGNATURES, SETTINGS_FILE, SIGNATURES, is_version_name, model_versions
 from .serving_loader import tf_text_op_libraries
 
 #: Ops registered by tensorflow-text 2.21. All come from the cc targets of
@@ -65,7 +64,6 @@ TF_TEXT_SERVING_OPS = frozenset(
 PYTHON_OPS = frozenset({"PyFunc", "PyFuncStateless", "EagerPyFunc"})
 #: Modules a fresh serving process must not import (proof that the SavedModel stands alone).
 FORBIDDEN_MODULES = ("seq2seq_keras", "keras", "tf_keras", "tensorflow_text")
-_VERSION_RE = re.compile(r"^[0-9]+$")
 
 
 # ---------------------------------------------------------------------- a fresh process
@@ -270,7 +268,7 @@ def check_servable(
     if not pb.is_file():
         report.problems.append(f"no saved_model.pb in {path}: export one with 'seq2seq-keras export'.")
         return report
-    if not _VERSION_RE.match(path.resolve().name):
+    if not is_version_name(path.resolve().name):
         report.problems.append(
             f"folder name {path.resolve().name!r} is not a version number: TF Serving only loads "
             "saved_models/NAME/<integer>/."
