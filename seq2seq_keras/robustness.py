@@ -89,28 +89,30 @@ def swappable_tokens(source: str, target: str, common_lowercase: set[str]) -> li
     return found
 
 
+def _draw_unseen(seen: set[str], count: int, draw: Callable[[], str], key: Callable[[str], str]) -> list[str]:
+    """``count`` distinct results of ``draw()`` whose ``key`` is not in ``seen`` (drawn in order)."""
+    found: list[str] = []
+    taken = set(seen)
+    while len(found) < count:
+        candidate = draw()
+        if key(candidate) not in taken:
+            taken.add(key(candidate))
+            found.append(candidate)
+    return found
+
+
 def unseen_names(seen: set[str], count: int, rng: random.Random) -> list[str]:
     """``count`` invented ASCII names (capitalised) whose lower-case form is not in ``seen``."""
-    names: list[str] = []
-    taken = set(seen)
-    while len(names) < count:
-        name = "".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(2, 3))).capitalize()
-        if name.lower() not in taken:
-            taken.add(name.lower())
-            names.append(name)
-    return names
+
+    def draw() -> str:
+        return "".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(2, 3))).capitalize()
+
+    return _draw_unseen(seen, count, draw, key=str.lower)
 
 
 def unseen_numbers(seen: set[str], count: int, rng: random.Random) -> list[str]:
     """``count`` numbers (3-5 digits, no leading zero) that are not words of ``seen``."""
-    numbers: list[str] = []
-    taken = set(seen)
-    while len(numbers) < count:
-        number = str(rng.randint(100, 99_999))
-        if number not in taken:
-            taken.add(number)
-            numbers.append(number)
-    return numbers
+    return _draw_unseen(seen, count, lambda: str(rng.randint(100, 99_999)), key=str)
 
 
 def build_robustness_set(
