@@ -74,22 +74,12 @@ def _as_text(value):
 
 
 def assert_same_as_python(outputs: dict, translations, with_score=False):
-    """SavedModel outputs (one batch) against Translations from the Python API."""
-    assert [_as_text(t) for t in outputs["translation"]] == [t.text for t in translations]
-    for b, t in enumerate(translations):
-        s, n = int(outputs["source_length"][b]), int(outputs["target_length"][b])
-        assert (s, n) == (len(t.source_tokens), t.length)
-        assert [_as_text(x) for x in outputs["source_tokens"][b][:s]] == t.source_tokens
-        assert [_as_text(x) for x in outputs["target_tokens"][b][:n]] == t.target_tokens
-        assert all(_as_text(x) == "" for x in outputs["target_tokens"][b][n:])  # padding marked by the lengths
-        np.testing.assert_allclose(outputs["attention"][b][:n, :s], t.attention, atol=1e-5)
-        assert not np.any(outputs["attention"][b][n:]) and not np.any(outputs["attention"][b][:, s:])
-        assert outputs["log_prob"][b] == pytest.approx(t.log_prob, abs=1e-4)
-        if "replaced" in outputs:
-            assert outputs["replaced"][b][:n].astype(bool).tolist() == t.replaced
-            assert not np.any(outputs["replaced"][b][n:])
-        if with_score:
-            assert outputs["score"][b] == pytest.approx(t.score, abs=1e-4)
+    """SavedModel outputs (one batch) against Translations from the Python API (the reference), compared by
+    the comparison check-servable ships (tests/test_servable.py shows it catches each kind of difference)."""
+    from seq2seq_keras.servable import compare_with_translations
+
+    differences = compare_with_translations(outputs, translations, with_score=with_score)
+    assert differences.problems == []
 
 
 # ---------------------------------------------------------------------- layout, versions, config

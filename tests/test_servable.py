@@ -59,6 +59,79 @@ def test_fresh_process_gives_the_python_results_for_every_signature(tmp_path_fac
     assert_same_as_python(tf2["beam_search"], beam, with_score=True)
 
 
+# ---------------------------------------------------------------------- the shipped parity comparison
+def _hand_made_outputs():
+    """One sentence as TF Serving returns it (padded to 3 source and 4 target positions) and the Translation
+    the Python API would give for it, written out by hand."""
+    from seq2seq_keras import Translation
+
+    attention = np.array([[0.75, 0.25], [0.5, 0.5], [0.125, 0.875]], np.float32)
+    expected = Translation(source="나는 학생", text="i am", source_tokens=["나는", "학생"],
+                           target_tokens=["i", "am", "[END]"], attention=attention, log_prob=-1.5, score=-1.25,
+                           replaced=[False, True, False])
+    padded = np.zeros([1, 4, 3], np.float32)
+    padded[0, :3, :2] = attention
+    outputs = {
+        "translation": np.array([b"i am"], object),
+        "source_tokens": np.array([["나는".encode(), "학생".encode(), b""]], object),
+        "source_length": np.array([2], np.int32),
+        "target_tokens": np.array([[b"i", b"am", b"[END]", b""]], object),
+        "target_length": np.array([3], np.int32),
+        "attention": padded,
+        "log_prob": np.array([-1.5], np.float32),
+        "score": np.array([-1.25], np.float32),
+        "replaced": np.array([[False, True, False, False]]),
+    }
+    return outputs, [expected]
+
+
+def _changed(outputs, name, index, value):
+    changed = {k: v.copy() for k, v in outputs.items()}
+    changed[name][index] = value
+    return changed
+
+
+@pytest.mark.parametrize("name, index, value, expected", [
+    ("translation", 0, b"i was", "translation 'i was' vs 'i am'"),
+    ("source_length", 0, 1, "(source_length, target_length) (1, 3) vs (2, 3)"),
+    ("source_tokens", (0, 1), "학교".encode(), "source_tokens ['나는', '학교'] vs ['나는', '학생']"),
+    ("target_tokens", (0, 1), b"are", "target_tokens ['i', 'are', '[END]'] vs ['i', 'am', '[END]']"),
+    ("target_tokens", (0, 3), b"x", "not empty padding"),
+    ("replaced", (0, 1), False, "replaced"),
+    ("replaced", (0, 3), True, "replaced"),
+    ("attention", (0, 1, 0), 0.5 + 2e-5, "attention differs by 2e-05 (> 1e-05)"),
+    ("attention", (0, 3, 0), 0.1, "attention is not 0 outside [:3, :2]"),
+    ("attention", (0, 0, 2), 0.1, "attention is not 0 outside [:3, :2]"),
+    ("log_prob", 0, -1.5 - 2e-4, "log_prob differs by 0.0002 (> 0.0001)"),
+])
+def test_parity_comparison_names_each_kind_of_difference(name, index, value, expected):
+    """``compare_with_translations`` (check-servable's parity, and the tests' ``assert_same_as_python``):
+    hand-made outputs equal to a hand-made Translation pass; each single change is named."""
+    from seq2seq_keras.servable import compare_with_translations
+
+    outputs, translations = _hand_made_outputs()
+    assert compare_with_translations(outputs, translations, with_score=True).problems == []
+    problems = compare_with_translations(_changed(outputs, name, index, value), translations).problems
+    assert len(problems) == 1 and expected in problems[0], problems
+
+
+def test_parity_comparison_tolerances_score_and_missing_outputs():
+    from seq2seq_keras.servable import compare_with_translations
+
+    outputs, translations = _hand_made_outputs()
+    close = compare_with_translations(_changed(outputs, "attention", (0, 2, 1), 0.875 + 5e-6), translations)
+    assert close.problems == [] and close.max_attention == pytest.approx(5e-6, rel=0.1)
+    off_score = _changed(outputs, "score", 0, -1.0)
+    assert compare_with_translations(off_score, translations).problems == []  # score only with with_score
+    assert compare_with_translations(off_score, translations, with_score=True).problems == [
+        "score differs by 0.25 (> 0.0001)"]
+    assert compare_with_translations({k: v for k, v in outputs.items() if k != "log_prob"}, translations).problems == [
+        "outputs ['log_prob'] are missing"]
+    assert compare_with_translations(outputs, translations * 2).problems == ["1 translations for 2 sentences"]
+    without_replaced = {k: v for k, v in outputs.items() if k != "replaced"}  # exports from before replacement
+    assert compare_with_translations(without_replaced, translations).problems == []
+
+
 # ---------------------------------------------------------------------- check-servable
 def test_check_servable_accepts_the_export(word_export):
     from seq2seq_keras.servable import check_servable
