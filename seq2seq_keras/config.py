@@ -13,6 +13,7 @@ import warnings
 
 from .attention import ATTENTION_TYPES, attention_name
 from .encoder import RNN_TYPES
+from .model import ARCHITECTURES
 
 
 def setting(default, help: str, **cli):
@@ -38,6 +39,13 @@ class TrainConfig:
     direction: str = setting("other", "'other': Other -> English (as the TF tutorial); 'english': the reverse",
                              choices=("other", "english"))
     limit: int | None = setting(None, "use only the first N pairs of the corpus", metavar="N")
+    architecture: str = setting("rnn", "'rnn': the recurrent encoder-decoder with attention; 'transformer': "
+                                "the Transformer (pre-norm), sized by --num-layers, --num-heads, --model-dim, --ff-dim "
+                                "and --dropout (the RNN options are then ignored)", choices=ARCHITECTURES)
+    num_layers: int = setting(2, "Transformer: encoder layers and decoder layers (each)")
+    num_heads: int = setting(4, "Transformer: attention heads per layer (model-dim must be a multiple of it)")
+    model_dim: int = setting(128, "Transformer: embedding and layer width (even)")
+    ff_dim: int = setting(512, "Transformer: width of the feed-forward network inside each layer")
     attention: str | None = setting("bahdanau", "attention score; 'none' = the fixed-context baseline",
                                     choices=ATTENTION_TYPES)
     rnn: str = setting("gru", "recurrent cell of the encoder and the decoder", choices=RNN_TYPES)
@@ -46,7 +54,8 @@ class TrainConfig:
                                       "twice this when bidirectional); --units is its deprecated old name",
                                  aliases=("--units",))
     encoder_layers: int = setting(1, "stacked encoder layers")
-    dropout: float = setting(0.0, "dropout on embeddings, between layers and before the output projection")
+    dropout: float = setting(0.0, "dropout on embeddings, between layers and before the output projection "
+                                  "(Transformer: also on attention weights and each sublayer's output)")
     epochs: int = setting(10, "training epochs")
     batch_size: int = setting(64, "sentence pairs per batch")
     learning_rate: float = setting(1e-3, "Adam's learning rate")
@@ -71,6 +80,8 @@ class TrainConfig:
 
     def __post_init__(self, units):
         self.attention = attention_name(self.attention)  # validated; "none" -> None
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture={self.architecture!r}: choose one of {ARCHITECTURES}.")
         if units is not None:
             warnings.warn("TrainConfig(units=...) is deprecated: it is the encoder's width per direction, "
                           "now encoder_units=...", DeprecationWarning, stacklevel=3)
@@ -125,6 +136,11 @@ def build_model(config: TrainConfig, source_text, target_text):
         encoder_layers=config.encoder_layers,
         dropout=config.dropout,
         input_feeding=config.input_feeding,
+        architecture=config.architecture,
+        num_layers=config.num_layers,
+        num_heads=config.num_heads,
+        model_dim=config.model_dim,
+        ff_dim=config.ff_dim,
     )
     optimizer = keras.optimizers.Adam(config.learning_rate, global_clipnorm=config.clipnorm)
     model.compile(optimizer=optimizer, jit_compile=config.jit_compile)

@@ -25,7 +25,12 @@ from keras import ops
 from .attention import attention_name
 from .decoder import Decoder
 from .encoder import Encoder
-from .text import PAD_ID, TextProcessor
+from .text import END_ID, PAD_ID, TextProcessor
+from .transformer import TransformerDecoder, TransformerEncoder
+
+ARCHITECTURES = ("rnn", "transformer")
+#: ``attention_type`` of a Transformer model (a label: its attention is fixed, not an option).
+TRANSFORMER_ATTENTION = "multi-head scaled-dot"
 
 
 def masked_token_loss(target_out, logits):
@@ -66,9 +71,18 @@ class Seq2Seq(keras.Model):
         implementation: how the encoder and decoder run their GRUs, same weights and
             numbers either way: ``"auto"`` (default: each layer's measured choice),
             ``"fused"`` (:mod:`seq2seq_keras.fused`) or ``"layers"`` (Keras' layers only).
+        architecture: ``"rnn"`` (default: the recurrent encoder-decoder above) or
+            ``"transformer"`` (:mod:`seq2seq_keras.transformer`, Vaswani et al. 2017,
+            pre-norm). A Transformer uses ``num_layers`` (encoder and decoder layers
+            each), ``num_heads``, ``model_dim`` (embedding and layer width, a multiple
+            of ``num_heads``, even), ``ff_dim`` (feed-forward width) and ``dropout``;
+            the recurrent options (``embedding_dim``, ``encoder_units``, ``attention``,
+            ``rnn``, ...) are ignored. Its ``attention_type`` is ``"multi-head scaled-dot"``.
 
     Call: ``logits = model((source_ids, target_in))`` -> float32 [batch, tgt_len, vocab];
-    ``model.call_with_attention(...)`` also returns weights [batch, tgt_len, src_len].
+    ``model.call_with_attention(...)`` also returns weights [batch, tgt_len, src_len]
+    (a Transformer: its last layer's cross-attention, mean over heads);
+    :meth:`cross_attention` returns every layer's and head's.
     """
 
     def __init__(
@@ -87,6 +101,11 @@ class Seq2Seq(keras.Model):
         input_feeding: bool = True,
         implementation: str = "auto",
         units: int | None = None,
+        architecture: str = "rnn",
+        num_layers: int = 2,
+        num_heads: int = 4,
+        model_dim: int = 128,
+        ff_dim: int = 512,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -114,28 +133,42 @@ class Seq2Seq(keras.Model):
         self.input_feeding = bool(input_feeding)
         self.implementation = implementation
 
+        if architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture={architecture!r}: choose one of {ARCHITECTURES}.")
+        self.architecture = architecture
+        self.num_layers, self.num_heads = int(num_layers), int(num_heads)
+        self.model_dim, self.ff_dim = int(model_dim), int(ff_dim)
+        if architecture == "transformer":
+            self._build_transformer()
+        else:
+            self._build_rnn()
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.accuracy_tracker = keras.metrics.Mean(name="accuracy")
+        self.built = True
+
+    def _build_rnn(self):
         self.encoder = Encoder(
-            source_text.vocabulary_size,
+            self.source_text.vocabulary_size,
             self.embedding_dim,
             self.encoder_units,
-            rnn=rnn,
+            rnn=self.rnn,
             num_layers=self.encoder_layers,
             bidirectional=self.bidirectional,
             dropout=self.dropout,
-            implementation=implementation,
+            implementation=self.implementation,
             name="encoder",
             dtype=self.dtype_policy,
         )
         self.decoder = Decoder(
-            target_text.vocabulary_size,
+            self.target_text.vocabulary_size,
             self.embedding_dim,
             self.encoder.output_dim,
-            attention=attention,
-            attention_units=attention_units,
-            rnn=rnn,
+            attention=self.attention_type,
+            attention_units=self.attention_units,
+            rnn=self.rnn,
             dropout=self.dropout,
             input_feeding=self.input_feeding,
-            implementation=implementation,
+            implementation=self.implementation,
             name="decoder",
             dtype=self.dtype_policy,
         )
@@ -143,14 +176,45 @@ class Seq2Seq(keras.Model):
         # rebuilt from its config can load weights before it has seen data.
         self.encoder.build((None, None))
         self.decoder.build((None, None), (None, None, self.encoder.output_dim))
-        self.loss_tracker = keras.metrics.Mean(name="loss")
-        self.accuracy_tracker = keras.metrics.Mean(name="accuracy")
-        self.built = True
+
+    def _build_transformer(self):
+        sizes = dict(num_layers=self.num_layers, num_heads=self.num_heads, model_dim=self.model_dim,
+                     ff_dim=self.ff_dim, dropout=self.dropout, dtype=self.dtype_policy)
+        self.attention_type = TRANSFORMER_ATTENTION
+        self.encoder = TransformerEncoder(self.source_text.vocabulary_size, name="encoder", **sizes)
+        self.decoder = TransformerDecoder(self.target_text.vocabulary_size, name="decoder", **sizes)
+        self.encoder.build((None, None))
+        self.decoder.build((None, None), (None, None, self.model_dim))
 
     # ------------------------------------------------------------------ forward
     @property
     def has_attention(self) -> bool:
         return self.attention_type is not None
+
+    def cross_attention(self, source, target):
+        """Every layer's and head's attention from target to source, teacher-forced (inference mode).
+
+        ``source``, ``target``: sentences (``str`` or a list of them, encoded by the
+        model's text processors; the target is read as ``[START] y_1 .. y_T``, with
+        ``[END]`` as the last predicted word) or int ids [batch, src_len] and
+        ``target_in`` [batch, tgt_len].
+
+        Returns float32 [batch, layers, heads, tgt_len, src_len]: row ``i`` is what the
+        step predicting target token ``i + 1`` attended to. A Transformer has
+        ``num_layers`` layers and ``num_heads`` heads; a recurrent model has one of
+        each (its only attention; zeros without attention).
+        """
+        if isinstance(source, str) or (isinstance(source, (list, tuple)) and source and isinstance(source[0], str)):
+            source = self.source_text([source] if isinstance(source, str) else list(source))
+            target = self.target_text([target] if isinstance(target, str) else list(target))[:, :-1]
+            target = ops.where(ops.equal(target, END_ID), PAD_ID, target)  # [END] is never a decoder input
+        encoder_outputs, encoder_states, source_mask = self.encoder(source, training=False)
+        if self.architecture == "transformer":
+            weights = self.decoder.cross_attention_weights(target, encoder_outputs, source_mask)
+        else:
+            weights = self.decoder(target, encoder_outputs, encoder_states, source_mask, training=False)[1]
+            weights = weights[:, None, None]
+        return ops.cast(weights, "float32")
 
     def call_with_attention(self, inputs, training=None):
         source_ids, target_in = inputs
@@ -255,7 +319,7 @@ class Seq2Seq(keras.Model):
             "target_text": keras.saving.serialize_keras_object(self.target_text),
             "embedding_dim": self.embedding_dim,
             "encoder_units": self.encoder_units,
-            "attention": self.attention_type,
+            "attention": self.attention_type if self.architecture == "rnn" else None,
             "attention_units": self.attention_units,
             "rnn": self.rnn,
             "encoder_layers": self.encoder_layers,
@@ -263,6 +327,11 @@ class Seq2Seq(keras.Model):
             "dropout": self.dropout,
             "input_feeding": self.input_feeding,
             "implementation": self.implementation,
+            "architecture": self.architecture,
+            "num_layers": self.num_layers,
+            "num_heads": self.num_heads,
+            "model_dim": self.model_dim,
+            "ff_dim": self.ff_dim,
         }
 
     @property

@@ -1,0 +1,322 @@
+"""The Transformer (seq2seq_keras.transformer) against independent references: a numpy multi-head
+attention and a numpy pre-norm encoder layer, Keras' own MultiHeadAttention and the package's scaled-dot
+Luong attention per head, the paper's sinusoids; the causal mask, cached step-by-step decoding vs
+teacher forcing, padding invariance; the Seq2Seq contract (fit, .keras round trip, greedy/sample/beam
+through decoding.py, the CLI's TrainConfig) and the SavedModel through TF Serving's loader with parity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from seq2seq_keras.text import START_ID
+
+SIZES = dict(architecture="transformer", num_layers=2, num_heads=2, model_dim=8, ff_dim=16)
+
+
+def _randomize(layer, seed=0, scale=0.4):
+    """Every weight of ``layer`` random (LayerNorm's gamma=1/beta=0 and zero biases would hide mistakes)."""
+    rng = np.random.default_rng(seed)
+    for v in layer.weights:
+        v.assign(rng.normal(0.0, scale, v.shape).astype(v.dtype))
+
+
+@pytest.fixture(scope="module")
+def model(tiny_processors):
+    from seq2seq_keras import Seq2Seq
+
+    src, tgt = tiny_processors
+    m = Seq2Seq(src, tgt, **SIZES)
+    _randomize(m, seed=1, scale=0.3)
+    return m
+
+
+def _ids(rng, shape, vocab, low=3):
+    return tf.constant(rng.integers(low, vocab, size=shape), tf.int32)
+
+
+# ---------------------------------------------------------------------- numpy references
+def np_softmax(scores, mask):
+    scores = np.where(mask, scores, -np.inf)
+    top = np.max(np.where(mask, scores, -1e30), axis=-1, keepdims=True)
+    e = np.where(mask, np.exp(scores - top), 0.0)
+    total = e.sum(-1, keepdims=True)
+    return np.divide(e, total, out=np.zeros_like(e), where=total > 0)
+
+
+def np_multi_head(layer, query, value, mask):
+    """Vaswani et al. 2017, 3.2.2, in numpy: heads from W^Q, W^K, W^V, eq. 1 per head, concat, W^O.
+    ``mask`` bool [batch, tgt_len, src_len] -> (output [batch, tgt_len, d], weights [batch, heads, tgt_len, src_len])."""
+    w = lambda dense: (dense.kernel.numpy().astype(np.float64), dense.bias.numpy().astype(np.float64))  # noqa: E731
+    (wq, bq), (wk, bk), (wv, bv), (wo, bo) = (w(layer.query_dense), w(layer.key_dense), w(layer.value_dense),
+                                              w(layer.output_dense))
+    q = np.einsum("btd,dnh->btnh", query, wq) + bq
+    k = np.einsum("bsd,dnh->bsnh", value, wk) + bk
+    v = np.einsum("bsd,dnh->bsnh", value, wv) + bv
+    scores = np.einsum("btnh,bsnh->bnts", q, k) / np.sqrt(q.shape[-1])
+    weights = np_softmax(scores, mask[:, None])
+    context = np.einsum("bnts,bsnh->btnh", weights, v)
+    return np.einsum("btnh,nhd->btd", context, wo) + bo, weights
+
+
+def np_layer_norm(norm, x):
+    mean, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
+    return (x - mean) / np.sqrt(var + norm.epsilon) * norm.gamma.numpy() + norm.beta.numpy()
+
+
+def test_positional_encoding_is_the_papers_sinusoid():
+    from seq2seq_keras.transformer import positional_encoding
+
+    dim, positions = 6, np.array([[0, 1, 7, 40]])
+    expected = np.zeros((1, 4, dim))
+    for j, pos in enumerate(positions[0]):
+        for i in range(dim // 2):
+            expected[0, j, 2 * i] = np.sin(pos / 10000 ** (2 * i / dim))
+            expected[0, j, 2 * i + 1] = np.cos(pos / 10000 ** (2 * i / dim))
+    np.testing.assert_allclose(positional_encoding(tf.constant(positions), dim).numpy(), expected, atol=1e-5)
+
+
+def test_multi_head_attention_equals_a_numpy_reference_and_masks_exactly(rng):
+    from seq2seq_keras.transformer import ScaledDotMultiHeadAttention
+
+    layer = ScaledDotMultiHeadAttention(num_heads=3, key_dim=2)
+    query, value = rng.normal(size=(2, 4, 5)), rng.normal(size=(2, 6, 5))
+    layer.build(query.shape, value.shape)
+    _randomize(layer, seed=2)
+    mask = np.ones((2, 4, 6), bool)
+    mask[0, :, 4:] = False  # source padding
+    mask[1] = np.tril(np.ones((4, 6), bool))  # causal-like pattern
+    mask[1, 0] = False  # a row with nothing to see: zero weights, not uniform
+    out, weights = layer(tf.constant(query, tf.float32), tf.constant(value, tf.float32),
+                         attention_mask=tf.constant(mask), return_attention_scores=True)
+    expected_out, expected_weights = np_multi_head(layer, query, value, mask)
+    np.testing.assert_allclose(weights.numpy(), expected_weights, atol=1e-5)
+    np.testing.assert_allclose(out.numpy(), expected_out, atol=1e-4)
+    assert not np.any(weights.numpy()[0, :, :, 4:]) and not np.any(weights.numpy()[1, :, 0])
+
+
+def test_each_head_is_the_packages_scaled_dot_attention_and_keras_mha_agrees(rng):
+    """Keras' stock MultiHeadAttention, per head, is LuongAttention('scaled_dot') on the projected q/k;
+    the package's layer (same weights) gives Keras' outputs."""
+    import keras
+
+    from seq2seq_keras.attention import LuongAttention
+    from seq2seq_keras.transformer import ScaledDotMultiHeadAttention
+
+    query = tf.constant(rng.normal(size=(2, 3, 8)), tf.float32)
+    value = tf.constant(rng.normal(size=(2, 5, 8)), tf.float32)
+    mask = np.ones((2, 5), bool)
+    mask[1, 3:] = False
+    keras_mha = keras.layers.MultiHeadAttention(num_heads=2, key_dim=4)
+    ours = ScaledDotMultiHeadAttention(num_heads=2, key_dim=4)
+    for layer in (keras_mha, ours):
+        layer.build(query.shape, value.shape)
+    _randomize(keras_mha, seed=3)
+    ours.set_weights(keras_mha.get_weights())
+    attention_mask = tf.constant(np.repeat(mask[:, None, :], 3, axis=1))
+    keras_out, keras_weights = keras_mha(query, value, attention_mask=attention_mask, return_attention_scores=True)
+    our_out, our_weights = ours(query, value, attention_mask=attention_mask, return_attention_scores=True)
+    np.testing.assert_allclose(our_out.numpy(), keras_out.numpy(), atol=1e-5)
+    np.testing.assert_allclose(our_weights.numpy(), keras_weights.numpy(), atol=1e-6)
+
+    q, k = keras_mha.query_dense(query), keras_mha.key_dense(value)  # [batch, len, heads, head_dim]
+    scaled_dot = LuongAttention("scaled_dot")  # score q^T k / sqrt(head_dim): head_dim is the values' width
+    for head in range(2):
+        _, weights = scaled_dot(q[:, :, head], k[:, :, head], mask=tf.constant(mask))
+        np.testing.assert_allclose(weights.numpy(), keras_weights.numpy()[:, head], atol=1e-6)
+
+
+def test_encoder_layer_is_pre_norm_as_documented(rng):
+    from seq2seq_keras.transformer import TransformerEncoderLayer
+
+    layer = TransformerEncoderLayer(model_dim=6, num_heads=2, ff_dim=10)
+    x = rng.normal(size=(2, 4, 6))
+    mask = np.array([[1, 1, 1, 1], [1, 1, 0, 0]], bool)
+    layer.build(x.shape)
+    _randomize(layer, seed=4)
+    got = layer(tf.constant(x, tf.float32), tf.constant(mask)).numpy()
+    h = np_layer_norm(layer.attention_norm, x)
+    x1 = x + np_multi_head(layer.self_attention, h, h, np.repeat(mask[:, None, :], 4, axis=1))[0]
+    h = np_layer_norm(layer.ff_norm, x1)
+    ff = np.maximum(h @ layer.ff_inner.kernel.numpy() + layer.ff_inner.bias.numpy(), 0.0)
+    expected = x1 + ff @ layer.ff_outer.kernel.numpy() + layer.ff_outer.bias.numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+
+
+# ---------------------------------------------------------------------- masks and the cache
+def test_causal_mask_a_later_target_token_never_changes_earlier_logits(model, rng):
+    vocab = model.target_text.vocabulary_size
+    source = _ids(rng, (2, 5), model.source_text.vocabulary_size)
+    target = _ids(rng, (2, 6), vocab).numpy()
+    changed = target.copy()
+    changed[:, 4] = (changed[:, 4] - 3 + 1) % (vocab - 3) + 3
+    before = model((source, tf.constant(target))).numpy()
+    after = model((source, tf.constant(changed))).numpy()
+    np.testing.assert_allclose(after[:, :4], before[:, :4], atol=1e-5)
+    assert np.abs(after[:, 4:] - before[:, 4:]).max() > 1e-3  # ...while it does change its own and later ones
+
+
+def test_cached_step_by_step_decoding_equals_teacher_forcing(model, rng):
+    source = _ids(rng, (3, 6), model.source_text.vocabulary_size).numpy()
+    source[1, 4:] = 0
+    source[2, 1:] = 0
+    target = _ids(rng, (3, 7), model.target_text.vocabulary_size).numpy()
+    target[:, 0] = START_ID
+    source, target = tf.constant(source), tf.constant(target)
+    logits, weights = model.call_with_attention((source, target))
+    encoder_outputs, encoder_states, mask = model.encoder(source)
+    state, memory = model.decoder.start(encoder_outputs, encoder_states, mask)
+    assert state[0].shape[1:] == (2 * 6 + 10, 2, 4)  # [n, cache_len, heads, head_dim], fixed for tf.while_loop
+    for t in range(7):
+        step_logits, state, step_weights = model.decoder.step(target[:, t], state, memory)
+        np.testing.assert_allclose(step_logits.numpy(), logits.numpy()[:, t], atol=1e-4)
+        np.testing.assert_allclose(step_weights.numpy(), weights.numpy()[:, t], atol=1e-5)
+    assert state[-1].numpy().tolist() == [7, 7, 7]
+
+
+def test_a_step_past_the_cache_raises(model, rng):
+    encoder_outputs, states, mask = model.encoder(_ids(rng, (1, 2), model.source_text.vocabulary_size))
+    state, memory = model.decoder.start(encoder_outputs, states, mask, max_length=2)
+    for _ in range(2):
+        _, state, _ = model.decoder.step(tf.constant([START_ID]), state, memory)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="more steps than the cache holds"):
+        model.decoder.step(tf.constant([START_ID]), state, memory)
+
+
+def test_extra_source_padding_changes_nothing(model, rng):
+    source = _ids(rng, (2, 4), model.source_text.vocabulary_size)
+    target = _ids(rng, (2, 5), model.target_text.vocabulary_size)
+    padded = tf.pad(source, [[0, 0], [0, 3]])
+    logits, weights = model.call_with_attention((source, target))
+    padded_logits, padded_weights = model.call_with_attention((padded, target))
+    np.testing.assert_allclose(padded_logits.numpy(), logits.numpy(), atol=1e-5)
+    np.testing.assert_allclose(padded_weights.numpy()[..., :4], weights.numpy(), atol=1e-6)
+    assert not np.any(padded_weights.numpy()[..., 4:])
+    np.testing.assert_allclose(model.encoder(padded)[0].numpy()[:, :4], model.encoder(source)[0].numpy(), atol=1e-5)
+
+
+def test_cross_attention_has_every_layer_and_head_and_the_heatmap_is_the_last_layers_mean(model, tiny_processors):
+    sources, targets = ["나는 학생이다.", "그는 사과를 먹는다."], ["I am a student.", "He eats an apple."]
+    all_weights = model.cross_attention(sources, targets).numpy()
+    source_ids = model.source_text(sources)
+    target_in = model.target_text(targets)[:, :-1]
+    target_in = tf.where(tf.equal(target_in, 3), 0, target_in)  # [END] (id 3) is never an input
+    assert all_weights.shape == (2, 2, 2, target_in.shape[1], source_ids.shape[1])  # batch, layers, heads, tgt, src
+    _, weights = model.call_with_attention((source_ids, target_in))
+    np.testing.assert_allclose(all_weights[:, -1].mean(axis=1), weights.numpy(), atol=1e-6)
+    np.testing.assert_allclose(all_weights[0, :, :, :, :3].sum(-1), 1.0, atol=1e-5)  # 3 real source tokens
+    assert not np.any(all_weights[0, ..., 3:])
+    # One sentence, and the self-attention of the encoder: [batch, layers, heads, src_len, src_len].
+    assert model.cross_attention(sources[0], targets[0]).shape[:3] == (1, 2, 2)
+    assert model.encoder.self_attention_weights(source_ids).shape == (2, 2, 2, 4, 4)
+
+
+def test_a_recurrent_model_gives_its_one_attention_as_one_layer_and_head(tiny_processors):
+    from seq2seq_keras import Seq2Seq
+
+    rnn = Seq2Seq(*tiny_processors, embedding_dim=8, encoder_units=8)
+    weights = rnn.cross_attention("나는 학생이다.", "I am a student.").numpy()
+    source_ids, target = rnn.source_text(["나는 학생이다."]), rnn.target_text(["I am a student."])[:, :-1]
+    _, expected = rnn.call_with_attention((source_ids, tf.where(tf.equal(target, 3), 0, target)))
+    np.testing.assert_allclose(weights, expected.numpy()[:, None, None], atol=1e-6)
+
+
+# ---------------------------------------------------------------------- the Seq2Seq contract
+def test_keras_round_trip_and_configuration_errors(model, tmp_path, rng, tiny_processors):
+    import keras
+
+    from seq2seq_keras import Seq2Seq
+
+    path = tmp_path / "transformer.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert (loaded.architecture, loaded.num_layers, loaded.num_heads, loaded.model_dim) == ("transformer", 2, 2, 8)
+    source = _ids(rng, (2, 5), model.source_text.vocabulary_size)
+    target = _ids(rng, (2, 4), model.target_text.vocabulary_size)
+    np.testing.assert_array_equal(loaded((source, target)).numpy(), model((source, target)).numpy())
+    assert loaded.translate("나는 학생이다.", max_length=5).text == model.translate("나는 학생이다.", max_length=5).text
+    for bad, message in ((dict(architecture="lstm"), "architecture='lstm'"),
+                         (dict(SIZES, num_heads=3), "multiple of num_heads"),
+                         (dict(SIZES, model_dim=9, num_heads=3), "even")):
+        with pytest.raises(ValueError, match=message):
+            Seq2Seq(*tiny_processors, **bad)
+
+
+def test_greedy_sampling_and_beam_run_through_decoding(model):
+    from seq2seq_keras.decoding import translate
+
+    sentences = ["나는 학생이다.", "그는 사과를 먹는다.", ""]
+    greedy = translate(model, sentences, max_length=6)
+    beam1 = translate(model, sentences, method="beam", beam_width=1, max_length=6, block_ngram_repeat=0)
+    assert [t.target_tokens for t in beam1] == [t.target_tokens for t in greedy]
+    for g, b in zip(greedy, beam1):
+        assert b.log_prob == pytest.approx(g.log_prob, abs=1e-4)
+        assert g.attention.shape == (g.length, len(g.source_tokens))
+    beam = translate(model, sentences, method="beam", beam_width=3, n_best=3, max_length=6)
+    assert all(len(t.alternatives) == 2 for t in beam[:2]) and beam[2].text == ""
+    sampled = translate(model, sentences, method="sample", seed=5, max_length=6)
+    assert [t.text for t in sampled] == [t.text for t in translate(model, sentences, method="sample", seed=5,
+                                                                      max_length=6)]
+
+
+def test_fit_lowers_the_masked_loss(tiny_processors):
+    import keras
+    from conftest import TINY_SOURCE, TINY_TARGET
+
+    from seq2seq_keras import Seq2Seq
+
+    src, tgt = tiny_processors
+    keras.utils.set_random_seed(0)
+    m = Seq2Seq(src, tgt, **SIZES)
+    m.compile(keras.optimizers.Adam(1e-2))
+    target = tgt(TINY_TARGET)
+    data = tf.data.Dataset.from_tensor_slices(((src(TINY_SOURCE), target[:, :-1]), target[:, 1:])).batch(4)
+    before = m.evaluate(data, verbose=0, return_dict=True)
+    m.fit(data, epochs=20, verbose=0)
+    after = m.evaluate(data, verbose=0, return_dict=True)
+    assert after["loss"] < 0.5 * before["loss"] and after["accuracy"] > before["accuracy"] + 0.3
+
+
+def test_train_config_builds_a_transformer():
+    from seq2seq_keras.config import TrainConfig
+
+    config = TrainConfig.from_json(TrainConfig(architecture="transformer", num_heads=2, model_dim=16).to_json())
+    assert (config.architecture, config.num_heads, config.model_dim) == ("transformer", 2, 16)
+    with pytest.raises(ValueError, match="architecture='cnn'"):
+        TrainConfig(architecture="cnn")
+
+
+# ---------------------------------------------------------------------- export through TF Serving's loader
+TRANSFORMER_RUN = dict(data="builtin-ko-en", limit=300, architecture="transformer", num_layers=1, num_heads=2,
+                       model_dim=16, ff_dim=32, epochs=2, batch_size=32, learning_rate=1e-2, max_vocabulary=None,
+                       seed=0)
+
+
+@pytest.mark.slow
+def test_export_runs_through_tf_servings_loader_with_python_parity(tmp_path_factory):
+    from test_decoding import sample_sentences
+    from test_export import BAD_INPUTS, EXPECTED_OUTPUTS, _as_text, assert_same_as_python
+
+    from seq2seq_keras.decoding import translate
+    from seq2seq_keras.export import export_model
+    from seq2seq_keras.servable import check_servable, run_servable_fresh
+    from seq2seq_keras.training import TrainConfig, load_model, train
+
+    run = tmp_path_factory.mktemp("transformer_run")
+    train(TrainConfig(**TRANSFORMER_RUN), out_dir=run, verbose=0)
+    model = load_model(run)
+    assert model.architecture == "transformer"
+    path = export_model(model, "tiny_transformer", tmp_path_factory.mktemp("exports"), source_model=run)
+    batch = sample_sentences(8) + BAD_INPUTS
+    report = run_servable_fresh(path, [(sig, sig, batch) for sig in EXPECTED_OUTPUTS])
+    assert report["problems"] == [] and report["modules_leaked"] == []
+    out = {key[len("session:"):]: value for key, value in report["outputs"].items() if key.startswith("session:")}
+    greedy = translate(model, batch)
+    assert [_as_text(t) for t in out["serving_default"]["translation"]] == [t.text for t in greedy]
+    assert_same_as_python(out["translate_with_attention"], greedy)
+    beam = translate(model, batch, method="beam", beam_width=4, length_penalty=0.6, n_best=4)
+    assert_same_as_python(out["beam_search"], beam, with_score=True)
+    for b, t in enumerate(beam):
+        assert [_as_text(x) for x in out["beam_search"]["beams_translation"][b]] == [t.text] + [a.text for a in t.alternatives]
+    assert check_servable(path).ok
