@@ -371,7 +371,7 @@ def beam_search(model, source_ids, max_length, beam_width=DEFAULT_BEAM_WIDTH, le
         return tf.repeat(x, k, axis=0)
 
     state = [tile(s) for s in state]
-    memory = {name: tile(value) for name, value in memory.items()}
+    memory = memory.map(tile)  # keeps the step weights read once (DecoderMemory.step_weights)
     tokens = tf.fill([batch, k], START_ID)
     log_prob = tf.concat([tf.zeros([batch, 1]), tf.fill([batch, k - 1], _NEG)], axis=1)
     length = tf.zeros([batch, k], tf.int32)
