@@ -31,6 +31,9 @@ SIGNATURES = {
         ("translate_with_attention", "greedy, text + attention + tokens"),
         ("serving_default", "greedy, text only"),
         ("beam_search", "beam search"),
+        # Only in an `export --xla` SavedModel (measured when present): the decode loop compiled by XLA.
+        ("translate_with_attention_xla", "greedy, XLA-compiled loop, text + attention + tokens"),
+        ("serving_default_xla", "greedy, XLA-compiled loop, text only"),
     ],
 }
 

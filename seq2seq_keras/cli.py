@@ -449,6 +449,10 @@ def _add_export(sub):
     _add_real_world_flags(p, export=True)
     p.add_argument("--serving-root", default="/models",
                    help="where the server sees --base-dir, for models.config (default: %(default)s, the docker mount)")
+    p.add_argument("--xla", action="store_true",
+                   help="also write serving_default_xla and translate_with_attention_xla (greedy decode loop "
+                        "compiled by XLA); TF Serving needs --xla_cpu_compilation_enabled=true for them "
+                        "(saved_models/serve.sh --xla)")
     p.set_defaults(func=_run_export)
 
 
@@ -469,7 +473,7 @@ def _run_export(args):
         given["unk_dictionary"] = _unk_dictionary(args)
         settings = ExportSettings(**{k: v for k, v in given.items() if v is not None})
         path = export_run(args.model, args.name, args.base_dir, version=args.version, settings=settings,
-                          serving_root=args.serving_root)
+                          serving_root=args.serving_root, xla=args.xla)
     except (FileNotFoundError, FileExistsError, ValueError) as e:
         raise CommandError(str(e)) from None
     print(f"exported {args.model} to {path}")

@@ -86,8 +86,33 @@ class DecoderMemory(NamedTuple):
         return [(name, value) for name, value in zip(self._fields, self) if value is not None]
 
     def map(self, fn) -> "DecoderMemory":
-        """``fn`` applied to every tensor that is set (e.g. to repeat each sentence for beam search)."""
-        return DecoderMemory(*(None if value is None else fn(value) for value in self))
+        """``fn`` applied to every tensor that is set (e.g. to repeat each sentence for beam search).
+
+        The :attr:`step_weights` (not batch-major) are kept as they are.
+        """
+        mapped = DecoderMemory(*(None if value is None else fn(value) for value in self))
+        return mapped.with_step_weights(self.step_weights)
+
+    @property
+    def step_weights(self):
+        """:class:`~seq2seq_keras.fused.StepWeights` read once per call for the fused decoding step, or None.
+
+        Not a field (fields are batch-major, one row per sentence): :meth:`items` and a memory
+        rebuilt from them leave it out, and steps then read the variables themselves (same numbers).
+        """
+        return getattr(self, "_step_weights", None)
+
+    def with_step_weights(self, weights) -> "DecoderMemory":
+        """This memory carrying ``weights`` (:attr:`step_weights`); ``None``: this memory."""
+        if weights is None:
+            return self
+        memory = _WeightedMemory(*self)
+        memory._step_weights = weights
+        return memory
+
+
+class _WeightedMemory(DecoderMemory):
+    """A :class:`DecoderMemory` with :attr:`~DecoderMemory.step_weights` (an attribute, not a field)."""
 
 
 @keras.saving.register_keras_serializable(package="seq2seq_keras")
@@ -226,6 +251,8 @@ class Decoder(keras.layers.Layer):
             source = encoder_outputs if self.attention is not None else encoder_states[0]
             context_inputs = fused.context_inputs(self.cell, self.embedding_dim, source, self.compute_dtype)
         memory = DecoderMemory(encoder_outputs, ops.cast(source_mask, "bool"), keys, context, context_inputs)
+        if self.input_feeding and self.uses_fused_step():
+            memory = memory.with_step_weights(fused.step_weights(self, self.compute_dtype))
         return state, memory
 
     def attend(self, query, memory):
@@ -269,7 +296,20 @@ class Decoder(keras.layers.Layer):
         return features, list(new_state), weights
 
     def step(self, token_ids, state, memory, training=None):
-        """``token_ids`` int [batch] -> logits [batch, vocab], new state, weights [batch, src_len]."""
+        """``token_ids`` int [batch] -> logits [batch, vocab], new state, weights [batch, src_len].
+
+        With the fused input-feeding GRU and a memory from :meth:`start` (which carries
+        :attr:`DecoderMemory.step_weights`), the lean decoding step: the weights were read
+        once before the loop, the embedding's share of the GRU input is a gather and one
+        multiply, and Bahdanau's query projection shares the state's matmul with the
+        recurrent part (:func:`seq2seq_keras.fused.input_feeding_step`). Same numbers.
+        """
+        memory = DecoderMemory.of(memory)
+        weights = memory.step_weights
+        if weights is not None and not training and self.input_feeding and self.uses_fused_step():
+            inputs_part = fused.token_inputs(weights, token_ids)
+            features, state, attention = fused.input_feeding_step(self, inputs_part, state, memory, weights)
+            return fused.output_logits(weights, features), state, attention
         features, state, weights = self.step_embedded(self.embedding(token_ids), state, memory, training)
         return self.logits(features), state, weights
 

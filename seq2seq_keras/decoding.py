@@ -371,7 +371,7 @@ def beam_search(model, source_ids, max_length, beam_width=DEFAULT_BEAM_WIDTH, le
         return tf.repeat(x, k, axis=0)
 
     state = [tile(s) for s in state]
-    memory = {name: tile(value) for name, value in memory.items()}
+    memory = memory.map(tile)  # keeps the step weights read once (DecoderMemory.step_weights)
     tokens = tf.fill([batch, k], START_ID)
     log_prob = tf.concat([tf.zeros([batch, 1]), tf.fill([batch, k - 1], _NEG)], axis=1)
     length = tf.zeros([batch, k], tf.int32)
@@ -588,6 +588,7 @@ def translate_graph(
     unk_dictionary_values=None,
     block_ngram_repeat=None,
     copy_unknown_names=DEFAULT_COPY_UNKNOWN_NAMES,
+    search=None,
 ):
     """Raw strings -> every output a caller (Python API or SavedModel) needs, dense and batch-major.
 
@@ -609,6 +610,9 @@ def translate_graph(
     :func:`replace_unknown_words`. ``block_ngram_repeat`` (int32 scalar):
     see :func:`repeated_ngram_tokens`; ``None`` is the method's default
     (:data:`DEFAULT_BEAM_BLOCK_NGRAM_REPEAT` for beam, 0 otherwise).
+    ``search``: for ``method="greedy"``, a function ``(model, source_ids, max_length,
+    block_ngram_repeat)`` returning :func:`greedy_search`'s dict, run instead of it (e.g.
+    :func:`seq2seq_keras.compiled_search.compiled_greedy_search`'s XLA-compiled one).
     """
     if method not in METHODS:
         raise ValueError(f"method={method!r}: choose one of {METHODS}.")
@@ -647,7 +651,7 @@ def translate_graph(
     elif method == "sample":
         result = sample_search(model, source_ids, max_length, temperature, seed, block_ngram_repeat)
     else:
-        result = greedy_search(model, source_ids, max_length, block_ngram_repeat)
+        result = (search or greedy_search)(model, source_ids, max_length, block_ngram_repeat)
     text, tokens = _target_outputs(model, result["tokens"], result["length"])
     text, tokens, replaced = replace(result["tokens"], text, tokens, result["attention"], source)
     outputs.update(

@@ -29,7 +29,17 @@ float16, padding marked by the lengths):
   export (``--beam-width``, ``--length-penalty``), and so are unknown-word
   replacement (``--no-replace-unk``, ``--no-copy-unknown-names``, ``--unk-dictionary``) and n-gram blocking
   (``--block-ngram-repeat`` for the greedy signatures, ``--beam-block-ngram-repeat``
-  for ``beam_search``).
+  for ``beam_search``);
+* with ``xla=True`` (``export --xla``), also ``serving_default_xla`` and
+  ``translate_with_attention_xla``: the same outputs as their plain namesakes, with the
+  numeric core (encoder and greedy decode loop) compiled by XLA
+  (:mod:`seq2seq_keras.compiled_search`; text processing stays in the plain graph). The
+  plain signatures are unchanged. TensorFlow Serving runs them only when started with
+  ``--xla_cpu_compilation_enabled=true`` (``saved_models/serve.sh --xla``): without it the
+  model still loads and the plain signatures work, but every ``*_xla`` request fails
+  (TF Serving calls ``tensorflow::DisableXlaCompilation()``). They are therefore not in
+  the warm-up file (a failing warm-up request would stop the version from loading), and
+  their first request per (batch, source-length) bucket pays the compilation.
 
 Everything runs in the graph (tensorflow-text preprocessing included): raw
 strings in, no Python at serving time. The SavedModel is written by
@@ -71,6 +81,8 @@ MODELS_CONFIG = "models.config"
 DEFAULT_SERVING_ROOT = "/models"
 INPUT_NAME = "text"
 SIGNATURES = ("serving_default", "translate_with_attention", "beam_search")
+#: Added by ``export(..., xla=True)``: the greedy signatures with the decode loop XLA-compiled.
+XLA_SIGNATURES = ("serving_default_xla", "translate_with_attention_xla")
 REQUIRED_SIGNATURES = ("serving_default", "translate_with_attention")
 ATTENTION_OUTPUTS = (
     "translation",
@@ -137,8 +149,9 @@ def _text_resources(processor) -> list:
     return resources
 
 
-def build_archive(model, settings: ExportSettings | None = None):
-    """A ``keras.export.ExportArchive`` with the three serving signatures as endpoints.
+def build_archive(model, settings: ExportSettings | None = None, *, xla: bool = False):
+    """A ``keras.export.ExportArchive`` with the three serving signatures as endpoints
+    (and the two ``*_xla`` ones with ``xla=True``).
 
     Why ``ExportArchive`` and not a ``tf.Module`` saved with ``tf.saved_model.save``:
     TensorFlow Serving loads the SavedModel with the C++ ``LoadSavedModel`` (the
@@ -169,7 +182,7 @@ def build_archive(model, settings: ExportSettings | None = None):
     keys, values = unk_dictionary_tensors(model, dict(settings.unk_dictionary))
     keys, values = keys.numpy().tolist(), values.numpy().tolist()  # constants in the graph
 
-    def run(text, method):
+    def run(text, method, search=None):
         block = settings.beam_block_ngram_repeat if method == "beam" else settings.block_ngram_repeat
         return translate_graph(
             model,
@@ -184,6 +197,7 @@ def build_archive(model, settings: ExportSettings | None = None):
             unk_dictionary_values=tf.constant(values, tf.string, shape=[len(values)]),
             block_ngram_repeat=tf.constant(block, tf.int32),
             copy_unknown_names=tf.constant(settings.copy_unknown_names),
+            search=search,
         )
 
     spec = [tf.TensorSpec([None], tf.string, name=INPUT_NAME)]
@@ -202,11 +216,37 @@ def build_archive(model, settings: ExportSettings | None = None):
         out = run(text, "beam")
         return {name: out[name] for name in BEAM_OUTPUTS}
 
-    for name, fn in (("serving_default", serving_default), ("translate_with_attention", translate_with_attention),
-                     ("beam_search", beam_search)):
+    endpoints = [("serving_default", serving_default), ("translate_with_attention", translate_with_attention),
+                 ("beam_search", beam_search)]
+    if xla:
+        endpoints += _xla_endpoints(model, settings, run, spec)
+    for name, fn in endpoints:
         fn.get_concrete_function()  # traced with autograph; the archive keeps this trace
         archive.add_endpoint(name, fn)
     return archive
+
+
+def _xla_endpoints(model, settings: ExportSettings, run, spec) -> list:
+    """``serving_default_xla`` and ``translate_with_attention_xla`` (:data:`XLA_SIGNATURES`)."""
+    import tensorflow as tf
+
+    from .compiled_search import compiled_greedy_search
+
+    if settings.block_ngram_repeat:
+        raise ValueError("--xla compiles exact greedy search only: export with --block-ngram-repeat 0 "
+                         f"(got {settings.block_ngram_repeat}), or without --xla.")
+    search = compiled_greedy_search(model, settings.max_length, settings.max_source_length)
+
+    @tf.function(input_signature=spec)
+    def serving_default_xla(text):
+        return {"translation": run(text, "greedy", search)["translation"]}
+
+    @tf.function(input_signature=spec)
+    def translate_with_attention_xla(text):
+        out = run(text, "greedy", search)
+        return {name: out[name] for name in ATTENTION_OUTPUTS}
+
+    return [("serving_default_xla", serving_default_xla), ("translate_with_attention_xla", translate_with_attention_xla)]
 
 
 # ---------------------------------------------------------------------- versions and config
@@ -300,6 +340,7 @@ def export_model(
     write_config: bool = True,
     serving_root: str = DEFAULT_SERVING_ROOT,
     source_model: str | os.PathLike | None = None,
+    xla: bool = False,
 ) -> Path:
     """Write ``model`` to ``base_dir/name/<version>/`` as a servable SavedModel; return that folder.
 
@@ -316,6 +357,8 @@ def export_model(
         source_model: the run folder or ``.keras`` file the model came from,
             recorded in ``assets.extra/seq2seq_keras_export.json`` so that
             ``check-servable`` can compare the export with it.
+        xla: also write the ``*_xla`` signatures (:data:`XLA_SIGNATURES`; see the module
+            docstring). Raises ValueError with ``settings.block_ngram_repeat > 0``.
     """
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", name or "") or name in (".", ".."):
         raise ValueError(f"Model name {name!r}: use letters, digits, '_', '-' or '.'.")
@@ -332,14 +375,15 @@ def export_model(
             f"{final} already exists; TensorFlow Serving may be serving it. Choose another --version "
             "or leave it out for the next one."
         )
-    archive = build_archive(model, settings)
+    archive = build_archive(model, settings, xla=xla)
     # Hidden and non-numeric: TF Serving ignores it until the rename below.
     tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=model_dir))
     try:
         archive.write_out(str(tmp), verbose=False)
         extra = tmp / "assets.extra"
         extra.mkdir(exist_ok=True)
-        recorded = {"signatures": list(SIGNATURES), **dataclasses.asdict(settings)}
+        recorded = {"signatures": list(SIGNATURES) + (list(XLA_SIGNATURES) if xla else []),
+                    **dataclasses.asdict(settings)}
         if source_model is not None:
             recorded["source_model"] = str(Path(source_model).resolve())
         (extra / SETTINGS_FILE).write_text(json.dumps(recorded, indent=2) + "\n")

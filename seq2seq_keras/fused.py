@@ -16,17 +16,21 @@ and :mod:`~seq2seq_keras.attention` for the model and come here for the speed:
   function of raw ops; the attention score is the attention layer's own
   (:func:`~seq2seq_keras.attention.bahdanau_score`,
   :func:`~seq2seq_keras.attention.luong_score`), and the context's share of the GRU
-  input is precomputed once per source sentence (:func:`context_inputs`).
+  input is precomputed once per source sentence (:func:`context_inputs`); decoding reads
+  the step's weights once per call (:class:`StepWeights`), not once per step.
 
 Which layers use them is each layer's ``implementation`` argument (:data:`IMPLEMENTATIONS`).
 """
 
 from __future__ import annotations
 
+from typing import Any, NamedTuple
+
 import keras
 import tensorflow as tf
 from keras import ops
 
+from . import attention as _attention
 from .attention import masked_softmax
 
 #: How a layer runs its recurrence (same weights, same numbers): ``"layers"``, Keras'
@@ -280,27 +284,96 @@ def embedded_inputs(cell, embedding_dim, embedded):
     return ops.matmul(embedded, kernel[:embedding_dim]) + input_bias
 
 
-def input_feeding_step(decoder, inputs_part, state, memory):
+class StepWeights(NamedTuple):
+    """The weights one decoding step multiplies by, read (and cast) once per call, before the loop.
+
+    Inside a ``tf.while_loop`` every variable read, slice and cast a step makes is an op
+    *per step*: about 25 of the ~60 ops of a decoder step at batch 1, where dispatch, not
+    arithmetic, sets the time. :meth:`Decoder.start` reads them once
+    (:func:`step_weights`) and the loop captures the tensors.
+
+    ``state_kernel`` is ``[W1 | U]`` [units, attention_units + 3 * units] for Bahdanau
+    attention (the query projection ``W1 s_{i-1}`` and the GRU's recurrent part
+    ``s_{i-1} U`` multiply the same state: one matmul), ``U`` otherwise;
+    ``state_bias`` is ``[0 | b_rec]``; ``query_units`` is the width of the ``W1`` part (0 without).
+    """
+
+    embeddings: Any  #: E [vocabulary, embedding_dim]
+    input_kernel: Any  #: W_e [embedding_dim, 3 * units], the embedding's share of the GRU input kernel
+    input_bias: Any  #: b_in [3 * units]
+    state_kernel: Any
+    state_bias: Any
+    query_units: int
+    v: Any  #: Bahdanau's v_a [attention_units] (None otherwise)
+    output_kernel: Any  #: W_o [output_features_dim, vocabulary]
+    output_bias: Any  #: b_o [vocabulary]
+
+
+def step_weights(decoder, dtype) -> StepWeights:
+    """:class:`StepWeights` of an input-feeding GRU ``decoder`` in ``dtype`` (its compute dtype)."""
+    kernel, recurrent_kernel, input_bias, recurrent_bias = gru_weights(decoder.cell, dtype)
+    query_units, v = 0, None
+    state_kernel, state_bias = recurrent_kernel, recurrent_bias
+    if decoder.attention_type == "bahdanau":
+        attention = decoder.attention
+        query_kernel = ops.cast(attention.query_dense.kernel, dtype)  # W1 [units, attention_units]
+        query_units = int(query_kernel.shape[-1])
+        state_kernel = ops.concatenate([query_kernel, recurrent_kernel], axis=-1)
+        state_bias = ops.concatenate([ops.zeros([query_units], dtype), recurrent_bias], axis=-1)
+        v = ops.cast(attention.score_dense.kernel, dtype)[:, 0]
+    output = decoder.output_layer
+    return StepWeights(
+        ops.cast(decoder.embedding.embeddings, dtype), kernel[:decoder.embedding_dim], input_bias,
+        state_kernel, state_bias, query_units, v, ops.cast(output.kernel, dtype), ops.cast(output.bias, dtype),
+    )
+
+
+def token_inputs(weights: StepWeights, token_ids):
+    """``embed(y) W_e + b_in`` [batch, 3 * units] for token ids [batch]: a gather and one multiply."""
+    return ops.matmul(tf.gather(weights.embeddings, token_ids), weights.input_kernel) + weights.input_bias
+
+
+def output_logits(weights: StepWeights, features):
+    """float32 logits [batch, vocabulary] from ``features`` [batch, output_features_dim] (the output layer's math)."""
+    return ops.cast(tf.nn.bias_add(ops.matmul(features, weights.output_kernel), weights.output_bias), "float32")
+
+
+def input_feeding_step(decoder, inputs_part, state, memory, weights: StepWeights | None = None):
     """One input-feeding GRU step of ``decoder`` as a single function of raw ops.
 
     ``inputs_part`` [batch, 3 * units] is ``embed(y) W_e + b_in`` (:func:`embedded_inputs`);
     ``memory`` is :meth:`Decoder.start`'s :class:`DecoderMemory`, with ``context_inputs`` (:func:`context_inputs`).
-    The attention weights come from the attention layer's own :meth:`score`.
+    The attention weights come from the attention layer's own :meth:`score`, or, with
+    ``weights`` (:class:`StepWeights`, decoding) and Bahdanau attention, from
+    :func:`~seq2seq_keras.attention.bahdanau_score` on the query projection that shares
+    the state's matmul with the recurrent part.
     Returns features ``[s_i ; c_i]``, the new state and the attention weights.
     """
     h = state[0]
     dtype = h.dtype
-    _, recurrent_kernel, _, recurrent_bias = gru_weights(decoder.cell, dtype)
+    if weights is None:
+        _, recurrent_kernel, _, recurrent_bias = gru_weights(decoder.cell, dtype)
+        recurrent_part, query = ops.matmul(h, recurrent_kernel) + recurrent_bias, None
+    else:
+        state_part = ops.matmul(h, weights.state_kernel) + weights.state_bias
+        if weights.query_units:
+            query, recurrent_part = tf.split(state_part, [weights.query_units, -1], axis=-1)
+        else:
+            recurrent_part, query = state_part, None
     values = ops.cast(memory.values, dtype)
     if decoder.attention is None:
-        weights = ops.zeros(ops.shape(values)[:2], dtype=dtype)
+        attention_weights = ops.zeros(ops.shape(values)[:2], dtype=dtype)
         context = ops.cast(memory.context, dtype)
         context_part = ops.cast(memory.context_inputs, dtype)
     else:
-        scores = decoder.attention.score(h, ops.cast(memory.keys, dtype))  # [batch, src_len]
-        weights = masked_softmax(scores, memory.mask)
-        w = ops.expand_dims(weights, 1)  # [batch, 1, src_len]
+        keys = ops.cast(memory.keys, dtype)
+        if query is not None:  # attention.py's score, looked up at call time like the layer's own
+            scores = _attention.bahdanau_score(query, keys, weights.v)
+        else:
+            scores = decoder.attention.score(h, keys)  # [batch, src_len]
+        attention_weights = masked_softmax(scores, memory.mask)
+        w = ops.expand_dims(attention_weights, 1)  # [batch, 1, src_len]
         context = ops.squeeze(ops.matmul(w, values), 1)  # [batch, value_dim]
         context_part = ops.squeeze(ops.matmul(w, ops.cast(memory.context_inputs, dtype)), 1)  # c W_c
-    new_h = gru_gates(inputs_part + context_part, ops.matmul(h, recurrent_kernel) + recurrent_bias, h)
-    return ops.concatenate([new_h, context], axis=-1), [new_h], weights
+    new_h = gru_gates(inputs_part + context_part, recurrent_part, h)
+    return ops.concatenate([new_h, context], axis=-1), [new_h], attention_weights

@@ -309,3 +309,41 @@ def test_start_returns_a_named_memory_and_a_step_also_takes_it_as_a_mapping(tiny
         mapped = model.decoder.step(t_in[:, 0], state, dict(memory.items()))  # as decoding's beam search re-tiles it
         for a, b in zip((named[0], named[2]), (mapped[0], mapped[2])):
             np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("attention", ["bahdanau", "luong-general", None])
+def test_the_decoding_step_reads_its_weights_once_per_call_not_per_step(attention, tiny_processors):
+    """The lean step: inside a decoding ``tf.while_loop`` no variable is read (the weights come from
+    :meth:`Decoder.start` once), beam search's re-tiling keeps them, and the step gives the same
+    logits and weights as the step that reads the variables itself (the fallback)."""
+    src, tgt = tiny_processors
+    model = Seq2Seq(src, tgt, embedding_dim=8, units=6, attention=attention)
+    s_ids, t_in, _ = _batch(src, tgt)
+
+    @tf.function
+    def decode(s_ids, t_in):
+        state, memory = model.decoder.start(*model.encoder(s_ids))
+        assert memory.step_weights is not None and memory.map(lambda x: x).step_weights is memory.step_weights
+
+        def body(i, state, logits):
+            step_logits, state, _ = model.decoder.step(t_in[:, i], state, memory)
+            return i + 1, state, logits + step_logits
+
+        return tf.while_loop(lambda i, *_: i < tf.shape(t_in)[1], body,
+                             (tf.constant(0), state, tf.zeros([tf.shape(t_in)[0], tgt.vocabulary_size])))[2]
+
+    graph = decode.get_concrete_function(s_ids, t_in).graph
+    bodies = [node.attr["body"].func.name for node in graph.as_graph_def().node if node.op in ("While", "StatelessWhile")]
+    library = {f.signature.name: f for f in graph.as_graph_def().library.function}
+    (body,) = [name for name in bodies if name in library and "gru" not in name]
+    step_ops = [node.op for node in library[body].node_def]
+    assert "ReadVariableOp" not in step_ops and "ResourceGather" not in step_ops, sorted(step_ops)
+    # The same numbers as the step that reads the variables (a memory rebuilt from its fields has no weights).
+    state, memory = model.decoder.start(*model.encoder(s_ids))
+    plain = dict(memory.items())
+    for i in range(t_in.shape[1]):
+        lean_logits, lean_state, lean_weights = model.decoder.step(t_in[:, i], state, memory)
+        logits, state, weights = model.decoder.step(t_in[:, i], state, plain)
+        np.testing.assert_allclose(lean_logits, logits, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(lean_weights, weights, rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(lean_state[0], state[0], rtol=1e-6, atol=1e-7)

@@ -12,6 +12,7 @@ import tensorflow as tf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import TINY_SOURCE
 from test_decoding import tiny_run_dir
 
 EXPECTED_OUTPUTS = {
@@ -269,3 +270,84 @@ def test_unk_replacement_and_ngram_blocking_through_tf_servings_loader(tmp_path_
         if name == "loop":
             tokens = greedy[1].target_tokens
             assert len(set(zip(tokens, tokens[1:]))) == len(tokens) - 1  # no bigram twice
+
+
+# ---------------------------------------------------------------------- XLA-compiled signatures (export --xla)
+XLA_SENTENCES = list(TINY_SOURCE) + ["", "나는 " * 12 + "학생이다.", "그는 의사이다. 너는 학생이다."]
+
+
+@pytest.fixture(scope="module")
+def xla_export(word_model, tmp_path_factory):
+    from seq2seq_keras.export import export_model
+
+    return export_model(word_model, "tiny_xla", tmp_path_factory.mktemp("xla"), xla=True, warmup_texts=["warm up"])
+
+
+def test_xla_signatures_match_the_plain_ones_through_tf_servings_loader(xla_export, word_model):
+    """``export(..., xla=True)`` adds serving_default_xla and translate_with_attention_xla next to the
+    unchanged plain signatures; through TF Serving's loader (the C API session, XLA:CPU on as with
+    --xla_cpu_compilation_enabled=true) they return the same tokens and text, attention within 1e-5,
+    for batches that cross source-length buckets (8, 16) and batch buckets (1, 2, 4, 8), empty included,
+    and the same as the Python API."""
+    import json
+
+    from seq2seq_keras.export import SETTINGS_FILE, XLA_SIGNATURES
+    from seq2seq_keras.serving_loader import ServingSession, tf_text_op_libraries
+
+    recorded = json.loads((xla_export / "assets.extra" / SETTINGS_FILE).read_text())
+    assert recorded["signatures"][-2:] == list(XLA_SIGNATURES)
+    with ServingSession(xla_export, op_libraries=tf_text_op_libraries()) as s:
+        assert set(XLA_SIGNATURES) | {"serving_default", "translate_with_attention", "beam_search"} <= set(s.signatures)
+        for batch in (XLA_SENTENCES[:1], XLA_SENTENCES[:3], XLA_SENTENCES, XLA_SENTENCES[4:6], [], [""]):
+            text = {"text": np.array(batch, dtype=object)}
+            plain, compiled = s.run("translate_with_attention", text), s.run("translate_with_attention_xla", text)
+            assert set(plain) == set(compiled)
+            for name, value in plain.items():
+                assert compiled[name].shape == value.shape and compiled[name].dtype == value.dtype, name
+                if value.dtype.kind == "f":
+                    np.testing.assert_allclose(compiled[name], value, rtol=1e-5, atol=1e-5, err_msg=name)
+                else:
+                    np.testing.assert_array_equal(compiled[name], value, err_msg=name)
+            np.testing.assert_array_equal(s.run("serving_default_xla", text)["translation"], plain["translation"])
+            if batch:
+                assert_same_as_python(compiled, word_model.translate(batch))
+
+
+def test_without_xla_compilation_the_xla_signatures_fail_and_the_plain_ones_work(xla_export):
+    """What TF Serving does without --xla_cpu_compilation_enabled: it calls
+    tensorflow::DisableXlaCompilation() (tensorflow_serving/model_servers/main.cc), exported by the same
+    libtensorflow_cc the loader uses. The version loads, the plain signatures answer, every *_xla
+    request fails with "XLA compilation disabled" (no fallback). In a fresh process: the switch is global."""
+    import subprocess
+    import sys
+
+    script = (
+        "import ctypes, sys, numpy as np\n"
+        "from seq2seq_keras.serving_loader import ServingSession, tf_text_op_libraries, tensorflow_library_dir\n"
+        "ctypes.CDLL(str(tensorflow_library_dir() / 'libtensorflow_cc.so.2'))._ZN10tensorflow21DisableXlaCompilationEv()\n"
+        "s = ServingSession(sys.argv[1], op_libraries=tf_text_op_libraries())\n"
+        "text = {'text': np.array(['나는 학생이다.'], dtype=object)}\n"
+        "print('plain', s.run('serving_default', text)['translation'][0].decode())\n"
+        "try:\n    s.run('serving_default_xla', text)\nexcept Exception as e:\n    print('xla failed:', e)\n"
+    )
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    out = subprocess.run([sys.executable, "-c", script, str(xla_export)], capture_output=True, text=True, env=env,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "plain " in out.stdout and "xla failed:" in out.stdout and "XLA compilation disabled" in out.stdout
+
+
+def test_xla_export_refuses_ngram_blocking(word_model, tmp_path):
+    from seq2seq_keras.export import ExportSettings, export_model
+
+    with pytest.raises(ValueError, match="block-ngram-repeat 0"):
+        export_model(word_model, "tiny", tmp_path, settings=ExportSettings(block_ngram_repeat=2), xla=True)
+    assert not any((tmp_path / "tiny").glob("[0-9]*"))
+
+
+def test_source_buckets_keep_compilations_few():
+    from seq2seq_keras.compiled_search import source_bucket
+
+    got = {n: int(source_bucket(n, 256)) for n in (0, 1, 7, 8, 9, 16, 17, 100, 129, 256)}
+    assert got == {0: 8, 1: 8, 7: 8, 8: 8, 9: 16, 16: 16, 17: 32, 100: 128, 129: 256, 256: 256}
+    assert int(source_bucket(40, 40)) == 40 and int(source_bucket(5, 6)) == 6
