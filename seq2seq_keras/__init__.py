@@ -7,10 +7,10 @@ see (heatmaps), trained with ``model.fit`` and served with TensorFlow Serving.
 from .attention import BahdanauAttention, LuongAttention
 from .callbacks import AttentionSnapshots
 from .decoder import Decoder
-from .decoding import Translation
 from .encoder import Encoder
 from .model import Seq2Seq
 from .text import TextProcessor
+from .translation import Translation
 
 __version__ = "0.1.0"
 

@@ -1,7 +1,7 @@
 """Greedy search compiled with XLA (``jit_compile=True``), for the ``*_xla`` serving signatures.
 
 What compiles and what does not. The whole of ``translate_graph`` cannot: tensorflow-text's
-tokenizers, lookup tables and string ops have no XLA kernels. :func:`decoding.greedy_search`
+tokenizers, lookup tables and string ops have no XLA kernels. :func:`search.greedy_search`
 itself, wrapped in ``tf.function(jit_compile=True)``, compiles but returns *empty* tokens
 (shape ``[batch, 0]``, no error) on TF 2.21: its TensorArrays grow (``dynamic_size=True``) and
 its history buffer is sized by a data-dependent step count, which XLA cannot represent. So the
@@ -14,11 +14,11 @@ the decode loop), with every size a compile-time constant:
   once), so XLA compiles once per (batch bucket, length bucket), not once per request shape;
 * the step budget ``min(max_length, 2 * S_bucket + 10)`` follows from the padded shape, so
   the loop's buffers have a static size; the loop still stops as soon as every sentence
-  has ended, exactly when :func:`decoding.greedy_search` stops;
+  has ended, exactly when :func:`search.greedy_search` stops;
 * text processing (tokenising, detokenising, unknown-word replacement) stays in the plain
   graph around it.
 
-The tokens, lengths and log-probabilities equal :func:`decoding.greedy_search`'s and the
+The tokens, lengths and log-probabilities equal :func:`search.greedy_search`'s and the
 attention agrees to float rounding (tests/test_export.py checks the exported signatures
 through TF Serving's loader). n-gram blocking (``block_ngram_repeat > 0``) is not compiled.
 """
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from .decoding import output_limit
+from .search import output_limit
 from .text import END_ID, PAD_ID, START_ID
 
 #: The smallest source-length bucket; buckets double from here up to ``max_source_length``.
@@ -93,7 +93,7 @@ def compiled_greedy_search(model, max_length: int, max_source_length: int):
     """A search function for ``translate_graph(..., search=...)``: greedy, XLA-compiled.
 
     Returns ``search(model, source_ids, max_length, block_ngram_repeat)`` -> the dict of
-    :func:`decoding.greedy_search` (``tokens``, ``length``, ``attention``, ``log_prob``,
+    :func:`search.greedy_search` (``tokens``, ``length``, ``attention``, ``log_prob``,
     ``score``), with the same shapes. ``max_length`` and ``max_source_length`` are fixed
     here (Python ints: they size the compiled loop).
 

@@ -1,6 +1,6 @@
 """Attention heatmaps and evaluation plots, with Hangul that renders as glyphs.
 
-:func:`plot_attention` draws one :class:`~seq2seq_keras.decoding.Translation`'s
+:func:`plot_attention` draws one :class:`~seq2seq_keras.translation.Translation`'s
 attention matrix ``[tgt_len, src_len]``: source tokens along the x axis (on top,
 read left to right), output tokens down the y axis (first output token on the
 top row), one cell per weight, a colour bar from 0 to 1. It takes what the Python
@@ -102,7 +102,7 @@ def _field(obj: Any, *names: str, default: Any = None) -> Any:
 def attention_view(translation: Any) -> tuple[list[str], list[str], np.ndarray, str]:
     """``(source_tokens, target_tokens, attention [tgt_len, src_len], title)`` of one translation.
 
-    Accepts a :class:`~seq2seq_keras.decoding.Translation` (Python API or serving
+    Accepts a :class:`~seq2seq_keras.translation.Translation` (Python API or serving
     client), any object with the same attributes, or one prediction of a TF
     Serving REST response (a dict; padding is cut with ``source_length`` /
     ``target_length`` when present, else trailing empty tokens are dropped).
@@ -220,7 +220,7 @@ def plot_attention(
     """Draw a translation's attention as a labelled heatmap; return the matplotlib ``Figure``.
 
     Args:
-        translation: a :class:`~seq2seq_keras.decoding.Translation` (from
+        translation: a :class:`~seq2seq_keras.translation.Translation` (from
             ``model.translate`` or a TF Serving client) or a REST prediction dict;
             ``attention[i, j]`` is the weight output token ``i`` put on source token ``j``.
         ax: draw into this ``Axes`` (e.g. of a grid); default: a new figure.

@@ -1,6 +1,6 @@
 """Clients for a running TensorFlow Serving: REST (``:predict``, JSON) and gRPC (``PredictionService``).
 
-Both return the same :class:`~seq2seq_keras.decoding.Translation` objects as
+Both return the same :class:`~seq2seq_keras.translation.Translation` objects as
 ``model.translate``, attention included, so the plotting code works on a
 server's answer::
 
@@ -20,6 +20,12 @@ request. Large batches are sent in chunks of ``batch_size`` sentences.
 
 Needs the ``serving`` extra (``pip install seq2seq_keras[serving]``):
 ``requests`` for REST and ``tensorflow-serving-api`` (with ``grpcio``) for gRPC.
+
+Importing this module loads neither TensorFlow nor Keras: the REST client
+needs only ``requests`` and NumPy (the result type comes from
+:mod:`seq2seq_keras.translation`). The gRPC client imports tensorflow-serving-api
+when it is created; its protos live in the ``tensorflow`` package, so that
+loads TensorFlow.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from .decoding import Translation, as_utf8_bytes, readable, results_to_translations
+from .translation import Translation, as_utf8_bytes, readable, results_to_translations
 
 DEFAULT_SIGNATURE = "translate_with_attention"
 INPUT_NAME = "text"

@@ -36,6 +36,8 @@ import keras
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from .translation import to_python_strings  # noqa: F401  (re-exported; its one copy lives with the result type)
+
 PAD, UNK, START, END = "", "[UNK]", "[START]", "[END]"
 RESERVED_TOKENS = (PAD, UNK, START, END)
 PAD_ID, UNK_ID, START_ID, END_ID = 0, 1, 2, 3
@@ -384,20 +386,3 @@ def join_words(text: tf.Tensor) -> tf.Tensor:
     text = tf.strings.regex_replace(text, _PUNCTUATION_BEFORE_SPACE, r"\1")
     text = tf.strings.regex_replace(text, r"([\pL\pN]) (['’-]) ([\pL\pN])", r"\1\2\3")
     return tf.strings.regex_replace(text, r"([¿¡(\[{]) ", r"\1")
-
-
-def to_python_strings(tensor) -> list:
-    """Decode a string tensor (any rank) to nested Python ``str`` lists."""
-    if isinstance(tensor, tf.RaggedTensor):
-        array = tensor.to_list()
-    else:
-        array = tensor.numpy() if hasattr(tensor, "numpy") else tensor
-    if hasattr(array, "tolist"):
-        array = array.tolist()
-
-    def decode(x):
-        if isinstance(x, list):
-            return [decode(v) for v in x]
-        return x.decode("utf-8", errors="replace") if isinstance(x, bytes) else str(x)
-
-    return decode(array)

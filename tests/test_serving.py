@@ -29,10 +29,12 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 from concurrent import futures
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -286,6 +288,58 @@ def test_rest_errors_are_raised_with_the_server_message():
 
     with pytest.raises(ServingError, match="Servable not found"):
         parse_rest_predict_response({"error": "Servable not found for request: Latest(x)"})
+
+
+# ---------------------------------------------------------------------- REST without TensorFlow
+def test_rest_client_imports_no_tensorflow_or_keras(tmp_path):
+    """The REST path needs HTTP and NumPy only: serving.py and translation.py import no TensorFlow, Keras or
+    tensorflow-text, and a canned TF Serving answer still becomes Translations.
+
+    tests/rest_client_without_tensorflow.py runs in a fresh ``python -I`` process that refuses those
+    imports. It imports ``seq2seq_keras.serving`` under a bare ``seq2seq_keras`` package (the package's
+    ``__init__`` not run), so what is checked is exactly serving.py's and translation.py's own imports:
+    the package ``__init__`` (which decides what ``import seq2seq_keras`` loads) is not this test's subject.
+    """
+    import importlib.util
+
+    pytest.importorskip("requests")
+    package_dir = importlib.util.find_spec("seq2seq_keras").submodule_search_locations[0]
+    attention = [[0.9, 0.1], [0.2, 0.8], [0.3, 0.7], [0.4, 0.6], [0.5, 0.5], [0.6, 0.4]]
+    answer = {"outputs": {  # columnar, as TF Serving writes translate_with_attention's outputs for a batch of 2
+        "translation": ["i am a student.", ""],
+        "source_tokens": [["나는", "학생이다"], ["", ""]],
+        "source_length": [2, 0],
+        "target_tokens": [["i", "am", "a", "student", ".", "[END]"], [""] * 6],
+        "target_length": [6, 0],
+        "attention": [attention, [[0.0, 0.0]] * 6],
+        "log_prob": [-1.25, 0.0],
+        "score": [-1.25, 0.0],
+        "replaced": [[0, 0, 0, 1, 0, 0], [0] * 6],
+    }}
+    proc = subprocess.run(
+        [sys.executable, "-I", str(Path(__file__).with_name("rest_client_without_tensorflow.py")), package_dir,
+         json.dumps(answer)],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout)
+    assert result["forbidden_loaded"] == []
+    assert [Path(f).parent for f in result["files"]] == [Path(package_dir)] * 2  # this checkout's modules
+    assert result["requests"] == [["/v1/models/tiny:predict", {
+        "signature_name": "translate_with_attention",
+        "inputs": {"text": ["나는 학생이다", {"b64": base64.b64encode(b"\xff\xfe").decode()}]},
+    }]]
+    first, empty = result["translations"]
+    np.testing.assert_array_equal(np.float32(first.pop("attention")), np.float32(attention))
+    assert first == {
+        "source": "나는 학생이다", "text": "i am a student.", "source_tokens": ["나는", "학생이다"],
+        "target_tokens": ["i", "am", "a", "student", ".", "[END]"], "attention_dtype": "float32", "log_prob": -1.25, "score": -1.25, "alternatives": [],
+        "replaced": [False, False, False, True, False, False],
+    }
+    assert empty == {
+        "source": "\ufffd\ufffd", "text": "", "source_tokens": [], "target_tokens": [], "attention": [],
+        "attention_dtype": "float32", "log_prob": 0.0, "score": 0.0, "alternatives": [], "replaced": [],
+    }
 
 
 # ---------------------------------------------------------------------- gRPC, offline

@@ -1,0 +1,389 @@
+"""The three searches, inside the TensorFlow graph: greedy, temperature sampling and beam search.
+
+All three run a ``tf.while_loop`` over target positions, batched, stopping per
+sentence at ``[END]`` or at its length cap, so the same code runs eagerly, in a
+``tf.function`` and in the exported SavedModel:
+
+* :func:`greedy_search`: the most probable next token at every step;
+* :func:`sample_search`: a token drawn from ``softmax(logits / temperature)`` at
+  every step (``stateless_categorical``: the same seed gives the same draws);
+* :func:`beam_search`: ``beam_width`` hypotheses per sentence, the GNMT length
+  penalty ``lp(n) = ((5 + n) / 6) ** alpha`` (Wu et al. 2016, "Google's Neural
+  Machine Translation System", eq. 14) and n-best output. The attention returned
+  for a hypothesis is gathered by following the beam back-pointers from its last
+  step to its first, so every row belongs to the prefix the returned words came
+  from. ``beam_width=1`` gives exactly the greedy result (same tokens, same
+  log-probability, same attention).
+
+Each returns, per sentence, the target token ids, the target length (``[END]``
+included), the log-probability of the returned tokens under the model
+(temperature does not change it), what the search ranked by, and the attention
+rows of the returned hypothesis. ``[START]`` and padding are never generated
+(their probability stays in the softmax, so log-probabilities stay the model's
+own). With ``block_ngram_repeat=n`` a token that would repeat an ``n``-gram
+already in the hypothesis is never chosen (:func:`repeated_ngram_tokens`,
+OpenNMT's option of the same name).
+
+The model is used through three calls only: ``model.encoder(source_ids)``,
+``model.decoder.start(...)`` and ``model.decoder.step(token, state, memory)``.
+Strings in and out (tokenising, unknown-word replacement, text) are
+:mod:`seq2seq_keras.decoding`'s job.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from .decoding_options import DEFAULT_BEAM_BLOCK_NGRAM_REPEAT, DEFAULT_BEAM_WIDTH, DEFAULT_BLOCK_NGRAM_REPEAT
+from .decoding_options import DEFAULT_LENGTH_PENALTY
+from .text import END_ID, PAD_ID, START_ID
+
+# A large finite negative number instead of -inf: -inf - -inf would give NaN.
+_NEG = -1e9
+
+
+# ---------------------------------------------------------------------- starting and stepping the decoder
+def output_limit(source_length, max_length):
+    """Per-sentence cap on target tokens: ``min(max_length, 2 * S + 10)``, 0 when ``S == 0``."""
+    cap = tf.minimum(tf.cast(max_length, tf.int32), 2 * source_length + 10)
+    return tf.where(source_length > 0, cap, 0)
+
+
+def _start(model, source_ids, max_length):
+    """Encode ``source_ids`` [batch, src_len] and start the decoder.
+
+    Returns (state, memory, limit int32 [batch], steps int32 scalar): the
+    decoder's first state and source memory (:meth:`Decoder.start`), each
+    sentence's :func:`output_limit`, and how many loop steps the search may take.
+    """
+    encoder_outputs, encoder_states, source_mask = model.encoder(source_ids, training=False)
+    state, memory = model.decoder.start(encoder_outputs, encoder_states, source_mask)
+    source_length = tf.reduce_sum(tf.cast(source_mask, tf.int32), axis=1)
+    limit = output_limit(source_length, max_length)  # [batch]
+    # At least one step, even for a batch of 0, so every output has a defined shape.
+    steps = tf.maximum(tf.reduce_max(tf.concat([limit, [0]], axis=0)), 1)
+    return state, memory, limit, steps
+
+
+def _step_log_probs(model, token, state, memory):
+    """One decoder step: log-probabilities float32 [n, vocab], the new state, weights float32 [n, src_len]."""
+    logits, state, weights = model.decoder.step(token, state, memory, training=False)
+    log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32), axis=-1)
+    return log_probs, state, tf.cast(weights, tf.float32)
+
+
+def _never_generated(log_probs):
+    """Hide padding and ``[START]`` from the search (they are never valid outputs)."""
+    vocab = tf.shape(log_probs)[-1]
+    banned = tf.logical_or(tf.equal(tf.range(vocab), PAD_ID), tf.equal(tf.range(vocab), START_ID))
+    return tf.where(banned, tf.cast(_NEG, log_probs.dtype), log_probs)
+
+
+# ---------------------------------------------------------------------- n-gram blocking
+def repeated_ngram_tokens(history, step, n, vocab):
+    """Tokens that would repeat an ``n``-gram already in a hypothesis (OpenNMT's ``block_ngram_repeat``).
+
+    Args:
+        history: int32 [rows, max_steps], the tokens generated so far in
+            positions ``0 .. step - 1`` (anything after is ignored).
+        step: int32 scalar, the position about to be generated.
+        n: int32 scalar n-gram order (``n <= 0``: nothing is banned).
+        vocab: int32 scalar vocabulary size.
+
+    Returns bool [rows, vocab]: ``True`` for every token ``t`` such that the last
+    ``n - 1`` tokens followed by ``t`` already occur in the row's history.
+    ``[END]`` is never banned, so every hypothesis can still end.
+    """
+    rows, width = tf.shape(history)[0], tf.shape(history)[1]
+    j = tf.range(width)  # start of an earlier n-gram: j + n - 1 <= step - 1
+    matches = tf.logical_and(tf.broadcast_to(j[None, :] <= step - n, [rows, width]), n > 0)
+
+    def compare(o, matches):
+        here = tf.gather(history, tf.minimum(j + o, width - 1), axis=1)
+        prefix = tf.gather(history, tf.clip_by_value(step - n + 1 + o, 0, width - 1), axis=1)
+        return o + 1, tf.logical_and(matches, tf.equal(here, prefix[:, None]))
+
+    _, matches = tf.while_loop(lambda o, m: o < n - 1, compare, (tf.constant(0), matches))
+    following = tf.gather(history, tf.clip_by_value(j + n - 1, 0, width - 1), axis=1)
+    where = tf.where(matches)  # [m, 2] (row, j)
+    tokens = tf.cast(tf.gather_nd(following, where), tf.int64)
+    hits = tf.scatter_nd(
+        tf.stack([where[:, 0], tokens], axis=1), tf.ones_like(tokens, tf.int32), tf.cast([rows, vocab], tf.int64)
+    )
+    return tf.logical_and(hits > 0, tf.not_equal(tf.range(vocab), END_ID)[None, :])
+
+
+def _block_repeats(log_probs, history, step, n):
+    """``log_probs`` [rows, vocab] with the tokens of :func:`repeated_ngram_tokens` hidden (``n > 0``)."""
+    def blocked():
+        banned = repeated_ngram_tokens(history, step, n, tf.shape(log_probs)[-1])
+        return tf.where(banned, tf.cast(_NEG, log_probs.dtype), log_probs)
+
+    return tf.cond(n > 0, blocked, lambda: log_probs)
+
+
+def _record(history, step, token):
+    """history int32 [rows, max_steps] with ``token`` [rows] written at column ``step``."""
+    return tf.where(tf.equal(tf.range(tf.shape(history)[1]), step)[None, :], token[:, None], history)
+
+
+# ---------------------------------------------------------------------- greedy / sampling
+def _single_path_search(model, source_ids, max_length, choose, block_ngram_repeat=0):
+    state, memory, limit, steps = _start(model, source_ids, max_length)
+    block = tf.cast(block_ngram_repeat, tf.int32)
+    batch = tf.shape(source_ids)[0]
+    history = tf.zeros([batch, steps], tf.int32)
+    tokens_ta = tf.TensorArray(tf.int32, size=0, dynamic_size=True)
+    weights_ta = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
+    token = tf.fill([batch], START_ID)
+    done = limit <= 0
+    length = tf.zeros([batch], tf.int32)
+    log_prob = tf.zeros([batch], tf.float32)
+
+    def cond(i, token, state, done, length, log_prob, history, tokens_ta, weights_ta):
+        return tf.logical_and(i < steps, tf.logical_or(i == 0, tf.logical_not(tf.reduce_all(done))))
+
+    def body(i, token, state, done, length, log_prob, history, tokens_ta, weights_ta):
+        log_probs, state, weights = _step_log_probs(model, token, state, memory)
+        next_token = choose(_block_repeats(log_probs, history, i, block), i)
+        next_token = tf.where(done, PAD_ID, next_token)
+        history = _record(history, i, next_token)
+        chosen = tf.gather(log_probs, next_token, batch_dims=1)
+        log_prob = log_prob + tf.where(done, 0.0, chosen)
+        weights = tf.where(done[:, None], 0.0, weights)
+        length = length + tf.cast(tf.logical_not(done), tf.int32)
+        done = tf.logical_or(done, tf.equal(next_token, END_ID))
+        done = tf.logical_or(done, length >= limit)
+        return (i + 1, next_token, state, done, length, log_prob, history,
+                tokens_ta.write(i, next_token), weights_ta.write(i, weights))
+
+    _, _, _, _, length, log_prob, _, tokens_ta, weights_ta = tf.while_loop(
+        cond, body, (tf.constant(0), token, state, done, length, log_prob, history, tokens_ta, weights_ta)
+    )
+    src_len = tf.shape(source_ids)[1]
+    tokens = tf.reshape(tf.transpose(tokens_ta.stack(), (1, 0)), [batch, -1])
+    attention = tf.reshape(tf.transpose(weights_ta.stack(), (1, 0, 2)), [batch, -1, src_len])
+    return {"tokens": tokens, "length": length, "attention": attention, "log_prob": log_prob, "score": log_prob}
+
+
+def _argmax_token(log_probs, step):
+    # top_k (lowest index first on ties) is also what beam search uses: beam_width=1 == greedy, exactly.
+    return tf.math.top_k(_never_generated(log_probs), k=1).indices[:, 0]
+
+
+def greedy_search(model, source_ids, max_length, block_ngram_repeat=DEFAULT_BLOCK_NGRAM_REPEAT):
+    """Greedy decoding in the graph.
+
+    Args:
+        source_ids: int32 [batch, src_len], 0-padded.
+        max_length: int32 scalar cap on target tokens per sentence.
+        block_ngram_repeat: int32 scalar; ``n > 0`` never chooses a token that
+            repeats an ``n``-gram of the sentence's own output (then it is no
+            longer exact greedy); 0 (default) is exact greedy.
+
+    Returns a dict: ``tokens`` int32 [batch, tgt_len] (0 after ``[END]``),
+    ``length`` int32 [batch] (``[END]`` included), ``attention`` float32
+    [batch, tgt_len, src_len] (0 on padding rows), ``log_prob`` and ``score``
+    float32 [batch] (sum of the chosen tokens' log-probabilities).
+    """
+    return _single_path_search(model, source_ids, max_length, _argmax_token, block_ngram_repeat)
+
+
+def sample_search(model, source_ids, max_length, temperature=1.0, seed=0,
+                  block_ngram_repeat=DEFAULT_BLOCK_NGRAM_REPEAT):
+    """Temperature sampling in the graph; same outputs as :func:`greedy_search`.
+
+    Each step draws from ``softmax(logits / temperature)`` with
+    ``tf.random.stateless_categorical`` seeded by ``(seed, step)``: the same
+    seed, inputs and batch order give the same translations. ``log_prob`` is
+    under the model's own distribution (temperature 1).
+    """
+    temperature = tf.cast(temperature, tf.float32)
+    seed = tf.cast(seed, tf.int64)
+
+    def draw(log_probs, step):
+        logits = _never_generated(log_probs) / temperature
+        step_seed = tf.stack([seed, tf.cast(step, tf.int64)])
+        return tf.cast(tf.random.stateless_categorical(logits, 1, seed=step_seed)[:, 0], tf.int32)
+
+    return _single_path_search(model, source_ids, max_length, draw, block_ngram_repeat)
+
+
+# ---------------------------------------------------------------------- beam search
+def length_penalty_factor(length, alpha):
+    """GNMT length penalty ``((5 + length) / 6) ** alpha`` (Wu et al. 2016, eq. 14); 1 for ``alpha=0``."""
+    return tf.pow((5.0 + tf.cast(length, tf.float32)) / 6.0, tf.cast(alpha, tf.float32))
+
+def _repeat_memory(memory, tile):
+    """``tile`` applied to every batch-major tensor of a decoder's memory.
+
+    The RNN decoder's :class:`~seq2seq_keras.decoder.DecoderMemory` maps itself (so the
+    step weights it read once stay with it); the Transformer's memory is a plain dict.
+    """
+    if hasattr(memory, "map"):
+        return memory.map(tile)
+    return {name: tile(value) for name, value in memory.items()}
+
+
+def beam_search(model, source_ids, max_length, beam_width=DEFAULT_BEAM_WIDTH, length_penalty=DEFAULT_LENGTH_PENALTY,
+                block_ngram_repeat=DEFAULT_BEAM_BLOCK_NGRAM_REPEAT):
+    """Batched beam search in the graph.
+
+    Every step extends each unfinished hypothesis by its ``beam_width`` best
+    tokens; a finished hypothesis (``[END]`` or the length cap) competes as
+    itself. The ``beam_width`` best candidates by ``log_prob / lp(length)`` are
+    kept. The loop ends when every kept hypothesis of every sentence is
+    finished. Back-pointers are recorded per step and followed backwards at the
+    end, so tokens and attention rows of a returned hypothesis all come from its
+    own ancestry.
+
+    Args:
+        source_ids: int32 [batch, src_len], 0-padded.
+        max_length: int32 scalar cap on target tokens per sentence.
+        beam_width: int32 scalar ``k >= 1``.
+        length_penalty: GNMT ``alpha`` (0 ranks by log-probability alone).
+        block_ngram_repeat: int32 scalar ``n``; ``n > 0`` never extends a
+            hypothesis with a token that repeats one of its own ``n``-grams.
+
+    Returns a dict, hypotheses sorted best first along axis 1:
+    ``tokens`` int32 [batch, k, tgt_len], ``length`` int32 [batch, k],
+    ``attention`` float32 [batch, k, tgt_len, src_len], ``log_prob`` float32
+    [batch, k], ``score`` float32 [batch, k] (``log_prob / lp(length)``).
+    Beam search is not guaranteed to find a more probable translation than
+    greedy search for every sentence, but with ``length_penalty=0`` it usually does.
+    """
+    k = tf.cast(beam_width, tf.int32)
+    alpha = tf.cast(length_penalty, tf.float32)
+    block = tf.cast(block_ngram_repeat, tf.int32)
+    state, memory, limit, steps = _start(model, source_ids, max_length)
+    batch, src_len = tf.shape(source_ids)[0], tf.shape(source_ids)[1]
+
+    def tile(x):  # [batch, ...] -> [batch * k, ...], hypothesis j of sentence b at row b * k + j
+        return tf.repeat(x, k, axis=0)
+
+    state = [tile(s) for s in state]
+    memory = _repeat_memory(memory, tile)
+    tokens, log_prob, length, finished, history = _initial_beams(batch, k, limit, steps)
+    tokens_ta = tf.TensorArray(tf.int32, size=0, dynamic_size=True)
+    parents_ta = tf.TensorArray(tf.int32, size=0, dynamic_size=True)
+    weights_ta = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
+
+    def cond(i, tokens, state, log_prob, length, finished, history, tokens_ta, parents_ta, weights_ta):
+        return tf.logical_and(i < steps, tf.logical_or(i == 0, tf.logical_not(tf.reduce_all(finished))))
+
+    def body(i, tokens, state, log_prob, length, finished, history, tokens_ta, parents_ta, weights_ta):
+        step_log_probs, new_state, weights = _step_log_probs(model, tf.reshape(tokens, [-1]), state, memory)
+        step_log_probs = _block_repeats(step_log_probs, history, i, block)
+        step_log_probs = tf.reshape(step_log_probs, [batch, k, tf.shape(step_log_probs)[-1]])
+        parent, new_tokens, new_log_prob, new_length, new_finished, parent_finished = _best_extensions(
+            step_log_probs, log_prob, length, finished, limit, alpha, batch, k
+        )
+        rows = tf.reshape(parent + tf.range(batch)[:, None] * k, [-1])
+        new_state = [tf.gather(s, rows) for s in new_state]
+        history = _record(tf.gather(history, rows), i, tf.reshape(new_tokens, [-1]))
+        step_weights = tf.gather(tf.reshape(weights, [batch, k, src_len]), parent, batch_dims=1)
+        step_weights = tf.where(parent_finished[:, :, None], 0.0, step_weights)
+        # Keep the static shapes of the loop variables (a fixed beam width at export makes them known).
+        same = lambda x, like: tf.reshape(x, tf.shape(like))  # noqa: E731
+        new_tokens, new_log_prob = same(new_tokens, tokens), same(new_log_prob, log_prob)
+        new_length, new_finished = same(new_length, length), same(new_finished, finished)
+        return (i + 1, new_tokens, new_state, new_log_prob, new_length, new_finished, history,
+                tokens_ta.write(i, new_tokens), parents_ta.write(i, parent), weights_ta.write(i, step_weights))
+
+    _, _, _, log_prob, length, _, _, tokens_ta, parents_ta, weights_ta = tf.while_loop(
+        cond, body,
+        (tf.constant(0), tokens, state, log_prob, length, finished, history, tokens_ta, parents_ta, weights_ta),
+    )
+    score = log_prob / length_penalty_factor(length, alpha)
+    order = tf.math.top_k(score, k=k).indices  # [batch, k], best first
+    tokens, attention = _follow_back_pointers(tokens_ta.stack(), parents_ta.stack(), weights_ta.stack(), order,
+                                              batch, k, src_len)
+    return {
+        "tokens": tokens,
+        "length": tf.gather(length, order, batch_dims=1),
+        "attention": attention,
+        "log_prob": tf.gather(log_prob, order, batch_dims=1),
+        "score": tf.gather(score, order, batch_dims=1),
+    }
+
+
+def _initial_beams(batch, k, limit, steps):
+    """The loop's start: ``k`` hypotheses per sentence, only the first alive (the others at log-prob ``_NEG``).
+
+    Returns tokens int32 [batch, k] (``[START]``), log_prob float32 [batch, k],
+    length int32 [batch, k], finished bool [batch, k] (sentences with nothing to
+    translate), history int32 [batch * k, steps] (row ``b * k + j``: hypothesis
+    ``j``'s tokens so far).
+    """
+    tokens = tf.fill([batch, k], START_ID)
+    log_prob = tf.concat([tf.zeros([batch, 1]), tf.fill([batch, k - 1], _NEG)], axis=1)
+    length = tf.zeros([batch, k], tf.int32)
+    finished = tf.tile((limit <= 0)[:, None], [1, k])
+    history = tf.zeros([batch * k, steps], tf.int32)
+    return tokens, log_prob, length, finished, history
+
+
+def _best_extensions(step_log_probs, log_prob, length, finished, limit, alpha, batch, k):
+    """One beam step's choice: the ``k`` best one-token extensions of a sentence's ``k`` hypotheses.
+
+    Args:
+        step_log_probs: float32 [batch, k, vocab], the next token's log-probabilities per hypothesis.
+        log_prob, length, finished: [batch, k], the hypotheses so far.
+        limit: int32 [batch], each sentence's length cap.
+
+    Returns (parent, tokens, log_prob, length, finished, parent_finished), each
+    [batch, k]: ``parent`` is the index of the hypothesis each new one extends.
+    """
+    per_beam = tf.minimum(k, tf.shape(step_log_probs)[-1])
+    # Stage 1: each hypothesis' best tokens (ranking within one hypothesis is by log-prob,
+    # whatever the length penalty, since all its extensions have the same length).
+    top = tf.math.top_k(_never_generated(step_log_probs), k=per_beam)  # [batch, k, per_beam]
+    first = tf.equal(tf.range(per_beam), 0)
+    fin = finished[:, :, None]
+    candidate_log_prob = log_prob[:, :, None] + tf.where(fin, tf.where(first, 0.0, _NEG), top.values)
+    candidate_token = tf.where(fin, PAD_ID, top.indices)
+    candidate_length = length[:, :, None] + tf.where(fin, 0, tf.ones_like(top.indices))
+    candidate_score = candidate_log_prob / length_penalty_factor(candidate_length, alpha)
+    # Stage 2: the k best of the k * per_beam candidates of each sentence.
+    flat = lambda x: tf.reshape(x, [batch, k * per_beam])  # noqa: E731
+    best = tf.math.top_k(flat(candidate_score), k=k).indices  # [batch, k]
+    parent = best // per_beam
+    new_tokens = tf.gather(flat(candidate_token), best, batch_dims=1)
+    new_log_prob = tf.gather(flat(candidate_log_prob), best, batch_dims=1)
+    new_length = tf.gather(flat(candidate_length), best, batch_dims=1)
+    parent_finished = tf.gather(finished, parent, batch_dims=1)
+    new_finished = parent_finished | tf.equal(new_tokens, END_ID) | (new_length >= limit[:, None])
+    return parent, new_tokens, new_log_prob, new_length, new_finished, parent_finished
+
+
+def _follow_back_pointers(all_tokens, all_parents, all_weights, order, batch, k, src_len):
+    """Each returned hypothesis' own tokens and attention rows, read backwards through its parents.
+
+    Args:
+        all_tokens, all_parents: int32 [steps, batch, k], per step the kept
+            hypotheses' last token and the index of the hypothesis they extend.
+        all_weights: float32 [steps, batch * k, src_len] or [steps, batch, k, src_len].
+        order: int32 [batch, k], the hypotheses to return (best first).
+        batch, k, src_len: int32 scalars.
+
+    Returns tokens int32 [batch, k, steps] and attention float32 [batch, k, steps, src_len].
+    """
+    all_weights = tf.reshape(all_weights, [-1, batch, k, src_len])
+    n_steps = tf.shape(all_tokens)[0]
+
+    def back_cond(t, beam, out_tokens, out_weights):
+        return t >= 0
+
+    def back_body(t, beam, out_tokens, out_weights):
+        out_tokens = out_tokens.write(t, tf.gather(all_tokens[t], beam, batch_dims=1))
+        out_weights = out_weights.write(t, tf.gather(all_weights[t], beam, batch_dims=1))
+        return t - 1, tf.gather(all_parents[t], beam, batch_dims=1), out_tokens, out_weights
+
+    _, _, out_tokens, out_weights = tf.while_loop(
+        back_cond,
+        back_body,
+        (n_steps - 1, order, tf.TensorArray(tf.int32, size=n_steps), tf.TensorArray(tf.float32, size=n_steps)),
+    )
+    tokens = tf.reshape(tf.transpose(out_tokens.stack(), (1, 2, 0)), [batch, k, -1])
+    attention = tf.reshape(tf.transpose(out_weights.stack(), (1, 2, 0, 3)), [batch, k, -1, src_len])
+    return tokens, attention

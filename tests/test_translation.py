@@ -1,0 +1,82 @@
+"""The result type (seq2seq_keras/translation.py): batch-major outputs -> Translations, on hand-made NumPy
+and JSON-shaped values (no model, no TensorFlow needed), and the sentence <-> bytes rules."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from seq2seq_keras.translation import Translation, as_utf8_bytes, readable, results_to_translations, to_python_strings
+
+
+def _outputs(with_beams=True):
+    """Two sentences as a SavedModel returns them (beam search, k = 2), padded to src_len 3, tgt_len 4."""
+    attention = np.arange(2 * 4 * 3, dtype=np.float64).reshape(2, 4, 3) / 100
+    out = {
+        "translation": np.array([b"he eats.", b""], dtype=object),
+        "source_tokens": np.array([[b"\xea\xb7\xb8\xeb\x8a\x94", b"eats", b"."], [b"", b"", b""]], dtype=object),
+        "source_length": np.array([3, 0], np.int32),
+        "target_tokens": np.array([["he", "eats", ".", "[END]"], ["", "", "", ""]], dtype=object),
+        "target_length": np.array([4, 0], np.int32),
+        "attention": attention,
+        "log_prob": np.array([-0.5, 0.0]),
+        "score": np.array([-0.25, 0.0]),
+        "replaced": np.array([[1, 0, 0, 0], [0, 0, 0, 0]], np.int32),
+    }
+    if with_beams:
+        out.update(
+            beams_translation=np.array([["he eats.", "it eats."], ["", ""]], dtype=object),
+            beams_target_tokens=np.array([[["he", "eats", ".", "[END]"], ["it", "eats", "[END]", ""]],
+                                          [["", "", "", ""], ["", "", "", ""]]], dtype=object),
+            beams_target_length=np.array([[4, 3], [0, 0]], np.int32),
+            beams_attention=np.stack([attention, attention + 1], axis=1),
+            beams_log_prob=np.array([[-0.5, -0.75], [0.0, 0.0]]),
+            beams_score=np.array([[-0.25, -0.375], [0.0, 0.0]]),
+        )
+    return out
+
+
+def test_outputs_become_translations_cut_to_their_lengths():
+    first, empty = results_to_translations(_outputs(), ["그는 eats.", b"\xff"], n_best=2)
+    assert (first.source, first.text, first.source_tokens) == ("그는 eats.", "he eats.", ["그는", "eats", "."])
+    assert first.target_tokens == ["he", "eats", ".", "[END]"] and first.length == 4 and str(first) == "he eats."
+    assert first.attention.dtype == np.float32
+    np.testing.assert_array_equal(first.attention, np.float32(np.arange(12).reshape(4, 3) / 100))
+    assert (first.log_prob, first.score, first.replaced) == (-0.5, -0.25, [True, False, False, False])
+    (second,) = first.alternatives  # n_best = 2: the other hypothesis, with its own length
+    assert (second.text, second.target_tokens, second.log_prob, second.score) == (
+        "it eats.", ["it", "eats", "[END]"], -0.75, -0.375)
+    np.testing.assert_array_equal(second.attention, np.float32(np.arange(9).reshape(3, 3) / 100 + 1))
+    assert second.replaced == [False] * 3  # no beams_replaced output: nothing replaced
+    assert (empty.source, empty.text, empty.target_tokens, empty.attention.shape) == ("\ufffd", "", [], (0, 0))
+
+
+def test_older_outputs_and_models_without_attention():
+    out = _outputs(with_beams=False)
+    for name in ("log_prob", "score", "replaced"):
+        del out[name]
+    first, _ = results_to_translations(out, ["a", "b"], has_attention=False)
+    assert (first.log_prob, first.score, first.replaced, first.attention) == (0.0, 0.0, [False] * 4, None)
+    assert first.alternatives == []
+    nested = {name: value.tolist() for name, value in _outputs(with_beams=False).items()}  # JSON-shaped
+    assert results_to_translations(nested, ["a", "b"])[0].text == "he eats."
+
+
+def test_batch_size_must_agree_and_empty_batches():
+    with pytest.raises(ValueError, match="batch dimension"):
+        results_to_translations(_outputs(), ["only one"])
+    empty = {name: value[:0] for name, value in _outputs(with_beams=False).items()}
+    assert results_to_translations(empty, []) == []
+
+
+def test_sentences_as_bytes_and_text():
+    assert as_utf8_bytes("나는") == "나는".encode() and as_utf8_bytes(b"\xff") == b"\xff"
+    assert as_utf8_bytes(np.str_("abc")) == b"abc"
+    undecodable = b"\xff\xfe abc".decode("utf-8", errors="surrogateescape")  # as sys.argv carries it
+    assert as_utf8_bytes(undecodable) == b"\xff\xfe abc" and readable(undecodable) == "\ufffd\ufffd abc"
+    assert as_utf8_bytes("\ud800") == b"\xed\xa0\x80"  # a lone surrogate that is not an escaped byte
+    with pytest.raises(TypeError, match="str or bytes"):
+        as_utf8_bytes(None)
+    assert to_python_strings(np.array([[b"a", b"\xff"], [b"c", b""]], dtype=object)) == [["a", "\ufffd"], ["c", ""]]
+    assert to_python_strings([["x"], []]) == [["x"], []]
+    assert isinstance(Translation("a", "b", ["a"], ["b"], None, 0.0).alternatives, list)
