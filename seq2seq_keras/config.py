@@ -13,14 +13,16 @@ import warnings
 
 from .attention import ATTENTION_TYPES, attention_name
 from .encoder import RNN_TYPES
+from .hardware import JIT_COMPILE, PRECISIONS, XLA_MIN_STEPS
 
 
 def setting(default, help: str, **cli):
     """A :class:`TrainConfig` field: its default and the help text of its ``train`` flag.
 
     ``cli`` may hold ``choices``, ``metavar``, ``flag`` (another flag name, e.g.
-    ``--no-input-feeding`` for a ``True`` default), ``aliases`` (more flag names)
-    and ``zero_is_none`` (the flag's 0 means ``None``); :func:`seq2seq_keras.cli` builds the ``train`` command from them.
+    ``--no-input-feeding`` for a ``True`` default), ``aliases`` (more flag names),
+    ``zero_is_none`` (the flag's 0 means ``None``) and argparse's ``nargs``/``const``;
+    :func:`seq2seq_keras.cli` builds the ``train`` command from them.
     """
     return dataclasses.field(default=default, metadata={"help": help, **cli})
 
@@ -56,10 +58,16 @@ class TrainConfig:
     subword: bool = setting(False, "WordPiece vocabulary instead of whole words")
     max_length: int | None = setting(50, "drop training pairs longer than this many tokens")
     seed: int = setting(0, "seed of the split, the shuffle order, the initial weights and dropout")
-    jit_compile: bool = setting(
-        False, "compile the train step with XLA; batches are padded to full rows and lengths to multiples of 4 "
-        "so it compiles a few dozen shapes, once each (about a minute at first): pays on long runs "
-        "(1.4x on spa-eng in BENCHMARKS.md), not on short ones")
+    precision: str = setting(
+        "auto", "compute precision: mixed_bfloat16 (bf16 compute, float32 weights and loss) or float32; "
+        "auto: bf16 where it pays (GPUs of compute capability >= 8.0; a CPU with AMX-BF16, unless XLA is on), "
+        "float32 elsewhere", choices=PRECISIONS)
+    jit_compile: str = setting(
+        "auto", "compile the train step with XLA (--jit-compile alone: on); batches are padded to full rows and "
+        "lengths to multiples of 4 so it compiles a few dozen shapes, once each (about a minute at first): pays "
+        f"on long runs (1.4x on spa-eng in BENCHMARKS.md), not on short ones; auto: on for runs of >= "
+        f"{XLA_MIN_STEPS} steps, except on a CPU with AMX-BF16 (bf16 without XLA there)",
+        choices=JIT_COMPILE, nargs="?", const="on")
     input_feeding: bool = setting(
         True, "fast mode: Luong attention without input feeding; the decoder RNN runs over the whole target at once",
         flag="--no-input-feeding")
@@ -71,6 +79,8 @@ class TrainConfig:
 
     def __post_init__(self, units):
         self.attention = attention_name(self.attention)  # validated; "none" -> None
+        if isinstance(self.jit_compile, bool):  # the Python API and config.json files from before "auto"
+            self.jit_compile = "on" if self.jit_compile else "off"
         if units is not None:
             warnings.warn("TrainConfig(units=...) is deprecated: it is the encoder's width per direction, "
                           "now encoder_units=...", DeprecationWarning, stacklevel=3)
@@ -108,12 +118,20 @@ TrainConfig.units = property(lambda self: self.encoder_units, doc="Deprecated: `
 LOGGING_ONLY = frozenset({"tensorboard"})
 
 
-def build_model(config: TrainConfig, source_text, target_text):
-    """A compiled :class:`Seq2Seq` for ``config``."""
+def build_model(config: TrainConfig, source_text, target_text, options=None):
+    """A compiled :class:`Seq2Seq` for ``config``.
+
+    ``options`` (:class:`~seq2seq_keras.hardware.TrainingOptions`) are the resolved
+    ``precision`` and ``jit_compile``; without them, ``"auto"`` resolves for this
+    machine as for a short run (:func:`~seq2seq_keras.hardware.resolve_options`).
+    """
     import keras
 
+    from .hardware import detect_machine, resolve_options
     from .model import Seq2Seq
 
+    if options is None:
+        options = resolve_options(config.precision, config.jit_compile, detect_machine(), planned_steps=0)
     keras.utils.set_random_seed(config.seed)
     model = Seq2Seq(
         source_text,
@@ -125,7 +143,8 @@ def build_model(config: TrainConfig, source_text, target_text):
         encoder_layers=config.encoder_layers,
         dropout=config.dropout,
         input_feeding=config.input_feeding,
+        dtype=options.precision,
     )
     optimizer = keras.optimizers.Adam(config.learning_rate, global_clipnorm=config.clipnorm)
-    model.compile(optimizer=optimizer, jit_compile=config.jit_compile)
+    model.compile(optimizer=optimizer, jit_compile=options.jit_compile)
     return model
