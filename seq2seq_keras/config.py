@@ -94,6 +94,11 @@ class TrainConfig:
         values = json.loads(text)
         if "units" in values:  # a config.json written before the rename
             values["encoder_units"] = values.pop("units")
+        if "precision" not in values and values.get("jit_compile") is False:
+            # Written before the "auto" options: false was the only default, so such a run
+            # resumes under today's default command (auto resolves to float32/off for it on
+            # every machine without AMX-BF16 or a bf16 GPU).
+            values["jit_compile"] = "auto"
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(values) - known
         if unknown:
