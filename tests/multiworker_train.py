@@ -21,7 +21,8 @@ gradients are summed, so each step is the one-process step up to float rounding.
 ``OFF`` would feed every worker whole global batches.)
 
 Writes ``OUT_PREFIX.json`` (per step: the logged loss and accuracy, and the sum of
-all weights after the step) and ``OUT_PREFIX.npz`` (initial and final weights).
+all weights after the step), ``OUT_PREFIX.npz`` (initial and final weights, and the
+target batches this process's replica was fed in epoch 1) and ``OUT_PREFIX.keras``.
 """
 
 from __future__ import annotations
@@ -89,6 +90,7 @@ def main(out_prefix: str) -> None:
 
     model.fit(dataset, steps_per_epoch=steps_per_epoch, epochs=EPOCHS, verbose=0, callbacks=[Record()])
     final = [np.asarray(w) for w in model.get_weights()]
+    model.save(out_prefix + ".keras")  # every worker saves (its own path), as the README says
     np.savez(out_prefix + ".npz", **{f"initial_{i}": w for i, w in enumerate(initial)},
              **{f"final_{i}": w for i, w in enumerate(final)},
              **{f"target_out_{i}": piece for i, piece in enumerate(pieces)})
