@@ -61,7 +61,8 @@ def _add_config_flags(parser) -> None:
             help_text += " (default: %(default)s)"
         parser.add_argument(meta.get("flag", flag), *meta.get("aliases", ()), dest=field.name, type=kind,
                             default=field.default,
-                            choices=meta.get("choices"), metavar=meta.get("metavar"), help=help_text)
+                            choices=meta.get("choices"), metavar=meta.get("metavar"), help=help_text,
+                            **{key: meta[key] for key in ("nargs", "const") if key in meta})
 
 
 def _train_config_from_args(args):

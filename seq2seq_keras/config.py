@@ -14,14 +14,16 @@ import warnings
 from .attention import ATTENTION_TYPES, attention_name
 from .encoder import RNN_TYPES
 from .model import ARCHITECTURES
+from .hardware import JIT_COMPILE, PRECISIONS, XLA_MIN_STEPS
 
 
 def setting(default, help: str, **cli):
     """A :class:`TrainConfig` field: its default and the help text of its ``train`` flag.
 
     ``cli`` may hold ``choices``, ``metavar``, ``flag`` (another flag name, e.g.
-    ``--no-input-feeding`` for a ``True`` default), ``aliases`` (more flag names)
-    and ``zero_is_none`` (the flag's 0 means ``None``); :func:`seq2seq_keras.cli` builds the ``train`` command from them.
+    ``--no-input-feeding`` for a ``True`` default), ``aliases`` (more flag names),
+    ``zero_is_none`` (the flag's 0 means ``None``) and argparse's ``nargs``/``const``;
+    :func:`seq2seq_keras.cli` builds the ``train`` command from them.
     """
     return dataclasses.field(default=default, metadata={"help": help, **cli})
 
@@ -65,10 +67,16 @@ class TrainConfig:
     subword: bool = setting(False, "WordPiece vocabulary instead of whole words")
     max_length: int | None = setting(50, "drop training pairs longer than this many tokens")
     seed: int = setting(0, "seed of the split, the shuffle order, the initial weights and dropout")
-    jit_compile: bool = setting(
-        False, "compile the train step with XLA; batches are padded to full rows and lengths to multiples of 4 "
-        "so it compiles a few dozen shapes, once each (about a minute at first): pays on long runs "
-        "(1.4x on spa-eng in BENCHMARKS.md), not on short ones")
+    precision: str = setting(
+        "auto", "compute precision: mixed_bfloat16 (bf16 compute, float32 weights and loss) or float32; "
+        "auto: bf16 where it pays (GPUs of compute capability >= 8.0; a CPU with AMX-BF16, unless XLA is on), "
+        "float32 elsewhere", choices=PRECISIONS)
+    jit_compile: str = setting(
+        "auto", "compile the train step with XLA (--jit-compile alone: on); batches are padded to full rows and "
+        "lengths to multiples of 4 so it compiles a few dozen shapes, once each (about a minute at first): pays "
+        f"on long runs (1.4x on spa-eng in BENCHMARKS.md), not on short ones; auto: on for runs of >= "
+        f"{XLA_MIN_STEPS} steps, except on a CPU with AMX-BF16 (bf16 without XLA there)",
+        choices=JIT_COMPILE, nargs="?", const="on")
     input_feeding: bool = setting(
         True, "fast mode: Luong attention without input feeding; the decoder RNN runs over the whole target at once",
         flag="--no-input-feeding")
@@ -82,6 +90,8 @@ class TrainConfig:
         self.attention = attention_name(self.attention)  # validated; "none" -> None
         if self.architecture not in ARCHITECTURES:
             raise ValueError(f"architecture={self.architecture!r}: choose one of {ARCHITECTURES}.")
+        if isinstance(self.jit_compile, bool):  # the Python API and config.json files from before "auto"
+            self.jit_compile = "on" if self.jit_compile else "off"
         if units is not None:
             warnings.warn("TrainConfig(units=...) is deprecated: it is the encoder's width per direction, "
                           "now encoder_units=...", DeprecationWarning, stacklevel=3)
@@ -95,6 +105,11 @@ class TrainConfig:
         values = json.loads(text)
         if "units" in values:  # a config.json written before the rename
             values["encoder_units"] = values.pop("units")
+        if "precision" not in values and values.get("jit_compile") is False:
+            # Written before the "auto" options: false was the only default, so such a run
+            # resumes under today's default command (auto resolves to float32/off for it on
+            # every machine without AMX-BF16 or a bf16 GPU).
+            values["jit_compile"] = "auto"
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(values) - known
         if unknown:
@@ -119,12 +134,20 @@ TrainConfig.units = property(lambda self: self.encoder_units, doc="Deprecated: `
 LOGGING_ONLY = frozenset({"tensorboard"})
 
 
-def build_model(config: TrainConfig, source_text, target_text):
-    """A compiled :class:`Seq2Seq` for ``config``."""
+def build_model(config: TrainConfig, source_text, target_text, options=None):
+    """A compiled :class:`Seq2Seq` for ``config``.
+
+    ``options`` (:class:`~seq2seq_keras.hardware.TrainingOptions`) are the resolved
+    ``precision`` and ``jit_compile``; without them, ``"auto"`` resolves for this
+    machine as for a short run (:func:`~seq2seq_keras.hardware.resolve_options`).
+    """
     import keras
 
+    from .hardware import detect_machine, resolve_options
     from .model import Seq2Seq
 
+    if options is None:
+        options = resolve_options(config.precision, config.jit_compile, detect_machine(), planned_steps=0)
     keras.utils.set_random_seed(config.seed)
     model = Seq2Seq(
         source_text,
@@ -141,7 +164,8 @@ def build_model(config: TrainConfig, source_text, target_text):
         num_heads=config.num_heads,
         model_dim=config.model_dim,
         ff_dim=config.ff_dim,
+        dtype=options.precision,
     )
     optimizer = keras.optimizers.Adam(config.learning_rate, global_clipnorm=config.clipnorm)
-    model.compile(optimizer=optimizer, jit_compile=config.jit_compile)
+    model.compile(optimizer=optimizer, jit_compile=options.jit_compile)
     return model

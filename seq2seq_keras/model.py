@@ -46,6 +46,12 @@ def masked_token_loss(target_out, logits):
     return ops.sum(per_token * mask), ops.sum(mask), ops.sum(correct * mask)
 
 
+def _multi_worker(strategy) -> bool:
+    """``MultiWorkerMirroredStrategy`` with more than one worker (Keras' own test for its multi-worker reduce)."""
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and \
+        strategy.extended._in_multi_worker_mode()
+
+
 @keras.saving.register_keras_serializable(package="seq2seq_keras")
 class Seq2Seq(keras.Model):
     """Attention encoder-decoder for translation.
@@ -252,6 +258,22 @@ class Seq2Seq(keras.Model):
     def metrics(self):
         return [self.loss_tracker, self.accuracy_tracker]
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        """Keras' pre-``fit`` build under a strategy, minus the batch it pulls: every layer is built in ``__init__``.
+
+        Under ``tf.distribute``, Keras (3.15, TensorFlow backend) takes one batch from a
+        fresh iterator and averages it over replicas only to learn input shapes. Under
+        ``MultiWorkerMirroredStrategy`` that reduce fails on the nested batch
+        ("Attempt to convert a value (PerReplica...)", cf. keras-team/keras#20329), and
+        the extra iterator shifts a reshuffling pipeline's epoch orders. Only the
+        optimizer's variables are left to make, in the strategy's scope.
+        """
+        if self._distribute_strategy is None:
+            return
+        with self.distribute_strategy.scope():
+            if self.optimizer is not None and not self.optimizer.built:
+                self.optimizer.build(self.trainable_variables)
+
     def _batch_statistics(self, data, training):
         x, target_out = data[0], data[1]
         logits = self(x, training=training)
@@ -262,7 +284,14 @@ class Seq2Seq(keras.Model):
         safe = ops.maximum(tokens, 1.0)
         self.loss_tracker.update_state(loss_sum / safe, sample_weight=tokens)
         self.accuracy_tracker.update_state(correct / safe, sample_weight=tokens)
-        return {m.name: m.result() for m in self.metrics}
+        results = {m.name: m.result() for m in self.metrics}
+        if _multi_worker(self.distribute_strategy):
+            # Keras 3 averages each step's outputs over a multi-worker strategy's replicas with
+            # strategy.reduce("MEAN", value, axis=0), which rejects scalars (tensorflow/tensorflow#72388).
+            # Every replica holds the same global-batch value (_global_sums), so with a length-1
+            # axis that mean is the value itself.
+            results = {name: ops.reshape(value, (1,)) for name, value in results.items()}
+        return results
 
     @staticmethod
     def _global_sums(*values):

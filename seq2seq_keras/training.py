@@ -42,6 +42,7 @@ discards its training state first.
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Iterable
 
@@ -218,16 +219,32 @@ def train(
         return model, history_callback(model, history)
     source_text, target_text = run.load_vocabulary() if run is not None and run.resuming \
         else build_text_processors(config, train_pairs)
-    model = build_model(config, source_text, target_text)
+    options = training_options(config, len(train_pairs))
+    if verbose != 0:
+        print(options.describe(), flush=True)
+    model = build_model(config, source_text, target_text, options)
     if run is not None:
         run.begin(model, config, source_text, target_text, data_fingerprint(train_pairs, val_pairs))
-    fit = _Fit(model, config, run, train_pairs, val_pairs, callbacks=callbacks, verbose=verbose)
+    fit = _Fit(model, config, options, run, train_pairs, val_pairs, callbacks=callbacks, verbose=verbose)
     fit.resume(checkpoint_every)
     history = fit.run()
     if run is not None:
         run.finish(model, config, history)
         fit.checkpoint.delete()
     return model, history_callback(model, history)
+
+
+def training_options(config: TrainConfig, train_pairs: int, machine=None):
+    """``config``'s ``precision`` and ``jit_compile`` resolved for this machine (or ``machine``).
+
+    The run's length, for the XLA rule, is ``epochs * ceil(train_pairs / batch_size)``
+    steps (length bucketing adds a few partial batches): the whole run, so a resumed
+    run resolves as it did at its start. See :mod:`seq2seq_keras.hardware`.
+    """
+    from .hardware import detect_machine, resolve_options
+
+    planned_steps = config.epochs * math.ceil(train_pairs / config.batch_size)
+    return resolve_options(config.precision, config.jit_compile, machine or detect_machine(), planned_steps)
 
 
 def _prepare(config: TrainConfig, run: RunFolder | None):
@@ -249,16 +266,17 @@ class _Fit:
     come from a single ``repeat()`` iterator: one shuffle order per epoch, in sequence.
     """
 
-    def __init__(self, model, config: TrainConfig, run: RunFolder | None, train_pairs, val_pairs, *,
+    def __init__(self, model, config: TrainConfig, options, run: RunFolder | None, train_pairs, val_pairs, *,
                  callbacks: Iterable[keras.callbacks.Callback], verbose):
         from .data import make_dataset
 
         self.model, self.config, self.folder, self.train_pairs = model, config, run, train_pairs
+        self.options = options
         self.source_text, self.target_text = model.source_text, model.target_text
         self.extra_callbacks, self.verbose = list(callbacks), verbose
         self.dataset_args = dict(batch_size=config.batch_size, max_length=config.max_length, seed=config.seed,
                                  # XLA compiles once per batch shape: keep the shapes few.
-                                 pad_to_multiple=XLA_PAD_MULTIPLE if config.jit_compile else None)
+                                 pad_to_multiple=XLA_PAD_MULTIPLE if options.jit_compile else None)
         self.val_ds = make_dataset(val_pairs, self.source_text, self.target_text, shuffle=False,
                                    **self.dataset_args) if len(val_pairs) else None
         self.checkpoint: SafeBackupAndRestore | None = None
@@ -290,7 +308,8 @@ class _Fit:
             run.check_steps_per_epoch(self.steps_per_epoch)
             self.checkpoint.steps_per_epoch = self.steps_per_epoch
             step = run.record_resume(record, self.epoch, self.batch) if run.resuming else 0
-            run.update(status="running", steps_per_epoch=self.steps_per_epoch, message="", last_step_seen=step)
+            run.update(status="running", steps_per_epoch=self.steps_per_epoch, message="", last_step_seen=step,
+                       options={"precision": self.options.precision, "jit_compile": self.options.jit_compile})
             self.callbacks += [self.checkpoint, run.state_file]
         if self.config.tensorboard:  # losses (Keras' TensorBoard) and attention snapshots; steps = absolute epochs
             from .callbacks import tensorboard_callbacks

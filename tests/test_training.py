@@ -492,3 +492,44 @@ def test_jit_compile_compiles_the_model_and_pads_every_batch(monkeypatch):
         shapes[jit] = {tuple(t.shape) for _, ds in datasets for (s, t_in), t_out in ds for t in (s, t_in, t_out)}
     assert all(rows == TINY.batch_size and length % XLA_PAD_MULTIPLE == 0 for rows, length in shapes[True])
     assert any(rows != TINY.batch_size or length % XLA_PAD_MULTIPLE for rows, length in shapes[False])
+
+
+# ----------------------------------------------------------------------------- options ("auto")
+def test_train_prints_the_resolved_options_once_and_builds_the_model_with_them(capsys):
+    """One line says what ``precision``/``jit_compile`` ``"auto"`` chose on this machine (the line of
+    ``training_options``, whose rules test_hardware.py checks on described machines), the model
+    is built with exactly those choices, and ``verbose=0`` keeps training silent."""
+    from seq2seq_keras.training import prepare_data, training_options
+
+    config = dataclasses.replace(TINY, epochs=0)
+    model, _ = train(config, verbose=2)
+    out = capsys.readouterr().out
+    expected = training_options(config, len(prepare_data(config)[0]))
+    assert out.count("options:") == 1 and expected.describe() in out.splitlines()
+    assert model.dtype_policy.name == expected.precision and model.jit_compile is expected.jit_compile
+    train(config, verbose=0)
+    assert "options:" not in capsys.readouterr().out
+
+
+def test_run_folder_records_the_options_it_trained_with(reference_run):
+    from seq2seq_keras.training import prepare_data, training_options
+
+    out, _, _ = reference_run
+    expected = training_options(TINY, len(prepare_data(TINY)[0]))
+    assert read_state(out)["options"] == {"precision": expected.precision, "jit_compile": expected.jit_compile}
+
+
+def test_explicit_mixed_bfloat16_trains_every_weighted_layer_in_bf16_to_the_float32_losses():
+    """``precision="mixed_bfloat16"`` wins over ``auto`` on any machine: every layer with weights
+    computes in bf16 (weights stay float32), and one epoch's losses stay within bf16's
+    rounding of the float32 run from the same seed."""
+    runs = {}
+    for precision in ("float32", "mixed_bfloat16"):
+        model, history = train(dataclasses.replace(TINY, epochs=1, precision=precision, jit_compile="off"), verbose=0)
+        runs[precision] = history.history
+        weighted = [layer for layer in model._flatten_layers() if layer.weights]
+        assert {layer.dtype_policy.name for layer in weighted} == {precision}
+        assert {w.dtype for w in model.weights} == {"float32"}
+    for key in ("loss", "val_loss"):
+        np.testing.assert_allclose(runs["mixed_bfloat16"][key], runs["float32"][key], rtol=1e-2)
+    assert runs["mixed_bfloat16"]["loss"] != runs["float32"]["loss"]  # it did compute in bf16
