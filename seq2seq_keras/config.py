@@ -11,8 +11,7 @@ import dataclasses
 import json
 import warnings
 
-from .attention import ATTENTION_TYPES, attention_name
-from .encoder import RNN_TYPES
+from .choices import ATTENTION_TYPES, RNN_TYPES, attention_name
 
 
 def setting(default, help: str, **cli):
