@@ -44,6 +44,9 @@ import math
 import keras
 from keras import ops
 
+# The names live in a module without Keras (the command line lists them); importable from here too.
+from .choices import ATTENTION_TYPES, attention_name  # noqa: F401
+
 _MASK_VALUE = -1e9
 
 
@@ -228,22 +231,6 @@ class LuongAttention(_Attention):
 
     def get_config(self):
         return {**super().get_config(), "score": self.score_name}
-
-
-ATTENTION_TYPES = ("bahdanau", "luong-dot", "luong-general", "luong-scaled-dot", "none")
-
-
-def attention_name(kind: str | None) -> str | None:
-    """An attention name validated and normalised: ``None``/``"none"`` -> ``None`` (no attention).
-
-    The one place names are checked: :class:`~seq2seq_keras.model.Seq2Seq`, the decoder,
-    :func:`make_attention` and :class:`~seq2seq_keras.config.TrainConfig` call it.
-    """
-    if kind is None or kind == "none":
-        return None
-    if kind not in ATTENTION_TYPES:
-        raise ValueError(f"attention={kind!r}: choose one of {ATTENTION_TYPES}.")
-    return kind
 
 
 def make_attention(kind: str | None, units: int, dtype=None):

@@ -125,7 +125,7 @@ class AttentionSnapshots(keras.callbacks.Callback):
 
     * translates each sentence greedily (``model.translate``) and, for sentences
       with a reference, computes the teacher-forced attention on the reference
-      (:func:`seq2seq_keras.evaluation.forced_attention`). Teacher forcing is the
+      (:func:`seq2seq_keras.alignment.forced_attention`). Teacher forcing is the
       sound choice for scoring: the gold alignment indexes the *reference*'s
       words, and a free translation's words need not be those words (early in
       training it is "i i i i"); it is also what Bahdanau et al. plot, and it
@@ -142,7 +142,7 @@ class AttentionSnapshots(keras.callbacks.Callback):
         ``i`` (Hangul rendered with NanumGothic; gold links as red squares; the
         title names the epoch and the model's current greedy translation);
       - ``alignment/aer`` and ``alignment/gold_attention_mass``: scalars over the
-        sentences with a gold alignment (see :mod:`seq2seq_keras.evaluation`:
+        sentences with a gold alignment (see :mod:`seq2seq_keras.alignment`:
         argmax links vs. gold; AER 0 is perfect; the mass is the mean attention
         weight on gold-linked source words, 1 is perfect);
       - ``attention_snapshots/seconds``: the time the snapshot took.
@@ -237,7 +237,7 @@ class AttentionSnapshots(keras.callbacks.Callback):
         """Translate and score the sentences now; with ``write``, log the summaries at step ``epoch``."""
         from .builtin_ko_en import word_tokens
         from .decoding import Translation
-        from .evaluation import alignment_score, argmax_links, forced_attention, gold_matrix
+        from .alignment import alignment_score, argmax_links, forced_attention, gold_matrix
 
         start = time.perf_counter()
         model = self.model
@@ -317,7 +317,7 @@ class AttentionSnapshots(keras.callbacks.Callback):
 
     def _check_alignments(self) -> None:
         from .builtin_ko_en import word_tokens
-        from .evaluation import gold_matrix
+        from .alignment import gold_matrix
 
         for s in self.sentences:
             if s.alignment is None:

@@ -1,27 +1,86 @@
 """The ``seq2seq-keras`` command line. Each command has ``--help``.
 
 Commands are registered by ``_add_<command>`` functions below; each one adds a
-sub-parser and sets ``func`` to the function that runs it.
+sub-parser and sets ``func`` to the function that runs it. The command line only
+parses, calls the library and prints: ``train``'s flags are generated from
+:class:`~seq2seq_keras.config.TrainConfig`'s fields, every other default is the
+library's own (a flag left out is not passed on; the help shows the library's
+value), and the work is done in the library (:func:`seq2seq_keras.evaluation.evaluate_run`, ...).
+
+Start-up: building the parser and ``--help`` import neither TensorFlow nor Keras
+(the package is lazy); a command imports what it needs when it runs. Before
+TensorFlow loads, :func:`start_tensorflow` lowers its C++ log level and drops the
+start-up lines it prints regardless (:mod:`seq2seq_keras.startup`).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from .startup import quiet_tensorflow_logging, start_tensorflow
+
+quiet_tensorflow_logging()  # before TensorFlow is imported (nothing above imports it)
 
 
 class CommandError(Exception):
     """An error for the user: printed without a traceback, exit status 2."""
 
 
+# ---------------------------------------------------------------------- library defaults
+def library_default(spec: str):
+    """The value of a library default, imported when asked (so building the parser stays light).
+
+    ``spec`` is ``"module.NAME"`` (a constant, ``"decoding_options.DEFAULT_BEAM_WIDTH"``) or
+    ``"module.function(parameter)"`` (a parameter's default, ``"decoding.translate(temperature)"``),
+    ``module`` relative to this package.
+    """
+    import importlib
+    import inspect
+
+    match = re.fullmatch(r"(\w+)\.(\w+)(?:\((\w+)\))?", spec)
+    if match is None:
+        raise ValueError(f"library default {spec!r}: write module.NAME or module.function(parameter).")
+    module, name, parameter = match.groups()
+    start_tensorflow()  # most library modules load TensorFlow: quietly
+    value = getattr(importlib.import_module(f"{__package__}.{module}"), name)
+    return inspect.signature(value).parameters[parameter].default if parameter else value
+
+
+_LIBRARY_DEFAULT = re.compile(r"\{(\w+\.\w+(?:\(\w+\))?)\}")
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Fills ``{module.NAME}`` / ``{module.function(parameter)}`` in help texts with the library's value,
+    only when the help is printed (see :func:`library_default`)."""
+
+    def _get_help_string(self, action):
+        text = super()._get_help_string(action) or ""
+        return _LIBRARY_DEFAULT.sub(lambda m: _format_default(library_default(m.group(1))), text)
+
+
+def _format_default(value) -> str:
+    if isinstance(value, (tuple, list)):
+        value = ",".join(str(v) for v in value)
+    return str(value).replace("%", "%%")
+
+
+def _command(sub, name: str, **kwargs) -> argparse.ArgumentParser:
+    return sub.add_parser(name, formatter_class=_HelpFormatter, **kwargs)
+
+
+def _given(args, *names: str) -> dict:
+    """The options among ``names`` the user gave (flags left out are None): the library applies its defaults."""
+    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+
+
 # ---------------------------------------------------------------------- train
 def _add_train(sub):
-    p = sub.add_parser(
-        "train",
+    p = _command(
+        sub, "train",
         help="train a translation model",
         description=(
             "Train a Seq2Seq model with model.fit and save it (model.keras, config.json, history.json) to --out. "
@@ -40,7 +99,15 @@ def _add_train(sub):
 
 
 def _add_config_flags(parser) -> None:
-    """One flag per :class:`~seq2seq_keras.config.TrainConfig` field: its name, type, default and help."""
+    """One flag per :class:`~seq2seq_keras.config.TrainConfig` field: its name, type, default and help.
+
+    ``embedding_dim`` becomes ``--embedding-dim``; a ``bool`` field is a switch (``--subword``, or
+    ``--no-input-feeding`` for a ``True`` default); ``X | None`` parses as ``X``; a ``Literal[...]``
+    type gives the choices; ``tuple[int, ...]`` / ``list[int]`` parse ``5,10,15``. The field's
+    ``metadata`` (written with :func:`seq2seq_keras.config.setting`) holds the help and may hold
+    ``choices``, ``metavar``, ``flag`` (another flag name) and ``aliases`` (old names).
+    Adding a field to ``TrainConfig`` adds its flag; nothing here names a field.
+    """
     import dataclasses
     import typing
 
@@ -56,13 +123,37 @@ def _add_config_flags(parser) -> None:
                                 dest=field.name, action="store_false" if negative else "store_true",
                                 default=field.default, help=help_text)
             continue
-        kind = next(t for t in typing.get_args(types[field.name]) or (types[field.name],) if t is not type(None))
+        kind, choices = _flag_type(types[field.name])
         if field.default is not None:
-            help_text += " (default: %(default)s)"
+            help_text += f" (default: {_format_default(field.default)})"
         parser.add_argument(meta.get("flag", flag), *meta.get("aliases", ()), dest=field.name, type=kind,
-                            default=field.default,
-                            choices=meta.get("choices"), metavar=meta.get("metavar"), help=help_text,
+                            default=field.default, choices=meta.get("choices", choices),
+                            metavar=meta.get("metavar"), help=help_text,
                             **{key: meta[key] for key in ("nargs", "const") if key in meta})
+
+
+def _flag_type(annotation):
+    """``(type, choices)`` that argparse needs for a field annotated ``annotation``."""
+    import types
+    import typing
+
+    args = [t for t in typing.get_args(annotation) if t is not type(None)]
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return _flag_type(args[0]) if len(args) == 1 else (str, None)
+    if typing.get_origin(annotation) is typing.Literal:
+        return type(args[0]), tuple(args)
+    if typing.get_origin(annotation) in (tuple, list):
+        item, container = args[0], typing.get_origin(annotation)
+
+        def parse(text: str):
+            try:
+                return container(item(x) for x in text.split(",") if x.strip())
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"{text!r}: give {item.__name__} values separated by commas") from None
+
+        parse.__name__ = f"comma-separated {item.__name__}s"
+        return parse, None
+    return annotation, None
 
 
 def _train_config_from_args(args):
@@ -81,6 +172,8 @@ def _train_config_from_args(args):
 def _run_train(args):
     import signal
     import threading
+
+    start_tensorflow()
 
     from .checkpointing import CheckpointError
     from .training import NonFiniteLossError, OutputFolderError, RunMismatchError, TrainingInterrupted, train
@@ -125,24 +218,27 @@ def _run_train(args):
 # ---------------------------------------------------------------------- real-world decoding options
 def _add_real_world_flags(p, export: bool = False):
     """--no-replace-unk, --unk-dictionary and n-gram blocking (translate, export)."""
-    p.add_argument("--no-replace-unk", dest="replace_unk", action="store_false",
+    p.add_argument("--no-replace-unk", dest="replace_unk", action="store_false", default=None,
                    help="keep [UNK] in the output instead of copying the source word under the attention argmax "
-                   "(Luong et al. 2015; replacement is on by default)")
-    p.add_argument("--no-copy-unknown-names", dest="copy_unknown_names", action="store_false",
+                   "(Luong et al. 2015; replacing by default: {decoding_options.DEFAULT_REPLACE_UNK})")
+    p.add_argument("--no-copy-unknown-names", dest="copy_unknown_names", action="store_false", default=None,
                    help="do not copy an unknown source name or number (leading capital or digit) over the output "
-                   "word attending to it most when the model did not say [UNK] (copying is on by default)")
+                   "word attending to it most when the model did not say [UNK] "
+                   "(copying by default: {decoding_options.DEFAULT_COPY_UNKNOWN_NAMES})")
     p.add_argument("--unk-dictionary", default=None, metavar="FILE",
                    help="source<TAB>target lines looked up before copying an unknown word (e.g. a phrase table)")
     if export:
         p.add_argument("--block-ngram-repeat", type=int, default=None, metavar="N",
-                       help="never repeat an N-gram in the greedy signatures (default: 0, exact greedy)")
+                       help="never repeat an N-gram in the greedy signatures "
+                       "(default: {decoding_options.DEFAULT_BLOCK_NGRAM_REPEAT}; 0 is exact greedy)")
         p.add_argument("--beam-block-ngram-repeat", type=int, default=None, metavar="N",
-                       help="never repeat an N-gram in the beam_search signature (default: 3, "
-                       "seq2seq_keras.decoding.DEFAULT_BEAM_BLOCK_NGRAM_REPEAT; 0 turns it off)")
+                       help="never repeat an N-gram in the beam_search signature "
+                       "(default: {decoding_options.DEFAULT_BEAM_BLOCK_NGRAM_REPEAT}; 0 turns it off)")
     else:
         p.add_argument("--block-ngram-repeat", type=int, default=None, metavar="N",
                        help="never output a token that repeats an N-gram of the output (OpenNMT's option; 0 off; "
-                       "default: off for greedy and sample, 3 for beam)")
+                       "default: {decoding_options.DEFAULT_BLOCK_NGRAM_REPEAT} for greedy and sample, "
+                       "{decoding_options.DEFAULT_BEAM_BLOCK_NGRAM_REPEAT} for beam)")
 
 
 def _unk_dictionary(args):
@@ -158,38 +254,43 @@ def _unk_dictionary(args):
 
 # ---------------------------------------------------------------------- translate
 def _add_translate(sub):
-    p = sub.add_parser(
-        "translate",
+    p = _command(
+        sub, "translate",
         help="translate sentences with a trained model",
         description="Translate sentences (arguments, or one per line on stdin with '-') with greedy search, "
         "beam search or sampling.",
     )
     p.add_argument("--model", required=True, help="run folder written by 'train' (or a .keras file)")
     p.add_argument("--method", choices=("greedy", "beam", "sample"), default="greedy", help="search (default: %(default)s)")
-    p.add_argument("--beam-width", type=int, default=4, help="with --method beam (default: %(default)s)")
-    p.add_argument("--temperature", type=float, default=1.0, help="with --method sample (default: %(default)s)")
+    p.add_argument("--beam-width", type=int, help="with --method beam (default: {decoding_options.DEFAULT_BEAM_WIDTH})")
+    p.add_argument("--temperature", type=float,
+                   help="with --method sample (default: {decoding.translate(temperature)})")
     p.add_argument("--seed", type=int, default=None, help="with --method sample: reproducible draws")
-    p.add_argument("--max-length", type=int, default=None, help="cap on output tokens")
+    p.add_argument("--max-length", type=int, default=None,
+                   help="cap on output tokens (default: {decoding_options.DEFAULT_MAX_LENGTH})")
     p.add_argument("--attention", action="store_true", help="also print the attention matrix")
     _add_real_world_flags(p)
     p.add_argument("sentences", nargs="+", help="sentences to translate; '-' reads stdin")
     p.set_defaults(func=_run_translate)
 
 
-def _read_stdin_lines() -> list[str]:
-    # Bytes, then a lenient decode: invalid UTF-8 becomes U+FFFD instead of a crash.
-    return [line.decode("utf-8", errors="replace").rstrip("\r\n") for line in sys.stdin.buffer]
-
-
-def _run_translate(args):
-    from .run_folder import load_model
-
+def _sentences(args) -> list[str]:
+    """The sentence arguments, '-' replaced by stdin's lines (read as bytes and decoded leniently:
+    invalid UTF-8 becomes U+FFFD instead of a crash)."""
     sentences: list[str] = []
     for s in args.sentences:
         if s == "-":
-            sentences.extend(_read_stdin_lines())
+            sentences.extend(line.decode("utf-8", errors="replace").rstrip("\r\n") for line in sys.stdin.buffer)
         else:
             sentences.append(s)
+    return sentences
+
+
+def _run_translate(args):
+    start_tensorflow()
+    from .run_folder import load_model
+
+    sentences = _sentences(args)
     try:
         model = load_model(args.model)
     except FileNotFoundError as e:
@@ -198,13 +299,12 @@ def _run_translate(args):
         unk_dictionary = _unk_dictionary(args)
     except ValueError as e:
         raise CommandError(str(e)) from None
-    options = {"max_length": args.max_length, "replace_unk": args.replace_unk, "unk_dictionary": unk_dictionary,
-               "copy_unknown_names": args.copy_unknown_names,
-               "block_ngram_repeat": args.block_ngram_repeat}
+    options = _given(args, "max_length", "replace_unk", "copy_unknown_names", "block_ngram_repeat")
+    options["unk_dictionary"] = unk_dictionary
     if args.method == "beam":
-        options["beam_width"] = args.beam_width
+        options.update(_given(args, "beam_width"))
     elif args.method == "sample":
-        options.update(temperature=args.temperature, seed=args.seed)
+        options.update(_given(args, "temperature", "seed"))
     try:
         translations = model.translate(sentences, method=args.method, **options)
     except ValueError as e:
@@ -221,8 +321,8 @@ def _run_translate(args):
 
 # ---------------------------------------------------------------------- plot
 def _add_plot(sub):
-    p = sub.add_parser(
-        "plot",
+    p = _command(
+        sub, "plot",
         help="save the attention heatmap of sentences (local model or TF Serving)",
         description="Translate sentences with a run folder (--model) or a TF Serving server (--server) and save "
         "their attention heatmap: one sentence per figure, several as a grid. Hangul renders with NanumGothic.",
@@ -233,8 +333,10 @@ def _add_plot(sub):
     p.add_argument("--model-name", help="served model name (with --server)")
     p.add_argument("--version", type=int, default=None, help="served model version (with --server; default: latest)")
     p.add_argument("--method", choices=("greedy", "beam"), default="greedy", help="decoding with --model (default: %(default)s)")
-    p.add_argument("--max-length", type=int, default=None, help="cap on output tokens (with --model)")
-    p.add_argument("--ncols", type=int, default=2, help="grid columns for several sentences (default: %(default)s)")
+    p.add_argument("--max-length", type=int, default=None,
+                   help="cap on output tokens (with --model; default: {decoding_options.DEFAULT_MAX_LENGTH})")
+    p.add_argument("--ncols", type=int,
+                   help="grid columns for several sentences (default: {plotting.plot_attention_grid(ncols)})")
     p.add_argument("--out", required=True, help="image to write (.png; .pdf/.svg also work)")
     p.add_argument("sentences", nargs="+", help="sentences to translate; '-' reads stdin")
     p.set_defaults(func=_run_plot)
@@ -260,14 +362,11 @@ def _server_translate(args, sentences):
 
 
 def _run_plot(args):
-    from .plotting import plot_attention, plot_attention_grid
-
-    sentences = []
-    for s in args.sentences:
-        sentences.extend(line.rstrip("\n") for line in sys.stdin) if s == "-" else sentences.append(s)
+    sentences = _sentences(args)
     if args.server:
         translations = _server_translate(args, sentences)
     else:
+        start_tensorflow()
         from .evaluation import translate_texts
         from .run_folder import load_model
 
@@ -279,16 +378,18 @@ def _run_plot(args):
             raise CommandError(f"{args.model} was trained with --attention none: it has no attention weights to plot.")
         try:
             translations = translate_texts(model, sentences, method=args.method, progress=False,
-                                           **({} if args.max_length is None else {"max_length": args.max_length}))
+                                           **_given(args, "max_length"))
         except NotImplementedError as e:
             raise CommandError(str(e)) from None
     for t in translations:
         print(f"{t.source} -> {t.text}")
+    from .plotting import plot_attention, plot_attention_grid
+
     try:
         if len(translations) == 1:
             plot_attention(translations[0], save=args.out)
         else:
-            plot_attention_grid(translations, ncols=args.ncols, save=args.out)
+            plot_attention_grid(translations, save=args.out, **_given(args, "ncols"))
     except (ValueError, OSError) as e:
         raise CommandError(str(e)) from None
     what = f"of {sentences[0]!r}" if len(sentences) == 1 else f"of {len(sentences)} sentences"
@@ -309,8 +410,8 @@ def _limit_value(text: str) -> int | str:
 
 
 def _add_evaluate(sub):
-    p = sub.add_parser(
-        "evaluate",
+    p = _command(
+        sub, "evaluate",
         help="BLEU/chrF (greedy and beam), BLEU by sentence length, attention vs. gold alignment",
         description="Evaluate a run on the test split of its corpus and write report.md, report.json and PNG plots "
         "to --out. With --compare RUN2 (e.g. the same budget with --attention none) the BLEU-by-length plot has "
@@ -321,14 +422,16 @@ def _add_evaluate(sub):
     p.add_argument("--limit", type=_limit_value, default=None, help="pairs to load before the split, or 'all' "
                    "(default: the run's own limit); the split hashes the English side, so a larger value gives a "
                    "larger test split that still never overlaps the run's training pairs")
-    p.add_argument("--split", choices=("test", "validation"), default="test")
+    p.add_argument("--split", choices=("test", "validation"), default="test", help="(default: %(default)s)")
     p.add_argument("--max-sentences", type=int, default=None, help="evaluate only the first N pairs of the split")
     p.add_argument("--compare", default=None, help="a second run folder for the length-bucket comparison")
-    p.add_argument("--beam-width", type=int, default=4, help="beam width; 0 skips beam search (default: %(default)s)")
-    p.add_argument("--buckets", default=",".join(str(e) for e in (5, 10, 15, 20, 25, 30, 40, 50)),
-                   help="source-length bucket edges in words (default: %(default)s)")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--max-length", type=int, default=None, help="cap on output tokens")
+    p.add_argument("--beam-width", type=int,
+                   help="beam width; 0 skips beam search (default: {evaluation.evaluate(beam_width)})")
+    p.add_argument("--buckets", metavar="EDGES",
+                   help="source-length bucket edges in words (default: {evaluation.DEFAULT_BUCKET_EDGES})")
+    p.add_argument("--batch-size", type=int, help="sentences per batch (default: {evaluation.evaluate(batch_size)})")
+    p.add_argument("--max-length", type=int, default=None,
+                   help="cap on output tokens (default: {decoding_options.DEFAULT_MAX_LENGTH})")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--robustness", action="store_true",
                    help="instead: the robustness evaluation (test pairs with names/numbers swapped for unseen ones, "
@@ -339,82 +442,42 @@ def _add_evaluate(sub):
     p.set_defaults(func=_run_evaluate)
 
 
-def _run_robustness(args, model, train, test, label):
-    import json
-
-    from .robustness import DEFAULT_VARIANTS, build_robustness_set, evaluate_robustness, model_translator
-    from .robustness import robustness_markdown, robustness_table
-
-    rset = build_robustness_set(train, test)
-    if not rset.swapped and not rset.long:
-        raise CommandError(f"{label}: the test split has no pairs to build a robustness set from; raise --limit.")
-    decode = {} if args.max_length is None else {"max_length": args.max_length}
-    results = {}
-    for name, options in DEFAULT_VARIANTS.items():
-        if options.get("method") == "beam":
-            if not args.beam_width:
-                continue
-            options = dict(options, beam_width=args.beam_width)
-            name = f"beam {args.beam_width}"
-        print(f"robustness: {name} ...", flush=True)
-        results[name] = evaluate_robustness(model_translator(model, batch_size=args.batch_size, **decode, **options),
-                                            rset)
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "robustness.json"), "w", encoding="utf-8") as f:
-        json.dump({"model": args.model, "data": label, "results": results, "set": rset.to_dict()}, f, indent=1,
-                  ensure_ascii=False)
-    with open(os.path.join(args.out, "robustness.md"), "w", encoding="utf-8") as f:
-        f.write(robustness_markdown(results, rset, title=f"{args.model} on {label}"))
-    print(robustness_table(results))
-    print(f"report: {os.path.join(args.out, 'robustness.md')}")
-
-
 def _run_evaluate(args):
-    from .data import load_corpus, split_pairs
-    from .evaluation import check_bucket_edges, evaluate, run_summary, write_report
-    from .run_folder import load_model
+    start_tensorflow()
+    from .evaluation import check_bucket_edges, evaluate_run, evaluate_run_robustness, load_run_split
 
+    options = _given(args, "beam_width", "batch_size", "max_length")
+    if args.buckets is not None:
+        try:
+            options["edges"] = check_bucket_edges([x for x in args.buckets.split(",") if x.strip()])
+        except ValueError:
+            raise CommandError(f"--buckets {args.buckets!r}: give increasing whole numbers, e.g. 5,10,15,20.") from None
     try:
-        edges = check_bucket_edges([int(x) for x in args.buckets.split(",") if x.strip()])
-    except ValueError:
-        raise CommandError(f"--buckets {args.buckets!r}: give increasing whole numbers, e.g. 5,10,15,20.") from None
-    run = run_summary(args.model) if os.path.isdir(args.model) else None
-    config = run["config"] if run else {}
-    data = args.data or config.get("data") or "builtin-ko-en"
-    if args.limit == "all":
-        limit = None
-    elif args.limit is not None:
-        limit = args.limit
-    else:
-        limit = config.get("limit") if data == config.get("data") else None
-    try:
-        model = load_model(args.model)
-        compare = load_model(args.compare) if args.compare else None
-        pairs = load_corpus(data, limit=limit, seed=config.get("seed", 0), source=config.get("direction", "other"))
+        run = load_run_split(args.model, data=args.data, limit=args.limit, split=args.split,
+                             max_sentences=args.max_sentences, compare=None if args.robustness else args.compare)
     except (FileNotFoundError, ValueError) as e:
         raise CommandError(str(e)) from None
-    train, validation, test = split_pairs(pairs)
-    pairs = test if args.split == "test" else validation
-    if args.max_sentences is not None:
-        pairs = pairs[: args.max_sentences]
     if args.robustness:
-        return _run_robustness(args, model, train, pairs, f"{data}, {args.split} split")
-    print(f"evaluating {args.model} on {pairs.name}: {len(pairs)} pairs (of {len(train) + len(validation) + len(test)} loaded)")
+        from .robustness import robustness_table
+
+        options.pop("edges", None)
+        try:
+            results, path = evaluate_run_robustness(run, args.out, **options, log=lambda line: print(line, flush=True))
+        except ValueError as e:
+            raise CommandError(str(e)) from None
+        print(robustness_table(results))
+        print(f"report: {path}")
+        return
+    print(f"evaluating {args.model} on {run.pairs.name}: {len(run.pairs)} pairs (of {run.loaded} loaded)")
     try:
-        result = evaluate(model, pairs, compare=compare, beam_width=args.beam_width, edges=edges,
-                          batch_size=args.batch_size, max_length=args.max_length, progress=not args.no_progress)
+        report, paths = evaluate_run(run, args.out, progress=not args.no_progress, **options)
     except ValueError as e:
         raise CommandError(str(e)) from None
-    report = result.report
-    report["model"]["path"] = args.model
-    report["data"].update(corpus=data, limit=limit, split=args.split)
-    if run:
-        report["training"] = run
-    if args.compare and os.path.isdir(args.compare):
-        compare_run = run_summary(args.compare)
-        if compare_run:
-            report["compare_training"] = compare_run
-    paths = write_report(result, args.out)
+    _print_evaluation(report)
+    print(f"report written to {paths['report.md']} (and report.json, {len(paths) - 2} plots)")
+
+
+def _print_evaluation(report) -> None:
     for method, s in report["scores"].items():
         if "error" in s:
             print(f"{method}: {s['error']}")
@@ -427,29 +490,33 @@ def _run_evaluate(args):
         a = report["alignment"]
         print(f"alignment AER: attention {a['attention']['aer']:.3f}, uniform {a['uniform']['aer']:.3f}, "
               f"diagonal {a['diagonal']['aer']:.3f} (lower is better)")
-    print(f"report written to {paths['report.md']} (and report.json, {len(paths) - 2} plots)")
 
 
 # ---------------------------------------------------------------------- export
 def _add_export(sub):
-    p = sub.add_parser(
-        "export",
+    p = _command(
+        sub, "export",
         help="export a trained model as a SavedModel for TensorFlow Serving",
-        description="Write saved_models/NAME/<version>/ (next integer version by default; written to a hidden "
+        description="Write BASE_DIR/NAME/<version>/ (next integer version by default; written to a hidden "
         "folder and renamed into place) with the signatures serving_default, translate_with_attention and "
-        "beam_search, and rewrite saved_models/models.config. Exit status: 0 done, 2 bad request.",
+        "beam_search, and rewrite BASE_DIR/models.config. Exit status: 0 done, 2 bad request.",
     )
     p.add_argument("--model", required=True, help="run folder written by 'train' (or a .keras file)")
     p.add_argument("--name", required=True, help="model name clients ask the server for (letters, digits, _ - .)")
-    p.add_argument("--base-dir", default="saved_models", help="folder holding the served models (default: %(default)s)")
+    p.add_argument("--base-dir", metavar="BASE_DIR",
+                   help="folder holding the served models (default: {export.DEFAULT_BASE_DIR})")
     p.add_argument("--version", type=int, default=None, help="version number (default: the next integer)")
-    p.add_argument("--max-length", type=int, default=None, help="cap on output tokens (default: 100)")
-    p.add_argument("--max-source-length", type=int, default=None, help="longer sources are truncated (default: 256 tokens)")
-    p.add_argument("--beam-width", type=int, default=None, help="beam width of the beam_search signature (default: 4)")
-    p.add_argument("--length-penalty", type=float, default=None, help="GNMT length penalty alpha of beam_search (default: 0.6)")
+    p.add_argument("--max-length", type=int, help="cap on output tokens (default: {decoding_options.DEFAULT_MAX_LENGTH})")
+    p.add_argument("--max-source-length", type=int,
+                   help="longer sources are truncated (default: {decoding_options.DEFAULT_MAX_SOURCE_LENGTH} tokens)")
+    p.add_argument("--beam-width", type=int,
+                   help="beam width of the beam_search signature (default: {decoding_options.DEFAULT_BEAM_WIDTH})")
+    p.add_argument("--length-penalty", type=float,
+                   help="GNMT length penalty alpha of beam_search (default: {decoding_options.DEFAULT_LENGTH_PENALTY})")
     _add_real_world_flags(p, export=True)
-    p.add_argument("--serving-root", default="/models",
-                   help="where the server sees --base-dir, for models.config (default: %(default)s, the docker mount)")
+    p.add_argument("--serving-root",
+                   help="where the server sees --base-dir, for models.config "
+                   "(default: {export.DEFAULT_SERVING_ROOT}, the docker mount)")
     p.add_argument("--xla", action="store_true",
                    help="also write serving_default_xla and translate_with_attention_xla (greedy decode loop "
                         "compiled by XLA); TF Serving needs --xla_cpu_compilation_enabled=true for them "
@@ -458,33 +525,28 @@ def _add_export(sub):
 
 
 def _run_export(args):
-    from .export import ExportSettings, export_run
+    start_tensorflow()
+    from .export import MODELS_CONFIG, ExportSettings, export_run
 
-    given = {
-        "max_length": args.max_length,
-        "max_source_length": args.max_source_length,
-        "beam_width": args.beam_width,
-        "length_penalty": args.length_penalty,
-        "block_ngram_repeat": args.block_ngram_repeat,
-        "beam_block_ngram_repeat": args.beam_block_ngram_repeat,
-    }
+    given = _given(args, "max_length", "max_source_length", "beam_width", "length_penalty", "block_ngram_repeat",
+                   "beam_block_ngram_repeat", "replace_unk", "copy_unknown_names")
     try:
-        given["replace_unk"] = args.replace_unk
-        given["copy_unknown_names"] = args.copy_unknown_names
-        given["unk_dictionary"] = _unk_dictionary(args)
-        settings = ExportSettings(**{k: v for k, v in given.items() if v is not None})
-        path = export_run(args.model, args.name, args.base_dir, version=args.version, settings=settings,
-                          serving_root=args.serving_root, xla=args.xla)
+        unk_dictionary = _unk_dictionary(args)
+        if unk_dictionary is not None:
+            given["unk_dictionary"] = unk_dictionary
+        settings = ExportSettings(**given)
+        path = export_run(args.model, args.name, settings=settings,
+                          xla=args.xla, **_given(args, "base_dir", "version", "serving_root"))
     except (FileNotFoundError, FileExistsError, ValueError) as e:
         raise CommandError(str(e)) from None
     print(f"exported {args.model} to {path}")
-    print(f"models.config: {os.path.join(args.base_dir, 'models.config')}; check it with: seq2seq-keras check-servable {path}")
+    print(f"models.config: {path.parent.parent / MODELS_CONFIG}; check it with: seq2seq-keras check-servable {path}")
 
 
 # ---------------------------------------------------------------------- check-servable
 def _add_check_servable(sub):
-    p = sub.add_parser(
-        "check-servable",
+    p = _command(
+        sub, "check-servable",
         help="check that an exported SavedModel is servable by TensorFlow Serving (no server needed)",
         description="Report tags and signatures, check that outputs are dense, batch-major and not float16, then, in a "
         "fresh Python process that cannot import Keras or this package: audit every op (core TensorFlow or "
@@ -499,7 +561,8 @@ def _add_check_servable(sub):
                    help="only check the files and signatures (skip the fresh process: loaders, warm-up, parity)")
     p.add_argument("--model", default=None,
                    help="run folder (or .keras file) to compare translations with (default: the one recorded at export)")
-    p.add_argument("--timeout", type=float, default=600, help="seconds allowed for the fresh process (default: %(default)s)")
+    p.add_argument("--timeout", type=float, help="seconds allowed for the fresh process "
+                   "(default: {servable.check_servable(timeout)}; --benchmark: at least {servable.benchmark_servable(timeout)})")
     p.add_argument("--benchmark", action="store_true",
                    help="also time it through TF Serving's loader (fresh process, C API): 1-sentence latency "
                    "(median, p90) and sentences/s at batch 64, greedy (serving_default) and beam_search")
@@ -509,13 +572,14 @@ def _add_check_servable(sub):
 
 
 def _run_check_servable(args):
+    start_tensorflow()
     from .servable import check_servable
 
     if not os.path.isdir(args.path):
         raise CommandError(f"{args.path} is not a folder: pass an exported version folder such as saved_models/demo/1.")
     if args.model is not None and not os.path.exists(args.model):
         raise CommandError(f"--model {args.model} does not exist: pass the run folder the export came from.")
-    report = check_servable(args.path, smoke=not args.no_smoke, timeout=args.timeout, model=args.model)
+    report = check_servable(args.path, smoke=not args.no_smoke, model=args.model, **_given(args, "timeout"))
     print(report.format())
     if not report.ok:
         return 1
@@ -528,7 +592,8 @@ def _run_check_servable(args):
             sentences = list(load_corpus(args.benchmark_data, limit=640).source)
         except (FileNotFoundError, ValueError) as e:
             raise CommandError(str(e)) from None
-        timings = benchmark_servable(args.path, sentences, timeout=max(args.timeout, 1200))
+        longer = {} if args.timeout is None else {"timeout": max(args.timeout, library_default("servable.benchmark_servable(timeout)"))}
+        timings = benchmark_servable(args.path, sentences, **longer)
         for signature, t in timings.items():
             print(f"{signature} (TF Serving's loader): 1 sentence {t['latency_median_ms']:.1f} ms median, {t['latency_p90_ms']:.1f} ms p90; "
                   f"batch of 64: {t['sentences_per_second']:.0f} sentences/s")

@@ -11,9 +11,7 @@ import dataclasses
 import json
 import warnings
 
-from .attention import ATTENTION_TYPES, attention_name
-from .encoder import RNN_TYPES
-from .model import ARCHITECTURES
+from .choices import ARCHITECTURES, ATTENTION_TYPES, RNN_TYPES, attention_name
 from .hardware import JIT_COMPILE, PRECISIONS, XLA_MIN_STEPS
 
 

@@ -13,10 +13,10 @@ import keras
 from keras import ops
 
 from . import fused
+from .choices import RNN_TYPES  # noqa: F401  (the names live where the command line can read them without Keras)
 # The fused GRU functions lived here before seq2seq_keras.fused; kept importable from here.
 from .fused import IMPLEMENTATIONS, gpu_available, gru_gates, gru_scan  # noqa: F401
 
-RNN_TYPES = ("gru", "lstm")
 
 
 def _rnn_layer(rnn: str, units: int, dropout: float, name: str, dtype=None):

@@ -11,8 +11,8 @@ Three questions, three measurements:
    trained with the same budget: the plot of Bahdanau et al. 2014, Figure 2.
 3. **Are attention weights interpretable?** On the built-in Korean-English corpus,
    whose generator knows the gold word alignment, the argmax of each output word's
-   attention row is compared with the gold links (:func:`alignment_quality`), next
-   to a uniform-attention and a diagonal control.
+   attention row is compared with the gold links, next to a uniform-attention and a
+   diagonal control (:mod:`seq2seq_keras.alignment`, which defines the metric).
 
 References. The model's vocabulary is lower-cased (and, for Latin scripts,
 accent-stripped), so scoring its output against raw references would mostly
@@ -21,25 +21,6 @@ model's own target standardisation and joins the tokens the way
 ``TextProcessor.detokenize`` does: the reference becomes exactly the string a
 perfect model would print. BLEU and chrF are then sacrebleu's defaults (13a
 tokenisation, exponential smoothing; chrF2), see the signature.
-
-Alignment metric. With the gold links ``G`` as Och & Ney's *sure* links (and
-*possible* = sure) and the predicted links ``A`` (one per output word: the source
-word with the largest attention weight), summed over the corpus:
-
-* precision = |A ∩ G| / |A|, recall = |A ∩ G| / |G|, F1;
-* AER = 1 - (|A ∩ S| + |A ∩ P|) / (|A| + |S|) = 1 - 2 |A ∩ G| / (|A| + |G|)  (= 1 - F1 here);
-* gold attention mass: the mean over output words of the attention weight that
-  falls on gold-linked source words (the soft counterpart; 1 is perfect).
-
-Attention is taken under teacher forcing (the gold English is fed in, as in
-Bahdanau et al.'s alignment figures), so rows line up with the gold target words;
-the row that predicts ``[END]`` is excluded. The uniform control spreads each row
-evenly over the source words; its argmax is a tie, so its link is counted as a
-uniformly random source word and the scores are the exact expectation
-(|A| and |G| are fixed, so AER is linear in |A ∩ G|). The diagonal control links
-output word ``i`` of ``T`` to source word ``floor((i + 0.5) * S / T)``.
-Word-piece models are compared at word level: attention is summed over the pieces
-of a source word and averaged over the pieces of an output word.
 """
 
 from __future__ import annotations
@@ -51,21 +32,16 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
+
+from .alignment import alignment_quality, example_indices, progress_batches
+from .decoding import DEFAULT_BEAM_WIDTH
 
 DEFAULT_BUCKET_EDGES: tuple[int, ...] = (5, 10, 15, 20, 25, 30, 40, 50)
 METHODS = ("greedy", "beam")
 
-ALIGNMENT_DEFINITION = (
-    "Predicted links A: for every output word (teacher-forced gold English; the [END] row excluded), "
-    "the source word with the largest attention weight. Gold links G from the generator (Och & Ney sure "
-    "links; possible = sure). Corpus sums: precision = |A&G|/|A|, recall = |A&G|/|G|, "
-    "AER = 1 - 2|A&G|/(|A|+|G|). Gold attention mass = mean over output words of the attention weight on "
-    "gold-linked source words. Uniform control: each row spread evenly (its argmax tie counted as a random "
-    "source word, exact expectation). Diagonal control: output word i of T -> source word floor((i+0.5)S/T)."
-)
 REFERENCE_NOTE = (
     "References are normalised by the model's own target standardisation (lower case, accents stripped for "
     "Latin scripts, punctuation split off and re-attached as in detokenize), i.e. the string a perfect model "
@@ -212,239 +188,7 @@ def source_word_counts(sources: Sequence[str]) -> list[int]:
     return [len(word_tokens(s)) for s in sources]
 
 
-# =========================================================================== alignment
-@dataclasses.dataclass(frozen=True)
-class AlignmentScore:
-    """Corpus-level alignment quality; see the module docstring for the definitions."""
-
-    precision: float
-    recall: float
-    f1: float
-    aer: float
-    gold_mass: float
-    predicted: float  # |A|
-    gold: float  # |G|
-    correct: float  # |A & G| (an expectation for the uniform control)
-    sentences: int
-
-    def to_dict(self) -> dict[str, float]:
-        return dataclasses.asdict(self)
-
-
-def gold_matrix(alignment: Iterable[tuple[int, int]], target_len: int, source_len: int) -> np.ndarray:
-    """``(source_index, target_index)`` links -> bool ``[target_len, source_len]``."""
-    matrix = np.zeros((target_len, source_len), dtype=bool)
-    for s, t in alignment:
-        if not (0 <= t < target_len and 0 <= s < source_len):
-            raise ValueError(
-                f"alignment link (source {s}, target {t}) is outside a {target_len} x {source_len} "
-                "(target x source) sentence pair."
-            )
-        matrix[t, s] = True
-    return matrix
-
-
-def argmax_links(attention: np.ndarray) -> np.ndarray:
-    """``[T, S]`` weights -> one-hot ``[T, S]`` float: each row's largest weight (first on ties)."""
-    attention = np.asarray(attention, dtype=np.float64)
-    links = np.zeros_like(attention)
-    if attention.size:
-        links[np.arange(attention.shape[0]), attention.argmax(axis=1)] = 1.0
-    return links
-
-
-def uniform_links(target_len: int, source_len: int) -> np.ndarray:
-    """Uniform attention ``[T, S]`` (every weight 1/S): the no-information control."""
-    return np.full((target_len, source_len), 1.0 / max(source_len, 1))
-
-
-def diagonal_links(target_len: int, source_len: int) -> np.ndarray:
-    """One-hot ``[T, S]``: output word ``i`` -> source word ``floor((i + 0.5) * S / T)``."""
-    links = np.zeros((target_len, source_len))
-    if target_len and source_len:
-        cols = np.floor((np.arange(target_len) + 0.5) * source_len / target_len).astype(int)
-        links[np.arange(target_len), np.minimum(cols, source_len - 1)] = 1.0
-    return links
-
-
-def alignment_score(
-    golds: Sequence[np.ndarray],
-    links: Sequence[np.ndarray],
-    soft: Sequence[np.ndarray] | None = None,
-) -> AlignmentScore:
-    """Score predicted links against gold alignments, summed over sentences.
-
-    Args:
-        golds: bool ``[T, S]`` gold alignment per sentence.
-        links: ``[T, S]`` predicted links per sentence: one-hot for hard links, or a
-            row-stochastic matrix read as "the probability that this link is
-            predicted" (then the counts and AER are exact expectations).
-        soft: attention ``[T, S]`` per sentence for the gold attention mass
-            (default: ``links``).
-    """
-    if len(golds) != len(links) or (soft is not None and len(soft) != len(golds)):
-        raise ValueError("golds, links (and soft) need one matrix per sentence.")
-    predicted = gold = correct = mass = 0.0
-    rows = 0
-    for k, (g, a) in enumerate(zip(golds, links)):
-        g = np.asarray(g, dtype=bool)
-        a = np.asarray(a, dtype=np.float64)
-        w = a if soft is None else np.asarray(soft[k], dtype=np.float64)
-        if g.shape != a.shape or g.shape != w.shape:
-            raise ValueError(f"sentence {k}: gold {g.shape}, links {a.shape}, attention {w.shape}; shapes must match.")
-        predicted += float(a.sum())
-        gold += float(g.sum())
-        correct += float((a * g).sum())
-        mass += float((w * g).sum())
-        rows += g.shape[0]
-    precision = correct / predicted if predicted else 0.0
-    recall = correct / gold if gold else 0.0
-    f1 = 2 * correct / (predicted + gold) if predicted + gold else 0.0
-    return AlignmentScore(
-        precision=precision,
-        recall=recall,
-        f1=f1,
-        aer=1.0 - f1 if predicted + gold else 0.0,
-        gold_mass=mass / rows if rows else 0.0,
-        predicted=predicted,
-        gold=gold,
-        correct=correct,
-        sentences=len(golds),
-    )
-
-
-def _word_index(tokens: Sequence[str]) -> list[int]:
-    """Token position -> word position (a token starting with ``##`` continues the previous word)."""
-    index, word = [], -1
-    for token in tokens:
-        if not (token.startswith("##") and word >= 0):
-            word += 1
-        index.append(word)
-    return index
-
-
-def _to_words(attention: np.ndarray, source_tokens: Sequence[str], target_tokens: Sequence[str]) -> np.ndarray:
-    """Token-level ``[T_tok, S_tok]`` -> word-level ``[T_words, S_words]`` (sum over source pieces, mean over target)."""
-    s_index, t_index = _word_index(source_tokens), _word_index(target_tokens)
-    if s_index == list(range(len(s_index))) and t_index == list(range(len(t_index))):
-        return attention
-    n_s, n_t = (s_index[-1] + 1 if s_index else 0), (t_index[-1] + 1 if t_index else 0)
-    by_source = np.zeros((attention.shape[0], n_s))
-    np.add.at(by_source.T, s_index, attention.T)
-    words = np.zeros((n_t, n_s))
-    np.add.at(words, t_index, by_source)
-    counts = np.bincount(t_index, minlength=n_t)[:, None]
-    return words / np.maximum(counts, 1)
-
-
-def forced_attention(model, sources: Sequence[str], targets: Sequence[str], *, batch_size: int = 64,
-                     progress: bool = False) -> list[np.ndarray | None]:
-    """Word-level attention ``[target_words, source_words]`` under teacher forcing, one per pair.
-
-    The gold ``targets`` are fed to the decoder (``[START] y_1 .. y_T``); row ``i``
-    is the attention used to predict ``y_{i+1}``; the ``[END]`` row is dropped.
-    ``None`` for a pair whose token counts the processors cut (``max_length``).
-    """
-    import tensorflow as tf
-
-    from .text import to_python_strings
-
-    if not model.has_attention:
-        raise ValueError("This model has no attention (attention=None): there is nothing to align.")
-    fn = getattr(model, "_seq2seq_forced_attention_fn", None)
-    if fn is None:  # one traced function per model: callers such as callbacks.AttentionSnapshots call this often
-        fn = tf.function(lambda s, t: model.call_with_attention((s, t), training=False)[1], reduce_retracing=True)
-        object.__setattr__(model, "_seq2seq_forced_attention_fn", fn)  # a cache, not tracked by Keras
-    out: list[np.ndarray | None] = []
-    for start in _progress(range(0, len(sources), batch_size), progress, "alignment", total_items=len(sources),
-                           batch_size=batch_size):
-        src = list(sources[start:start + batch_size])
-        tgt = list(targets[start:start + batch_size])
-        src_tokens = to_python_strings(model.source_text.tokenize(tf.constant(src)))
-        tgt_tokens = to_python_strings(model.target_text.tokenize(tf.constant(tgt)))
-        src_ids = model.source_text(src)
-        tgt_ids = model.target_text(tgt)
-        weights = np.asarray(fn(src_ids, tgt_ids[:, :-1]), dtype=np.float64)
-        tgt_lengths = np.asarray(tf.reduce_sum(tf.cast(tgt_ids > 0, tf.int32), axis=1)) - 2  # no START/END
-        src_lengths = np.asarray(tf.reduce_sum(tf.cast(src_ids > 0, tf.int32), axis=1))
-        for b in range(len(src)):
-            s, t = int(src_lengths[b]), int(tgt_lengths[b])
-            if s != len(src_tokens[b]) or t != len(tgt_tokens[b]):
-                out.append(None)
-                continue
-            out.append(_to_words(weights[b, :t, :s], src_tokens[b], tgt_tokens[b]))
-    return out
-
-
-def alignment_quality(model, pairs, *, batch_size: int = 64, progress: bool = False) -> dict[str, Any]:
-    """Attention argmax vs. gold alignment on pairs with ``.alignments`` (the built-in corpus).
-
-    Returns ``{"attention", "uniform", "diagonal"}`` (:class:`AlignmentScore` dicts),
-    ``"sentences"``, ``"skipped"`` (pairs whose word counts did not match the gold
-    tokens, e.g. cut by ``max_length``), ``"definition"`` and, for plotting,
-    ``"examples"``: the first few ``(source, target, attention, gold)``.
-    """
-    from .builtin_ko_en import word_tokens
-
-    if getattr(pairs, "alignments", None) is None:
-        raise ValueError(
-            f"The corpus {getattr(pairs, 'name', '')!r} has no gold alignments; alignment quality needs the "
-            "built-in corpus (load_corpus('builtin-ko-en'))."
-        )
-    attentions = forced_attention(model, pairs.source, pairs.target, batch_size=batch_size, progress=progress)
-    golds, soft, kept = [], [], []
-    skipped = 0
-    for source, target, links, attention in zip(pairs.source, pairs.target, pairs.alignments, attentions):
-        n_s, n_t = len(word_tokens(source)), len(word_tokens(target))
-        if attention is None or attention.shape != (n_t, n_s):
-            skipped += 1
-            continue
-        gold = gold_matrix(links, n_t, n_s)
-        golds.append(gold)
-        soft.append(attention)
-        kept.append((source, target))
-    chosen = example_indices([g.shape[1] for g in golds], 4)
-    examples = [(*kept[i], soft[i], golds[i]) for i in chosen]
-    scores = {
-        "attention": alignment_score(golds, [argmax_links(a) for a in soft], soft),
-        "uniform": alignment_score(golds, [uniform_links(*g.shape) for g in golds]),
-        "diagonal": alignment_score(golds, [diagonal_links(*g.shape) for g in golds]),
-    }
-    return {
-        **{k: v.to_dict() for k, v in scores.items()},
-        "sentences": len(golds),
-        "skipped": skipped,
-        "definition": ALIGNMENT_DEFINITION,
-        "examples": examples,
-    }
-
-
-def example_indices(lengths: Sequence[int], k: int, *, max_length: int = 14) -> list[int]:
-    """``k`` indices whose lengths spread from short to long (at most ``max_length``, so a heatmap
-    stays readable): the sentences at evenly spaced quantiles, in order of length."""
-    candidates = sorted((n, i) for i, n in enumerate(lengths) if 0 < n <= max_length)
-    if not candidates:
-        candidates = sorted((n, i) for i, n in enumerate(lengths) if n > 0)
-    if len(candidates) <= k:
-        return [i for _, i in candidates]
-    picks = np.linspace(0.2, 1.0, k) * (len(candidates) - 1)
-    return [candidates[int(round(p))][1] for p in picks]
-
-
 # =========================================================================== translating
-def _progress(iterable, enabled: bool, desc: str, *, total_items: int, batch_size: int):
-    """Yield from ``iterable`` (batch starts) with a tqdm bar counted in sentences."""
-    if not enabled:
-        yield from iterable
-        return
-    from tqdm.auto import tqdm
-
-    with tqdm(total=total_items, desc=desc, unit="sent", leave=True) as bar:
-        for item in iterable:
-            yield item
-            bar.update(min(batch_size, total_items - item))
-
-
 def supports_method(method: str) -> bool:
     """Whether ``decoding.translate`` offers ``method=...`` (greedy always works)."""
     from . import decoding
@@ -471,8 +215,8 @@ def translate_texts(model, texts: Sequence[str], *, method: str = "greedy", batc
     if method != "greedy":
         kwargs["method"] = method
     results: list = []
-    for start in _progress(range(0, len(texts), batch_size), progress, desc or method,
-                           total_items=len(texts), batch_size=batch_size):
+    for start in progress_batches(range(0, len(texts), batch_size), progress, desc or method,
+                                  total_items=len(texts), batch_size=batch_size):
         results.extend(decoding.translate(model, list(texts[start:start + batch_size]), **kwargs))
     return results
 
@@ -497,7 +241,7 @@ def evaluate(
     pairs,
     *,
     compare=None,
-    beam_width: int = 4,
+    beam_width: int = DEFAULT_BEAM_WIDTH,
     edges: Sequence[int] = DEFAULT_BUCKET_EDGES,
     batch_size: int = 64,
     max_length: int | None = None,
@@ -510,7 +254,11 @@ def evaluate(
     * corpus BLEU/chrF for greedy and (``beam_width > 0``) beam search;
     * BLEU by source length for ``model`` and, if given, the ``compare`` model
       (e.g. the no-attention baseline trained with the same budget), greedy;
-    * alignment quality if ``pairs`` has gold alignments and ``model`` has attention.
+    * alignment quality if ``pairs`` has gold alignments and ``model`` has attention
+      (:func:`seq2seq_keras.alignment.alignment_quality`).
+
+    Raises:
+        ValueError: ``pairs`` is empty.
     """
     if len(pairs) == 0:
         raise ValueError(f"The evaluation set {getattr(pairs, 'name', '')!r} is empty: nothing to evaluate.")
@@ -523,25 +271,10 @@ def evaluate(
                  "source_lang": getattr(pairs, "source_lang", None), "target_lang": getattr(pairs, "target_lang", None)},
         "model": {"label": name, "attention": model.attention_type},
         "references": REFERENCE_NOTE,
-        "scores": {},
     }
-    translations: dict[str, list] = {}
-    decode_args = {} if max_length is None else {"max_length": max_length}
-    methods = [("greedy", {})]
-    if beam_width and beam_width > 0:
-        methods.append(("beam", {"beam_width": beam_width}))
-    for method, extra in methods:
-        if not supports_method(method):
-            report["scores"][method] = {"error": "decoding.translate has no method= argument yet (beam search unavailable)"}
-            continue
-        start = time.perf_counter()
-        out = translate_texts(model, sources, method=method, batch_size=batch_size, progress=progress,
-                              desc=f"{name}: {method}", **decode_args, **extra)
-        seconds = time.perf_counter() - start
-        translations[method] = out
-        scores = corpus_scores([t.text for t in out], references)
-        scores.update(seconds=seconds, sentences_per_second=len(out) / seconds if seconds else None, **extra)
-        report["scores"][method] = scores
+    decode = {"batch_size": batch_size, "progress": progress, **({} if max_length is None else {"max_length": max_length})}
+    methods = {"greedy": {}, **({"beam": {"beam_width": beam_width}} if beam_width and beam_width > 0 else {})}
+    report["scores"], translations = _score_methods(model, sources, references, methods, name, decode)
 
     by_length = {name: bleu_by_length([t.text for t in translations["greedy"]], references, lengths, edges)}
     if compare is not None:
@@ -549,14 +282,10 @@ def evaluate(
         if compare_name == name:
             compare_name += " (compare)"
         compare_refs = normalize_references(compare.target_text, raw_references)
-        start = time.perf_counter()
-        out = translate_texts(compare, sources, batch_size=batch_size, progress=progress,
-                              desc=f"{compare_name}: greedy", **decode_args)
-        translations[f"{compare_name}, greedy"] = out
-        scores = corpus_scores([t.text for t in out], compare_refs)
-        scores.update(seconds=time.perf_counter() - start)
-        report["compare"] = {"label": compare_name, "attention": compare.attention_type, "greedy": scores}
-        by_length[compare_name] = bleu_by_length([t.text for t in out], compare_refs, lengths, edges)
+        scores, out = _score_methods(compare, sources, compare_refs, {"greedy": {}}, compare_name, decode)
+        translations[f"{compare_name}, greedy"] = out["greedy"]
+        report["compare"] = {"label": compare_name, "attention": compare.attention_type, "greedy": scores["greedy"]}
+        by_length[compare_name] = bleu_by_length([t.text for t in out["greedy"]], compare_refs, lengths, edges)
     report["length_buckets"] = {"edges": list(edges), "decoding": "greedy", "length": "source words", "models": by_length}
 
     alignment_examples: list = []
@@ -564,15 +293,27 @@ def evaluate(
         quality = alignment_quality(model, pairs, batch_size=batch_size, progress=progress)
         alignment_examples = quality.pop("examples")
         report["alignment"] = quality
-
-    rows = []
-    for i in range(min(examples, len(sources))):
-        row = {"source": sources[i], "reference": references[i]}
-        for key, out in translations.items():
-            row[key] = out[i].text
-        rows.append(row)
-    report["examples"] = rows
+    report["examples"] = [{"source": sources[i], "reference": references[i],
+                           **{key: out[i].text for key, out in translations.items()}}
+                          for i in range(min(examples, len(sources)))]
     return Evaluation(report=report, translations=translations, alignment_examples=alignment_examples)
+
+
+def _score_methods(model, sources, references, methods: Mapping[str, dict], name: str, decode: dict):
+    """``(scores, translations)`` per decoding method: corpus BLEU/chrF, time, sentences per second."""
+    scores: dict[str, Any] = {}
+    translations: dict[str, list] = {}
+    for method, extra in methods.items():
+        if not supports_method(method):
+            scores[method] = {"error": "decoding.translate has no method= argument yet (beam search unavailable)"}
+            continue
+        start = time.perf_counter()
+        out = translate_texts(model, sources, method=method, desc=f"{name}: {method}", **decode, **extra)
+        seconds = time.perf_counter() - start
+        translations[method] = out
+        scores[method] = corpus_scores([t.text for t in out], references)
+        scores[method].update(seconds=seconds, sentences_per_second=len(out) / seconds if seconds else None, **extra)
+    return scores, translations
 
 
 # =========================================================================== report files
@@ -726,3 +467,131 @@ def run_summary(run_dir: str | os.PathLike) -> dict[str, Any] | None:
         summary += f"; final validation token accuracy {final['val_accuracy']:.3f}"
     return {"path": str(run), "config": dataclasses.asdict(config), "epochs": epochs, "final": final,
             "summary": summary}
+
+
+# =========================================================================== a run folder, end to end
+@dataclasses.dataclass
+class RunSplit:
+    """A trained run and the split of its corpus it is evaluated on (:func:`load_run_split`)."""
+
+    path: str  # the run folder (or .keras file)
+    model: Any
+    pairs: Any  # the evaluated pairs (SentencePairs), cut to ``max_sentences``
+    train: Any  # the training pairs of the same load (the robustness set avoids their names)
+    loaded: int  # pairs loaded before the split
+    data: str  # corpus name or path
+    limit: int | None
+    split: str  # "test" or "validation"
+    run: dict[str, Any] | None  # run_summary(path)
+    compare: Any = None  # a second model, or None
+    compare_path: str | None = None
+    compare_run: dict[str, Any] | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.data}, {self.split} split"
+
+
+def load_run_split(path: str | os.PathLike, *, data: str | None = None, limit: int | str | None = None,
+                   split: str = "test", max_sentences: int | None = None,
+                   compare: str | os.PathLike | None = None) -> RunSplit:
+    """Load a run folder's model and the split of its corpus it never trained on.
+
+    Args:
+        path: run folder written by ``train`` (or a ``.keras`` file).
+        data: corpus name or ``.txt`` path; default: the run's own (``config.json``).
+        limit: pairs to load before the split, or ``"all"``; default: the run's own
+            limit when ``data`` is the run's corpus. The split hashes the English side,
+            so a larger limit gives a larger test split that still never overlaps the
+            run's training pairs.
+        split: ``"test"`` or ``"validation"``.
+        max_sentences: keep only the first N pairs of the split.
+        compare: a second run folder (or ``.keras`` file), loaded as :attr:`RunSplit.compare`.
+
+    Raises:
+        FileNotFoundError: no trained model at ``path`` or ``compare``, or no corpus file.
+        ValueError: an unknown corpus or split.
+    """
+    from .config import TrainConfig
+    from .data import load_corpus, split_pairs
+    from .run_folder import load_model
+
+    if split not in ("test", "validation"):
+        raise ValueError(f"split={split!r}: choose 'test' or 'validation'.")
+    path = str(path)
+    run = run_summary(path) if os.path.isdir(path) else None
+    config = {**dataclasses.asdict(TrainConfig()), **(run["config"] if run else {})}
+    data = data or config["data"]
+    if limit == "all":
+        limit = None
+    elif limit is None:
+        limit = config["limit"] if run and data == config["data"] else None
+    model = load_model(path)
+    compare_model = load_model(compare) if compare else None
+    pairs = load_corpus(data, limit=limit, seed=config["seed"], source=config["direction"])
+    train, validation, test = split_pairs(pairs)
+    chosen = test if split == "test" else validation
+    if max_sentences is not None:
+        chosen = chosen[:max_sentences]
+    compare_run = run_summary(compare) if compare and os.path.isdir(compare) else None
+    return RunSplit(path=path, model=model, pairs=chosen, train=train, loaded=len(pairs), data=data, limit=limit,
+                    split=split, run=run, compare=compare_model, compare_path=None if compare is None else str(compare),
+                    compare_run=compare_run)
+
+
+def evaluate_run(run: RunSplit, out_dir: str | os.PathLike, **options) -> tuple[dict[str, Any], dict[str, Path]]:
+    """:func:`evaluate` a loaded run (and its ``compare`` model), then :func:`write_report` to ``out_dir``.
+
+    ``options`` go to :func:`evaluate` (``beam_width``, ``edges``, ``batch_size``,
+    ``max_length``, ``progress``). The report also records where the model, the data and
+    the training budget came from. Returns ``(report, paths)``.
+    """
+    result = evaluate(run.model, run.pairs, compare=run.compare, **options)
+    report = result.report
+    report["model"]["path"] = run.path
+    report["data"].update(corpus=run.data, limit=run.limit, split=run.split)
+    if run.run:
+        report["training"] = run.run
+    if run.compare_run:
+        report["compare_training"] = run.compare_run
+    return report, write_report(result, out_dir)
+
+
+def evaluate_run_robustness(run: RunSplit, out_dir: str | os.PathLike, *, beam_width: int | None = None,
+                            batch_size: int = 64, max_length: int | None = None,
+                            log: Callable[[str], None] | None = None) -> tuple[dict[str, Any], Path]:
+    """The robustness evaluation (:mod:`seq2seq_keras.robustness`) of a loaded run, written to ``out_dir``.
+
+    Scores every :data:`~seq2seq_keras.robustness.DEFAULT_VARIANTS` system on a set built
+    from ``run.train`` and ``run.pairs``; ``beam_width`` replaces the beam variant's width
+    (0 leaves beam search out). Writes ``robustness.json`` and ``robustness.md``; returns
+    ``(results, path of robustness.md)``. ``log`` gets one line per system before it runs.
+
+    Raises:
+        ValueError: the split has no pairs to build a robustness set from.
+    """
+    from .robustness import DEFAULT_VARIANTS, build_robustness_set, evaluate_robustness, model_translator
+    from .robustness import robustness_markdown
+
+    rset = build_robustness_set(run.train, run.pairs)
+    if not rset.swapped and not rset.long:
+        raise ValueError(f"{run.label}: the split has no pairs to build a robustness set from; raise --limit.")
+    decode = {} if max_length is None else {"max_length": max_length}
+    results = {}
+    for name, options in DEFAULT_VARIANTS.items():
+        if options.get("method") == "beam" and beam_width is not None:
+            if not beam_width:
+                continue
+            options, name = dict(options, beam_width=beam_width), f"beam {beam_width}"
+        if log:
+            log(f"robustness: {name} ...")
+        translator = model_translator(run.model, batch_size=batch_size, **decode, **options)
+        results[name] = evaluate_robustness(translator, rset)
+    from .atomic import atomic_write_text
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "robustness.json", json.dumps(
+        {"model": run.path, "data": run.label, "results": results, "set": rset.to_dict()}, indent=1, ensure_ascii=False))
+    atomic_write_text(out / "robustness.md", robustness_markdown(results, rset, title=f"{run.path} on {run.label}"))
+    return results, out / "robustness.md"

@@ -23,12 +23,12 @@ import tensorflow as tf
 from keras import ops
 
 from .attention import attention_name
+from .choices import ARCHITECTURES
 from .decoder import Decoder
 from .encoder import Encoder
 from .text import END_ID, PAD_ID, TextProcessor
 from .transformer import TransformerDecoder, TransformerEncoder
 
-ARCHITECTURES = ("rnn", "transformer")
 #: ``attention_type`` of a Transformer model (a label: its attention is fixed, not an option).
 TRANSFORMER_ATTENTION = "multi-head scaled-dot"
 

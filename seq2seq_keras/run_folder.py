@@ -67,7 +67,7 @@ def load_model(path: str | os.PathLike):
         raise FileNotFoundError(
             f"No trained model at {file}. Train one first: seq2seq-keras train --out {path}"
         )
-    import seq2seq_keras  # noqa: F401  (registers the custom layers)
+    from . import model  # noqa: F401  (Keras needs Seq2Seq and its layers registered; the package itself is lazy)
 
     return keras.models.load_model(file)
 

@@ -1,5 +1,7 @@
 """The command line: every command has --help; train -> translate end to end; clear errors."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -26,7 +28,103 @@ def test_every_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as e:
         main([command, "--help"])
     assert e.value.code == 0
-    assert f"usage: seq2seq-keras {command}" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"usage: seq2seq-keras {command}" in out
+    assert not re.search(r"\{\w+\.\w+", out), "a library default was not filled in"
+
+
+def test_help_shows_the_library_defaults_it_does_not_retype(capsys):
+    """Defaults come from the library's constants and signatures; a flag left out is not passed on."""
+    from seq2seq_keras import decoding, evaluation, export, plotting
+
+    def help_of(command):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        return " ".join(capsys.readouterr().out.split())
+
+    translate = help_of("translate")
+    assert f"with --method beam (default: {decoding.DEFAULT_BEAM_WIDTH})" in translate
+    assert f"{decoding.DEFAULT_BEAM_BLOCK_NGRAM_REPEAT} for beam" in translate
+    edges = ",".join(map(str, evaluation.DEFAULT_BUCKET_EDGES))
+    assert f"(default: {edges})" in help_of("evaluate")
+    exported = help_of("export")
+    assert f"(default: {export.DEFAULT_BASE_DIR})" in exported and f"(default: {export.DEFAULT_SERVING_ROOT}," in exported
+    assert f"(default: {decoding.DEFAULT_LENGTH_PENALTY})" in exported
+    import inspect
+
+    assert f"(default: {inspect.signature(plotting.plot_attention_grid).parameters['ncols'].default})" in help_of("plot")
+    args = build_parser().parse_args(["export", "--model", "m", "--name", "n"])
+    assert args.base_dir is None and args.beam_width is None and args.replace_unk is None  # the library decides
+
+
+def test_help_and_parser_do_not_import_tensorflow_or_keras():
+    """The package is lazy: building the parser and printing help (top level and train's generated flags)
+    import neither TensorFlow nor Keras, and the public names still import on first use."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import contextlib, io, sys\n"
+        "import seq2seq_keras, seq2seq_keras.cli\n"
+        "parser = seq2seq_keras.cli.build_parser()\n"
+        "for argv in (['--help'], ['train', '--help']):\n"
+        "    with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        "        try:\n"
+        "            parser.parse_args(argv)\n"
+        "        except SystemExit:\n"
+        "            pass\n"
+        "    assert 'usage: seq2seq-keras' in out.getvalue(), argv\n"
+        "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))\n"
+        "from seq2seq_keras import Seq2Seq\n"
+        "import seq2seq_keras.model\n"
+        "print(Seq2Seq is seq2seq_keras.Seq2Seq is seq2seq_keras.model.Seq2Seq, 'keras' in sys.modules,\n"
+        "      set(seq2seq_keras.__all__) <= set(dir(seq2seq_keras)))\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "PYTHONPATH": str(root)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-2:] == ["[]", "True True True"]
+
+
+def test_startup_chatter_is_dropped_and_other_lines_are_kept():
+    """start_tensorflow drops exactly TensorFlow's known start-up lines; with the user's own log level it
+    drops nothing (then the lines are there, so the filter is what removes them)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from seq2seq_keras.startup import _STARTUP_CHATTER
+
+    known = [
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+        "I0000 00:00:1796017403.455792   17986 port.cc:153] oneDNN custom operations are on. You may see slightly "
+        "different numerical results due to floating-point round-off errors from different computation orders.",
+        "I0000 00:00:1796017403.456110   17986 cudart_stub.cc:31] Could not find cuda drivers on your machine, GPU "
+        "will not be used.",
+        "E0000 00:00:1796017405.221169   17986 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: "
+        "Failed call to cuInit: UNKNOWN ERROR (303)",
+    ]
+    assert all(_STARTUP_CHATTER.match(line) for line in known)
+    kept = ["E0000 00:00:1796017405.221169   17986 bfc_allocator.cc:1] Allocator ran out of memory",
+            "Traceback (most recent call last):", "W0000 00:00:1 port.cc:1] something else"]
+    assert not any(_STARTUP_CHATTER.match(line) for line in kept)
+
+    code = ("import sys\nimport seq2seq_keras.cli\nfrom seq2seq_keras.startup import start_tensorflow\n"
+            "start_tensorflow()\nprint('tensorflow' in sys.modules)\n")
+    root = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    quiet = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300,
+                           env={**env, "PYTHONPATH": str(root)})
+    assert quiet.returncode == 0 and quiet.stdout.strip() == "True", quiet.stderr
+    assert not any(_STARTUP_CHATTER.match(line) for line in quiet.stderr.splitlines()), quiet.stderr
+    loud = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300,
+                          env={**env, "PYTHONPATH": str(root), "TF_CPP_MIN_LOG_LEVEL": "0"})
+    assert loud.returncode == 0
+    assert "absl::InitializeLog" in loud.stderr  # printed before TensorFlow sets up logging, whatever the level
 
 
 def test_translate_without_a_model_says_what_to_do(tmp_path, capsys):
@@ -117,9 +215,29 @@ def test_train_flags_are_generated_from_train_config(capsys):
         assert field.metadata["help"].split(";")[0].split("(")[0].strip()[:30] in shown, field.name
 
 
+def test_flag_types_of_config_fields():
+    """What a new TrainConfig field's annotation becomes: a value type, choices, or a comma-separated list."""
+    import argparse
+    from typing import Literal
+
+    from seq2seq_keras.cli import _flag_type
+
+    assert _flag_type(int) == (int, None) and _flag_type(float | None) == (float, None)
+    assert _flag_type(Literal["rnn", "transformer"]) == (str, ("rnn", "transformer"))
+    parse, choices = _flag_type(tuple[int, ...] | None)
+    assert choices is None and parse("5,10, 20") == (5, 10, 20)
+    with pytest.raises(argparse.ArgumentTypeError, match="int values separated by commas"):
+        parse("5,x")
+
+
 def test_attention_names_are_normalised_in_one_place():
-    from seq2seq_keras.attention import attention_name
+    from seq2seq_keras import attention, choices, decoder, model
+    from seq2seq_keras.choices import attention_name
     from seq2seq_keras.config import TrainConfig
+
+    # One function, defined without Keras (the parser lists the names) and used by the layers too.
+    assert attention.attention_name is decoder.attention_name is model.attention_name is attention_name
+    assert attention.ATTENTION_TYPES is choices.ATTENTION_TYPES
 
     assert attention_name("none") is None and attention_name(None) is None
     assert attention_name("luong-dot") == "luong-dot"

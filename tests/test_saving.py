@@ -64,7 +64,7 @@ _RELOAD = textwrap.dedent(
     import json, sys
     import numpy as np
     import keras
-    import seq2seq_keras  # registers Seq2Seq and its layers (Keras needs the classes to rebuild the model)
+    from seq2seq_keras import Seq2Seq  # registers Seq2Seq and its layers (Keras needs the classes to rebuild the model)
     model = keras.saving.load_model(sys.argv[1])
     data = np.load(sys.argv[2])
     iterations = int(model.optimizer.iterations.numpy())
