@@ -350,7 +350,7 @@ class TextProcessor(keras.layers.Layer):
         tokens = tf.ragged.map_flat_values(self.ids_to_tokens, kept)
         text = tf.strings.reduce_join(tokens, axis=-1, separator=" ")
         if self.subword:
-            text = tf.strings.regex_replace(text, r" ##", "")
+            text = join_pieces(text)
         return join_words(text)
 
     # ------------------------------------------------------------------ Keras plumbing
@@ -372,6 +372,40 @@ class TextProcessor(keras.layers.Layer):
             max_length=self.max_length,
         )
         return config
+
+
+def join_pieces(text: tf.Tensor) -> tf.Tensor:
+    """Join space-separated WordPiece tokens ``string[batch]`` into words.
+
+    A continuation piece (``##ent``) is glued to the token before it
+    (``"stud ##ent"`` -> ``"student"``); one with nothing before it (a
+    hypothesis that starts with a continuation) loses its ``##`` rather than
+    showing it. Pieces are whole Unicode characters of NFC text, so Hangul
+    syllables stay NFC. Apply :func:`join_words` afterwards for punctuation.
+    """
+    return tf.strings.regex_replace(text, r"^##| ##", "")
+
+
+def readable_pieces(tokens: Sequence[str]) -> list[str]:
+    """Token strings -> heatmap labels that show which pieces make one word.
+
+    WordPiece marks a continuation with a leading ``##`` and leaves the start
+    of a split word unmarked, so ``["stud", "##ent"]`` reads as the word "stud"
+    and a stray "##ent". The label marks both sides of every join with a
+    hyphen, the way grammars write stems and endings: ``["stud-", "-ent"]``
+    (``["학생-", "-이었-", "-다"]``). Tokenisation splits every punctuation
+    character off as its own token, so a hyphen glued to letters never occurs
+    in a real token and cannot be mistaken for one. Whole words, punctuation and
+    specials are unchanged, so word-vocabulary labels come back as they were.
+    """
+    labels = []
+    for i, token in enumerate(tokens):
+        label = "-" + token[2:] if token.startswith("##") and len(token) > 2 else token
+        following = tokens[i + 1] if i + 1 < len(tokens) else ""
+        if token and following.startswith("##") and len(following) > 2:
+            label += "-"
+        labels.append(label)
+    return labels
 
 
 def join_words(text: tf.Tensor) -> tf.Tensor:
