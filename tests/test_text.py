@@ -214,3 +214,23 @@ def test_heatmap_labels_of_a_subword_translation_are_readable():
     assert source_labels == ["estudi-", "-antes"]
     assert target_labels == ["stud-", "-ent-", "-s", "[END]"]
     assert attention.shape == (4, 2)
+
+
+def test_wordpiece_vocabulary_cap_keeps_every_character_then_the_most_frequent_pieces():
+    from seq2seq_keras.text import _cap_wordpiece_vocabulary
+
+    learned = ["[UNK]", "[START]", "[END]", "a", "b", "el", "##es", "casa", "##as", "##a", "##b", "##"]
+    # 4 reserved ids + 4 characters leave room for 2 learned pieces, taken in the learner's order.
+    assert _cap_wordpiece_vocabulary(learned, 10) == ["a", "b", "##a", "##b", "el", "##es"]
+    assert _cap_wordpiece_vocabulary(learned, 100) == ["a", "b", "##a", "##b", "el", "##es", "casa", "##as", "##"]
+    assert _cap_wordpiece_vocabulary(learned, 5) == ["a", "b", "##a", "##b"]  # never below the alphabet
+
+
+def test_subword_adapt_reaches_max_tokens_and_honours_min_frequency():
+    texts = ["los estudiantes estudian en casa.", "las casas son grandes.", "el estudiante canta."] * 12
+    capped = TextProcessor.for_language("es", subword=True, max_tokens=45).adapt(texts)
+    frequent_only = TextProcessor.for_language("es", subword=True, max_tokens=45, min_frequency=40).adapt(texts)
+    assert 0.95 * 45 <= capped.vocabulary_size <= 45  # the learner aims within 5% under its target
+    # No piece is seen 40 times: only the reserved tokens and the alphabet (alone and as ##c) remain.
+    alphabet = sorted(set("".join(texts).replace(" ", "")))
+    assert sorted(frequent_only.vocabulary[4:]) == sorted(alphabet + ["##" + c for c in alphabet])
