@@ -23,8 +23,9 @@ lookup never raises.
 
 Two vocabularies are available: ``word`` (default; one id per word) and
 ``subword`` (WordPiece, learned with tensorflow-text's
-``bert_vocab_from_dataset``), which keeps rare Korean word forms (학생이다,
-학생이었다, ...) out of ``[UNK]`` by sharing their pieces.
+``bert_vocab_from_dataset``, applied with its ``WordpieceTokenizer``), which
+keeps rare word forms (학생이다, 학생이었다, ...; estudiantes) out of ``[UNK]``
+by sharing their pieces. See :class:`TextProcessor` for which wins where.
 """
 
 from __future__ import annotations
@@ -63,6 +64,16 @@ class TextProcessor(keras.layers.Layer):
         ``call``: ``string[batch]`` -> ``int32[batch, len]`` (dense, 0-padded).
         ``detokenize``: ``int[batch, len]`` -> ``string[batch]``.
 
+    Words or subwords (``subword=True``, WordPiece): pieces continue a word
+    with a ``##`` prefix (``"estudiantes"`` -> ``["estudiante", "##s"]``);
+    :meth:`detokenize` joins them (no ``##`` is ever shown, punctuation is
+    spaced as in word mode, Korean stays NFC), :meth:`token_words` gives the
+    whole word of every piece (unknown-word replacement copies words, not
+    pieces) and :func:`readable_pieces` labels heatmaps ``"stud-" "-ent"``.
+    Measured on spa-eng (README, "Words or subwords"; same model, same 2
+    epochs of 751 steps on 50,000 pairs, greedy): SUBWORD_DOC
+    Words are the default.
+
     Args:
         vocabulary: tokens after the reserved ones, most frequent first; or
             ``None`` until :meth:`adapt` is called. Reserved tokens given here are
@@ -73,8 +84,11 @@ class TextProcessor(keras.layers.Layer):
         lowercase: Unicode lower-casing.
         add_start_end: wrap each sequence in ``[START]`` ... ``[END]`` (target side).
         subword: use a WordPiece vocabulary instead of whole words.
-        max_tokens: vocabulary size cap for :meth:`adapt`, reserved tokens included.
-        min_frequency: minimum count for a token to enter the vocabulary.
+        max_tokens: vocabulary size cap for :meth:`adapt`, reserved tokens
+            included (WordPiece: the learner aims within 5% under it; every
+            character seen is kept, alone and as ``##c``, even past it).
+        min_frequency: minimum count for a token (word, or WordPiece piece) to
+            enter the vocabulary.
         max_length: truncate each sequence to this many tokens (``[START]`` and
             ``[END]`` included); ``None`` keeps everything.
     """
