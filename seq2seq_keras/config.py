@@ -62,7 +62,8 @@ class TrainConfig:
     clipnorm: float | None = setting(5.0, "global gradient-norm clip, 0 disables", zero_is_none=True)
     max_vocabulary: int | None = setting(8000, "vocabulary size per language, reserved tokens included")
     min_frequency: int = setting(1, "drop words seen fewer times from the vocabulary")
-    subword: bool = setting(False, "WordPiece vocabulary instead of whole words")
+    subword: bool = setting(False, "WordPiece vocabulary instead of whole words: better in-domain BLEU on "
+                                   "spa-eng, but unseen names/numbers are not copied (README: words or subwords)")
     max_length: int | None = setting(50, "drop training pairs longer than this many tokens")
     seed: int = setting(0, "seed of the split, the shuffle order, the initial weights and dropout")
     precision: str = setting(

@@ -40,6 +40,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from .text import readable_pieces
+
 HANGUL_FONT = "NanumGothic"
 FONT_FAMILY = [HANGUL_FONT, "DejaVu Sans"]
 _font_registered = False
@@ -107,7 +109,9 @@ def attention_view(translation: Any) -> tuple[list[str], list[str], np.ndarray, 
     Serving REST response (a dict; padding is cut with ``source_length`` /
     ``target_length`` when present, else trailing empty tokens are dropped).
     Output words that unknown-word replacement copied from the source (the
-    ``replaced`` field or output) are labelled with a trailing ``*``.
+    ``replaced`` field or output) are labelled with a trailing ``*``. WordPiece
+    pieces are labelled by :func:`~seq2seq_keras.text.readable_pieces`
+    (``"stud" "##ent"`` -> ``"stud-" "-ent"``); the translation keeps the raw tokens.
     """
     attention = _field(translation, "attention")
     source_tokens = _field(translation, "source_tokens")
@@ -142,6 +146,7 @@ def attention_view(translation: Any) -> tuple[list[str], list[str], np.ndarray, 
             target_tokens.pop()
     else:
         target_tokens = target_tokens[: int(np.asarray(tgt_len).reshape(-1)[0])]
+    source_tokens, target_tokens = readable_pieces(source_tokens), readable_pieces(target_tokens)
     replaced = _field(translation, "replaced")
     if replaced is not None and len(replaced):
         marks = np.asarray(replaced).reshape(-1)[: len(target_tokens)].astype(bool)

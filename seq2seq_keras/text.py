@@ -23,8 +23,9 @@ lookup never raises.
 
 Two vocabularies are available: ``word`` (default; one id per word) and
 ``subword`` (WordPiece, learned with tensorflow-text's
-``bert_vocab_from_dataset``), which keeps rare Korean word forms (학생이다,
-학생이었다, ...) out of ``[UNK]`` by sharing their pieces.
+``bert_vocab_from_dataset``, applied with its ``WordpieceTokenizer``), which
+keeps rare word forms (학생이다, 학생이었다, ...; estudiantes) out of ``[UNK]``
+by sharing their pieces. See :class:`TextProcessor` for which wins where.
 """
 
 from __future__ import annotations
@@ -54,6 +55,10 @@ LANGUAGE_DEFAULTS = {
 }
 _NORMALIZATION_FORMS = ("NFC", "NFKC", "NFD", "NFKD")
 _PUNCTUATION_BEFORE_SPACE = r" ([.,!?;:)\]}%])"
+#: Floor on how often a WordPiece piece must be seen (``min_frequency`` may raise it): the
+#: learner's own default. On spa-eng (50,000 pairs, cap 8,000) it gives 2,581/2,033 pieces,
+#: which scored 33.66 test BLEU against 32.40 for the 7,952/6,848 pieces of a floor of 1.
+WORDPIECE_MIN_FREQUENCY = 10
 
 
 @keras.saving.register_keras_serializable(package="seq2seq_keras")
@@ -65,6 +70,20 @@ class TextProcessor(keras.layers.Layer):
         ``call``: ``string[batch]`` -> ``int32[batch, len]`` (dense, 0-padded).
         ``detokenize``: ``int[batch, len]`` -> ``string[batch]``.
 
+    Words or subwords (``subword=True``, WordPiece): pieces continue a word
+    with a ``##`` prefix (``"estudiantes"`` -> ``["estudiante", "##s"]``);
+    :meth:`detokenize` joins them (no ``##`` is ever shown, punctuation is
+    spaced as in word mode, Korean stays NFC), :meth:`token_words` gives the
+    whole word of every piece (unknown-word replacement copies words, not
+    pieces) and :func:`readable_pieces` labels heatmaps ``"stud-" "-ent"``.
+    Measured on spa-eng (README, "Words or subwords"; same model, same 2
+    epochs of 751 steps on 50,000 pairs, greedy) WordPiece reads better
+    (test BLEU 33.66 vs 31.37 for words; longest test sentences 29.2 vs 23.6)
+    but copies no unseen name or number (0% vs 94.9%; swapped-name BLEU 10.8
+    vs 20.4): a new name is spelled with known pieces, so it is never
+    ``[UNK]`` and never copied, and the model invents a word instead. Words
+    are the default (the CLI's too).
+
     Args:
         vocabulary: tokens after the reserved ones, most frequent first; or
             ``None`` until :meth:`adapt` is called. Reserved tokens given here are
@@ -75,8 +94,12 @@ class TextProcessor(keras.layers.Layer):
         lowercase: Unicode lower-casing.
         add_start_end: wrap each sequence in ``[START]`` ... ``[END]`` (target side).
         subword: use a WordPiece vocabulary instead of whole words.
-        max_tokens: vocabulary size cap for :meth:`adapt`, reserved tokens included.
-        min_frequency: minimum count for a token to enter the vocabulary.
+        max_tokens: vocabulary size cap for :meth:`adapt`, reserved tokens
+            included (WordPiece: the learner aims within 5% under it unless the
+            frequency floor stops it first; every character seen is kept, alone
+            and as ``##c``, even past it).
+        min_frequency: minimum count for a word to enter the vocabulary; for a
+            WordPiece piece, ``max(min_frequency, WORDPIECE_MIN_FREQUENCY)`` (10).
         max_length: truncate each sequence to this many tokens (``[START]`` and
             ``[END]`` included); ``None`` keeps everything.
     """
@@ -200,14 +223,20 @@ class TextProcessor(keras.layers.Layer):
     def _adapt_wordpiece(self, words: tf.data.Dataset) -> None:
         from tensorflow_text.tools.wordpiece_vocab import bert_vocab_from_dataset as bvfd
 
+        size = self.max_tokens or 8000
+        # Batches of words, not one word per element: the same counts (the learner flattens
+        # each element), without tf.data's per-element cost (27 s -> 17 s on 6,000 sentences).
+        # The learner searches the piece-count threshold between the floor and the top count
+        # for a vocabulary just under `size`; a small corpus stops at the floor, under `size`.
         vocab = bvfd.bert_vocab_from_dataset(
-            words.map(lambda w: w.flat_values).unbatch(),
-            vocab_size=self.max_tokens or 8000,
+            words.map(lambda w: w.flat_values),
+            vocab_size=size,
             reserved_tokens=[t for t in RESERVED_TOKENS if t],
             bert_tokenizer_params={"lower_case": False},
-            learn_params={"upper_thresh": 10_000_000, "lower_thresh": 10},
+            learn_params={"upper_thresh": 10_000_000,
+                          "lower_thresh": max(self.min_frequency, WORDPIECE_MIN_FREQUENCY)},
         )
-        self.set_vocabulary(vocab)
+        self.set_vocabulary(_cap_wordpiece_vocabulary(vocab, size))
 
     def _require_vocabulary(self) -> None:
         if self._vocabulary is None:
@@ -352,7 +381,7 @@ class TextProcessor(keras.layers.Layer):
         tokens = tf.ragged.map_flat_values(self.ids_to_tokens, kept)
         text = tf.strings.reduce_join(tokens, axis=-1, separator=" ")
         if self.subword:
-            text = tf.strings.regex_replace(text, r" ##", "")
+            text = join_pieces(text)
         return join_words(text)
 
     # ------------------------------------------------------------------ Keras plumbing
@@ -374,6 +403,56 @@ class TextProcessor(keras.layers.Layer):
             max_length=self.max_length,
         )
         return config
+
+
+def _cap_wordpiece_vocabulary(vocab: Sequence[str], size: int) -> list[str]:
+    """The learner's vocabulary cut to ``size`` tokens, reserved ones included.
+
+    The learner can overshoot its target by the granularity of its threshold
+    search. Every single character, alone and as ``##c``, is kept (without them
+    a word with that letter becomes ``[UNK]``); the learned pieces, which the
+    learner lists most frequent first, fill the remaining room.
+    """
+    reserved = [t for t in RESERVED_TOKENS if t]
+    rest = [t for t in vocab if t not in reserved]
+    characters = [t for t in rest if len(t.removeprefix("##")) == 1]
+    learned = [t for t in rest if len(t.removeprefix("##")) != 1]
+    room = max(size - len(RESERVED_TOKENS) - len(characters), 0)
+    return characters + learned[:room]
+
+
+def join_pieces(text: tf.Tensor) -> tf.Tensor:
+    """Join space-separated WordPiece tokens ``string[batch]`` into words.
+
+    A continuation piece (``##ent``) is glued to the token before it
+    (``"stud ##ent"`` -> ``"student"``); one with nothing before it (a
+    hypothesis that starts with a continuation) loses its ``##`` rather than
+    showing it. Pieces are whole Unicode characters of NFC text, so Hangul
+    syllables stay NFC. Apply :func:`join_words` afterwards for punctuation.
+    """
+    return tf.strings.regex_replace(text, r"^##| ##", "")
+
+
+def readable_pieces(tokens: Sequence[str]) -> list[str]:
+    """Token strings -> heatmap labels that show which pieces make one word.
+
+    WordPiece marks a continuation with a leading ``##`` and leaves the start
+    of a split word unmarked, so ``["stud", "##ent"]`` reads as the word "stud"
+    and a stray "##ent". The label marks both sides of every join with a
+    hyphen, the way grammars write stems and endings: ``["stud-", "-ent"]``
+    (``["학생-", "-이었-", "-다"]``). Tokenisation splits every punctuation
+    character off as its own token, so a hyphen glued to letters never occurs
+    in a real token and cannot be mistaken for one. Whole words, punctuation and
+    specials are unchanged, so word-vocabulary labels come back as they were.
+    """
+    labels = []
+    for i, token in enumerate(tokens):
+        label = "-" + token[2:] if token.startswith("##") and len(token) > 2 else token
+        following = tokens[i + 1] if i + 1 < len(tokens) else ""
+        if token and following.startswith("##") and len(following) > 2:
+            label += "-"
+        labels.append(label)
+    return labels
 
 
 def join_words(text: tf.Tensor) -> tf.Tensor:

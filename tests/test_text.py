@@ -119,3 +119,118 @@ def test_detokenize_rejoins_contractions_and_hyphens():
     p = TextProcessor.for_language("en", add_start_end=True).adapt(["We've got a well-known cat, don't we?"])
     ids = p(["We've got a well-known cat, don't we?"])
     assert to_python_strings(p.detokenize(ids)) == ["we've got a well-known cat, don't we?"]
+
+
+# ---------------------------------------------------------------------- WordPiece (subword=True)
+# A hand-written vocabulary, so every piece below is known exactly (no learner involved).
+EN_PIECES = ["the", "stud", "##ent", "##s", "are", "##n", "'", "t", "here", ",", "they", "?", ".", "we", "##y"]
+
+
+def _en_pieces(**kwargs):
+    return TextProcessor(language="en", subword=True, vocabulary=EN_PIECES, **kwargs)
+
+
+def test_subword_pieces_and_detokenize_round_trip_like_word_mode():
+    p = _en_pieces(add_start_end=True)
+    sentences = ["The students aren't here, are they?", "Zq studs."]
+    assert to_python_strings(p.tokenize(sentences)) == [
+        ["the", "stud", "##ent", "##s", "are", "##n", "'", "t", "here", ",", "are", "they", "?"],
+        ["[UNK]", "stud", "##s", "."],
+    ]
+    v = p.vocabulary
+    assert p(sentences).numpy()[1].tolist()[:6] == [START_ID, UNK_ID, v.index("stud"), v.index("##s"),
+                                                   v.index("."), END_ID]
+    words = TextProcessor(language="en", add_start_end=True).adapt(sentences)
+    # Pieces joined into words, no "##" left, punctuation spaced exactly as the word vocabulary does.
+    assert to_python_strings(p.detokenize(p(sentences))) == ["the students aren't here, are they?", "[UNK] studs."]
+    assert to_python_strings(words.detokenize(words(sentences[:1]))) == ["the students aren't here, are they?"]
+
+
+def test_subword_detokenize_a_leading_continuation_piece_shows_no_hashes():
+    p = _en_pieces(add_start_end=True)
+    v = p.vocabulary
+    ids = [[START_ID, v.index("##s"), v.index("stud"), v.index("##ent"), v.index("."), END_ID, v.index("##y")]]
+    assert to_python_strings(p.detokenize(ids)) == ["s student."]
+
+
+def test_subword_korean_pieces_stay_nfc_syllables():
+    ko = TextProcessor(language="ko", subword=True, vocabulary=["학생", "##이었", "##다", "그녀", "##는", "."])
+    jamo_input = unicodedata.normalize("NFD", "그녀는 학생이었다.")
+    assert to_python_strings(ko.tokenize([jamo_input])) == [["그녀", "##는", "학생", "##이었", "##다", "."]]
+    assert ko.encode([jamo_input]).to_list() == [[7, 8, 4, 5, 6, 9]]  # 4 reserved ids, then the list order
+    (text,) = to_python_strings(ko.detokenize(ko.encode([jamo_input])))
+    assert text == "그녀는 학생이었다."
+    assert unicodedata.is_normalized("NFC", text) and not any(0x1100 <= ord(c) <= 0x11FF for c in text)
+
+
+def test_subword_token_words_give_the_whole_word_of_every_piece():
+    p = _en_pieces()
+    sentences = ["The students aren't here.", "Zq studs."]
+    assert to_python_strings(p.token_words(sentences)) == [
+        ["the", "students", "students", "students", "aren", "aren", "'", "t", "here", "."],
+        ["zq", "studs", "studs", "."],
+    ]
+    assert to_python_strings(p.token_words_as_written(sentences))[1] == ["Zq", "studs", "studs", "."]
+
+
+def test_unknown_word_replacement_in_subword_mode_copies_the_whole_source_word():
+    """Attention on the 2nd piece of "estudiante" copies "estudiante", never "##ante"."""
+    from seq2seq_keras.decoding import replace_unknown_words
+
+    source = TextProcessor(language="es", subword=True, vocabulary=["el", "estudi", "##ante", "llega"])
+    target = _en_pieces(add_start_end=True)
+    words = source.token_words(["El estudiante Zq llega"]).to_tensor()
+    assert to_python_strings(source.tokenize(["El estudiante Zq llega"])) == [["el", "estudi", "##ante", "[UNK]",
+                                                                              "llega"]]
+    v = target.vocabulary
+    ids = tf.constant([[v.index("the"), UNK_ID, UNK_ID, END_ID]])
+    tokens = target.ids_to_tokens(ids)
+    attention = tf.constant([[[0.7, 0.1, 0.1, 0.05, 0.05],
+                              [0.1, 0.3, 0.4, 0.1, 0.1],  # argmax: "##ante", a piece of "estudiante"
+                              [0.1, 0.1, 0.1, 0.6, 0.1],  # argmax: "zq", an unknown word
+                              [0.2, 0.2, 0.2, 0.2, 0.2]]])
+    new_tokens, replaced = replace_unknown_words(ids, tokens, attention, words)
+    assert to_python_strings(new_tokens) == [["the", "estudiante", "zq", "[END]"]]
+    assert replaced.numpy().tolist() == [[False, True, True, False]]
+
+
+def test_readable_pieces_mark_both_sides_of_every_join():
+    from seq2seq_keras.text import readable_pieces
+
+    tokens = ["the", "stud", "##ent", "##s", ",", "[UNK]", "##s", "학생", "##이었", "##다", "##", "[END]"]
+    assert readable_pieces(tokens) == ["the", "stud-", "-ent-", "-s", ",", "[UNK]-", "-s", "학생-", "-이었-", "-다",
+                                       "##", "[END]"]
+    word_tokens = ["i", "'", "m", "a", "well", "-", "known", "student", "."]
+    assert readable_pieces(word_tokens) == word_tokens
+
+
+def test_heatmap_labels_of_a_subword_translation_are_readable():
+    from seq2seq_keras.plotting import attention_view
+
+    view = {"source": "estudiantes", "source_tokens": ["estudi", "##antes", ""],
+            "target_tokens": ["stud", "##ent", "##s", "[END]"], "attention": np.full((4, 3), 1 / 3),
+            "replaced": [0, 0, 0, 0]}
+    source_labels, target_labels, attention, _ = attention_view(view)
+    assert source_labels == ["estudi-", "-antes"]
+    assert target_labels == ["stud-", "-ent-", "-s", "[END]"]
+    assert attention.shape == (4, 2)
+
+
+def test_wordpiece_vocabulary_cap_keeps_every_character_then_the_most_frequent_pieces():
+    from seq2seq_keras.text import _cap_wordpiece_vocabulary
+
+    learned = ["[UNK]", "[START]", "[END]", "a", "b", "el", "##es", "casa", "##as", "##a", "##b", "##"]
+    # 4 reserved ids + 4 characters leave room for 2 learned pieces, taken in the learner's order.
+    assert _cap_wordpiece_vocabulary(learned, 10) == ["a", "b", "##a", "##b", "el", "##es"]
+    assert _cap_wordpiece_vocabulary(learned, 100) == ["a", "b", "##a", "##b", "el", "##es", "casa", "##as", "##"]
+    assert _cap_wordpiece_vocabulary(learned, 5) == ["a", "b", "##a", "##b"]  # never below the alphabet
+
+
+def test_subword_adapt_reaches_max_tokens_and_honours_min_frequency():
+    texts = ["los estudiantes estudian en casa.", "las casas son grandes.", "el estudiante canta."] * 12
+    capped = TextProcessor.for_language("es", subword=True, max_tokens=45).adapt(texts)
+    frequent_only = TextProcessor.for_language("es", subword=True, max_tokens=45, min_frequency=40).adapt(texts)
+    assert 0.95 * 45 <= capped.vocabulary_size <= 45  # the learner aims within 5% under its target
+    # No piece is seen 40 times: only the reserved tokens and the alphabet (alone and as ##c) remain.
+    alphabet = sorted(set("".join(texts).replace(" ", "")))
+    assert sorted(frequent_only.vocabulary[4:]) == sorted(alphabet + ["##" + c for c in alphabet])
