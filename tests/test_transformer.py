@@ -222,6 +222,31 @@ def test_a_recurrent_model_gives_its_one_attention_as_one_layer_and_head(tiny_pr
     np.testing.assert_allclose(weights, expected.numpy()[:, None, None], atol=1e-6)
 
 
+def test_per_head_attention_of_the_decoded_hypothesis_is_what_the_steps_attended_to(model):
+    """export.attention_heads (teacher forcing over the search's own output, after the search) equals the
+    step-wise weights the search recorded: its last layer's head mean is the search's ``attention``, row by
+    row, in a batch of different source and output lengths; each sentence alone gives the same weights."""
+    from seq2seq_keras.decoding import translate_graph
+    from seq2seq_keras.export import attention_heads
+
+    sentences = tf.constant(["나는 학생이다.", "그는 사과를 먹는다. 너는 의사이다.", "", "책"])
+    out = translate_graph(model, sentences, tf.constant(9), block_ngram_repeat=tf.constant(0))
+    heads = attention_heads(model, sentences, out, 256).numpy()
+    batch, tgt_len, src_len = out["attention"].shape
+    assert heads.shape == (batch, 2, 2, tgt_len, src_len) and heads.dtype == np.float32
+    np.testing.assert_allclose(heads[:, -1].mean(axis=1), out["attention"].numpy(), atol=1e-5)
+    lengths, source_lengths = out["target_length"].numpy(), out["source_length"].numpy()
+    assert lengths[2] == 0 and not np.any(heads[2])
+    for b in range(batch):
+        n, s = lengths[b], source_lengths[b]
+        assert not np.any(heads[b, :, :, n:]) and not np.any(heads[b, ..., s:])
+        np.testing.assert_allclose(heads[b, :, :, :n, :s].sum(-1), 1.0, atol=1e-5)
+        if n:
+            alone = translate_graph(model, sentences[b:b + 1], tf.constant(9), block_ngram_repeat=tf.constant(0))
+            np.testing.assert_allclose(attention_heads(model, sentences[b:b + 1], alone, 256).numpy()[0, :, :, :n, :s],
+                                       heads[b, :, :, :n, :s], atol=1e-5)
+
+
 # ---------------------------------------------------------------------- the Seq2Seq contract
 def test_keras_round_trip_and_configuration_errors(model, tmp_path, rng, tiny_processors):
     import keras
@@ -315,6 +340,12 @@ def test_export_runs_through_tf_servings_loader_with_python_parity(tmp_path_fact
     greedy = translate(model, batch)
     assert [_as_text(t) for t in out["serving_default"]["translation"]] == [t.text for t in greedy]
     assert_same_as_python(out["translate_with_attention"], greedy)
+    heads = out["translate_with_attention"]["attention_heads"]  # [batch, layers, heads, tgt_len, src_len]
+    assert heads.dtype == np.float32 and heads.shape[:3] == (len(batch), 1, 2)
+    for b, t in enumerate(greedy):  # the last layer's head mean is the step-wise heatmap Python gives
+        n, s = t.attention.shape
+        np.testing.assert_allclose(heads[b, -1, :, :n, :s].mean(axis=0), t.attention, atol=1e-5)
+        assert not np.any(heads[b, :, :, n:]) and not np.any(heads[b, ..., s:])
     beam = translate(model, batch, method="beam", beam_width=4, length_penalty=0.6, n_best=4)
     assert_same_as_python(out["beam_search"], beam, with_score=True)
     for b, t in enumerate(beam):
