@@ -351,3 +351,38 @@ def test_export_runs_through_tf_servings_loader_with_python_parity(tmp_path_fact
     for b, t in enumerate(beam):
         assert [_as_text(x) for x in out["beam_search"]["beams_translation"][b]] == [t.text] + [a.text for a in t.alternatives]
     assert check_servable(path).ok
+
+
+# ---------------------------------------------------------------------- evaluation on the same footing
+def test_evaluate_scores_the_compared_model_and_each_layer_against_gold_alignments(tmp_path):
+    """AER for the compared model too, and per decoder layer for a Transformer: layer ``i`` is the argmax of
+    ``model.cross_attention``'s layer ``i`` (mean of heads) against the gold links, recomputed here pair by pair."""
+    import keras
+
+    from seq2seq_keras import Seq2Seq, TextProcessor
+    from seq2seq_keras import evaluation as ev
+    from seq2seq_keras.builtin_ko_en import word_tokens
+    from seq2seq_keras.data import load_corpus
+
+    pairs = load_corpus("builtin-ko-en", limit=200, seed=1)
+    src = TextProcessor.for_language("ko").adapt(pairs.source)
+    tgt = TextProcessor.for_language("en", add_start_end=True).adapt(pairs.target)
+    keras.utils.set_random_seed(0)
+    transformer = Seq2Seq(src, tgt, **SIZES)
+    _randomize(transformer, seed=2, scale=0.5)
+    gru = Seq2Seq(src, tgt, embedding_dim=8, encoder_units=8)
+    test = pairs[:10]
+    report = ev.evaluate(transformer, test, compare=gru, beam_width=0, batch_size=8, progress=False,
+                         max_length=6).report
+    by_layer = report["alignment"]["by_layer"]
+    assert len(by_layer) == 2 and by_layer[-1] == report["alignment"]["attention"]  # the heatmap is the last layer
+    golds, links = [], []
+    for source, target, gold in zip(test.source, test.target, test.alignments):
+        n_s, n_t = len(word_tokens(source)), len(word_tokens(target))
+        first = transformer.cross_attention(source, target).numpy()[0, 0].mean(axis=0)[:n_t, :n_s]
+        golds.append(ev.gold_matrix(gold, n_t, n_s))
+        links.append(ev.argmax_links(first))
+    assert by_layer[0]["aer"] == pytest.approx(ev.alignment_score(golds, links).aer, abs=1e-9)
+    assert report["compare"]["alignment"]["attention"] == ev.alignment_quality(gru, test)["attention"]
+    markdown = ev.report_markdown(report)
+    assert "| layer 1 (mean of heads) |" in markdown and "attention (bahdanau): attention argmax" in markdown
