@@ -7,6 +7,10 @@ counted), times 3 for a training step (forward, and a backward pass that costs
 two forward passes). The key projection ``W2 h`` is counted once per sentence for
 every model: recomputing it at each decoder step, as the tutorial formulation
 does, is wasted work and shows up as a lower efficiency, not as more FLOPs.
+A Transformer counts its projections, attention scores ``Q K^T`` and weighted sums
+over every position of the padded batch, its feed-forward layers and the output
+projection (:func:`transformer_forward_macs`); :func:`sizes_of` and
+:func:`forward_macs` pick the right count for either architecture.
 """
 
 from __future__ import annotations
@@ -175,6 +179,50 @@ def our_forward_macs(sizes: OurSizes, batch: int, src_len: int, tgt_len: int) ->
     macs += T * per_step
     macs += B * T * features * sizes.target_vocabulary  # output projection
     return int(macs)
+
+
+@dataclasses.dataclass(frozen=True)
+class TransformerSizes:
+    """Layer sizes of a :class:`seq2seq_keras.Seq2Seq` with ``architecture="transformer"``."""
+
+    num_layers: int
+    model_dim: int
+    ff_dim: int
+    target_vocabulary: int
+
+    @classmethod
+    def of(cls, model) -> "TransformerSizes":
+        return cls(num_layers=model.num_layers, model_dim=model.model_dim, ff_dim=model.ff_dim,
+                   target_vocabulary=model.target_text.vocabulary_size)
+
+
+def transformer_forward_macs(sizes: TransformerSizes, batch: int, src_len: int, tgt_len: int) -> int:
+    """Multiply-adds of one teacher-forced forward pass of the Transformer (every position, padding included).
+
+    Per encoder layer: ``W^Q, W^K, W^V, W^O`` on every source position (``4 S d^2``),
+    ``Q K^T`` and the weighted sum of values (``2 S^2 d``), the feed-forward network
+    (``2 S d ff``). Per decoder layer: the causal self-attention (``4 T d^2 + 2 T^2 d``,
+    computed in full and masked), the cross-attention (``W^Q, W^O`` on the target,
+    ``W^K, W^V`` on the source: ``2 T d^2 + 2 S d^2``, and ``2 T S d``), the
+    feed-forward network (``2 T d ff``). Then the output projection ``T d V``.
+    """
+    B, S, T, d, f, L = batch, src_len, tgt_len, sizes.model_dim, sizes.ff_dim, sizes.num_layers
+    encoder = 4 * S * d * d + 2 * S * S * d + 2 * S * d * f
+    decoder = (4 * T * d * d + 2 * T * T * d) + (2 * T * d * d + 2 * S * d * d + 2 * T * S * d) + 2 * T * d * f
+    return int(B * (L * (encoder + decoder) + T * d * sizes.target_vocabulary))
+
+
+def sizes_of(model) -> "OurSizes | TransformerSizes":
+    """The sizes :func:`forward_macs` needs, for either architecture of :class:`seq2seq_keras.Seq2Seq`."""
+    if getattr(model, "architecture", "rnn") == "transformer":
+        return TransformerSizes.of(model)
+    return OurSizes.of(model)
+
+
+def forward_macs(sizes, batch: int, src_len: int, tgt_len: int) -> int:
+    """:func:`transformer_forward_macs` or :func:`our_forward_macs`, by the type of ``sizes``."""
+    count = transformer_forward_macs if isinstance(sizes, TransformerSizes) else our_forward_macs
+    return count(sizes, batch, src_len, tgt_len)
 
 
 @dataclasses.dataclass(frozen=True)

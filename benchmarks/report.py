@@ -16,7 +16,7 @@ TARGET_EFFICIENCY = 0.5
 TARGET_COPY_RATE = 0.9
 TARGET_REPETITION = 0.05
 FAMILY_NAMES = {"tutorial": "tutorial formulation (reference)", "feed": "ours, input feeding (Bahdanau)",
-                "fast": "ours, fast mode (no input feeding)"}
+                "fast": "ours, fast mode (no input feeding)", "transformer": "ours, Transformer"}
 
 
 def _f(value, digits: int = 1, suffix: str = "") -> str:
@@ -156,7 +156,9 @@ def render(results: dict) -> str:
         ["sizes", f"embedding {size.get('embedding_dim')}, units {size.get('units')} (tutorial GRUs; ours: "
                   f"{size.get('encoder_units') or (size.get('units', 0) // 2)} per encoder direction, decoder "
                   f"{2 * (size.get('encoder_units') or (size.get('units', 0) // 2))}), batch {size.get('batch_size')}, "
-                  f"vocabulary {size.get('vocabulary')} per language, Adam {size.get('learning_rate')}"],
+                  f"vocabulary {size.get('vocabulary')} per language, Adam {size.get('learning_rate')}; Transformer: "
+                  f"{size.get('num_layers', 'n/a')} + {size.get('num_layers', 'n/a')} layers, {size.get('num_heads', 'n/a')} "
+                  f"heads, width {size.get('model_dim', 'n/a')}, feed-forward {size.get('ff_dim', 'n/a')}"],
         ["float32 matmul (2048^2), this process", f"{_f((speed.get('peak_flops_float32') or float('nan')) / 1e9)} GFLOP/s "
                                                   f"(after the speed rows: {_f((speed.get('peak_flops_float32_after') or float('nan')) / 1e9)})"],
     ]

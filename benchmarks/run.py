@@ -12,7 +12,7 @@ and a crash in one part leaves the others): the training-speed table (all rows i
 one process, interleaved, with the float32 matmul peak measured in that same
 process), thread settings (one process per setting), one training run per model
 for the quality budget (tutorial reference, ours with input feeding, ours in fast
-mode; ours use the fastest configuration the speed part measured for each), one
+mode, our Transformer; ours use the fastest configuration the speed part measured for each), one
 process measuring all exported SavedModels interleaved, one per SavedModel for
 serving memory, and one scoring the quality part's models on the robustness set
 (names/numbers swapped for unseen ones, long inputs; :mod:`benchmarks.robustness`). The table is printed and ``BENCHMARKS.md`` rewritten
@@ -61,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--vocabulary", type=int, default=5000, help="vocabulary cap per language, for every model (default: %(default)s, the tutorial's)")
     p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--num-layers", type=int, default=2, help="the Transformer row: encoder and decoder layers, each (default: %(default)s)")
+    p.add_argument("--num-heads", type=int, default=4, help="the Transformer row: attention heads (default: %(default)s)")
+    p.add_argument("--model-dim", type=int, default=192, help="the Transformer row: width (default: %(default)s, about the GRU default's parameters)")
+    p.add_argument("--ff-dim", type=int, default=768, help="the Transformer row: feed-forward width (default: %(default)s)")
     p.add_argument("--mixed-precision", choices=("auto", "on", "off"), default="auto", help="add mixed_bfloat16 rows (auto: when the CPU has AMX/AVX512-BF16)")
     p.add_argument("--steps", type=int, default=None, help="training steps per timed window (default 10, --quick 5)")
     p.add_argument("--repeats", type=int, default=None, help="timed windows per row, after warm-up (default 5, --quick 3)")
@@ -115,7 +119,8 @@ def settings_from_args(args) -> Settings:
         quick=quick,
         parts=parts,
         size=dict(embedding_dim=args.embedding_dim, units=args.units, encoder_units=args.encoder_units,
-                  batch_size=args.batch_size, vocabulary=args.vocabulary, learning_rate=args.learning_rate),
+                  batch_size=args.batch_size, vocabulary=args.vocabulary, learning_rate=args.learning_rate,
+                  num_layers=args.num_layers, num_heads=args.num_heads, model_dim=args.model_dim, ff_dim=args.ff_dim),
         bfloat16={"auto": None, "on": True, "off": False}[args.mixed_precision],
         steps=args.steps or (5 if quick else 10),
         repeats=args.repeats or (3 if quick else 5),
@@ -159,7 +164,7 @@ def child_speed(settings: Settings, spec: dict) -> dict:
     if cpu_has_bfloat16_matmul():
         result["peak_flops_bfloat16"] = matmul_flops_per_second(2048, "bfloat16")
     if threads:  # the reference and both float32 defaults
-        variants = ladder(quick=True, bfloat16=False, xla=False)
+        variants = [v for v in ladder(quick=True, bfloat16=False, xla=False) if v.family != "transformer"]
     else:
         variants = ladder(quick=settings.quick, bfloat16=_bfloat16(settings))
     rows = measure_speed(variants, data, _model_size(settings), steps=settings.steps, repeats=settings.repeats,
@@ -272,7 +277,7 @@ def run_all(settings: Settings, argv: list[str], workdir: Path) -> dict:
     if "quality" in settings.parts:
         results["quality"] = {}
         defaults = {v.family: v for v in ladder(quick=True, xla=False) if v.family != "tutorial" and v.policy == "float32"}
-        for family in ("tutorial", "feed", "fast"):
+        for family in ("tutorial", "feed", "fast", "transformer"):
             variant = _fastest_measured(speed, family) or defaults.get(family) or ladder(quick=True)[0]
             r = run_child("quality", child_argv, {"family": family, "variant": dataclasses.asdict(variant),
                                                   "workdir": str(workdir)}, workdir, f"quality-{family}")

@@ -11,7 +11,9 @@ per-round ratios to the reference in the same round.
 The input-feeding rows form a ladder: the first row is our model run the tutorial's
 way, and each next row adds one lever, so the gain of each lever is the ratio of
 two neighbouring rows. Fast-mode, XLA, mixed-precision and tf.data rows change one
-thing from the default configuration (the row marked as such).
+thing from the default configuration (the row marked as such). The ``transformer``
+row is the package's Transformer (``Seq2Seq(architecture="transformer")``) on the
+same data pipeline and optimizer, sized by :class:`ModelSize`'s Transformer fields.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from seq2seq_keras.attention import masked_softmax
 from seq2seq_keras.data import make_dataset
 
 from . import tutorial_reference
-from .measure import OurSizes, TutorialSizes, median, our_forward_macs, training_flops, tutorial_forward_macs
+from .measure import TutorialSizes, forward_macs, median, sizes_of, training_flops, tutorial_forward_macs
 
 #: Training pairs longer than this (tokens) are dropped, as ``seq2seq-keras train`` does.
 MAX_LENGTH = 50
@@ -50,6 +52,12 @@ class ModelSize:
     batch_size: int = 64
     vocabulary: int = 5000
     learning_rate: float = 1e-3
+    # The Transformer row: 2 + 2 layers of width 192 have about the parameters of the
+    # default GRU model at units 256 (4.9 M and 4.7 M with 5,000-word vocabularies).
+    num_layers: int = 2
+    num_heads: int = 4
+    model_dim: int = 192
+    ff_dim: int = 768
 
     @property
     def our_encoder_units(self) -> int:
@@ -61,7 +69,7 @@ class Variant:
     """One row of the speed table (see the module docstring)."""
 
     key: str
-    family: str  # "tutorial", "feed" (input feeding) or "fast" (no input feeding)
+    family: str  # "tutorial", "feed" (input feeding), "fast" (no input feeding) or "transformer"
     label: str
     attention: str | None = "bahdanau"
     input_feeding: bool = True
@@ -75,12 +83,15 @@ class Variant:
     pad_multiple: int | None = None
     policy: str = "float32"
     default: bool = False  # the configuration `seq2seq-keras train` uses
+    architecture: str = "rnn"  # Seq2Seq(architecture=...)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
 
 TUTORIAL = Variant("tutorial", "tutorial", "tutorial formulation (in-run reference)")
+TRANSFORMER = Variant("transformer", "transformer", "Transformer (pre-norm; sizes below), same pipeline and Adam",
+                      attention=None, input_feeding=False, architecture="transformer")
 
 
 def ladder(*, quick: bool = False, bfloat16: bool = False, xla: bool = True) -> list[Variant]:
@@ -103,7 +114,7 @@ def ladder(*, quick: bool = False, bfloat16: bool = False, xla: bool = True) -> 
     if quick:
         rows += [feed] + ([feed_xla] if xla else []) + ([feed_bf16] if bfloat16 else [])
         rows += [fast] + ([fast_xla] if xla else []) + ([fast_bf16] if bfloat16 else [])
-        return rows
+        return rows + [TRANSFORMER]
     rows += [
         Variant("feed-0", "feed", "ours run the tutorial's way: per-step layer calls, keys every step, "
                 "output projection in the loop, no bucketing",
@@ -132,7 +143,7 @@ def ladder(*, quick: bool = False, bfloat16: bool = False, xla: bool = True) -> 
     if bfloat16 and xla:
         rows.append(Variant("fast-bf16-xla", "fast", "fast mode + mixed_bfloat16 + XLA", attention="luong-general",
                             input_feeding=False, policy="mixed_bfloat16", jit_compile=True, pad_multiple=4))
-    return rows
+    return rows + [TRANSFORMER]
 
 
 # --------------------------------------------------------------------------- models
@@ -237,6 +248,12 @@ def build_our_model(variant: Variant, size: ModelSize, source_text, target_text,
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(variant.policy)
     try:
+        if variant.architecture == "transformer":
+            model = Seq2Seq(source_text, target_text, architecture="transformer", num_layers=size.num_layers,
+                            num_heads=size.num_heads, model_dim=size.model_dim, ff_dim=size.ff_dim)
+            model.compile(keras.optimizers.Adam(size.learning_rate, global_clipnorm=5.0),
+                          jit_compile=variant.jit_compile)
+            return model
         cls = StepwiseSeq2Seq if variant.stepwise else NoPrecomputeSeq2Seq if variant.no_precompute else Seq2Seq
         model = cls(
             source_text,
@@ -343,7 +360,7 @@ def tutorial_runner(train, size: ModelSize, seed: int = 0, model=None) -> Runner
 
 def our_runner(variant: Variant, train, size: ModelSize, source_text, target_text, seed: int = 0) -> Runner:
     model = build_our_model(variant, size, source_text, target_text, seed)
-    sizes = OurSizes.of(model)
+    sizes = sizes_of(model)
 
     def account(batch):
         (source_ids, target_in), _ = batch
@@ -353,7 +370,7 @@ def our_runner(variant: Variant, train, size: ModelSize, source_text, target_tex
         pairs = int(np.count_nonzero(target_in[:, 0]))  # real sentences start with [START]
         # Source tokens, and target tokens with [START] and [END] (= target_in's + 1 per sentence).
         tokens = int(np.count_nonzero(source_ids) + np.count_nonzero(target_in) + pairs)
-        return pairs, tokens, training_flops(our_forward_macs(sizes, int(b), int(s), int(t)))
+        return pairs, tokens, training_flops(forward_macs(sizes, int(b), int(s), int(t)))
 
     return Runner(variant, model, our_dataset(variant, train, source_text, target_text, size, seed), account)
 

@@ -168,12 +168,14 @@ def _to_words(attention: np.ndarray, source_tokens: Sequence[str], target_tokens
 
 
 def forced_attention(model, sources: Sequence[str], targets: Sequence[str], *, batch_size: int = 64,
-                     progress: bool = False) -> list[np.ndarray | None]:
+                     progress: bool = False, layer: int | None = None) -> list[np.ndarray | None]:
     """Word-level attention ``[target_words, source_words]`` under teacher forcing, one per pair.
 
     The gold ``targets`` are fed to the decoder (``[START] y_1 .. y_T``); row ``i``
     is the attention used to predict ``y_{i+1}``; the ``[END]`` row is dropped.
     ``None`` for a pair whose token counts the processors cut (``max_length``).
+    ``layer``: the attention of that decoder layer (mean over its heads,
+    ``model.cross_attention``) instead of the model's one heatmap (a Transformer's last layer).
     """
     import tensorflow as tf
 
@@ -181,10 +183,15 @@ def forced_attention(model, sources: Sequence[str], targets: Sequence[str], *, b
 
     if not model.has_attention:
         raise ValueError("This model has no attention (attention=None): there is nothing to align.")
-    fn = getattr(model, "_seq2seq_forced_attention_fn", None)
+    cache = f"_seq2seq_forced_attention_fn{'' if layer is None else f'_layer{layer}'}"
+    fn = getattr(model, cache, None)
     if fn is None:  # one traced function per model: callers such as callbacks.AttentionSnapshots call this often
-        fn = tf.function(lambda s, t: model.call_with_attention((s, t), training=False)[1], reduce_retracing=True)
-        object.__setattr__(model, "_seq2seq_forced_attention_fn", fn)  # a cache, not tracked by Keras
+        if layer is None:
+            fn = tf.function(lambda s, t: model.call_with_attention((s, t), training=False)[1], reduce_retracing=True)
+        else:
+            fn = tf.function(lambda s, t: tf.reduce_mean(model.cross_attention(s, t)[:, layer], axis=1),
+                             reduce_retracing=True)
+        object.__setattr__(model, cache, fn)  # a cache, not tracked by Keras
     out: list[np.ndarray | None] = []
     for start in progress_batches(range(0, len(sources), batch_size), progress, "alignment",
                                   total_items=len(sources), batch_size=batch_size):
@@ -206,13 +213,15 @@ def forced_attention(model, sources: Sequence[str], targets: Sequence[str], *, b
     return out
 
 
-def alignment_quality(model, pairs, *, batch_size: int = 64, progress: bool = False) -> dict[str, Any]:
+def alignment_quality(model, pairs, *, batch_size: int = 64, progress: bool = False,
+                      layer: int | None = None) -> dict[str, Any]:
     """Attention argmax vs. gold alignment on pairs with ``.alignments`` (the built-in corpus).
 
     Returns ``{"attention", "uniform", "diagonal"}`` (:class:`AlignmentScore` dicts),
     ``"sentences"``, ``"skipped"`` (pairs whose word counts did not match the gold
     tokens, e.g. cut by ``max_length``), ``"definition"`` and, for plotting,
-    ``"examples"``: the first few ``(source, target, attention, gold)``.
+    ``"examples"``: the first few ``(source, target, attention, gold)``. ``layer``: see
+    :func:`forced_attention`.
     """
     from .builtin_ko_en import word_tokens
 
@@ -221,7 +230,8 @@ def alignment_quality(model, pairs, *, batch_size: int = 64, progress: bool = Fa
             f"The corpus {getattr(pairs, 'name', '')!r} has no gold alignments; alignment quality needs the "
             "built-in corpus (load_corpus('builtin-ko-en'))."
         )
-    attentions = forced_attention(model, pairs.source, pairs.target, batch_size=batch_size, progress=progress)
+    attentions = forced_attention(model, pairs.source, pairs.target, batch_size=batch_size, progress=progress,
+                                  layer=layer)
     golds, soft, kept = [], [], []
     skipped = 0
     for source, target, links, attention in zip(pairs.source, pairs.target, pairs.alignments, attentions):

@@ -337,6 +337,11 @@ def _add_plot(sub):
                    help="cap on output tokens (with --model; default: {decoding_options.DEFAULT_MAX_LENGTH})")
     p.add_argument("--ncols", type=int,
                    help="grid columns for several sentences (default: {plotting.plot_attention_grid(ncols)})")
+    heads = p.add_mutually_exclusive_group()
+    heads.add_argument("--heads", action="store_true",
+                       help="one sentence: every layer's and head's cross-attention as a layers x heads grid (with --model)")
+    heads.add_argument("--self-attention", action="store_true",
+                       help="one sentence: a Transformer encoder's self-attention, layers x heads (with --model)")
     p.add_argument("--out", required=True, help="image to write (.png; .pdf/.svg also work)")
     p.add_argument("sentences", nargs="+", help="sentences to translate; '-' reads stdin")
     p.set_defaults(func=_run_plot)
@@ -363,6 +368,8 @@ def _server_translate(args, sentences):
 
 def _run_plot(args):
     sentences = _sentences(args)
+    if (args.heads or args.self_attention) and (args.server or len(sentences) != 1):
+        raise CommandError("--heads and --self-attention plot one sentence of a local --model; pass exactly one.")
     if args.server:
         translations = _server_translate(args, sentences)
     else:
@@ -376,6 +383,8 @@ def _run_plot(args):
             raise CommandError(str(e)) from None
         if not model.has_attention:
             raise CommandError(f"{args.model} was trained with --attention none: it has no attention weights to plot.")
+        if args.heads or args.self_attention:
+            return _plot_heads(args, model, sentences)
         try:
             translations = translate_texts(model, sentences, method=args.method, progress=False,
                                            **_given(args, "max_length"))
@@ -394,6 +403,32 @@ def _run_plot(args):
         raise CommandError(str(e)) from None
     what = f"of {sentences[0]!r}" if len(sentences) == 1 else f"of {len(sentences)} sentences"
     print(f"attention heatmap {what} saved to {args.out}")
+
+
+def _plot_heads(args, model, sentences):
+    """``plot --heads`` / ``--self-attention``: the layers x heads grids of one sentence (plotting.py)."""
+    import tensorflow as tf
+
+    from .decoding import DEFAULT_MAX_LENGTH, DEFAULT_MAX_SOURCE_LENGTH, encode_source, translate_graph
+    from .export import attention_heads
+    from .plotting import plot_attention_heads, plot_self_attention
+
+    text = tf.constant(sentences)
+    if args.self_attention:
+        if getattr(model, "architecture", "rnn") != "transformer":
+            raise CommandError(f"{args.model} is a recurrent model: --self-attention needs --architecture transformer.")
+        ids, tokens, length = encode_source(model, text)
+        n = int(length[0])
+        weights = model.encoder.self_attention_weights(ids).numpy()[0]
+        plot_self_attention([t.decode("utf-8") for t in tokens.numpy()[0][:n]], weights, save=args.out)
+    else:
+        out = translate_graph(model, text, tf.constant(args.max_length or DEFAULT_MAX_LENGTH), method=args.method)
+        row = {k: v.numpy()[0] for k, v in out.items() if not k.startswith("beams_")}
+        row.update(source=sentences[0], attention_heads=attention_heads(model, text, out, DEFAULT_MAX_SOURCE_LENGTH)[0])
+        print(f"{sentences[0]} -> {row['translation'].decode('utf-8')}")
+        plot_attention_heads(row, save=args.out)
+    print(f"{'self' if args.self_attention else 'cross'}-attention heads of {sentences[0]!r} saved to {args.out}")
+    return 0
 
 
 # ---------------------------------------------------------------------- evaluate

@@ -187,7 +187,9 @@ def translate_graph(
     ``beams_target_tokens`` [batch, k, tgt_len], ``beams_target_length`` int32
     [batch, k], ``beams_attention`` float32 [batch, k, tgt_len, src_len],
     ``beams_log_prob`` and ``beams_score`` float32 [batch, k],
-    ``beams_replaced`` int32 [batch, k, tgt_len].
+    ``beams_replaced`` int32 [batch, k, tgt_len]. ``target_ids`` int32 [batch,
+    tgt_len] are the returned hypothesis' token ids before replacement (0 after
+    ``[END]``): what the decoder was fed, for recomputing its attention per head.
 
     ``replace_unk`` (bool scalar), ``copy_unknown_names`` (bool scalar; only
     with ``replace_unk``) and ``unk_dictionary_keys`` / ``unk_dictionary_values``
@@ -237,6 +239,7 @@ def _hypothesis_outputs(model, result, source, replace):
         translation=text,
         target_tokens=tokens,
         target_length=result["length"],
+        target_ids=result["tokens"],
         attention=result["attention"],
         log_prob=result["log_prob"],
         score=result["score"],

@@ -293,6 +293,13 @@ def evaluate(
         quality = alignment_quality(model, pairs, batch_size=batch_size, progress=progress)
         alignment_examples = quality.pop("examples")
         report["alignment"] = quality
+        if getattr(model, "architecture", "rnn") == "transformer":  # which layer's heads align best
+            quality["by_layer"] = [alignment_quality(model, pairs, batch_size=batch_size, layer=i)["attention"]
+                                   for i in range(model.num_layers)]
+    if getattr(pairs, "alignments", None) is not None and compare is not None and compare.has_attention:
+        quality = alignment_quality(compare, pairs, batch_size=batch_size, progress=progress)
+        report["compare"]["alignment"] = {"attention": quality["attention"], "sentences": quality["sentences"]}
+
     report["examples"] = [{"source": sources[i], "reference": references[i],
                            **{key: out[i].text for key, out in translations.items()}}
                           for i in range(min(examples, len(sources)))]
@@ -378,6 +385,11 @@ def report_markdown(report: Mapping[str, Any], images: Mapping[str, str] = {}) -
         for key, label in (("attention", "attention argmax"), ("uniform", "uniform control"), ("diagonal", "diagonal control")):
             s = a[key]
             lines.append(f"| {label} | {s['precision']:.3f} | {s['recall']:.3f} | {s['f1']:.3f} | {s['aer']:.3f} | {s['gold_mass']:.3f} |")
+        extra = [(f"layer {i + 1} (mean of heads)", s) for i, s in enumerate(a.get("by_layer", []))]
+        if "alignment" in report.get("compare", {}):
+            extra.append((f"{report['compare']['label']}: attention argmax", report["compare"]["alignment"]["attention"]))
+        for label, s in extra:
+            lines.append(f"| {_md_escape(label)} | {s['precision']:.3f} | {s['recall']:.3f} | {s['f1']:.3f} | {s['aer']:.3f} | {s['gold_mass']:.3f} |")
         lines += ["", f"{a['sentences']} test pairs ({a['skipped']} skipped). {a['definition']}", ""]
         if "alignment_examples" in images:
             lines += [f"![attention with gold links]({images['alignment_examples']})", ""]

@@ -21,7 +21,10 @@ float16, padding marked by the lengths):
   float32[batch, tgt_len, src_len]``, ``log_prob: float32[batch]``, ``replaced:
   int32[batch, tgt_len]`` (1 where an ``[UNK]`` was replaced by the source word
   under the attention argmax; int32, not bool, because every TF Serving client
-  and JSON decoder handles integers the same way) (greedy);
+  and JSON decoder handles integers the same way) (greedy); a Transformer's
+  export adds ``attention_heads: float32[batch, layers, heads, tgt_len,
+  src_len]``, every layer's and head's cross-attention (see
+  :func:`attention_heads`), while ``attention`` stays the last layer's mean over heads;
 * ``beam_search``: the same for the best hypothesis plus ``score:
   float32[batch]`` (``log_prob / lp(length)``), and every hypothesis'
   ``beams_translation: string[batch, beam_width]`` and ``beams_score:
@@ -95,6 +98,8 @@ ATTENTION_OUTPUTS = (
     "replaced",
 )
 BEAM_OUTPUTS = ATTENTION_OUTPUTS + ("score", "beams_translation", "beams_score")
+#: The per-head output of a Transformer's ``translate_with_attention``.
+HEADS_OUTPUT = "attention_heads"
 WARMUP_FILE = "tf_serving_warmup_requests"
 SETTINGS_FILE = "seq2seq_keras_export.json"
 
@@ -209,7 +214,10 @@ def build_archive(model, settings: ExportSettings | None = None, *, xla: bool = 
     @tf.function(input_signature=spec)
     def translate_with_attention(text):
         out = run(text, "greedy")
-        return {name: out[name] for name in ATTENTION_OUTPUTS}
+        result = {name: out[name] for name in ATTENTION_OUTPUTS}
+        if getattr(model, "architecture", "rnn") == "transformer":
+            result[HEADS_OUTPUT] = attention_heads(model, text, out, settings.max_source_length)
+        return result
 
     @tf.function(input_signature=spec)
     def beam_search(text):
@@ -247,6 +255,37 @@ def _xla_endpoints(model, settings: ExportSettings, run, spec) -> list:
         return {name: out[name] for name in ATTENTION_OUTPUTS}
 
     return [("serving_default_xla", serving_default_xla), ("translate_with_attention_xla", translate_with_attention_xla)]
+
+
+def attention_heads(model, text, outputs, max_source_length):
+    """Every layer's and head's cross-attention over the decoded hypothesis (a Transformer).
+
+    Args:
+        text: string [batch], the sentences that were translated.
+        outputs: :func:`~seq2seq_keras.decoding.translate_graph`'s outputs for them
+            (``target_ids`` int32 [batch, tgt_len], ``target_length`` int32 [batch]).
+        max_source_length: the source truncation the search used.
+
+    Returns float32 [batch, layers, heads, tgt_len, src_len], zero on padding rows:
+    one teacher-forced pass (``model.cross_attention``) over ``[START] y_1 ..
+    y_{T-1}``. This is exactly what the search's steps attended to, because the
+    decoder's self-attention is causal: row ``t`` sees only the inputs ``0..t``,
+    which are the tokens the search had chosen when it took step ``t``. (Its last
+    layer's mean over heads is the ``attention`` output; the tests check both
+    agree through TF Serving's loader.) Computed after the search, so decoding
+    stays one code path and a step carries no per-head tensors.
+    """
+    import tensorflow as tf
+
+    from .decoding import encode_source
+    from .text import START_ID
+
+    source_ids = encode_source(model, text, max_source_length)[0]
+    target_ids = outputs["target_ids"]
+    start = tf.fill([tf.shape(target_ids)[0], 1], tf.constant(START_ID, target_ids.dtype))
+    weights = model.cross_attention(source_ids, tf.concat([start, target_ids[:, :-1]], axis=1))
+    valid = tf.sequence_mask(outputs["target_length"], tf.shape(target_ids)[1], dtype=weights.dtype)
+    return weights * valid[:, None, None, :, None]
 
 
 # ---------------------------------------------------------------------- versions and config

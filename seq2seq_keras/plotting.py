@@ -449,3 +449,116 @@ def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi)
     return path
+
+
+# --------------------------------------------------------------------------- heads of a Transformer
+def _as_heads(weights, rows: int, cols: int, what: str) -> np.ndarray:
+    """``weights`` [layers, heads, >=rows, >=cols] (or with a leading batch of 1) -> [layers, heads, rows, cols]."""
+    weights = np.asarray(weights, dtype=np.float32)
+    if weights.ndim == 5 and weights.shape[0] == 1:
+        weights = weights[0]
+    if weights.ndim != 4:
+        raise ValueError(f"{what} must be [layers, heads, rows, columns] (one sentence), got shape {weights.shape}.")
+    if weights.shape[2] < rows or weights.shape[3] < cols:
+        raise ValueError(f"{what} has shape {weights.shape}, too small for {rows} x {cols} tokens.")
+    return weights[:, :, :rows, :cols]
+
+
+def _draw_head_grid(fig, weights, row_tokens, column_tokens, *, family, cmap, ylabel, suptitle):
+    """One heatmap per (layer, head): ``axes[layer, head]`` shows ``weights[layer, head]``, one colour bar."""
+    layers, heads = weights.shape[:2]
+    axes = fig.subplots(layers, heads, squeeze=False)
+    image = None
+    for (layer, head), ax in np.ndenumerate(axes):
+        image = _draw_heatmap(ax, column_tokens, row_tokens, weights[layer, head], title=f"layer {layer + 1}, "
+                              f"head {head + 1}", gold=None, cmap=cmap, vmax=1.0, family=family, legend=False)
+        ax.set_xlabel("")
+        ax.set_ylabel(ylabel if head == 0 else "", fontfamily=family)
+    cbar = fig.colorbar(image, ax=axes.ravel().tolist(), fraction=0.03, pad=0.02)
+    cbar.set_label("attention weight", fontfamily=family)
+    if suptitle:
+        fig.suptitle(suptitle, fontfamily=family)
+    return axes
+
+
+def _head_grid_size(src_len: int, tgt_len: int, layers: int, heads: int) -> tuple[float, float]:
+    w, h = _heatmap_size(src_len, tgt_len)
+    return (min(w * heads * 0.8 + 1.0, 30.0), min(h * layers * 0.8 + 0.8, 30.0))
+
+
+def plot_attention_heads(
+    translation: Any,
+    heads: np.ndarray | None = None,
+    *,
+    save: str | os.PathLike | None = None,
+    title: str | None = None,
+    cmap: str = "viridis",
+):
+    """Every layer's and head's cross-attention of one translation: a ``layers x heads`` grid; returns the Figure.
+
+    Args:
+        translation: what :func:`plot_attention` takes (a ``Translation`` or a TF
+            Serving prediction dict), for the tokens and the title.
+        heads: float [layers, heads, tgt_len, src_len] (a leading batch of 1 is
+            dropped); default ``translation["attention_heads"]``, the output a
+            Transformer's exported ``translate_with_attention`` adds. From Python:
+            ``model.cross_attention(source, target)[0]`` or
+            :func:`seq2seq_keras.export.attention_heads` over a search's output.
+        save, title, cmap: as in :func:`plot_attention` (default title: the translation).
+
+    Subplot ``[layer, head]`` (rows: layers from the first, columns: heads) shows
+    ``heads[layer, head]`` with the source tokens on top and the output tokens
+    down the side, like :func:`plot_attention`; the mean of the last row's
+    heatmaps is the one heatmap :func:`plot_attention` draws for a Transformer.
+    Raises ValueError when ``heads`` is missing or its shape does not fit the tokens.
+    """
+    family = register_fonts()
+    source_tokens, target_tokens, _, default_title = attention_view(translation)
+    if heads is None:
+        heads = _field(translation, "attention_heads")
+    if heads is None:
+        raise ValueError("No per-head weights: pass heads=[layers, heads, tgt_len, src_len] (model.cross_attention) "
+                         "or a prediction of a Transformer's translate_with_attention (its 'attention_heads').")
+    weights = _as_heads(heads, len(target_tokens), len(source_tokens), "heads")
+    fig = _new_figure(_head_grid_size(len(source_tokens), len(target_tokens), *weights.shape[:2]))
+    _draw_head_grid(fig, weights, target_tokens, source_tokens, family=family, cmap=cmap, ylabel="output tokens",
+                    suptitle="\n".join(filter(None, [default_title if title is None else title,
+                                                     "cross-attention, rows: layers, columns: heads"])))
+    if save is not None:
+        save_figure(fig, save)
+    return fig
+
+
+def plot_self_attention(
+    source_tokens: Sequence[str],
+    weights: np.ndarray,
+    *,
+    save: str | os.PathLike | None = None,
+    title: str | None = None,
+    cmap: str = "viridis",
+):
+    """The encoder's self-attention of one sentence: a ``layers x heads`` grid of ``src_len x src_len`` heatmaps.
+
+    Args:
+        source_tokens: the sentence's tokens (``len = src_len``; padding cut off).
+        weights: float [layers, heads, src_len, src_len] (a leading batch of 1 is
+            dropped), e.g. ``model.encoder.self_attention_weights(model.source_text([s]))``;
+            ``weights[l, h, i, j]`` is what token ``i`` took from token ``j``.
+        save, title, cmap: as in :func:`plot_attention_heads`.
+
+    Rows of each heatmap are the attending tokens (top to bottom), columns the
+    attended ones (left to right, labels on top). Returns the Figure; raises
+    ValueError for a shape that does not fit the tokens.
+    """
+    family = register_fonts()
+    tokens = [_decode(t) for t in source_tokens]
+    if not tokens:
+        raise ValueError("Nothing to plot: no source tokens (an empty sentence?).")
+    weights = _as_heads(weights, len(tokens), len(tokens), "weights")
+    fig = _new_figure(_head_grid_size(len(tokens), len(tokens), *weights.shape[:2]))
+    heading = " ".join(tokens) if title is None else title
+    _draw_head_grid(fig, weights, tokens, tokens, family=family, cmap=cmap, ylabel="attending token",
+                    suptitle="\n".join(filter(None, [heading, "encoder self-attention, rows: layers, columns: heads"])))
+    if save is not None:
+        save_figure(fig, save)
+    return fig

@@ -44,6 +44,24 @@ def test_forward_macs_of_one_token_equal_the_models_kernel_sizes(attention, inpu
     assert measure.training_flops(10) == 60
 
 
+@pytest.mark.parametrize("layers,heads", [(1, 1), (2, 2)])
+def test_transformer_forward_macs_of_one_token_equal_the_models_kernel_sizes(layers, heads, tiny_processors):
+    """One source and one target token: every kernel of the real Transformer is used once (W^Q, W^K, W^V, W^O,
+    the feed-forward pair, the output projection), plus q.k and the weighted sum per attention (d each)."""
+    src, tgt = tiny_processors
+    model = Seq2Seq(src, tgt, architecture="transformer", num_layers=layers, num_heads=heads, model_dim=6, ff_dim=10)
+    sizes = measure.sizes_of(model)
+    assert isinstance(sizes, measure.TransformerSizes)
+    attentions = 3 * layers  # encoder self, decoder self, decoder cross
+    assert measure.forward_macs(sizes, 1, 1, 1) == _kernel_parameters(model) + attentions * 2 * 6
+    assert measure.forward_macs(sizes, 3, 1, 1) == 3 * measure.forward_macs(sizes, 1, 1, 1)
+    # Attention scores grow with the square of the length: S=T=2 minus the linear part.
+    d, f, V = 6, 10, sizes.target_vocabulary
+    linear = 2 * (layers * (4 * d * d + 2 * d * f) + layers * (8 * d * d + 2 * d * f) + d * V)
+    assert measure.forward_macs(sizes, 1, 2, 2) - linear == layers * (2 * 4 * d + 2 * 4 * d + 2 * 4 * d)
+    assert isinstance(measure.sizes_of(Seq2Seq(src, tgt, embedding_dim=5, units=3)), measure.OurSizes)
+
+
 def test_tutorial_forward_macs_count_its_layers():
     sizes = measure.TutorialSizes(embedding_dim=4, units=6, target_vocabulary=50)
     B, S, steps = 2, 3, 5
@@ -86,6 +104,7 @@ def test_make_bench_entry_point_end_to_end_with_tiny_sizes(tmp_path):
         sys.executable, "-m", "benchmarks.run", "--quick", "--data", "builtin-ko-en", "--limit", "300",
         "--embedding-dim", "8", "--units", "16", "--vocabulary", "120", "--batch-size", "16",
         "--budget-minutes", "0.1", "--eval-limit", "20", "--serving-sentences", "6",
+        "--num-layers", "1", "--num-heads", "2", "--model-dim", "8", "--ff-dim", "16",
         "--steps", "2", "--repeats", "2", "--warmup", "3", "--xla-warmup", "4", "--mixed-precision", "off",
         "--output", str(report), "--json", str(raw),
     ]
@@ -93,7 +112,7 @@ def test_make_bench_entry_point_end_to_end_with_tiny_sizes(tmp_path):
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     results = json.loads(raw.read_text())
     rows = {r["variant"]["key"]: r for r in results["speed"]["rows"]}
-    assert set(rows) == {"tutorial", "feed", "feed-xla", "fast", "fast-xla"}
+    assert set(rows) == {"tutorial", "feed", "feed-xla", "fast", "fast-xla", "transformer"}
     assert rows["tutorial"]["ratio"] == 1.0
     for r in rows.values():
         assert r["pairs_per_s"] > 0 and r["flops_per_s"] > 0 and r["windows"] == 2
@@ -102,7 +121,8 @@ def test_make_bench_entry_point_end_to_end_with_tiny_sizes(tmp_path):
     for family in ("feed", "fast"):  # each quality run used its family's fastest measured configuration
         best = max((r for r in rows.values() if r["variant"]["family"] == family), key=lambda r: r["pairs_per_s"])
         assert results["quality"][family]["variant"]["key"] == best["variant"]["key"]
-    assert set(results["quality"]) == {"tutorial", "feed", "fast"}
+    assert set(results["quality"]) == {"tutorial", "feed", "fast", "transformer"}
+    assert results["quality"]["transformer"]["variant"]["architecture"] == "transformer"
     for q in results["quality"].values():
         assert q["steps"] > 0 and 0 <= q["bleu"] <= 100 and 0 <= q["chrf"] <= 100
         assert q["train_peak_rss_mb"] > 100 and q["test_sentences"] == min(20, results["speed"]["test_pairs"])
@@ -120,6 +140,7 @@ def test_make_bench_entry_point_end_to_end_with_tiny_sizes(tmp_path):
                     "## Robustness"):
         assert heading in text
     assert "builtin-ko-en" in text and "**1.00x**" in text
+    assert "| `transformer` |" in text and "| ours, Transformer |" in text
 
 
 # The ladder's "fused step without precomputation" rung (benchmarks/training_speed.py), held to the

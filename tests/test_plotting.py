@@ -17,7 +17,9 @@ from seq2seq_keras.plotting import (
     hangul_font_path,
     plot_attention,
     plot_attention_grid,
+    plot_attention_heads,
     plot_bleu_by_length,
+    plot_self_attention,
     register_fonts,
 )
 
@@ -392,3 +394,107 @@ def test_replaced_words_are_marked_on_the_heatmap():
     row = {"source_tokens": SOURCE, "target_tokens": TARGET, "attention": _known_matrix(), "replaced": [[0, 1, 0, 0, 0]]}
     assert attention_view(row)[1] == ["i", "am*", "a", "student", "[END]"]
     assert attention_view(_translation())[1] == TARGET  # nothing replaced: labels as they are
+
+
+# ---------------------------------------------------------------------- a Transformer's heads
+def _known_heads(layers, heads, rows, cols):
+    """Distinct weights per (layer, head, row, column), rows summing to 1: any mix-up of panels shows."""
+    m = np.arange(1, layers * heads * rows * cols + 1, dtype=np.float32).reshape(layers, heads, rows, cols) ** 1.5
+    return m / m.sum(axis=-1, keepdims=True)
+
+
+def _panels(fig):
+    """The heatmap axes (those with an image and a panel title), by (row, column) of the grid."""
+    panels = {}
+    for ax in fig.axes:
+        if ax.get_images() and ax.get_title():
+            spec = ax.get_subplotspec()
+            panels[(spec.rowspan.start, spec.colspan.start)] = ax
+    return panels
+
+
+def test_head_grid_has_layers_times_heads_heatmaps_of_the_weights_with_token_labels():
+    heads = _known_heads(2, 3, len(TARGET), len(SOURCE))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fig = plot_attention_heads(_translation(), heads)
+        _render(fig)
+    assert not [w for w in caught if "missing from font" in str(w.message)]  # Hangul labels are glyphs
+    panels = _panels(fig)
+    assert sorted(panels) == [(layer, head) for layer in range(2) for head in range(3)]
+    assert len(fig.axes) == 2 * 3 + 1  # the panels and one colour bar
+    for (layer, head), ax in panels.items():
+        np.testing.assert_array_equal(np.asarray(ax.get_images()[0].get_array()), heads[layer, head])
+        assert ax.get_title() == f"layer {layer + 1}, head {head + 1}"
+        assert _labels(ax.get_xticklabels()) == SOURCE and _labels(ax.get_yticklabels()) == TARGET
+        assert ax.yaxis_inverted()
+    assert fig.get_suptitle().startswith("나는 학생이다.  ->  i am a student")
+
+
+def test_head_grid_reads_a_padded_serving_prediction_and_says_what_is_missing():
+    padded = np.zeros((1, 2, 2, len(TARGET) + 2, len(SOURCE) + 1), np.float32)
+    padded[0, :, :, :len(TARGET), :len(SOURCE)] = _known_heads(2, 2, len(TARGET), len(SOURCE))
+    row = {"source_tokens": SOURCE + [""], "target_tokens": TARGET + ["", ""], "source_length": 3,
+           "target_length": 5, "attention": padded[0, -1].mean(0), "attention_heads": padded}
+    panels = _panels(plot_attention_heads(row))
+    np.testing.assert_array_equal(np.asarray(panels[(1, 0)].get_images()[0].get_array()),
+                                  padded[0, 1, 0, :len(TARGET), :len(SOURCE)])
+    with pytest.raises(ValueError, match="No per-head weights"):
+        plot_attention_heads(_translation())
+    with pytest.raises(ValueError, match="layers, heads"):
+        plot_attention_heads(_translation(), _known_matrix())
+    with pytest.raises(ValueError, match="too small"):
+        plot_attention_heads(_translation(), _known_heads(1, 1, 2, 2))
+
+
+def test_self_attention_grid_is_source_by_source_per_layer_and_head(tmp_path):
+    weights = _known_heads(3, 2, len(SOURCE), len(SOURCE))
+    fig = plot_self_attention(SOURCE, weights[None], save=tmp_path / "self.png")
+    panels = _panels(fig)
+    assert sorted(panels) == [(layer, head) for layer in range(3) for head in range(2)]
+    for (layer, head), ax in panels.items():
+        np.testing.assert_array_equal(np.asarray(ax.get_images()[0].get_array()), weights[layer, head])
+        assert _labels(ax.get_xticklabels()) == SOURCE and _labels(ax.get_yticklabels()) == SOURCE
+    assert imread(tmp_path / "self.png").ndim == 3
+    with pytest.raises(ValueError, match="no source tokens"):
+        plot_self_attention([], weights)
+
+
+def _transformer_run(folder):
+    import keras
+
+    from seq2seq_keras import Seq2Seq, TextProcessor
+    from seq2seq_keras.data import load_corpus
+    from seq2seq_keras.training import TrainConfig, save_run
+
+    pairs = load_corpus("builtin-ko-en", limit=200, seed=1)
+    src = TextProcessor.for_language("ko").adapt(pairs.source)
+    tgt = TextProcessor.for_language("en", add_start_end=True).adapt(pairs.target)
+    keras.utils.set_random_seed(0)
+    sizes = dict(architecture="transformer", num_layers=2, num_heads=2, model_dim=8, ff_dim=16)
+    model = Seq2Seq(src, tgt, **sizes)
+    save_run(model, TrainConfig(epochs=0, **sizes), {}, folder)
+    return model, folder
+
+
+def test_cli_plot_heads_and_self_attention_of_a_transformer(tmp_path, capsys):
+    import tensorflow as tf
+
+    from seq2seq_keras.cli import main
+    from seq2seq_keras.decoding import translate_graph
+    from seq2seq_keras.export import attention_heads
+
+    model, run = _transformer_run(tmp_path / "run")
+    out = tmp_path / "heads.png"
+    assert main(["plot", "--model", str(run), "--heads", "나는 학생이다", "--out", str(out), "--max-length", "5"]) == 0
+    assert f"saved to {out}" in capsys.readouterr().out and imread(out).ndim == 3
+    assert main(["plot", "--model", str(run), "--self-attention", "나는 학생이다", "--out", str(tmp_path / "s.png")]) == 0
+    assert imread(tmp_path / "s.png").ndim == 3
+    # What --heads draws: the search's own hypothesis, every layer and head, matching the step-wise heatmap.
+    text = tf.constant(["나는 학생이다"])
+    result = translate_graph(model, text, tf.constant(5))
+    heads = attention_heads(model, text, result, 256).numpy()[0]
+    t = model.translate("나는 학생이다", max_length=5)
+    np.testing.assert_allclose(heads[-1].mean(0)[:t.length], t.attention, atol=1e-5)
+    assert main(["plot", "--model", str(run), "--heads", "a", "b", "--out", str(out)]) == 2
+    assert "one sentence" in capsys.readouterr().err

@@ -222,6 +222,31 @@ def test_a_recurrent_model_gives_its_one_attention_as_one_layer_and_head(tiny_pr
     np.testing.assert_allclose(weights, expected.numpy()[:, None, None], atol=1e-6)
 
 
+def test_per_head_attention_of_the_decoded_hypothesis_is_what_the_steps_attended_to(model):
+    """export.attention_heads (teacher forcing over the search's own output, after the search) equals the
+    step-wise weights the search recorded: its last layer's head mean is the search's ``attention``, row by
+    row, in a batch of different source and output lengths; each sentence alone gives the same weights."""
+    from seq2seq_keras.decoding import translate_graph
+    from seq2seq_keras.export import attention_heads
+
+    sentences = tf.constant(["나는 학생이다.", "그는 사과를 먹는다. 너는 의사이다.", "", "책"])
+    out = translate_graph(model, sentences, tf.constant(9), block_ngram_repeat=tf.constant(0))
+    heads = attention_heads(model, sentences, out, 256).numpy()
+    batch, tgt_len, src_len = out["attention"].shape
+    assert heads.shape == (batch, 2, 2, tgt_len, src_len) and heads.dtype == np.float32
+    np.testing.assert_allclose(heads[:, -1].mean(axis=1), out["attention"].numpy(), atol=1e-5)
+    lengths, source_lengths = out["target_length"].numpy(), out["source_length"].numpy()
+    assert lengths[2] == 0 and not np.any(heads[2])
+    for b in range(batch):
+        n, s = lengths[b], source_lengths[b]
+        assert not np.any(heads[b, :, :, n:]) and not np.any(heads[b, ..., s:])
+        np.testing.assert_allclose(heads[b, :, :, :n, :s].sum(-1), 1.0, atol=1e-5)
+        if n:
+            alone = translate_graph(model, sentences[b:b + 1], tf.constant(9), block_ngram_repeat=tf.constant(0))
+            np.testing.assert_allclose(attention_heads(model, sentences[b:b + 1], alone, 256).numpy()[0, :, :, :n, :s],
+                                       heads[b, :, :, :n, :s], atol=1e-5)
+
+
 # ---------------------------------------------------------------------- the Seq2Seq contract
 def test_keras_round_trip_and_configuration_errors(model, tmp_path, rng, tiny_processors):
     import keras
@@ -315,8 +340,49 @@ def test_export_runs_through_tf_servings_loader_with_python_parity(tmp_path_fact
     greedy = translate(model, batch)
     assert [_as_text(t) for t in out["serving_default"]["translation"]] == [t.text for t in greedy]
     assert_same_as_python(out["translate_with_attention"], greedy)
+    heads = out["translate_with_attention"]["attention_heads"]  # [batch, layers, heads, tgt_len, src_len]
+    assert heads.dtype == np.float32 and heads.shape[:3] == (len(batch), 1, 2)
+    for b, t in enumerate(greedy):  # the last layer's head mean is the step-wise heatmap Python gives
+        n, s = t.attention.shape
+        np.testing.assert_allclose(heads[b, -1, :, :n, :s].mean(axis=0), t.attention, atol=1e-5)
+        assert not np.any(heads[b, :, :, n:]) and not np.any(heads[b, ..., s:])
     beam = translate(model, batch, method="beam", beam_width=4, length_penalty=0.6, n_best=4)
     assert_same_as_python(out["beam_search"], beam, with_score=True)
     for b, t in enumerate(beam):
         assert [_as_text(x) for x in out["beam_search"]["beams_translation"][b]] == [t.text] + [a.text for a in t.alternatives]
     assert check_servable(path).ok
+
+
+# ---------------------------------------------------------------------- evaluation on the same footing
+def test_evaluate_scores_the_compared_model_and_each_layer_against_gold_alignments(tmp_path):
+    """AER for the compared model too, and per decoder layer for a Transformer: layer ``i`` is the argmax of
+    ``model.cross_attention``'s layer ``i`` (mean of heads) against the gold links, recomputed here pair by pair."""
+    import keras
+
+    from seq2seq_keras import Seq2Seq, TextProcessor
+    from seq2seq_keras import evaluation as ev
+    from seq2seq_keras.builtin_ko_en import word_tokens
+    from seq2seq_keras.data import load_corpus
+
+    pairs = load_corpus("builtin-ko-en", limit=200, seed=1)
+    src = TextProcessor.for_language("ko").adapt(pairs.source)
+    tgt = TextProcessor.for_language("en", add_start_end=True).adapt(pairs.target)
+    keras.utils.set_random_seed(0)
+    transformer = Seq2Seq(src, tgt, **SIZES)
+    _randomize(transformer, seed=2, scale=0.5)
+    gru = Seq2Seq(src, tgt, embedding_dim=8, encoder_units=8)
+    test = pairs[:10]
+    report = ev.evaluate(transformer, test, compare=gru, beam_width=0, batch_size=8, progress=False,
+                         max_length=6).report
+    by_layer = report["alignment"]["by_layer"]
+    assert len(by_layer) == 2 and by_layer[-1] == report["alignment"]["attention"]  # the heatmap is the last layer
+    golds, links = [], []
+    for source, target, gold in zip(test.source, test.target, test.alignments):
+        n_s, n_t = len(word_tokens(source)), len(word_tokens(target))
+        first = transformer.cross_attention(source, target).numpy()[0, 0].mean(axis=0)[:n_t, :n_s]
+        golds.append(ev.gold_matrix(gold, n_t, n_s))
+        links.append(ev.argmax_links(first))
+    assert by_layer[0]["aer"] == pytest.approx(ev.alignment_score(golds, links).aer, abs=1e-9)
+    assert report["compare"]["alignment"]["attention"] == ev.alignment_quality(gru, test)["attention"]
+    markdown = ev.report_markdown(report)
+    assert "| layer 1 (mean of heads) |" in markdown and "attention (bahdanau): attention argmax" in markdown
