@@ -138,10 +138,19 @@ def _add_real_world_flags(p, export: bool = False):
         p.add_argument("--beam-block-ngram-repeat", type=int, default=None, metavar="N",
                        help="never repeat an N-gram in the beam_search signature (default: 3, "
                        "seq2seq_keras.decoding.DEFAULT_BEAM_BLOCK_NGRAM_REPEAT; 0 turns it off)")
+        p.add_argument("--coverage-penalty", type=float, default=None, metavar="BETA",
+                       help="GNMT coverage penalty beta of the beam_search signature (default: 0, off)")
     else:
         p.add_argument("--block-ngram-repeat", type=int, default=None, metavar="N",
                        help="never output a token that repeats an N-gram of the output (OpenNMT's option; 0 off; "
                        "default: off for greedy and sample, 3 for beam)")
+        _add_coverage_flag(p)
+
+
+def _add_coverage_flag(p):
+    p.add_argument("--coverage-penalty", type=float, default=0.0, metavar="BETA",
+                   help="beam search: GNMT coverage penalty beta (Wu et al. 2016), ranks down hypotheses that "
+                   "left source words unattended (default: %(default)s, off)")
 
 
 def _unk_dictionary(args):
@@ -201,7 +210,7 @@ def _run_translate(args):
                "copy_unknown_names": args.copy_unknown_names,
                "block_ngram_repeat": args.block_ngram_repeat}
     if args.method == "beam":
-        options["beam_width"] = args.beam_width
+        options.update(beam_width=args.beam_width, coverage_penalty=args.coverage_penalty)
     elif args.method == "sample":
         options.update(temperature=args.temperature, seed=args.seed)
     try:
@@ -334,6 +343,7 @@ def _add_evaluate(sub):
                    "the longest test sentences and concatenations of 2-3 test pairs; copy rate, [UNK] rate, BLEU/chrF "
                    "and repetition rate), with and without unknown-word replacement and n-gram blocking; writes "
                    "robustness.md and robustness.json to --out")
+    _add_coverage_flag(p)
     p.add_argument("--out", required=True, help="report folder to write")
     p.set_defaults(func=_run_evaluate)
 
@@ -353,7 +363,7 @@ def _run_robustness(args, model, train, test, label):
         if options.get("method") == "beam":
             if not args.beam_width:
                 continue
-            options = dict(options, beam_width=args.beam_width)
+            options = dict(options, beam_width=args.beam_width, coverage_penalty=args.coverage_penalty)
             name = f"beam {args.beam_width}"
         print(f"robustness: {name} ...", flush=True)
         results[name] = evaluate_robustness(model_translator(model, batch_size=args.batch_size, **decode, **options),
@@ -401,6 +411,7 @@ def _run_evaluate(args):
     print(f"evaluating {args.model} on {pairs.name}: {len(pairs)} pairs (of {len(train) + len(validation) + len(test)} loaded)")
     try:
         result = evaluate(model, pairs, compare=compare, beam_width=args.beam_width, edges=edges,
+                          beam_options={"coverage_penalty": args.coverage_penalty},
                           batch_size=args.batch_size, max_length=args.max_length, progress=not args.no_progress)
     except ValueError as e:
         raise CommandError(str(e)) from None
@@ -466,6 +477,7 @@ def _run_export(args):
         "length_penalty": args.length_penalty,
         "block_ngram_repeat": args.block_ngram_repeat,
         "beam_block_ngram_repeat": args.beam_block_ngram_repeat,
+        "coverage_penalty": args.coverage_penalty,
     }
     try:
         given["replace_unk"] = args.replace_unk

@@ -504,6 +504,7 @@ def evaluate(
     progress: bool = True,
     examples: int = 8,
     labels: tuple[str | None, str | None] = (None, None),
+    beam_options: Mapping[str, Any] | None = None,
 ) -> Evaluation:
     """Evaluate ``model`` on ``pairs`` (a :class:`~seq2seq_keras.data.SentencePairs` test split).
 
@@ -529,7 +530,7 @@ def evaluate(
     decode_args = {} if max_length is None else {"max_length": max_length}
     methods = [("greedy", {})]
     if beam_width and beam_width > 0:
-        methods.append(("beam", {"beam_width": beam_width}))
+        methods.append(("beam", {"beam_width": beam_width, **(beam_options or {})}))
     for method, extra in methods:
         if not supports_method(method):
             report["scores"][method] = {"error": "decoding.translate has no method= argument yet (beam search unavailable)"}
