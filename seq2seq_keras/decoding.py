@@ -50,13 +50,18 @@ Real-world sentences (names, numbers, rare words, long inputs):
   replaced position) says where. With ``copy_unknown_names`` (on by default) an
   out-of-vocabulary source name or number (leading capital or digit) is also
   copied over the output word attending to it most, when the model said a known
-  word instead of ``[UNK]`` (what a model trained on Tatoeba does).
+  word instead of ``[UNK]`` (what a model trained on Tatoeba does); one that no
+  step attends most is written next to the step attending it most.
 * **n-gram blocking** (``block_ngram_repeat=n``, OpenNMT's option of the same
   name): a token that would repeat an ``n``-gram already in the hypothesis is
   never chosen (``[END]`` always may be). Off for greedy and sampling unless
   asked (greedy stays exact greedy); beam search blocks repeated 3-grams by
   default (:data:`DEFAULT_BEAM_BLOCK_NGRAM_REPEAT`). Log-probabilities stay the
   model's own.
+* **coverage penalty** (``coverage_penalty=beta``, beam only; GNMT, Wu et al.
+  2016): hypotheses whose attention left source words uncovered rank lower
+  (:func:`~seq2seq_keras.search.coverage_penalty`); off by default
+  (:data:`DEFAULT_COVERAGE_PENALTY`).
 """
 
 from __future__ import annotations

@@ -35,7 +35,9 @@ DEFAULT_BLOCK_NGRAM_REPEAT = 0
 #: trained model (no loops to cut) in-domain BLEU unchanged, long-input BLEU -0.07.
 DEFAULT_BEAM_BLOCK_NGRAM_REPEAT = 3
 #: GNMT coverage penalty ``beta`` for beam search (Wu et al. 2016, eq. 14): off by default.
-#: Measured (README, "Unknown words, repetition and robustness"): MEASUREMENT.
+#: Measured (README, "Unknown words, repetition and robustness"; 30k-pair spa-eng run, validation
+#: split): beta 0.2 / 1.0 took beam 4's long-input BLEU 11.95 -> 12.44 / 12.80 but in-domain BLEU
+#: 33.17 -> 33.04 / 32.50, and 3-gram blocking already leaves no loops to cut.
 DEFAULT_COVERAGE_PENALTY = 0.0
 
 
