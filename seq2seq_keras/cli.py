@@ -234,11 +234,21 @@ def _add_real_world_flags(p, export: bool = False):
         p.add_argument("--beam-block-ngram-repeat", type=int, default=None, metavar="N",
                        help="never repeat an N-gram in the beam_search signature "
                        "(default: {decoding_options.DEFAULT_BEAM_BLOCK_NGRAM_REPEAT}; 0 turns it off)")
+        p.add_argument("--coverage-penalty", type=float, metavar="BETA",
+                       help="GNMT coverage penalty beta of the beam_search signature "
+                       "(default: {decoding_options.DEFAULT_COVERAGE_PENALTY}, off)")
     else:
         p.add_argument("--block-ngram-repeat", type=int, default=None, metavar="N",
                        help="never output a token that repeats an N-gram of the output (OpenNMT's option; 0 off; "
                        "default: {decoding_options.DEFAULT_BLOCK_NGRAM_REPEAT} for greedy and sample, "
                        "{decoding_options.DEFAULT_BEAM_BLOCK_NGRAM_REPEAT} for beam)")
+        _add_coverage_flag(p)
+
+
+def _add_coverage_flag(p):
+    p.add_argument("--coverage-penalty", type=float, metavar="BETA",
+                   help="beam search: GNMT coverage penalty beta (Wu et al. 2016), ranks down hypotheses that "
+                   "left source words unattended (default: {decoding_options.DEFAULT_COVERAGE_PENALTY}, off)")
 
 
 def _unk_dictionary(args):
@@ -302,7 +312,7 @@ def _run_translate(args):
     options = _given(args, "max_length", "replace_unk", "copy_unknown_names", "block_ngram_repeat")
     options["unk_dictionary"] = unk_dictionary
     if args.method == "beam":
-        options.update(_given(args, "beam_width"))
+        options.update(_given(args, "beam_width", "coverage_penalty"))
     elif args.method == "sample":
         options.update(_given(args, "temperature", "seed"))
     try:
@@ -473,6 +483,7 @@ def _add_evaluate(sub):
                    "the longest test sentences and concatenations of 2-3 test pairs; copy rate, [UNK] rate, BLEU/chrF "
                    "and repetition rate), with and without unknown-word replacement and n-gram blocking; writes "
                    "robustness.md and robustness.json to --out")
+    _add_coverage_flag(p)
     p.add_argument("--out", required=True, help="report folder to write")
     p.set_defaults(func=_run_evaluate)
 
@@ -497,7 +508,8 @@ def _run_evaluate(args):
 
         options.pop("edges", None)
         try:
-            results, path = evaluate_run_robustness(run, args.out, **options, log=lambda line: print(line, flush=True))
+            results, path = evaluate_run_robustness(run, args.out, **options, **_given(args, "coverage_penalty"),
+                                                    log=lambda line: print(line, flush=True))
         except ValueError as e:
             raise CommandError(str(e)) from None
         print(robustness_table(results))
@@ -505,7 +517,8 @@ def _run_evaluate(args):
         return
     print(f"evaluating {args.model} on {run.pairs.name}: {len(run.pairs)} pairs (of {run.loaded} loaded)")
     try:
-        report, paths = evaluate_run(run, args.out, progress=not args.no_progress, **options)
+        report, paths = evaluate_run(run, args.out, progress=not args.no_progress, **options,
+                                     beam_options=_given(args, "coverage_penalty") or None)
     except ValueError as e:
         raise CommandError(str(e)) from None
     _print_evaluation(report)
@@ -564,7 +577,7 @@ def _run_export(args):
     from .export import MODELS_CONFIG, ExportSettings, export_run
 
     given = _given(args, "max_length", "max_source_length", "beam_width", "length_penalty", "block_ngram_repeat",
-                   "beam_block_ngram_repeat", "replace_unk", "copy_unknown_names")
+                   "beam_block_ngram_repeat", "replace_unk", "copy_unknown_names", "coverage_penalty")
     try:
         unk_dictionary = _unk_dictionary(args)
         if unk_dictionary is not None:

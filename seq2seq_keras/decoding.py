@@ -50,13 +50,18 @@ Real-world sentences (names, numbers, rare words, long inputs):
   replaced position) says where. With ``copy_unknown_names`` (on by default) an
   out-of-vocabulary source name or number (leading capital or digit) is also
   copied over the output word attending to it most, when the model said a known
-  word instead of ``[UNK]`` (what a model trained on Tatoeba does).
+  word instead of ``[UNK]`` (what a model trained on Tatoeba does); one that no
+  step attends most is written next to the step attending it most.
 * **n-gram blocking** (``block_ngram_repeat=n``, OpenNMT's option of the same
   name): a token that would repeat an ``n``-gram already in the hypothesis is
   never chosen (``[END]`` always may be). Off for greedy and sampling unless
   asked (greedy stays exact greedy); beam search blocks repeated 3-grams by
   default (:data:`DEFAULT_BEAM_BLOCK_NGRAM_REPEAT`). Log-probabilities stay the
   model's own.
+* **coverage penalty** (``coverage_penalty=beta``, beam only; GNMT, Wu et al.
+  2016): hypotheses whose attention left source words uncovered rank lower
+  (:func:`~seq2seq_keras.search.coverage_penalty`); off by default
+  (:data:`DEFAULT_COVERAGE_PENALTY`).
 """
 
 from __future__ import annotations
@@ -71,6 +76,7 @@ from .decoding_options import (
     DEFAULT_BEAM_WIDTH,
     DEFAULT_BLOCK_NGRAM_REPEAT,
     DEFAULT_COPY_UNKNOWN_NAMES,
+    DEFAULT_COVERAGE_PENALTY,
     DEFAULT_LENGTH_PENALTY,
     DEFAULT_MAX_LENGTH,
     DEFAULT_MAX_SOURCE_LENGTH,
@@ -92,6 +98,7 @@ __all__ = [
     "DEFAULT_BEAM_WIDTH",
     "DEFAULT_BLOCK_NGRAM_REPEAT",
     "DEFAULT_COPY_UNKNOWN_NAMES",
+    "DEFAULT_COVERAGE_PENALTY",
     "DEFAULT_LENGTH_PENALTY",
     "DEFAULT_MAX_LENGTH",
     "DEFAULT_MAX_SOURCE_LENGTH",
@@ -174,6 +181,7 @@ def translate_graph(
     block_ngram_repeat=None,
     copy_unknown_names=DEFAULT_COPY_UNKNOWN_NAMES,
     search=None,
+    coverage_penalty=DEFAULT_COVERAGE_PENALTY,
 ):
     """Raw strings -> every output a caller (Python API or SavedModel) needs, dense and batch-major.
 
@@ -197,6 +205,9 @@ def translate_graph(
     :func:`~seq2seq_keras.unknown_words.replace_unknown_words`. ``block_ngram_repeat``
     (int32 scalar): see :func:`~seq2seq_keras.search.repeated_ngram_tokens`; ``None``
     is the method's default (:data:`DEFAULT_BEAM_BLOCK_NGRAM_REPEAT` for beam, 0 otherwise).
+    ``coverage_penalty`` (float32 scalar, beam only): GNMT ``beta``, see
+    :func:`~seq2seq_keras.search.coverage_penalty`. A Python number or constant 0 for
+    either option keeps its bookkeeping out of the decode loop altogether.
     ``search``: for ``method="greedy"``, a function ``(model, source_ids, max_length,
     block_ngram_repeat)`` returning :func:`~seq2seq_keras.search.greedy_search`'s dict, run
     instead of it (e.g. :func:`seq2seq_keras.compiled_search.compiled_greedy_search`, XLA-compiled).
@@ -220,7 +231,8 @@ def translate_graph(
     source = (source_ids, source_words, name_like)
     outputs = {"source_tokens": source_tokens, "source_length": source_length}
     if method == "beam":
-        beams = beam_search(model, source_ids, max_length, beam_width, length_penalty, block_ngram_repeat)
+        beams = beam_search(model, source_ids, max_length, beam_width, length_penalty, block_ngram_repeat,
+                            coverage_penalty)
         outputs.update(_every_beam_outputs(model, beams, source, replace))
         result = {name: value[:, 0] for name, value in beams.items()}
     elif method == "sample":
@@ -281,12 +293,13 @@ def _compiled_translate(model, method: str):
     if method not in cache:
 
         def run(strings, max_length, max_source_length, beam_width, length_penalty, temperature, seed,
-                replace_unk, unk_keys, unk_values, block_ngram_repeat, copy_unknown_names):
+                replace_unk, unk_keys, unk_values, block_ngram_repeat, copy_unknown_names, coverage_penalty):
             return translate_graph(
                 model, strings, max_length, method=method, beam_width=beam_width, length_penalty=length_penalty,
                 temperature=temperature, seed=seed, max_source_length=max_source_length,
                 replace_unk=replace_unk, unk_dictionary_keys=unk_keys, unk_dictionary_values=unk_values,
                 block_ngram_repeat=block_ngram_repeat, copy_unknown_names=copy_unknown_names,
+                coverage_penalty=coverage_penalty,
             )
 
         cache[method] = tf.function(
@@ -304,6 +317,7 @@ def _compiled_translate(model, method: str):
                 tf.TensorSpec([None], tf.string),
                 tf.TensorSpec([], tf.int32),
                 tf.TensorSpec([], tf.bool),
+                tf.TensorSpec([], tf.float32),
             ],
         )
     return cache[method]
@@ -315,7 +329,7 @@ def translate(
     temperature: float = 1.0, seed: int | None = None, max_length: int | None = None,
     max_source_length: int | None = None, batch_size: int = 256, replace_unk: bool = DEFAULT_REPLACE_UNK,
     unk_dictionary: dict[str, str] | None = None, block_ngram_repeat: int | None = None,
-    copy_unknown_names: bool = DEFAULT_COPY_UNKNOWN_NAMES,
+    copy_unknown_names: bool = DEFAULT_COPY_UNKNOWN_NAMES, coverage_penalty: float = DEFAULT_COVERAGE_PENALTY,
 ):
     """Translate raw sentences with ``model``.
 
@@ -354,6 +368,10 @@ def translate(
             off; ``None`` is the method's default (0 for greedy and sampling:
             greedy stays exact greedy; :data:`DEFAULT_BEAM_BLOCK_NGRAM_REPEAT`
             for beam).
+        coverage_penalty: GNMT coverage penalty ``beta`` for beam search (Wu et
+            al. 2016): hypotheses whose attention has left source words uncovered
+            rank lower (``+ beta * sum_i log(min(coverage_i, 1))``); 0 turns it off
+            (default :data:`DEFAULT_COVERAGE_PENALTY`).
 
     Returns a :class:`~seq2seq_keras.translation.Translation` per sentence.
 
@@ -370,6 +388,7 @@ def translate(
         method=method, beam_width=beam_width, length_penalty=length_penalty, n_best=n_best, temperature=temperature,
         seed=seed, max_length=max_length, max_source_length=max_source_length, batch_size=batch_size,
         replace_unk=replace_unk, block_ngram_repeat=block_ngram_repeat, copy_unknown_names=copy_unknown_names,
+        coverage_penalty=coverage_penalty,
     )
     unk_keys, unk_values = unk_dictionary_tensors(model, unk_dictionary)
     fn = _compiled_translate(model, method)
@@ -416,4 +435,5 @@ def _graph_arguments(chunk, chunk_index, options, unk_keys, unk_values) -> tuple
         unk_values,
         tf.constant(options["block_ngram_repeat"], tf.int32),
         tf.constant(options["copy_unknown_names"]),
+        tf.constant(options["coverage_penalty"], tf.float32),
     )

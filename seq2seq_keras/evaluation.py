@@ -248,6 +248,7 @@ def evaluate(
     progress: bool = True,
     examples: int = 8,
     labels: tuple[str | None, str | None] = (None, None),
+    beam_options: Mapping[str, Any] | None = None,
 ) -> Evaluation:
     """Evaluate ``model`` on ``pairs`` (a :class:`~seq2seq_keras.data.SentencePairs` test split).
 
@@ -273,7 +274,7 @@ def evaluate(
         "references": REFERENCE_NOTE,
     }
     decode = {"batch_size": batch_size, "progress": progress, **({} if max_length is None else {"max_length": max_length})}
-    methods = {"greedy": {}, **({"beam": {"beam_width": beam_width}} if beam_width and beam_width > 0 else {})}
+    methods = {"greedy": {}, **({"beam": {"beam_width": beam_width, **(beam_options or {})}} if beam_width and beam_width > 0 else {})}
     report["scores"], translations = _score_methods(model, sources, references, methods, name, decode)
 
     by_length = {name: bleu_by_length([t.text for t in translations["greedy"]], references, lengths, edges)}
@@ -570,13 +571,14 @@ def evaluate_run(run: RunSplit, out_dir: str | os.PathLike, **options) -> tuple[
 
 
 def evaluate_run_robustness(run: RunSplit, out_dir: str | os.PathLike, *, beam_width: int | None = None,
-                            batch_size: int = 64, max_length: int | None = None,
+                            coverage_penalty: float | None = None, batch_size: int = 64, max_length: int | None = None,
                             log: Callable[[str], None] | None = None) -> tuple[dict[str, Any], Path]:
     """The robustness evaluation (:mod:`seq2seq_keras.robustness`) of a loaded run, written to ``out_dir``.
 
     Scores every :data:`~seq2seq_keras.robustness.DEFAULT_VARIANTS` system on a set built
     from ``run.train`` and ``run.pairs``; ``beam_width`` replaces the beam variant's width
-    (0 leaves beam search out). Writes ``robustness.json`` and ``robustness.md``; returns
+    (0 leaves beam search out) and ``coverage_penalty`` its GNMT coverage penalty.
+    Writes ``robustness.json`` and ``robustness.md``; returns
     ``(results, path of robustness.md)``. ``log`` gets one line per system before it runs.
 
     Raises:
@@ -595,6 +597,8 @@ def evaluate_run_robustness(run: RunSplit, out_dir: str | os.PathLike, *, beam_w
             if not beam_width:
                 continue
             options, name = dict(options, beam_width=beam_width), f"beam {beam_width}"
+        if options.get("method") == "beam" and coverage_penalty is not None:
+            options = dict(options, coverage_penalty=coverage_penalty)
         if log:
             log(f"robustness: {name} ...")
         translator = model_translator(run.model, batch_size=batch_size, **decode, **options)

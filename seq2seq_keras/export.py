@@ -60,6 +60,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import re
 import shutil
@@ -72,6 +73,7 @@ from .decoding import (
     DEFAULT_BEAM_WIDTH,
     DEFAULT_BLOCK_NGRAM_REPEAT,
     DEFAULT_COPY_UNKNOWN_NAMES,
+    DEFAULT_COVERAGE_PENALTY,
     DEFAULT_LENGTH_PENALTY,
     DEFAULT_MAX_LENGTH,
     DEFAULT_MAX_SOURCE_LENGTH,
@@ -113,7 +115,7 @@ class ExportSettings:
     ``unk_dictionary``: ``(source word, target text)`` pairs for unknown-word
     replacement (a dict is accepted and stored as sorted pairs).
     ``block_ngram_repeat`` applies to the greedy signatures (0: exact greedy),
-    ``beam_block_ngram_repeat`` to ``beam_search``.
+    ``beam_block_ngram_repeat`` and ``coverage_penalty`` (GNMT ``beta``) to ``beam_search``.
     """
 
     max_length: int = DEFAULT_MAX_LENGTH
@@ -125,6 +127,7 @@ class ExportSettings:
     unk_dictionary: tuple = ()
     block_ngram_repeat: int = DEFAULT_BLOCK_NGRAM_REPEAT
     beam_block_ngram_repeat: int = DEFAULT_BEAM_BLOCK_NGRAM_REPEAT
+    coverage_penalty: float = DEFAULT_COVERAGE_PENALTY
 
     def __post_init__(self):
         for name in ("max_length", "max_source_length", "beam_width"):
@@ -135,6 +138,9 @@ class ExportSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be an integer >= 0 (0 turns blocking off), got {value!r}.")
+        beta = self.coverage_penalty
+        if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not math.isfinite(beta) or beta < 0:
+            raise ValueError(f"coverage_penalty must be a finite number >= 0 (0 turns it off), got {beta!r}.")
         for name in ("replace_unk", "copy_unknown_names"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}.")
@@ -203,6 +209,7 @@ def build_archive(model, settings: ExportSettings | None = None, *, xla: bool = 
             block_ngram_repeat=tf.constant(block, tf.int32),
             copy_unknown_names=tf.constant(settings.copy_unknown_names),
             search=search,
+            coverage_penalty=tf.constant(settings.coverage_penalty, tf.float32),
         )
 
     spec = [tf.TensorSpec([None], tf.string, name=INPUT_NAME)]

@@ -35,11 +35,13 @@ from __future__ import annotations
 import tensorflow as tf
 
 from .decoding_options import DEFAULT_BEAM_BLOCK_NGRAM_REPEAT, DEFAULT_BEAM_WIDTH, DEFAULT_BLOCK_NGRAM_REPEAT
-from .decoding_options import DEFAULT_LENGTH_PENALTY
+from .decoding_options import DEFAULT_COVERAGE_PENALTY, DEFAULT_LENGTH_PENALTY
 from .text import END_ID, PAD_ID, START_ID
 
 # A large finite negative number instead of -inf: -inf - -inf would give NaN.
 _NEG = -1e9
+# The coverage penalty's floor on a source word's coverage (log(1e-10) = -23, never -inf).
+_MIN_COVERAGE = 1e-10
 
 
 # ---------------------------------------------------------------------- starting and stepping the decoder
@@ -52,9 +54,10 @@ def output_limit(source_length, max_length):
 def _start(model, source_ids, max_length):
     """Encode ``source_ids`` [batch, src_len] and start the decoder.
 
-    Returns (state, memory, limit int32 [batch], steps int32 scalar): the
-    decoder's first state and source memory (:meth:`Decoder.start`), each
-    sentence's :func:`output_limit`, and how many loop steps the search may take.
+    Returns (state, memory, limit int32 [batch], steps int32 scalar, source_mask
+    bool [batch, src_len]): the decoder's first state and source memory
+    (:meth:`Decoder.start`), each sentence's :func:`output_limit`, how many loop
+    steps the search may take, and which source positions are tokens.
     """
     encoder_outputs, encoder_states, source_mask = model.encoder(source_ids, training=False)
     state, memory = model.decoder.start(encoder_outputs, encoder_states, source_mask)
@@ -62,7 +65,7 @@ def _start(model, source_ids, max_length):
     limit = output_limit(source_length, max_length)  # [batch]
     # At least one step, even for a batch of 0, so every output has a defined shape.
     steps = tf.maximum(tf.reduce_max(tf.concat([limit, [0]], axis=0)), 1)
-    return state, memory, limit, steps
+    return state, memory, limit, steps, source_mask
 
 
 def _step_log_probs(model, token, state, memory):
@@ -72,11 +75,22 @@ def _step_log_probs(model, token, state, memory):
     return log_probs, state, tf.cast(weights, tf.float32)
 
 
-def _never_generated(log_probs):
-    """Hide padding and ``[START]`` from the search (they are never valid outputs)."""
-    vocab = tf.shape(log_probs)[-1]
-    banned = tf.logical_or(tf.equal(tf.range(vocab), PAD_ID), tf.equal(tf.range(vocab), START_ID))
+def _banned_tokens(model):
+    """bool [vocab]: padding and ``[START]``, never valid outputs. Built once, before the loop."""
+    ids = tf.range(model.decoder.vocabulary_size)
+    return tf.logical_or(tf.equal(ids, PAD_ID), tf.equal(ids, START_ID))
+
+
+def _never_generated(log_probs, banned):
+    """``log_probs`` [..., vocab] with the ``banned`` [vocab] tokens hidden from the search (one op a step)."""
     return tf.where(banned, tf.cast(_NEG, log_probs.dtype), log_probs)
+
+
+def _static_int(value):
+    """``value`` as a Python int when it is known while tracing (a Python number or a constant tensor,
+    as in an exported signature), else ``None`` (a signature input: decided at run time)."""
+    static = tf.get_static_value(value)
+    return None if static is None else int(static)
 
 
 # ---------------------------------------------------------------------- n-gram blocking
@@ -127,12 +141,47 @@ def _record(history, step, token):
     return tf.where(tf.equal(tf.range(tf.shape(history)[1]), step)[None, :], token[:, None], history)
 
 
+class _NgramGuard:
+    """n-gram blocking inside a search loop, paying for it only when it can be on.
+
+    ``n`` known while tracing (exported signatures bake it in): 0 puts nothing in the
+    loop (no history, no ops), ``n > 0`` blocks without a ``tf.cond``. ``n`` a graph
+    input (the Python API's one traced function): the history is kept and both the
+    blocking and the recording sit behind ``tf.cond(n > 0)``.
+    """
+
+    def __init__(self, n, rows, steps):
+        self.n = tf.cast(n, tf.int32)
+        self.static = _static_int(n)
+        self.off = self.static is not None and self.static <= 0
+        self.initial = () if self.off else (tf.zeros([rows, steps], tf.int32),)
+
+    def block(self, log_probs, history, step):
+        """``log_probs`` [rows, vocab] with the tokens that would repeat an n-gram hidden."""
+        if self.off:
+            return log_probs
+        if self.static is not None:
+            banned = repeated_ngram_tokens(history[0], step, self.n, tf.shape(log_probs)[-1])
+            return tf.where(banned, tf.cast(_NEG, log_probs.dtype), log_probs)
+        return _block_repeats(log_probs, history[0], step, self.n)
+
+    def record(self, history, step, token, rows=None):
+        """The history after writing ``token`` [rows] at ``step`` (its rows first reordered by ``rows``, for beams)."""
+        if self.off:
+            return ()
+        past = history[0] if rows is None else tf.gather(history[0], rows)
+        if self.static is not None:
+            return (_record(past, step, token),)
+        return (tf.cond(self.n > 0, lambda: _record(past, step, token), lambda: past),)
+
+
 # ---------------------------------------------------------------------- greedy / sampling
 def _single_path_search(model, source_ids, max_length, choose, block_ngram_repeat=0):
-    state, memory, limit, steps = _start(model, source_ids, max_length)
-    block = tf.cast(block_ngram_repeat, tf.int32)
+    """The loop of greedy search and sampling. ``choose(log_probs, step)`` -> (token int32 [batch],
+    its log-probability float32 [batch], or ``None`` to read it from ``log_probs``)."""
+    state, memory, limit, steps, _ = _start(model, source_ids, max_length)
     batch = tf.shape(source_ids)[0]
-    history = tf.zeros([batch, steps], tf.int32)
+    guard = _NgramGuard(block_ngram_repeat, batch, steps)
     tokens_ta = tf.TensorArray(tf.int32, size=0, dynamic_size=True)
     weights_ta = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
     token = tf.fill([batch], START_ID)
@@ -144,31 +193,32 @@ def _single_path_search(model, source_ids, max_length, choose, block_ngram_repea
         return tf.logical_and(i < steps, tf.logical_or(i == 0, tf.logical_not(tf.reduce_all(done))))
 
     def body(i, token, state, done, length, log_prob, history, tokens_ta, weights_ta):
+        # Lean bookkeeping: a finished row keeps stepping (its outputs are masked after the loop),
+        # so only its log-probability and length need a select per step.
         log_probs, state, weights = _step_log_probs(model, token, state, memory)
-        next_token = choose(_block_repeats(log_probs, history, i, block), i)
-        next_token = tf.where(done, PAD_ID, next_token)
-        history = _record(history, i, next_token)
-        chosen = tf.gather(log_probs, next_token, batch_dims=1)
+        next_token, chosen = choose(guard.block(log_probs, history, i), i)
+        if chosen is None:
+            chosen = tf.gather(log_probs, next_token, batch_dims=1)
+        if not guard.off:
+            history = guard.record(history, i, tf.where(done, PAD_ID, next_token))
         log_prob = log_prob + tf.where(done, 0.0, chosen)
-        weights = tf.where(done[:, None], 0.0, weights)
-        length = length + tf.cast(tf.logical_not(done), tf.int32)
-        done = tf.logical_or(done, tf.equal(next_token, END_ID))
-        done = tf.logical_or(done, length >= limit)
-        return (i + 1, next_token, state, done, length, log_prob, history,
+        step = i + 1
+        length = tf.where(done, length, step)  # an unfinished row has stepped every time: its length is i + 1
+        done = tf.logical_or(tf.logical_or(done, tf.equal(next_token, END_ID)), length >= limit)
+        return (step, next_token, state, done, length, log_prob, history,
                 tokens_ta.write(i, next_token), weights_ta.write(i, weights))
 
     _, _, _, _, length, log_prob, _, tokens_ta, weights_ta = tf.while_loop(
-        cond, body, (tf.constant(0), token, state, done, length, log_prob, history, tokens_ta, weights_ta)
+        cond, body, (tf.constant(0), token, state, done, length, log_prob, guard.initial, tokens_ta, weights_ta)
     )
     src_len = tf.shape(source_ids)[1]
     tokens = tf.reshape(tf.transpose(tokens_ta.stack(), (1, 0)), [batch, -1])
     attention = tf.reshape(tf.transpose(weights_ta.stack(), (1, 0, 2)), [batch, -1, src_len])
+    # After a row's last token: padding, and zero attention rows (where, not a product: exact, NaN-free).
+    valid = tf.sequence_mask(length, tf.shape(tokens)[1])
+    tokens = tf.where(valid, tokens, PAD_ID)
+    attention = tf.where(valid[:, :, None], attention, 0.0)
     return {"tokens": tokens, "length": length, "attention": attention, "log_prob": log_prob, "score": log_prob}
-
-
-def _argmax_token(log_probs, step):
-    # top_k (lowest index first on ties) is also what beam search uses: beam_width=1 == greedy, exactly.
-    return tf.math.top_k(_never_generated(log_probs), k=1).indices[:, 0]
 
 
 def greedy_search(model, source_ids, max_length, block_ngram_repeat=DEFAULT_BLOCK_NGRAM_REPEAT):
@@ -186,7 +236,15 @@ def greedy_search(model, source_ids, max_length, block_ngram_repeat=DEFAULT_BLOC
     [batch, tgt_len, src_len] (0 on padding rows), ``log_prob`` and ``score``
     float32 [batch] (sum of the chosen tokens' log-probabilities).
     """
-    return _single_path_search(model, source_ids, max_length, _argmax_token, block_ngram_repeat)
+    banned = _banned_tokens(model)
+
+    def argmax_token(log_probs, step):
+        # top_k (lowest index first on ties) is also what beam search uses: beam_width=1 == greedy, exactly.
+        # Its value is the chosen token's own log-probability ([END] is never hidden, so neither is the choice).
+        top = tf.math.top_k(_never_generated(log_probs, banned), k=1)
+        return top.indices[:, 0], top.values[:, 0]
+
+    return _single_path_search(model, source_ids, max_length, argmax_token, block_ngram_repeat)
 
 
 def sample_search(model, source_ids, max_length, temperature=1.0, seed=0,
@@ -200,11 +258,12 @@ def sample_search(model, source_ids, max_length, temperature=1.0, seed=0,
     """
     temperature = tf.cast(temperature, tf.float32)
     seed = tf.cast(seed, tf.int64)
+    banned = _banned_tokens(model)
 
     def draw(log_probs, step):
-        logits = _never_generated(log_probs) / temperature
+        logits = _never_generated(log_probs, banned) / temperature
         step_seed = tf.stack([seed, tf.cast(step, tf.int64)])
-        return tf.cast(tf.random.stateless_categorical(logits, 1, seed=step_seed)[:, 0], tf.int32)
+        return tf.cast(tf.random.stateless_categorical(logits, 1, seed=step_seed)[:, 0], tf.int32), None
 
     return _single_path_search(model, source_ids, max_length, draw, block_ngram_repeat)
 
@@ -225,17 +284,39 @@ def _repeat_memory(memory, tile):
     return {name: tile(value) for name, value in memory.items()}
 
 
+def coverage_penalty(coverage, source_mask, beta):
+    """GNMT coverage penalty ``cp = beta * sum_i log(min(coverage_i, 1))`` (Wu et al. 2016, eq. 14).
+
+    Args:
+        coverage: float32 [..., src_len], the attention a hypothesis has paid to
+            each source position so far (its rows summed over target steps).
+        source_mask: bool [..., src_len] (broadcastable), the real source tokens;
+            padding is left out of the sum.
+        beta: float32 scalar, 0 turns the penalty off (then ``cp`` is 0 exactly).
+
+    Returns float32 [...]: ``cp <= 0``, 0 once every source word has received a
+    total weight of at least 1. A weight below ``1e-10`` counts as ``1e-10`` (an
+    underflowed weight of exactly 0 would give ``log 0 = -inf``).
+    """
+    capped = tf.clip_by_value(coverage, _MIN_COVERAGE, 1.0)
+    logs = tf.where(source_mask, tf.math.log(capped), 0.0)
+    return tf.cast(beta, tf.float32) * tf.reduce_sum(logs, axis=-1)
+
+
 def beam_search(model, source_ids, max_length, beam_width=DEFAULT_BEAM_WIDTH, length_penalty=DEFAULT_LENGTH_PENALTY,
-                block_ngram_repeat=DEFAULT_BEAM_BLOCK_NGRAM_REPEAT):
+                block_ngram_repeat=DEFAULT_BEAM_BLOCK_NGRAM_REPEAT, coverage_penalty_weight=DEFAULT_COVERAGE_PENALTY):
     """Batched beam search in the graph.
 
     Every step extends each unfinished hypothesis by its ``beam_width`` best
     tokens; a finished hypothesis (``[END]`` or the length cap) competes as
-    itself. The ``beam_width`` best candidates by ``log_prob / lp(length)`` are
-    kept. The loop ends when every kept hypothesis of every sentence is
-    finished. Back-pointers are recorded per step and followed backwards at the
-    end, so tokens and attention rows of a returned hypothesis all come from its
-    own ancestry.
+    itself. The ``beam_width`` best candidates by the GNMT score
+    ``log_prob / lp(length) + cp(coverage)`` are kept (Wu et al. 2016, eq. 14;
+    ``cp`` is :func:`coverage_penalty` of the attention the candidate has paid to
+    each source word, its own step included). The loop ends when every kept
+    hypothesis of every sentence is finished. Back-pointers are recorded per step
+    and followed backwards at the end, so tokens and attention rows of a returned
+    hypothesis all come from its own ancestry; the coverage is reordered with the
+    hypotheses at every step.
 
     Args:
         source_ids: int32 [batch, src_len], 0-padded.
@@ -244,57 +325,65 @@ def beam_search(model, source_ids, max_length, beam_width=DEFAULT_BEAM_WIDTH, le
         length_penalty: GNMT ``alpha`` (0 ranks by log-probability alone).
         block_ngram_repeat: int32 scalar ``n``; ``n > 0`` never extends a
             hypothesis with a token that repeats one of its own ``n``-grams.
+        coverage_penalty_weight: GNMT ``beta`` (float32 scalar, 0: off). When it
+            is known while tracing and 0 (an exported signature's default), no
+            coverage is kept at all.
 
     Returns a dict, hypotheses sorted best first along axis 1:
     ``tokens`` int32 [batch, k, tgt_len], ``length`` int32 [batch, k],
     ``attention`` float32 [batch, k, tgt_len, src_len], ``log_prob`` float32
-    [batch, k], ``score`` float32 [batch, k] (``log_prob / lp(length)``).
+    [batch, k], ``score`` float32 [batch, k] (``log_prob / lp(length) + cp``).
     Beam search is not guaranteed to find a more probable translation than
     greedy search for every sentence, but with ``length_penalty=0`` it usually does.
     """
     k = tf.cast(beam_width, tf.int32)
     alpha = tf.cast(length_penalty, tf.float32)
-    block = tf.cast(block_ngram_repeat, tf.int32)
-    state, memory, limit, steps = _start(model, source_ids, max_length)
+    state, memory, limit, steps, source_mask = _start(model, source_ids, max_length)
     batch, src_len = tf.shape(source_ids)[0], tf.shape(source_ids)[1]
+    guard = _NgramGuard(block_ngram_repeat, batch * k, steps)
+    ranking = _Ranking(alpha, coverage_penalty_weight, tf.repeat(source_mask, k, axis=0), batch, k)
+    banned = _banned_tokens(model)
 
     def tile(x):  # [batch, ...] -> [batch * k, ...], hypothesis j of sentence b at row b * k + j
         return tf.repeat(x, k, axis=0)
 
     state = [tile(s) for s in state]
     memory = _repeat_memory(memory, tile)
-    tokens, log_prob, length, finished, history = _initial_beams(batch, k, limit, steps)
+    tokens, log_prob, length, finished = _initial_beams(batch, k, limit)
     tokens_ta = tf.TensorArray(tf.int32, size=0, dynamic_size=True)
     parents_ta = tf.TensorArray(tf.int32, size=0, dynamic_size=True)
     weights_ta = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
 
-    def cond(i, tokens, state, log_prob, length, finished, history, tokens_ta, parents_ta, weights_ta):
+    def cond(i, tokens, state, log_prob, length, finished, history, coverage, tokens_ta, parents_ta, weights_ta):
         return tf.logical_and(i < steps, tf.logical_or(i == 0, tf.logical_not(tf.reduce_all(finished))))
 
-    def body(i, tokens, state, log_prob, length, finished, history, tokens_ta, parents_ta, weights_ta):
+    def body(i, tokens, state, log_prob, length, finished, history, coverage, tokens_ta, parents_ta, weights_ta):
         step_log_probs, new_state, weights = _step_log_probs(model, tf.reshape(tokens, [-1]), state, memory)
-        step_log_probs = _block_repeats(step_log_probs, history, i, block)
+        step_log_probs = guard.block(step_log_probs, history, i)
         step_log_probs = tf.reshape(step_log_probs, [batch, k, tf.shape(step_log_probs)[-1]])
-        parent, new_tokens, new_log_prob, new_length, new_finished, parent_finished = _best_extensions(
-            step_log_probs, log_prob, length, finished, limit, alpha, batch, k
+        step_weights = tf.where(tf.reshape(finished, [-1])[:, None], 0.0, weights)  # [batch * k, src_len]
+        coverage, parent_penalty = ranking.extend(coverage, step_weights)
+        parent, new_tokens, new_log_prob, new_length, new_finished = _best_extensions(
+            _never_generated(step_log_probs, banned), log_prob, length, finished, limit, ranking, parent_penalty
         )
         rows = tf.reshape(parent + tf.range(batch)[:, None] * k, [-1])
         new_state = [tf.gather(s, rows) for s in new_state]
-        history = _record(tf.gather(history, rows), i, tf.reshape(new_tokens, [-1]))
-        step_weights = tf.gather(tf.reshape(weights, [batch, k, src_len]), parent, batch_dims=1)
-        step_weights = tf.where(parent_finished[:, :, None], 0.0, step_weights)
+        history = guard.record(history, i, tf.reshape(new_tokens, [-1]), rows)
+        coverage = ranking.reorder(coverage, rows)
+        step_weights = tf.reshape(tf.gather(step_weights, rows), [batch, k, src_len])
         # Keep the static shapes of the loop variables (a fixed beam width at export makes them known).
         same = lambda x, like: tf.reshape(x, tf.shape(like))  # noqa: E731
         new_tokens, new_log_prob = same(new_tokens, tokens), same(new_log_prob, log_prob)
         new_length, new_finished = same(new_length, length), same(new_finished, finished)
-        return (i + 1, new_tokens, new_state, new_log_prob, new_length, new_finished, history,
+        return (i + 1, new_tokens, new_state, new_log_prob, new_length, new_finished, history, coverage,
                 tokens_ta.write(i, new_tokens), parents_ta.write(i, parent), weights_ta.write(i, step_weights))
 
-    _, _, _, log_prob, length, _, _, tokens_ta, parents_ta, weights_ta = tf.while_loop(
+    _, _, _, log_prob, length, _, _, coverage, tokens_ta, parents_ta, weights_ta = tf.while_loop(
         cond, body,
-        (tf.constant(0), tokens, state, log_prob, length, finished, history, tokens_ta, parents_ta, weights_ta),
+        (tf.constant(0), tokens, state, log_prob, length, finished, guard.initial, ranking.initial,
+         tokens_ta, parents_ta, weights_ta),
     )
-    score = log_prob / length_penalty_factor(length, alpha)
+    score = ranking.score(log_prob, length, ranking.penalty(coverage))
     order = tf.math.top_k(score, k=k).indices  # [batch, k], best first
     tokens, attention = _follow_back_pointers(tokens_ta.stack(), parents_ta.stack(), weights_ta.stack(), order,
                                               batch, k, src_len)
@@ -307,43 +396,84 @@ def beam_search(model, source_ids, max_length, beam_width=DEFAULT_BEAM_WIDTH, le
     }
 
 
-def _initial_beams(batch, k, limit, steps):
+class _Ranking:
+    """Beam search's score ``log_prob / lp(length) + cp(coverage)`` and the coverage it needs.
+
+    The coverage (float32 [batch * k, src_len]: attention summed over each
+    hypothesis' steps) is a loop variable only when ``beta`` may be non-zero:
+    ``beta`` known while tracing and 0 leaves it out (``()``) and ``cp`` is 0.
+    """
+
+    def __init__(self, alpha, beta, source_mask, batch, k):
+        self.alpha, self.beta, self.source_mask = alpha, tf.cast(beta, tf.float32), source_mask
+        self.batch, self.k = batch, k
+        static = tf.get_static_value(beta)
+        self.off = static is not None and float(static) == 0.0
+        self.initial = () if self.off else tf.zeros(tf.shape(source_mask), tf.float32)
+
+    def extend(self, coverage, step_weights):
+        """(every hypothesis' coverage with this step's rows added, its cp [batch, k] or ``None`` when off)."""
+        if self.off:
+            return coverage, None
+        coverage = coverage + step_weights
+        return coverage, tf.reshape(self.penalty(coverage), [self.batch, self.k])
+
+    def reorder(self, coverage, rows):
+        return coverage if self.off else tf.gather(coverage, rows)
+
+    def penalty(self, coverage):
+        """cp [batch, k] of a coverage [batch * k, src_len] (``None`` when off)."""
+        if self.off:
+            return None
+        return tf.reshape(coverage_penalty(coverage, self.source_mask, self.beta), [self.batch, self.k])
+
+    def score(self, log_prob, length, penalty):
+        """``log_prob / lp(length)`` (+ ``penalty``, broadcast against it, unless ``None``)."""
+        score = log_prob / length_penalty_factor(length, self.alpha)
+        return score if penalty is None else score + penalty
+
+
+def _initial_beams(batch, k, limit):
     """The loop's start: ``k`` hypotheses per sentence, only the first alive (the others at log-prob ``_NEG``).
 
     Returns tokens int32 [batch, k] (``[START]``), log_prob float32 [batch, k],
-    length int32 [batch, k], finished bool [batch, k] (sentences with nothing to
-    translate), history int32 [batch * k, steps] (row ``b * k + j``: hypothesis
-    ``j``'s tokens so far).
+    length int32 [batch, k] and finished bool [batch, k] (sentences with nothing
+    to translate).
     """
     tokens = tf.fill([batch, k], START_ID)
     log_prob = tf.concat([tf.zeros([batch, 1]), tf.fill([batch, k - 1], _NEG)], axis=1)
     length = tf.zeros([batch, k], tf.int32)
     finished = tf.tile((limit <= 0)[:, None], [1, k])
-    history = tf.zeros([batch * k, steps], tf.int32)
-    return tokens, log_prob, length, finished, history
+    return tokens, log_prob, length, finished
 
 
-def _best_extensions(step_log_probs, log_prob, length, finished, limit, alpha, batch, k):
+def _best_extensions(step_log_probs, log_prob, length, finished, limit, ranking, parent_penalty):
     """One beam step's choice: the ``k`` best one-token extensions of a sentence's ``k`` hypotheses.
 
     Args:
-        step_log_probs: float32 [batch, k, vocab], the next token's log-probabilities per hypothesis.
+        step_log_probs: float32 [batch, k, vocab], the next token's log-probabilities
+            per hypothesis (tokens that may not follow already hidden).
         log_prob, length, finished: [batch, k], the hypotheses so far.
         limit: int32 [batch], each sentence's length cap.
+        ranking: the search's :class:`_Ranking`.
+        parent_penalty: float32 [batch, k], the coverage penalty every extension of
+            a hypothesis shares (its coverage after this step), or ``None``.
 
-    Returns (parent, tokens, log_prob, length, finished, parent_finished), each
-    [batch, k]: ``parent`` is the index of the hypothesis each new one extends.
+    Returns (parent, tokens, log_prob, length, finished), each [batch, k]:
+    ``parent`` is the index of the hypothesis each new one extends.
     """
+    batch, k = ranking.batch, ranking.k
     per_beam = tf.minimum(k, tf.shape(step_log_probs)[-1])
     # Stage 1: each hypothesis' best tokens (ranking within one hypothesis is by log-prob,
-    # whatever the length penalty, since all its extensions have the same length).
-    top = tf.math.top_k(_never_generated(step_log_probs), k=per_beam)  # [batch, k, per_beam]
+    # whatever the length and coverage penalties, since all its extensions share them).
+    top = tf.math.top_k(step_log_probs, k=per_beam)  # [batch, k, per_beam]
     first = tf.equal(tf.range(per_beam), 0)
     fin = finished[:, :, None]
     candidate_log_prob = log_prob[:, :, None] + tf.where(fin, tf.where(first, 0.0, _NEG), top.values)
     candidate_token = tf.where(fin, PAD_ID, top.indices)
     candidate_length = length[:, :, None] + tf.where(fin, 0, tf.ones_like(top.indices))
-    candidate_score = candidate_log_prob / length_penalty_factor(candidate_length, alpha)
+    candidate_score = ranking.score(candidate_log_prob, candidate_length,
+                                    None if parent_penalty is None else parent_penalty[:, :, None])
     # Stage 2: the k best of the k * per_beam candidates of each sentence.
     flat = lambda x: tf.reshape(x, [batch, k * per_beam])  # noqa: E731
     best = tf.math.top_k(flat(candidate_score), k=k).indices  # [batch, k]
@@ -353,7 +483,7 @@ def _best_extensions(step_log_probs, log_prob, length, finished, limit, alpha, b
     new_length = tf.gather(flat(candidate_length), best, batch_dims=1)
     parent_finished = tf.gather(finished, parent, batch_dims=1)
     new_finished = parent_finished | tf.equal(new_tokens, END_ID) | (new_length >= limit[:, None])
-    return parent, new_tokens, new_log_prob, new_length, new_finished, parent_finished
+    return parent, new_tokens, new_log_prob, new_length, new_finished
 
 
 def _follow_back_pointers(all_tokens, all_parents, all_weights, order, batch, k, src_len):

@@ -514,7 +514,8 @@ def _exported_decoding_options(settings: dict) -> tuple[dict, dict]:
     greedy = dict(block_ngram_repeat=int(settings.get("block_ngram_repeat", 0)), **limits)
     beam = dict(method="beam", beam_width=settings.get("beam_width", DEFAULT_BEAM_WIDTH),
                 length_penalty=settings.get("length_penalty", DEFAULT_LENGTH_PENALTY),
-                block_ngram_repeat=int(settings.get("beam_block_ngram_repeat", 0)), **limits)
+                block_ngram_repeat=int(settings.get("beam_block_ngram_repeat", 0)),
+                coverage_penalty=float(settings.get("coverage_penalty", 0.0)), **limits)
     return greedy, beam
 
 

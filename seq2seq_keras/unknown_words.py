@@ -48,7 +48,11 @@ def replace_unknown_words(target_ids, target_tokens, attention, source_words, en
     argmax it is and whose output is a word (letters or digits, not punctuation
     nor ``[END]``). A model trained on data where names are in the vocabulary
     rarely says ``[UNK]`` for a new name: it drops it or says a known one
-    ("Zorvak failed" -> "it failed"); this copies it back.
+    ("Zorvak failed" -> "it failed"); this copies it back. A name that is the
+    attention argmax of no word step (the model left it out: "estamos en Trizudor
+    ahora" -> "we're in now") is written next to the step attending it most,
+    after a word, before punctuation ("we're in trizudor now"); that step's token
+    then holds two words and is marked replaced.
 
     Args:
         target_ids: int [batch, tgt_len], the returned hypothesis' token ids.
@@ -71,26 +75,65 @@ def replace_unknown_words(target_ids, target_tokens, attention, source_words, en
     if dictionary_keys is None or dictionary_values is None:
         dictionary_keys, dictionary_values = empty_dictionary()
     position = tf.argmax(attention, axis=-1, output_type=tf.int32)  # [batch, tgt_len]
+    translated_source = _look_up(source_words, dictionary_keys, dictionary_values)  # [batch, src_len]
+    translated = tf.gather(translated_source, position, batch_dims=1)
     copied = tf.gather(source_words, position, batch_dims=1)
-    match = tf.equal(copied[..., None], dictionary_keys[None, None, :])  # [batch, tgt_len, n]
+    replaced = tf.equal(target_ids, UNK_ID) & tf.not_equal(target_tokens, "") & tf.not_equal(copied, "")
+    enabled = tf.cast(enabled, tf.bool)
+    if source_ids is None or source_name_like is None:
+        replaced = tf.logical_and(replaced, enabled)
+        return tf.where(replaced, translated, target_tokens), replaced
+    copy_names = tf.logical_and(tf.cast(copy_names, tf.bool), enabled)
+    unknown = tf.logical_and(tf.equal(tf.cast(source_ids, tf.int32), UNK_ID), source_name_like)  # [batch, src_len]
+    replaced = tf.logical_and(tf.logical_or(replaced, tf.logical_and(
+        copy_names, _name_copies(target_ids, target_tokens, attention, position, unknown))), enabled)
+    tokens = tf.where(replaced, translated, target_tokens)
+    tokens, inserted = _insert_uncopied_names(target_ids, tokens, replaced, attention, position,
+                                              tf.logical_and(unknown, copy_names), source_words, translated_source)
+    return tokens, tf.logical_or(replaced, inserted)
+
+
+def _look_up(words, keys, values):
+    """string [...] -> string [...]: each word's dictionary value (the first matching key), else the word."""
+    match = tf.equal(words[..., None], keys)  # [..., n]
     found = tf.reduce_any(match, axis=-1)
     # One never-matching column more, so argmax and gather are defined for an empty dictionary.
-    first = tf.argmax(tf.cast(tf.pad(match, [[0, 0], [0, 0], [0, 1]]), tf.int32), axis=-1, output_type=tf.int32)
-    translated = tf.where(found, tf.gather(tf.concat([dictionary_values, [""]], 0), first), copied)
-    replaced = tf.equal(target_ids, UNK_ID) & tf.not_equal(target_tokens, "") & tf.not_equal(copied, "")
-    if source_ids is not None and source_name_like is not None:
-        replaced = tf.logical_or(replaced, tf.logical_and(
-            tf.cast(copy_names, tf.bool),
-            _name_copies(target_ids, target_tokens, attention, position, source_ids, source_name_like),
-        ))
-    replaced = tf.logical_and(replaced, tf.cast(enabled, tf.bool))
-    return tf.where(replaced, translated, target_tokens), replaced
+    pad = [[0, 0]] * (len(words.shape)) + [[0, 1]]
+    first = tf.argmax(tf.cast(tf.pad(match, pad), tf.int32), axis=-1, output_type=tf.int32)
+    return tf.where(found, tf.gather(tf.concat([values, [""]], 0), first), words)
 
 
-def _name_copies(target_ids, target_tokens, attention, position, source_ids, source_name_like):
+def _insert_uncopied_names(target_ids, tokens, replaced, attention, position, unknown, source_words,
+                           translated_source):
+    """Unknown names/numbers that no step attends most (so :func:`_name_copies` had no step for them),
+    written next to the step attending them most: after it when it is a word, before punctuation.
+
+    Args: ``tokens`` string [batch, tgt_len] (after replacement), ``replaced`` bool [batch, tgt_len],
+    ``attention`` [batch, tgt_len, src_len], ``position`` int32 [batch, tgt_len] (each step's argmax),
+    ``unknown`` bool [batch, src_len] (the names to copy), ``source_words`` and ``translated_source``
+    string [batch, src_len] (the words, and what to write for them). A name already in the output is
+    left alone; ``[END]`` and padding steps never take one. Returns (tokens, inserted bool [batch, tgt_len]).
+    """
+    src_len, tgt_len = tf.shape(source_words)[1], tf.shape(tokens)[1]
+    valid = tf.logical_and(tf.not_equal(tokens, ""), tf.not_equal(target_ids, END_ID))  # [batch, tgt_len]
+    points = tf.equal(position[:, :, None], tf.range(src_len)[None, None, :])  # [batch, tgt_len, src_len]
+    covered = tf.reduce_any(tf.logical_and(points, replaced[:, :, None]), axis=1)  # [batch, src_len]
+    already = tf.reduce_any(tf.equal(tokens[:, :, None], translated_source[:, None, :]), axis=1)
+    missing = unknown & ~covered & ~already & tf.reduce_any(valid, axis=1)[:, None]
+    step = tf.argmax(tf.where(valid[:, :, None], attention, -1.0), axis=1, output_type=tf.int32)  # [batch, src_len]
+    at = missing[:, None, :] & tf.equal(step[:, None, :], tf.range(tgt_len)[None, :, None])  # [batch, tgt, src]
+    names = tf.strings.reduce_join(tf.where(at, translated_source[:, None, :], ""), axis=-1, separator=" ")
+    names = tf.strings.strip(tf.strings.regex_replace(names, " +", " "))
+    inserted = tf.reduce_any(at, axis=-1)
+    after = tf.strings.regex_full_match(tokens, r"[\p{L}\p{N}].*|\[UNK\]|##.+")
+    written = tf.where(after, tf.strings.join([tokens, names], " "), tf.strings.join([names, tokens], " "))
+    return tf.where(inserted, written, tokens), inserted
+
+
+def _name_copies(target_ids, target_tokens, attention, position, unknown):
     """bool [batch, tgt_len]: the steps that get an unknown source name/number copied (see
-    :func:`replace_unknown_words`): per such source word, the word step attending to it most."""
-    unknown = tf.logical_and(tf.equal(tf.cast(source_ids, tf.int32), UNK_ID), source_name_like)  # [batch, src_len]
+    :func:`replace_unknown_words`): per such source word (``unknown`` [batch, src_len]), the word step
+    attending to it most."""
     is_word = tf.logical_and(tf.strings.regex_full_match(target_tokens, r"[\p{L}\p{N}].*|\[UNK\]"),
                              tf.not_equal(target_ids, END_ID))
     eligible = tf.logical_and(is_word, tf.gather(unknown, position, batch_dims=1))  # [batch, tgt_len]

@@ -94,11 +94,13 @@ def reference_greedy(model, sentence, max_length=100):
     return tokens, log_prob, np.array(rows).reshape(len(rows), s)
 
 
-def reference_beam(model, sentence, beam_width, alpha, max_length=100):
+def reference_beam(model, sentence, beam_width, alpha, max_length=100, beta=0.0):
     """Textbook beam search over whole prefixes (no back-pointers): a list of hypotheses, best first.
 
     Each hypothesis keeps its full token list and the attention row of every
     step, copied with the prefix, so there is nothing to follow backwards.
+    Ranked by the GNMT score ``log_prob / lp + beta * sum_i log(min(sum_j rows_ji, 1))``
+    (Wu et al. 2016, eq. 14; coverage floored at 1e-10), computed afresh from the rows.
     """
     ids = _source_ids(model, sentence)
     s = int(ids.shape[1])
@@ -106,6 +108,11 @@ def reference_beam(model, sentence, beam_width, alpha, max_length=100):
     enc_out, enc_states, mask = model.encoder(ids)
     state, memory = model.decoder.start(enc_out, enc_states, mask)
     penalty = lambda n: ((5.0 + n) / 6.0) ** alpha  # noqa: E731
+
+    def score(c):
+        coverage = np.sum(np.array(c["rows"], np.float64).reshape(-1, s), axis=0)
+        cp = beta * float(np.sum(np.log(np.clip(coverage, 1e-10, 1.0)))) if beta else 0.0
+        return c["log_prob"] / penalty(len(c["tokens"])) + cp
     beams = [dict(log_prob=0.0, tokens=[], rows=[], state=state, done=limit == 0)]
     for _ in range(limit):
         if all(b["done"] for b in beams):
@@ -127,11 +134,11 @@ def reference_beam(model, sentence, beam_width, alpha, max_length=100):
                     log_prob=b["log_prob"] + log_probs[token], tokens=b["tokens"] + [token], rows=b["rows"] + [row],
                     state=new_state, done=token == END_ID or n >= limit,
                 ))
-        candidates.sort(key=lambda c: -c["log_prob"] / penalty(len(c["tokens"])))
+        candidates.sort(key=lambda c: -score(c))
         beams = candidates[:beam_width]
-    beams.sort(key=lambda c: -c["log_prob"] / penalty(len(c["tokens"])))
+    beams.sort(key=lambda c: -score(c))
     for b in beams:
-        b["score"] = b["log_prob"] / penalty(len(b["tokens"]))
+        b["score"] = score(b)
         b["rows"] = np.array(b["rows"]).reshape(len(b["rows"]), s)
     return beams
 

@@ -238,7 +238,8 @@ def test_random_strings_through_the_exported_signature(loaded, batch):
 
 # ---------------------------------------------------------------------- real-world decoding options
 def test_unk_replacement_and_ngram_blocking_through_tf_servings_loader(tmp_path_factory, tmp_path):
-    """Forced decoders exported with the options baked in: TF Serving's loader gives the Python results."""
+    """Forced decoders exported with the options baked in (n-gram blocking, GNMT coverage penalty in the
+    beam signature): TF Serving's loader gives the Python results."""
     from seq2seq_keras.decoding import translate
     from seq2seq_keras.export import ExportSettings, export_model
     from seq2seq_keras.serving_loader import ServingSession, tf_text_op_libraries
@@ -250,13 +251,15 @@ def test_unk_replacement_and_ngram_blocking_through_tf_servings_loader(tmp_path_
         ("unk", forced_model(run, "[UNK]"), ExportSettings(unk_dictionary={"그는": "HE"}),
          dict(unk_dictionary={"그는": "HE"})),
         ("unk_off", forced_model(run, "[UNK]"), ExportSettings(replace_unk=False), dict(replace_unk=False)),
-        ("loop", forced_model(run, "the", boost=8.0), ExportSettings(block_ngram_repeat=2, beam_block_ngram_repeat=3),
+        ("loop", forced_model(run, "the", boost=8.0),
+         ExportSettings(block_ngram_repeat=2, beam_block_ngram_repeat=3, coverage_penalty=0.5),
          dict(block_ngram_repeat=2)),
     ]
     for name, model, baked, options in cases:
         path = export_model(model, name, tmp_path, settings=baked, warmup_texts=[], write_config=False)
         greedy = translate(model, batch, **options)
-        beam_options = dict(options, block_ngram_repeat=baked.beam_block_ngram_repeat)
+        beam_options = dict(options, block_ngram_repeat=baked.beam_block_ngram_repeat,
+                            coverage_penalty=baked.coverage_penalty)
         beam = translate(model, batch, method="beam", n_best=4, **beam_options)
         with ServingSession(path, op_libraries=tf_text_op_libraries()) as session:
             text = {"text": np.array([s.encode() for s in batch], dtype=object)}

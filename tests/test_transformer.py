@@ -360,6 +360,7 @@ def test_evaluate_scores_the_compared_model_and_each_layer_against_gold_alignmen
     import keras
 
     from seq2seq_keras import Seq2Seq, TextProcessor
+    from seq2seq_keras import alignment as al
     from seq2seq_keras import evaluation as ev
     from seq2seq_keras.builtin_ko_en import word_tokens
     from seq2seq_keras.data import load_corpus
@@ -380,9 +381,9 @@ def test_evaluate_scores_the_compared_model_and_each_layer_against_gold_alignmen
     for source, target, gold in zip(test.source, test.target, test.alignments):
         n_s, n_t = len(word_tokens(source)), len(word_tokens(target))
         first = transformer.cross_attention(source, target).numpy()[0, 0].mean(axis=0)[:n_t, :n_s]
-        golds.append(ev.gold_matrix(gold, n_t, n_s))
-        links.append(ev.argmax_links(first))
-    assert by_layer[0]["aer"] == pytest.approx(ev.alignment_score(golds, links).aer, abs=1e-9)
-    assert report["compare"]["alignment"]["attention"] == ev.alignment_quality(gru, test)["attention"]
+        golds.append(al.gold_matrix(gold, n_t, n_s))
+        links.append(al.argmax_links(first))
+    assert by_layer[0]["aer"] == pytest.approx(al.alignment_score(golds, links).aer, abs=1e-9)
+    assert report["compare"]["alignment"]["attention"] == al.alignment_quality(gru, test)["attention"]
     markdown = ev.report_markdown(report)
     assert "| layer 1 (mean of heads) |" in markdown and "attention (bahdanau): attention argmax" in markdown

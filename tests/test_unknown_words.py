@@ -109,6 +109,34 @@ def test_unknown_names_are_copied_over_the_step_attending_them_most():
     assert not replaced.numpy().any()
 
 
+def test_a_name_no_step_attends_most_is_written_next_to_the_step_attending_it_most():
+    """Exact values: "trizudor" (unknown, capitalised) is the argmax only of [END], which never takes a
+    name; of the other steps "in" attends it most, so it is written after "in"; when "." attends it
+    most it is written before the punctuation; the dictionary applies; a name already out is left."""
+    from seq2seq_keras.unknown_words import replace_unknown_words
+
+    ids = tf.constant([[9, 10, 11, 4, 3]])
+    tokens = tf.constant([["we", "in", "now", ".", "[END]"]])
+    words = tf.constant([["estamos", "en", "trizudor", "ahora", "."]])
+    args = dict(source_ids=tf.constant([[7, 8, 1, 9, 4]]), copy_names=True,
+                source_name_like=tf.constant([[True, False, True, False, False]]))
+    rows = [[0.7, 0.1, 0.1, 0.05, 0.05], [0.1, 0.5, 0.3, 0.05, 0.05], [0.05, 0.05, 0.2, 0.6, 0.1],
+            [0.0, 0.0, 0.1, 0.1, 0.8], [0.0, 0.0, 0.5, 0.0, 0.5]]
+    out, replaced = replace_unknown_words(ids, tokens, tf.constant([rows]), words, **args)
+    assert [t.decode() for t in out.numpy()[0]] == ["we", "in trizudor", "now", ".", "[END]"]
+    assert replaced.numpy().tolist() == [[False, True, False, False, False]]
+    rows[3] = [0.0, 0.0, 0.4, 0.1, 0.5]
+    out, replaced = replace_unknown_words(ids, tokens, tf.constant([rows]), words, True, tf.constant(["trizudor"]),
+                                          tf.constant(["Trizudor"]), **args)
+    assert [t.decode() for t in out.numpy()[0]] == ["we", "in", "now", "Trizudor .", "[END]"]
+    assert replaced.numpy().tolist() == [[False, False, False, True, False]]
+    out, replaced = replace_unknown_words(ids, tf.constant([["we", "trizudor", "now", ".", "[END]"]]),
+                                          tf.constant([rows]), words, **args)
+    assert not replaced.numpy().any()  # already in the output
+    out, replaced = replace_unknown_words(ids, tokens, tf.constant([rows]), words, **dict(args, copy_names=False))
+    assert not replaced.numpy().any()
+
+
 def test_an_unknown_name_is_copied_end_to_end(tiny_model):
     from seq2seq_keras.decoding import translate
 
@@ -120,11 +148,18 @@ def test_an_unknown_name_is_copied_end_to_end(tiny_model):
         unknown = [j for j, w in enumerate(p.source_tokens) if w in ("zorvak", "1945")]
         arg = np.argmax(p.attention, axis=1)
         expected = list(p.target_tokens)
+        words = [i for i in range(p.length) if p.target_tokens[i] != "[END]"]
+        before, after = {}, {}
         for j in unknown:
-            steps = [i for i in range(p.length) if arg[i] == j and re.match(r"\w", p.target_tokens[i])
-                     and p.target_tokens[i] != "[END]"]
+            steps = [i for i in words if arg[i] == j and re.match(r"\w", p.target_tokens[i])]
             if steps:
                 expected[max(steps, key=lambda i: (p.attention[i, j], -i))] = p.source_tokens[j]
+            elif words and p.source_tokens[j] not in expected:  # nowhere: next to the step attending it most
+                i = max(words, key=lambda i: (p.attention[i, j], -i))
+                side = after if re.match(r"\w", p.target_tokens[i]) else before
+                side.setdefault(i, []).append(p.source_tokens[j])
+        for i in set(before) | set(after):
+            expected[i] = " ".join(before.get(i, []) + [expected[i]] + after.get(i, []))
         assert c.target_tokens == expected and c.replaced == [a != b for a, b in zip(expected, p.target_tokens)]
         assert c.log_prob == p.log_prob
         found += sum(c.replaced)
@@ -147,6 +182,11 @@ def test_subword_replacement_copies_whole_words(tmp_path_factory):
     words = model.source_text.token_words(tf.constant(["그는 사과를 먹는다 xyzzyq 12345."])).to_list()[0]
     words = [w.decode() for w in words]
     assert len(words) == len(t.source_tokens)
-    assert t.target_tokens == [words[j] for j in np.argmax(t.attention, axis=1)]
-    assert all(not w.startswith("##") for w in t.target_tokens) and all(t.replaced)
+    argmax_words = [words[j] for j in np.argmax(t.attention, axis=1)]
+    # Each [UNK] became the whole word under its argmax; the number no step attends most (copied as
+    # an unknown name/number) follows the step attending it most.
+    assert [tok.split(" ")[0] for tok in t.target_tokens] == argmax_words
+    extra = [tok.split(" ")[1:] for tok in t.target_tokens]
+    assert sum(extra, []) == ([] if "12345" in argmax_words else ["12345"])
+    assert all(not w.startswith("##") for tok in t.target_tokens for w in tok.split(" ")) and all(t.replaced)
 
