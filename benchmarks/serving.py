@@ -179,8 +179,9 @@ def serving_speed(
     "batch_sentences_per_s", "calls", "first_call_ms", "warmup_calls", "tf2": {the same figures
     through tf.saved_model.load}}; the top-level figures are TF Serving's path (C API session).
     ``*_xla`` rows also have "xla_compilations_warmup" and "xla_compilations_timed" (counted in
-    TensorFlow's log, None when it logged none: see :func:`compile_log_environment`; a SavedModel's two XLA signatures share one compiled function, so the
-    second one's count is that of the buckets the first did not reach) and are reported under the
+    TensorFlow's log, None when it logged none: see :func:`compile_log_environment`; a SavedModel's
+    two XLA signatures share one compiled function, so the second one's count is that of the
+    buckets the first did not reach) and are reported under the
     plain model's name (``feed-xla`` -> ``feed``). Beam search is measured on a quarter of the
     single sentences (it is the slowest) and not in batches. The timing loop is the package's own
     (:func:`seq2seq_keras.serving_loader.time_signatures`), the one ``seq2seq-keras check-servable

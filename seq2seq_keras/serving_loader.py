@@ -464,15 +464,15 @@ def time_signatures(
         raise ValueError("No sentences to translate.")
     every = every or {}
     singles = [sentences[i % len(sentences)] for i in range(single)]
-    batch_inputs = [[sentences[(b * batch_size + j) % len(sentences)] for j in range(batch_size)] for b in range(batches)]
+    batch_inputs = [[sentences[(b * batch_size + j) % len(sentences)] for j in range(batch_size)]
+                    for b in range(max(batches, 1))]  # the first is also the usual warm-up batch
     first, warm_calls = {}, {}
     for key, call in functions.items():  # warm-up: caches, thread pools, a batch shape (every input for some keys)
         if key in warm_every_input:
             inputs = [[s] for i, s in enumerate(singles) if not i % every.get(key, 1)] + (
-                [] if key in single_only else batch_inputs)
+                [] if key in single_only else batch_inputs[:batches])
         else:
-            inputs = [[s] for s in singles[:warmup] or sentences[:1]] + [batch_inputs[0] if batch_inputs else
-                                                                          [sentences[j % len(sentences)] for j in range(batch_size)]]
+            inputs = [[s] for s in singles[:warmup] or sentences[:1]] + [batch_inputs[0]]
         for k, request in enumerate(inputs):
             if on_phase is not None:
                 on_phase("warmup", key)
@@ -492,7 +492,7 @@ def time_signatures(
             call([sentence])
             latencies[key].append(1000 * (time.perf_counter() - start))
     throughput = {key: [] for key in functions}
-    for batch in batch_inputs:
+    for batch in batch_inputs[:batches]:
         for key, call in functions.items():
             if key in single_only:
                 continue
