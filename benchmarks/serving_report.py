@@ -60,14 +60,14 @@ def first_calls(serving: dict) -> list[str]:
 
 def memory(results: dict) -> list[str]:
     """Serving peak RSS, ours against the reference's (target: <= reference + 10%)."""
-    rss = results.get("serving_rss") or {}
     details = results.get("serving_rss_details") or {}
+    rss = {name: d["serving_peak_rss_mb"] for name, d in details.items()}
     ref = rss.get("tutorial")
     if not rss:
         return []
     rows = []
     for name, peak in rss.items():
-        d = details.get(name, {})
+        d = details[name]
         ratio = peak / ref if ref else None
         status = "" if name == "tutorial" or ratio is None else (
             "**met**" if ratio <= TARGET_RSS_RATIO else "**missed**")
