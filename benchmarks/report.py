@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+from .serving_report import sections as serving_sections
+
 #: The issue's targets (ratios against the in-run tutorial reference, measured the same run).
 TARGET_FEED_RATIO = 3.0
 TARGET_FAST_RATIO = 4.0
@@ -253,6 +255,7 @@ def render(results: dict) -> str:
         lines += [_table(["model", "signature", "1 sentence ms (median)", "p90 ms", "latency x tutorial",
                           "sentences/s at batch 64", "throughput x tutorial", "TF2 path: 1 sentence ms"], table), ""]
 
+    lines += serving_sections(results)  # benchmarks/serving_report.py: XLA compilations, serving memory, time breakdown
     rss = results.get("serving_rss") or {}
     if quality or rss:
         lines += ["## Memory", "", "Peak resident set size (`getrusage`), one process per model.", ""]

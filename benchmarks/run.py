@@ -197,7 +197,9 @@ def _test_sentences(settings: Settings) -> list[str]:
 
 
 def child_serving(settings: Settings, spec: dict) -> dict:
-    from .serving import serving_speed
+    from .serving import compile_log_environment, serving_speed
+
+    compile_log_environment()  # before TensorFlow starts: XLA compilations are counted from its log
 
     return serving_speed(spec["models"], _test_sentences(settings), single=settings.serving_sentences,
                          batches=max(3, settings.serving_sentences // 20))
@@ -206,7 +208,19 @@ def child_serving(settings: Settings, spec: dict) -> dict:
 def child_serving_rss(settings: Settings, spec: dict) -> dict:
     from .serving import serving_rss
 
-    return serving_rss(spec["savedmodel"], spec["kind"], _test_sentences(settings))
+    return serving_rss(spec["savedmodel"], spec["kind"], _test_sentences(settings), signature=spec.get("signature"))
+
+
+def child_serving_export(settings: Settings, spec: dict) -> dict:
+    from .serving import export_for_serving
+
+    return export_for_serving(spec["models"], spec["workdir"])
+
+
+def child_serving_breakdown(settings: Settings, spec: dict) -> dict:
+    from .serving_breakdown import serving_breakdown
+
+    return serving_breakdown(spec["models"], _test_sentences(settings))
 
 
 def child_robustness(settings: Settings, spec: dict) -> dict:
@@ -219,6 +233,7 @@ def child_robustness(settings: Settings, spec: dict) -> dict:
 
 
 CHILDREN = {"speed": child_speed, "quality": child_quality, "serving": child_serving, "serving-rss": child_serving_rss,
+            "serving-export": child_serving_export, "serving-breakdown": child_serving_breakdown,
             "robustness": child_robustness}
 
 
@@ -290,12 +305,19 @@ def run_all(settings: Settings, argv: list[str], workdir: Path) -> dict:
         if not models:
             print("== serving skipped: it measures the SavedModels the quality part exports (add 'quality' to --parts)")
         else:
-            results["serving"] = run_child("serving", child_argv, {"models": models}, workdir, "serving")
-            results["serving_rss"] = {}
-            for name, spec in models.items():
+            from .serving import rss_specs  # ours also exported with xla=True (serving.py), its *_xla rows
+            served = run_child("serving-export", child_argv, {"models": models, "workdir": str(workdir)}, workdir,
+                               "serving-export") or models
+            results["serving"] = run_child("serving", child_argv, {"models": served}, workdir, "serving")
+            results["serving_breakdown"] = run_child("serving-breakdown", child_argv, {"models": served}, workdir,
+                                                     "serving-breakdown")
+            results["serving_rss"], results["serving_rss_details"] = {}, {}
+            for name, spec in rss_specs(served).items():
                 r = run_child("serving-rss", child_argv, spec, workdir, f"serving-rss-{name}")
                 if r is not None:
-                    results["serving_rss"][name] = r["serving_peak_rss_mb"]
+                    results["serving_rss_details"][name] = r
+                    if spec["kind"] != "seq2seq_keras_xla":  # the memory table's column: one row per model
+                        results["serving_rss"][name] = r["serving_peak_rss_mb"]
     if "robustness" in settings.parts:
         if not models:
             print("== robustness skipped: it scores the models the quality part trains (add 'quality' to --parts)")

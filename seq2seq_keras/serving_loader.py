@@ -101,12 +101,14 @@ def _c_api():
         "TF_DeleteGraph": (cc, None, [p]),
         "TF_NewSessionOptions": (cc, p, []),
         "TF_DeleteSessionOptions": (cc, None, [p]),
+        "TF_SetConfig": (cc, None, [p, ctypes.c_void_p, sz, p]),
         "TF_LoadLibrary": (cc, p, [s, p]),
         "TF_LoadSessionFromSavedModel": (
             cc, p, [p, p, s, ctypes.POINTER(ctypes.c_char_p), i, p, ctypes.POINTER(_Buffer), p]),
         "TF_GraphOperationByName": (cc, p, [p, s]),
-        "TF_SessionRun": (cc, None, [p, p, ctypes.POINTER(_Output), ctypes.POINTER(p), i,
-                                     ctypes.POINTER(_Output), ctypes.POINTER(p), i, p, i, p, p]),
+        "TF_SessionRun": (cc, None, [p, ctypes.POINTER(_Buffer), ctypes.POINTER(_Output), ctypes.POINTER(p), i,
+                                     ctypes.POINTER(_Output), ctypes.POINTER(p), i, p, i,
+                                     ctypes.POINTER(_Buffer), p]),
         "TF_CloseSession": (cc, None, [p, p]),
         "TF_DeleteSession": (cc, None, [p, p]),
         "TF_StringInit": (cc, None, [p]),
@@ -162,6 +164,9 @@ class ServingSession:
         tags: MetaGraph tags to load (TF Serving loads ``serve``).
         op_libraries: custom-op libraries to register first (tensorflow-text's,
             which ``tensorflow_model_server`` links in).
+        config: an optional ``tf.compat.v1.ConfigProto`` for the session (default: TensorFlow's
+            defaults, what TF Serving uses unless given thread or platform-config flags); e.g.
+            one inter-op thread, or Grappler off, to measure what they change.
 
     Attributes:
         meta_graph: the loaded ``MetaGraphDef`` (parsed with TensorFlow's protos).
@@ -173,7 +178,7 @@ class ServingSession:
             fails at the first :meth:`run`, exactly as in TF Serving.
     """
 
-    def __init__(self, path, *, tags=("serve",), op_libraries=()):
+    def __init__(self, path, *, tags=("serve",), op_libraries=(), config=None):
         from tensorflow.core.protobuf import meta_graph_pb2
 
         self._c = c = _c_api()
@@ -185,6 +190,10 @@ class ServingSession:
         status = _Status(c)
         tag_array = (ctypes.c_char_p * len(tags))(*[t.encode() for t in tags])
         try:
+            if config is not None:
+                proto = config.SerializeToString()
+                c["TF_SetConfig"](options, proto, len(proto), status.ptr)
+                status.check("TF_SetConfig")
             self._session = c["TF_LoadSessionFromSavedModel"](
                 options, None, self.path.encode(), tag_array, len(tags), self._graph, meta, status.ptr)
             status.check(f"TF_LoadSessionFromSavedModel({self.path}, tags={list(tags)})")
@@ -297,12 +306,59 @@ class ServingSession:
             TypeError: an input of the wrong type (numbers for a string input,
                 floats for an integer one): rejected, as TF Serving rejects them.
         """
+        return self._run(signature, self._signature(signature), inputs, output_names)[0]
+
+    def run_traced(self, signature: str, inputs: dict, output_names=None, *, partition_graphs: bool = False):
+        """:meth:`run` with ``RunOptions(trace_level=FULL_TRACE)``: ``(outputs, RunMetadata)``.
+
+        The ``RunMetadata`` (``tensorflow.core.protobuf.config_pb2``) holds ``step_stats``: one
+        ``NodeExecStats`` per executed op (a loop body's ops once per iteration), with start and
+        end times in microseconds, and, with ``partition_graphs=True``, the graphs the session
+        actually ran (after Grappler and control-flow lowering). Tracing slows every op down, so
+        use it to attribute time, and :meth:`run` to measure it.
+
+        Raises the same errors as :meth:`run`.
+        """
+        from tensorflow.core.protobuf import config_pb2
+
         sdef = self._signature(signature)
+        options = config_pb2.RunOptions(trace_level=config_pb2.RunOptions.FULL_TRACE,
+                                        output_partition_graphs=partition_graphs)
+        result, metadata = self._run(signature, sdef, inputs, output_names, options.SerializeToString())
+        return result, config_pb2.RunMetadata.FromString(metadata)
+
+    def run_nothing(self, signature: str, inputs: dict):
+        """A ``Session::Run`` that feeds ``inputs`` like :meth:`run` but fetches one of the
+        graph's constants, computing nothing.
+
+        Its time is the per-call cost outside the graph's work (tensor conversion, the C API,
+        the session's executor setup and rendezvous): the "call overhead" of a request.
+        Returns the constant's value.
+
+        Raises:
+            ServingLoaderError: the graph has no top-level constant to fetch.
+        """
+        const = next((n.name for n in self.meta_graph.graph_def.node if n.op == "Const"), None)
+        if const is None:
+            raise ServingLoaderError(f"{self.path}: no top-level Const to fetch for a call that computes nothing")
+        return self._run(signature, self._signature(signature), inputs, ["nothing"],
+                         tensors={"nothing": const + ":0"})[0]["nothing"]
+
+    def _run(self, signature, sdef, inputs, output_names, run_options: bytes | None = None, tensors=None):
+        """``TF_SessionRun``; returns ``(outputs, serialized RunMetadata or None)``.
+
+        ``tensors``: ``{output name: graph tensor name}`` to fetch instead of the signature's outputs."""
         if set(inputs) != set(sdef.inputs):
             raise ServingLoaderError(
                 f"{signature} takes inputs {sorted(sdef.inputs)}, got {sorted(inputs)}")
         names = list(output_names) if output_names is not None else sorted(sdef.outputs)
+        tensor_names = tensors or {n: sdef.outputs[n].name for n in names}
         c = self._c
+        options_buffer = metadata_buffer = None
+        if run_options is not None:
+            keep = ctypes.create_string_buffer(run_options, len(run_options))
+            options_buffer = ctypes.pointer(_Buffer(ctypes.cast(keep, ctypes.c_void_p), len(run_options), None))
+            metadata_buffer = c["TF_NewBuffer"]()
         feeds, tensors, sizes = [], [], []
         try:
             for name, value in inputs.items():
@@ -311,14 +367,14 @@ class ServingSession:
                 tensor, size = self._to_tensor(value, info.dtype)
                 tensors.append(tensor)
                 sizes.append((info.dtype, size))
-            fetches = [self._operation_output(sdef.outputs[n].name) for n in names]
+            fetches = [self._operation_output(tensor_names[n]) for n in names]
             in_array = (_Output * len(feeds))(*feeds)
             in_values = (ctypes.c_void_p * len(tensors))(*tensors)
             out_array = (_Output * len(fetches))(*fetches)
             out_values = (ctypes.c_void_p * len(fetches))()
             status = _Status(c)
-            c["TF_SessionRun"](self._session, None, in_array, in_values, len(feeds),
-                               out_array, out_values, len(fetches), None, 0, None, status.ptr)
+            c["TF_SessionRun"](self._session, options_buffer, in_array, in_values, len(feeds),
+                               out_array, out_values, len(fetches), None, 0, metadata_buffer, status.ptr)
             status.check(f"TF_SessionRun({signature})")
             result = {}
             for name, tensor in zip(names, out_values):
@@ -326,10 +382,15 @@ class ServingSession:
                     result[name] = self._from_tensor(tensor)
                 finally:
                     c["TF_DeleteTensor"](tensor)
-            return result
+            metadata = None
+            if metadata_buffer is not None:
+                metadata = ctypes.string_at(metadata_buffer.contents.data, metadata_buffer.contents.length)
+            return result, metadata
         finally:
             for tensor, (code, size) in zip(tensors, sizes):
                 self._free_input(tensor, code, size)
+            if metadata_buffer is not None:
+                c["TF_DeleteBuffer"](metadata_buffer)
 
     def close(self) -> None:
         if getattr(self, "_session", None):
@@ -365,6 +426,8 @@ def time_signatures(
     warmup: int = 5,
     single_only=(),
     every: dict | None = None,
+    warm_every_input=(),
+    on_phase=None,
 ) -> dict:
     """Latency and throughput of several serving calls, measured interleaved (the one timing loop).
 
@@ -379,10 +442,18 @@ def time_signatures(
         batches: timed batches of ``batch_size`` sentences per key.
         single_only: keys timed on single sentences only (e.g. beam search).
         every: ``{key: n}`` to time a key on every n-th single sentence only.
+        warm_every_input: keys warmed up on *every* input the timed calls will send (each
+            single sentence and each batch once), not only ``warmup`` of them: for the XLA
+            signatures, which compile once per (batch, source-length) bucket, so that no
+            compilation lands in a timed call.
+        on_phase: optional ``on_phase(phase, key)``, called before each call with phase
+            ``"warmup"`` or ``"timed"`` (e.g. to attribute log lines to calls).
 
     Returns:
-        ``{key: {"latency_ms_median", "latency_ms_p90", "batch_sentences_per_s", "calls"}}``;
-        the median over batches of sentences per second (``None`` for ``single_only`` keys).
+        ``{key: {"latency_ms_median", "latency_ms_p90", "batch_sentences_per_s", "calls",
+        "first_call_ms", "warmup_calls"}}``: the median over batches of sentences per second
+        (``None`` for ``single_only`` keys); ``first_call_ms`` is the key's very first call
+        (graph optimisation, XLA compilation and cold caches included).
     """
     import time
 
@@ -393,24 +464,40 @@ def time_signatures(
         raise ValueError("No sentences to translate.")
     every = every or {}
     singles = [sentences[i % len(sentences)] for i in range(single)]
-    for call in functions.values():  # warm-up: caches, thread pools, a batch shape
-        for sentence in singles[:warmup] or sentences[:1]:
-            call([sentence])
-        call([sentences[j % len(sentences)] for j in range(batch_size)])
+    batch_inputs = [[sentences[(b * batch_size + j) % len(sentences)] for j in range(batch_size)]
+                    for b in range(max(batches, 1))]  # the first is also the usual warm-up batch
+    first, warm_calls = {}, {}
+    for key, call in functions.items():  # warm-up: caches, thread pools, a batch shape (every input for some keys)
+        if key in warm_every_input:
+            inputs = [[s] for i, s in enumerate(singles) if not i % every.get(key, 1)] + (
+                [] if key in single_only else batch_inputs[:batches])
+        else:
+            inputs = [[s] for s in singles[:warmup] or sentences[:1]] + [batch_inputs[0]]
+        for k, request in enumerate(inputs):
+            if on_phase is not None:
+                on_phase("warmup", key)
+            start = time.perf_counter()
+            call(request)
+            if not k:
+                first[key] = 1000 * (time.perf_counter() - start)
+        warm_calls[key] = len(inputs)
     latencies = {key: [] for key in functions}
     for i, sentence in enumerate(singles):
         for key, call in functions.items():
             if i % every.get(key, 1):
                 continue
+            if on_phase is not None:
+                on_phase("timed", key)
             start = time.perf_counter()
             call([sentence])
             latencies[key].append(1000 * (time.perf_counter() - start))
     throughput = {key: [] for key in functions}
-    for b in range(batches):
-        batch = [sentences[(b * batch_size + j) % len(sentences)] for j in range(batch_size)]
+    for batch in batch_inputs[:batches]:
         for key, call in functions.items():
             if key in single_only:
                 continue
+            if on_phase is not None:
+                on_phase("timed", key)
             start = time.perf_counter()
             call(batch)
             throughput[key].append(batch_size / (time.perf_counter() - start))
@@ -420,6 +507,8 @@ def time_signatures(
             "latency_ms_p90": float(np.percentile(latencies[key], 90)) if latencies[key] else float("nan"),
             "batch_sentences_per_s": float(np.median(throughput[key])) if throughput[key] else None,
             "calls": len(latencies[key]),
+            "first_call_ms": first[key],
+            "warmup_calls": warm_calls[key],
         }
         for key in functions
     }

@@ -128,8 +128,11 @@ def test_make_bench_entry_point_end_to_end_with_tiny_sizes(tmp_path):
         assert q["train_peak_rss_mb"] > 100 and q["test_sentences"] == min(20, results["speed"]["test_pairs"])
     assert results["serving"]["tutorial"]["serving_default"]["latency_ms_median"] > 0
     assert results["serving"]["tutorial"]["serving_default"]["tf2"]["latency_ms_median"] > 0
-    assert set(results["serving"]["feed"]) == {"translate_with_attention", "serving_default", "beam_search"}
-    assert all(v > 100 for v in results["serving_rss"].values())
+    assert set(results["serving"]["feed"]) == {"translate_with_attention", "serving_default", "beam_search",
+                                               "translate_with_attention_xla", "serving_default_xla"}
+    assert results["serving"]["feed"]["translate_with_attention_xla"]["xla_compilations_timed"] == 0
+    assert set(results["serving_breakdown"]) == {"tutorial", "feed", "fast"}
+    assert all(v > 100 for v in results["serving_rss"].values()) and "feed-xla" in results["serving_rss_details"]
     text = report.read_text()
     robustness = results["robustness"]["rows"]
     assert "ours (feed), greedy" in robustness and "ours (feed), beam 4" in robustness
@@ -137,7 +140,7 @@ def test_make_bench_entry_point_end_to_end_with_tiny_sizes(tmp_path):
     assert robustness["ours (feed), greedy"]["long"]["sentences"] == results["robustness"]["set"]["longest"] + \
         results["robustness"]["set"]["concatenation"] > 0
     for heading in ("## Run", "## Targets", "## Training speed", "## Quality", "## Serving", "## Memory",
-                    "## Robustness"):
+                    "## Robustness", "## Where the time goes", "## Serving memory"):
         assert heading in text
     assert "builtin-ko-en" in text and "**1.00x**" in text
     assert "| `transformer` |" in text and "| ours, Transformer |" in text
@@ -192,3 +195,87 @@ def test_no_precompute_rung_equals_bahdanau_equations_computed_with_numpy(attent
                 np.testing.assert_allclose(step_weights, ref_weights[:, i], rtol=1e-5, atol=1e-6)
     finally:
         tf.config.experimental.enable_tensor_float_32_execution(previous)
+
+
+# =========================================================================== serving part (benchmarks/serving*.py)
+# Kept in one block: the serving part's own cases (XLA rows, breakdown, report sections).
+def _tiny_exports(tmp_path_factory):
+    """Our tiny word model's SavedModel (test_export's) and a tiny tutorial reference's."""
+    from test_export import exported_dir
+
+    ours = exported_dir(tmp_path_factory, "word")
+    tutorial = tmp_path_factory.getbasetemp() / "bench_tiny_tutorial"
+    if not (tutorial / "saved_model.pb").exists():
+        model = tutorial_reference.build(TINY_TARGET * 4, TINY_TARGET * 4, embedding_dim=4, units=8, max_vocab_size=40)
+        model.fit(tutorial_reference.make_dataset(TINY_TARGET * 4, TINY_TARGET * 4, batch_size=4), epochs=1, verbose=0)
+        tutorial_reference.export(model, str(tutorial), max_length=6)
+    return ours, tutorial
+
+
+def test_breakdown_counts_decode_steps_and_shares_out_the_measured_graph_time(tmp_path_factory):
+    """Steps counted from the traced loop equal the decoded lengths the signatures return; the stage
+    times add up to latency - call overhead; every stage of ours ran; the report renders the table."""
+    from benchmarks import serving_breakdown, serving_report
+    from seq2seq_keras.serving_loader import ServingSession, tf_text_op_libraries
+
+    ours, tutorial = _tiny_exports(tmp_path_factory)
+    sentence = [TINY_TARGET[0]]
+    results = {}
+    for name, path, signature in (("feed", ours, "translate_with_attention"), ("tutorial", tutorial, "serving_default")):
+        b = serving_breakdown.breakdown(str(path), signature, sentence, batch_sizes=(1, 3), calls=3, traced=2)
+        with ServingSession(path, op_libraries=tf_text_op_libraries()) as s:
+            (input_name,) = s.inputs(signature)
+            out = s.run(signature, {input_name: np.array(sentence, dtype=object)})
+        # ours: one loop step per generated token ([END] included); the tutorial: one attention row per step
+        assert b[1]["steps"] == (out["target_length"][0] if name == "feed" else out["attention"].shape[1])
+        for batch in (1, 3):
+            r = b[batch]
+            assert sum(r["stages_ms"].values()) == pytest.approx(r["graph_ms"])
+            assert r["graph_ms"] == pytest.approx(max(r["latency_ms"] - r["overhead_ms"], 0))
+            assert r["ops_per_step"] > r["compute_ops_per_step"] > 0
+        assert all(b[1]["executed_ops"][stage] > 0 for stage in ("text processing", "encoder", "decode loop"))
+        assert b["savedmodel_loop_body_ops"] > 0 and b["graph"]["nodes"] > 0
+        results[name] = json.loads(json.dumps(b))  # as the bench stores it (batch keys become strings)
+    text = "\n".join(serving_report.time_breakdown(results))
+    assert "## Where the time goes" in text and f"x {results['feed']['1']['steps']:g}" in text
+
+
+_XLA_ROWS_PROGRAM = """
+import json, sys
+from benchmarks import serving
+serving.compile_log_environment()  # before TensorFlow starts, as the bench's serving child does
+models = json.loads(sys.argv[1])
+served = serving.export_for_serving(models, sys.argv[2])
+results = serving.serving_speed(served, json.loads(sys.argv[3]), single=4, batches=2, batch_size=4, warmup=1)
+print(json.dumps({"served": served, "results": results}))
+"""
+
+
+@pytest.mark.slow
+def test_xla_rows_compile_in_the_warm_up_only_and_rss_runs_per_signature(tmp_path_factory, tmp_path):
+    """make bench's XLA rows: a second export with xla=True, its two signatures reported under the
+    model's name, every compilation counted (from TensorFlow's log) in the warm-up and none in timed
+    calls. In a fresh process, as in the bench: TensorFlow reads its log settings once."""
+    from benchmarks import serving, serving_report
+    from test_decoding import tiny_run_dir
+    from test_export import exported_dir
+
+    models = {"feed": {"savedmodel": str(exported_dir(tmp_path_factory, "word")), "kind": "seq2seq_keras",
+                       "keras_model": str(tiny_run_dir(tmp_path_factory, "word"))}}
+    sentences = list(TINY_TARGET) + [" ".join(TINY_TARGET[:3])]  # two source-length buckets
+    completed = subprocess.run([sys.executable, "-c", _XLA_ROWS_PROGRAM, json.dumps(models), str(tmp_path),
+                                json.dumps(sentences)], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    out = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert out["served"]["feed-xla"]["kind"] == "seq2seq_keras_xla"
+    rows = out["results"]["feed"]
+    assert {"translate_with_attention", "serving_default", "beam_search", "translate_with_attention_xla",
+            "serving_default_xla"} == set(rows)
+    first = rows["translate_with_attention_xla"]
+    # batch buckets 1 and 4 (x source-length buckets): at least two compilations, all in the warm-up
+    assert first["xla_compilations_warmup"] >= 2 and first["xla_compilations_timed"] == 0
+    assert rows["serving_default_xla"]["xla_compilations_timed"] == 0
+    assert first["tf2"]["xla_compilations_timed"] == 0
+    assert first["first_call_ms"] > first["latency_ms_median"]
+    assert "XLA compilations" in "\n".join(serving_report.first_calls(out["results"]))
+    assert serving.rss_specs(out["served"])["feed-xla"]["signature"] == "translate_with_attention_xla"
