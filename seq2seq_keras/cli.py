@@ -2,7 +2,7 @@
 
 Commands are registered by ``_add_<command>`` functions below; each one adds a
 sub-parser and sets ``func`` to the function that runs it. The command line only
-parses, calls the library and prints: ``train``'s flags are generated from
+parses, calls the library and prints: ``train``'s flags are generated (:mod:`seq2seq_keras.cli_flags`) from
 :class:`~seq2seq_keras.config.TrainConfig`'s fields, every other default is the
 library's own (a flag left out is not passed on; the help shows the library's
 value), and the work is done in the library (:func:`seq2seq_keras.evaluation.evaluate_run`, ...).
@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 import time
 
+from .cli_flags import HelpFormatter, add_config_flags, library_default, train_config_from_args
 from .startup import quiet_tensorflow_logging, start_tensorflow
 
 quiet_tensorflow_logging()  # before TensorFlow is imported (nothing above imports it)
@@ -30,46 +30,8 @@ class CommandError(Exception):
     """An error for the user: printed without a traceback, exit status 2."""
 
 
-# ---------------------------------------------------------------------- library defaults
-def library_default(spec: str):
-    """The value of a library default, imported when asked (so building the parser stays light).
-
-    ``spec`` is ``"module.NAME"`` (a constant, ``"decoding_options.DEFAULT_BEAM_WIDTH"``) or
-    ``"module.function(parameter)"`` (a parameter's default, ``"decoding.translate(temperature)"``),
-    ``module`` relative to this package.
-    """
-    import importlib
-    import inspect
-
-    match = re.fullmatch(r"(\w+)\.(\w+)(?:\((\w+)\))?", spec)
-    if match is None:
-        raise ValueError(f"library default {spec!r}: write module.NAME or module.function(parameter).")
-    module, name, parameter = match.groups()
-    start_tensorflow()  # most library modules load TensorFlow: quietly
-    value = getattr(importlib.import_module(f"{__package__}.{module}"), name)
-    return inspect.signature(value).parameters[parameter].default if parameter else value
-
-
-_LIBRARY_DEFAULT = re.compile(r"\{(\w+\.\w+(?:\(\w+\))?)\}")
-
-
-class _HelpFormatter(argparse.HelpFormatter):
-    """Fills ``{module.NAME}`` / ``{module.function(parameter)}`` in help texts with the library's value,
-    only when the help is printed (see :func:`library_default`)."""
-
-    def _get_help_string(self, action):
-        text = super()._get_help_string(action) or ""
-        return _LIBRARY_DEFAULT.sub(lambda m: _format_default(library_default(m.group(1))), text)
-
-
-def _format_default(value) -> str:
-    if isinstance(value, (tuple, list)):
-        value = ",".join(str(v) for v in value)
-    return str(value).replace("%", "%%")
-
-
 def _command(sub, name: str, **kwargs) -> argparse.ArgumentParser:
-    return sub.add_parser(name, formatter_class=_HelpFormatter, **kwargs)
+    return sub.add_parser(name, formatter_class=HelpFormatter, **kwargs)
 
 
 def _given(args, *names: str) -> dict:
@@ -90,83 +52,12 @@ def _add_train(sub):
             "143 SIGTERM (state saved in both cases)."
         ),
     )
-    _add_config_flags(p)
+    add_config_flags(p)
     p.add_argument("--out", required=True, help="run folder to write; an interrupted run there is resumed")
     p.add_argument("--restart", action="store_true", help="discard the training state in --out and start over")
     p.add_argument("--checkpoint-every", type=int, default=None, metavar="STEPS",
                    help="also checkpoint every STEPS batches (a kill then loses at most STEPS); default: each epoch end")
     p.set_defaults(func=_run_train)
-
-
-def _add_config_flags(parser) -> None:
-    """One flag per :class:`~seq2seq_keras.config.TrainConfig` field: its name, type, default and help.
-
-    ``embedding_dim`` becomes ``--embedding-dim``; a ``bool`` field is a switch (``--subword``, or
-    ``--no-input-feeding`` for a ``True`` default); ``X | None`` parses as ``X``; a ``Literal[...]``
-    type gives the choices; ``tuple[int, ...]`` / ``list[int]`` parse ``5,10,15``. The field's
-    ``metadata`` (written with :func:`seq2seq_keras.config.setting`) holds the help and may hold
-    ``choices``, ``metavar``, ``flag`` (another flag name) and ``aliases`` (old names).
-    Adding a field to ``TrainConfig`` adds its flag; nothing here names a field.
-    """
-    import dataclasses
-    import typing
-
-    from .config import TrainConfig
-
-    types = typing.get_type_hints(TrainConfig)
-    for field in dataclasses.fields(TrainConfig):
-        meta, flag = field.metadata, "--" + field.name.replace("_", "-")
-        help_text = meta.get("help", "")
-        if types[field.name] is bool:
-            negative = field.default is True
-            parser.add_argument(meta.get("flag", f"--no-{field.name.replace('_', '-')}" if negative else flag),
-                                dest=field.name, action="store_false" if negative else "store_true",
-                                default=field.default, help=help_text)
-            continue
-        kind, choices = _flag_type(types[field.name])
-        if field.default is not None:
-            help_text += f" (default: {_format_default(field.default)})"
-        parser.add_argument(meta.get("flag", flag), *meta.get("aliases", ()), dest=field.name, type=kind,
-                            default=field.default, choices=meta.get("choices", choices),
-                            metavar=meta.get("metavar"), help=help_text,
-                            **{key: meta[key] for key in ("nargs", "const") if key in meta})
-
-
-def _flag_type(annotation):
-    """``(type, choices)`` that argparse needs for a field annotated ``annotation``."""
-    import types
-    import typing
-
-    args = [t for t in typing.get_args(annotation) if t is not type(None)]
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
-        return _flag_type(args[0]) if len(args) == 1 else (str, None)
-    if typing.get_origin(annotation) is typing.Literal:
-        return type(args[0]), tuple(args)
-    if typing.get_origin(annotation) in (tuple, list):
-        item, container = args[0], typing.get_origin(annotation)
-
-        def parse(text: str):
-            try:
-                return container(item(x) for x in text.split(",") if x.strip())
-            except ValueError:
-                raise argparse.ArgumentTypeError(f"{text!r}: give {item.__name__} values separated by commas") from None
-
-        parse.__name__ = f"comma-separated {item.__name__}s"
-        return parse, None
-    return annotation, None
-
-
-def _train_config_from_args(args):
-    """The :class:`TrainConfig` of parsed ``train`` flags (``zero_is_none`` fields: 0 -> None)."""
-    import dataclasses
-
-    from .config import TrainConfig
-
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
-    for f in dataclasses.fields(TrainConfig):
-        if f.metadata.get("zero_is_none") and not values[f.name]:
-            values[f.name] = None
-    return TrainConfig(**values)
 
 
 def _run_train(args):
@@ -178,7 +69,7 @@ def _run_train(args):
     from .checkpointing import CheckpointError
     from .training import NonFiniteLossError, OutputFolderError, RunMismatchError, TrainingInterrupted, train
 
-    config = _train_config_from_args(args)
+    config = train_config_from_args(args)
     start = time.perf_counter()
     terminated = []
 

@@ -384,6 +384,11 @@ def beam_search(model, source_ids, max_length, beam_width=DEFAULT_BEAM_WIDTH, le
          tokens_ta, parents_ta, weights_ta),
     )
     score = ranking.score(log_prob, length, ranking.penalty(coverage))
+    return _best_first(score, log_prob, length, tokens_ta, parents_ta, weights_ta, batch, k, src_len)
+
+
+def _best_first(score, log_prob, length, tokens_ta, parents_ta, weights_ta, batch, k, src_len):
+    """The finished beams ([batch, k] scores, per-step TensorArrays) -> :func:`beam_search`'s dict, best first."""
     order = tf.math.top_k(score, k=k).indices  # [batch, k], best first
     tokens, attention = _follow_back_pointers(tokens_ta.stack(), parents_ta.stack(), weights_ta.stack(), order,
                                               batch, k, src_len)
