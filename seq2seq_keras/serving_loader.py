@@ -455,8 +455,6 @@ def time_signatures(
         (``None`` for ``single_only`` keys); ``first_call_ms`` is the key's very first call
         (graph optimisation, XLA compilation and cold caches included).
     """
-    import time
-
     import numpy as np
 
     sentences = list(sentences)
@@ -473,34 +471,18 @@ def time_signatures(
                 [] if key in single_only else batch_inputs[:batches])
         else:
             inputs = [[s] for s in singles[:warmup] or sentences[:1]] + [batch_inputs[0]]
-        for k, request in enumerate(inputs):
-            if on_phase is not None:
-                on_phase("warmup", key)
-            start = time.perf_counter()
-            call(request)
-            if not k:
-                first[key] = 1000 * (time.perf_counter() - start)
-        warm_calls[key] = len(inputs)
+        times = [_timed_call(call, request, on_phase, "warmup", key) for request in inputs]
+        first[key], warm_calls[key] = 1000 * times[0], len(inputs)
     latencies = {key: [] for key in functions}
     for i, sentence in enumerate(singles):
         for key, call in functions.items():
-            if i % every.get(key, 1):
-                continue
-            if on_phase is not None:
-                on_phase("timed", key)
-            start = time.perf_counter()
-            call([sentence])
-            latencies[key].append(1000 * (time.perf_counter() - start))
+            if not i % every.get(key, 1):
+                latencies[key].append(1000 * _timed_call(call, [sentence], on_phase, "timed", key))
     throughput = {key: [] for key in functions}
     for batch in batch_inputs[:batches]:
         for key, call in functions.items():
-            if key in single_only:
-                continue
-            if on_phase is not None:
-                on_phase("timed", key)
-            start = time.perf_counter()
-            call(batch)
-            throughput[key].append(batch_size / (time.perf_counter() - start))
+            if key not in single_only:
+                throughput[key].append(batch_size / _timed_call(call, batch, on_phase, "timed", key))
     return {
         key: {
             "latency_ms_median": float(np.median(latencies[key])) if latencies[key] else float("nan"),
@@ -512,6 +494,17 @@ def time_signatures(
         }
         for key in functions
     }
+
+
+def _timed_call(call, request, on_phase, phase: str, key) -> float:
+    """Seconds one ``call(request)`` took; ``on_phase(phase, key)`` is told first (outside the timing)."""
+    import time
+
+    if on_phase is not None:
+        on_phase(phase, key)
+    start = time.perf_counter()
+    call(request)
+    return time.perf_counter() - start
 
 
 def load_callables(path: str, loader: str = "session", op_libraries=()) -> dict:

@@ -131,7 +131,7 @@ def test_make_bench_entry_point_end_to_end_with_tiny_sizes(tmp_path):
     assert set(results["serving"]["feed"]) == {"translate_with_attention", "serving_default", "beam_search",
                                                "translate_with_attention_xla", "serving_default_xla"}
     assert results["serving"]["feed"]["translate_with_attention_xla"]["xla_compilations_timed"] == 0
-    assert set(results["serving_breakdown"]) == {"tutorial", "feed", "fast"}
+    assert set(results["serving_breakdown"]) == {"tutorial", "feed", "fast", "transformer"}
     assert all(v > 100 for v in results["serving_rss"].values()) and "feed-xla" in results["serving_rss_details"]
     text = report.read_text()
     robustness = results["robustness"]["rows"]

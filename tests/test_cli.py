@@ -197,7 +197,7 @@ def test_train_flags_are_generated_from_train_config(capsys):
 
     parser = build_parser()
     args = parser.parse_args(["train", "--out", "run"])
-    from seq2seq_keras.cli import _train_config_from_args
+    from seq2seq_keras.cli_flags import train_config_from_args as _train_config_from_args
 
     assert _train_config_from_args(args) == TrainConfig()
     assert parser.parse_args(["train", "--out", "run", "--units", "8"]).encoder_units == 8  # the old flag name
@@ -220,7 +220,7 @@ def test_flag_types_of_config_fields():
     import argparse
     from typing import Literal
 
-    from seq2seq_keras.cli import _flag_type
+    from seq2seq_keras.cli_flags import _flag_type
 
     assert _flag_type(int) == (int, None) and _flag_type(float | None) == (float, None)
     assert _flag_type(Literal["rnn", "transformer"]) == (str, ("rnn", "transformer"))

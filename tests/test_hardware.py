@@ -147,7 +147,8 @@ def test_train_config_defaults_to_auto_and_keeps_old_boolean_jit_compile():
 
 
 def test_train_flags_for_the_options():
-    from seq2seq_keras.cli import _train_config_from_args, build_parser
+    from seq2seq_keras.cli import build_parser
+    from seq2seq_keras.cli_flags import train_config_from_args as _train_config_from_args
 
     def parse(*flags):
         return _train_config_from_args(build_parser().parse_args(["train", "--out", "x", *flags]))

@@ -175,7 +175,7 @@ def test_subword_token_words_give_the_whole_word_of_every_piece():
 
 def test_unknown_word_replacement_in_subword_mode_copies_the_whole_source_word():
     """Attention on the 2nd piece of "estudiante" copies "estudiante", never "##ante"."""
-    from seq2seq_keras.decoding import replace_unknown_words
+    from seq2seq_keras.unknown_words import replace_unknown_words
 
     source = TextProcessor(language="es", subword=True, vocabulary=["el", "estudi", "##ante", "llega"])
     target = _en_pieces(add_start_end=True)
