@@ -44,7 +44,7 @@ test: $(VENV)/.installed-dev
 clean:
 	rm -rf $(VENV) runs build *.egg-info .pytest_cache
 
-## make bench: speed, quality, serving, memory and robustness against the TensorFlow tutorial (about an hour:
+## make bench: speed, quality, serving, memory and robustness against the TensorFlow tutorial (about 80 minutes:
 ## 15-minute training budget per model); rewrites BENCHMARKS.md. Shorter:
 ##   make bench BENCH_ARGS="--budget-minutes 3"    or    make bench BENCH_ARGS="--quick"
 BENCH_ARGS ?=
