@@ -68,7 +68,7 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
-from .decoding import (
+from .decoding_options import (
     DEFAULT_BEAM_BLOCK_NGRAM_REPEAT,
     DEFAULT_BEAM_WIDTH,
     DEFAULT_BLOCK_NGRAM_REPEAT,
