@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 DEMO   := runs/demo
-export TF_CPP_MIN_LOG_LEVEL ?= 2
+# No TF_CPP_MIN_LOG_LEVEL here: the CLI sets it and drops TensorFlow's start-up lines itself, but only
+# when the user has not set the level (a level set here would show those lines in `make demo`).
 export PYTHONUNBUFFERED := 1
 
 .PHONY: demo test bench install install-dev clean
