@@ -165,7 +165,7 @@ def _add_translate(sub):
     p.add_argument("--method", choices=("greedy", "beam", "sample"), default="greedy", help="search (default: %(default)s)")
     p.add_argument("--beam-width", type=int, help="with --method beam (default: {decoding_options.DEFAULT_BEAM_WIDTH})")
     p.add_argument("--temperature", type=float,
-                   help="with --method sample (default: {decoding.translate(temperature)})")
+                   help="with --method sample (default: {decoding_options.DEFAULT_TEMPERATURE})")
     p.add_argument("--seed", type=int, default=None, help="with --method sample: reproducible draws")
     p.add_argument("--max-length", type=int, default=None,
                    help="cap on output tokens (default: {decoding_options.DEFAULT_MAX_LENGTH})")

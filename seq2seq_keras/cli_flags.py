@@ -19,11 +19,15 @@ import re
 from .startup import start_tensorflow
 
 
+#: Library modules that import neither TensorFlow nor Keras: their defaults are read without starting TensorFlow.
+_LIGHT_MODULES = frozenset({"decoding_options", "choices", "config", "hardware", "translation"})
+
+
 def library_default(spec: str):
     """The value of a library default, imported when asked (so building the parser stays light).
 
     ``spec`` is ``"module.NAME"`` (a constant, ``"decoding_options.DEFAULT_BEAM_WIDTH"``) or
-    ``"module.function(parameter)"`` (a parameter's default, ``"decoding.translate(temperature)"``),
+    ``"module.function(parameter)"`` (a parameter's default, ``"evaluation.evaluate(batch_size)"``),
     ``module`` relative to this package.
     """
     import importlib
@@ -33,7 +37,8 @@ def library_default(spec: str):
     if match is None:
         raise ValueError(f"library default {spec!r}: write module.NAME or module.function(parameter).")
     module, name, parameter = match.groups()
-    start_tensorflow()  # most library modules load TensorFlow: quietly
+    if module not in _LIGHT_MODULES:
+        start_tensorflow()  # most library modules load TensorFlow: quietly
     value = getattr(importlib.import_module(f"{__package__}.{module}"), name)
     return inspect.signature(value).parameters[parameter].default if parameter else value
 
