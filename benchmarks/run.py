@@ -183,11 +183,20 @@ def child_speed(settings: Settings, spec: dict) -> dict:
 def child_quality(settings: Settings, spec: dict) -> dict:
     from .corpus import load_bench_data
     from .quality import train_and_evaluate
-    from .training_speed import Variant
+    from .training_speed import TUTORIAL, default_variant
 
     data = load_bench_data(settings.data, settings.limit)
-    return train_and_evaluate(spec["family"], Variant(**spec["variant"]), data, _model_size(settings),
-                              settings.budget_s, spec["workdir"], eval_limit=settings.eval_limit, seed=settings.seed)
+    options = None
+    if spec["family"] == "tutorial":
+        variant = TUTORIAL
+    else:  # what the package's "auto" options choose on this machine for a run of the budget's length
+        variant, options = default_variant(spec["family"], spec["planned_steps"])
+        print(f"  [{spec['family']}] {options.describe()}", flush=True)
+    result = train_and_evaluate(spec["family"], variant, data, _model_size(settings), settings.budget_s,
+                                spec["workdir"], eval_limit=settings.eval_limit, seed=settings.seed)
+    result["planned_steps"] = spec.get("planned_steps")
+    result["options"] = options.describe() if options else None
+    return result
 
 
 def _test_sentences(settings: Settings) -> list[str]:
@@ -217,6 +226,24 @@ def child_serving_export(settings: Settings, spec: dict) -> dict:
     return export_for_serving(spec["models"], spec["workdir"])
 
 
+def child_parity(settings: Settings, spec: dict) -> dict:
+    """Every signature of ours (plain and XLA exports) through TF Serving's loader against ``model.translate``."""
+    from seq2seq_keras.run_folder import load_model
+
+    from .parity import check_parity
+    from .serving import report_name
+
+    sentences = _test_sentences(settings)[:64]
+    out, models = {}, {}
+    for name, spec_ in spec["models"].items():
+        keras_model = spec["models"].get(report_name(name), {}).get("keras_model")
+        if not spec_.get("kind", "").startswith("seq2seq_keras") or not keras_model:
+            continue
+        model = models.setdefault(keras_model, load_model(keras_model))
+        out[name] = check_parity(spec_["savedmodel"], model, sentences)
+    return out
+
+
 def child_serving_breakdown(settings: Settings, spec: dict) -> dict:
     from .serving_breakdown import serving_breakdown
 
@@ -233,7 +260,7 @@ def child_robustness(settings: Settings, spec: dict) -> dict:
 
 
 CHILDREN = {"speed": child_speed, "quality": child_quality, "serving": child_serving, "serving-rss": child_serving_rss,
-            "serving-export": child_serving_export, "serving-breakdown": child_serving_breakdown,
+            "serving-export": child_serving_export, "parity": child_parity, "serving-breakdown": child_serving_breakdown,
             "robustness": child_robustness}
 
 
@@ -274,8 +301,6 @@ def _parent_argv(argv: list[str]) -> list[str]:
 
 # =========================================================================== orchestration
 def run_all(settings: Settings, argv: list[str], workdir: Path) -> dict:
-    from .training_speed import ladder
-
     child_argv = _parent_argv(argv)
     results: dict = {"settings": dataclasses.asdict(settings), "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
     speed = None
@@ -291,11 +316,9 @@ def run_all(settings: Settings, argv: list[str], workdir: Path) -> dict:
     models = {}
     if "quality" in settings.parts:
         results["quality"] = {}
-        defaults = {v.family: v for v in ladder(quick=True, xla=False) if v.family != "tutorial" and v.policy == "float32"}
         for family in ("tutorial", "feed", "fast", "transformer"):
-            variant = _fastest_measured(speed, family) or defaults.get(family) or ladder(quick=True)[0]
-            r = run_child("quality", child_argv, {"family": family, "variant": dataclasses.asdict(variant),
-                                                  "workdir": str(workdir)}, workdir, f"quality-{family}")
+            spec = {"family": family, "workdir": str(workdir), "planned_steps": _planned_steps(speed, family, settings)}
+            r = run_child("quality", child_argv, spec, workdir, f"quality-{family}")
             if r is not None:
                 results["quality"][family] = r
                 models[family] = {"savedmodel": r["savedmodel"], "kind": r["kind"]}
@@ -308,6 +331,7 @@ def run_all(settings: Settings, argv: list[str], workdir: Path) -> dict:
             from .serving import rss_specs  # ours also exported with xla=True (serving.py), its *_xla rows
             served = run_child("serving-export", child_argv, {"models": models, "workdir": str(workdir)}, workdir,
                                "serving-export") or models
+            results["parity"] = run_child("parity", child_argv, {"models": served}, workdir, "parity")
             results["serving"] = run_child("serving", child_argv, {"models": served}, workdir, "serving")
             results["serving_breakdown"] = run_child("serving-breakdown", child_argv, {"models": served}, workdir,
                                                      "serving-breakdown")
@@ -327,15 +351,12 @@ def run_all(settings: Settings, argv: list[str], workdir: Path) -> dict:
     return results
 
 
-def _fastest_measured(speed: dict | None, family: str):
-    from .training_speed import Variant
-
-    if not speed:
-        return None
-    rows = [r for r in speed["rows"] if r["variant"]["family"] == family and not r["variant"]["stepwise"]]
-    if not rows:
-        return None
-    return Variant(**max(rows, key=lambda r: r["pairs_per_s"])["variant"])
+def _planned_steps(speed: dict | None, family: str, settings: Settings) -> int:
+    """Steps a run of the quality budget takes at the family's float32 default speed (0 if not measured):
+    what ``seq2seq-keras train`` would plan for a run that long, so the quality run gets its "auto" options."""
+    rows = {r["variant"]["key"]: r for r in (speed or {}).get("rows", [])}
+    steps_per_s = rows.get(family, {}).get("steps_per_s") or 0.0
+    return int(settings.budget_s * steps_per_s)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -360,6 +381,12 @@ def main(argv: list[str] | None = None) -> int:
     results["wall_minutes"] = (time.perf_counter() - start) / 60
     results["command"] = shlex.join(["python", "-m", "benchmarks.run", *argv])
     results["note"] = args.note
+    if not args.no_write and results.get("quality"):
+        from .curve import write_plot
+
+        plot = Path(args.output).with_name(Path(args.output).stem + "_bleu_vs_time.png")
+        if write_plot(results["quality"], plot):
+            results["curve_plot"] = plot.name  # linked from the report, which sits in the same folder
     text = render(results)
     print(text)
     if args.json:

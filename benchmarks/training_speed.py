@@ -146,6 +146,27 @@ def ladder(*, quick: bool = False, bfloat16: bool = False, xla: bool = True) -> 
     return rows + [TRANSFORMER]
 
 
+def default_variant(family: str, planned_steps: int, machine=None):
+    """The configuration ``seq2seq-keras train``'s ``"auto"`` options choose for ``family`` on this machine.
+
+    ``planned_steps``: the run's length in optimizer steps (XLA pays only for long runs);
+    ``machine``: a :class:`seq2seq_keras.hardware.Machine` (default: this one). Returns
+    ``(Variant, TrainingOptions)``: the ladder's row for the choice (e.g. ``feed-xla``), or the
+    family's default row with the chosen precision and ``jit_compile`` where the ladder has none.
+    """
+    from seq2seq_keras.hardware import detect_machine, resolve_options
+
+    options = resolve_options("auto", "auto", machine or detect_machine(), planned_steps)
+    rows = {v.key: v for v in ladder(bfloat16=True)}
+    base = rows[family]
+    key = family + ("-bf16" if options.precision == "mixed_bfloat16" else "") + ("-xla" if options.jit_compile else "")
+    if key in rows:
+        return rows[key], options
+    label = f"{base.label}; {options.precision}{', XLA' if options.jit_compile else ''}"
+    return dataclasses.replace(base, key=key, label=label, policy=options.precision, jit_compile=options.jit_compile,
+                               pad_multiple=4 if options.jit_compile else None), options
+
+
 # --------------------------------------------------------------------------- models
 class StepwiseSeq2Seq(Seq2Seq):
     """Our model trained the tutorial's way: a per-step loop over the public step API.

@@ -106,7 +106,7 @@ def test_make_bench_entry_point_end_to_end_with_tiny_sizes(tmp_path):
         "--budget-minutes", "0.1", "--eval-limit", "20", "--serving-sentences", "6",
         "--num-layers", "1", "--num-heads", "2", "--model-dim", "8", "--ff-dim", "16",
         "--steps", "2", "--repeats", "2", "--warmup", "3", "--xla-warmup", "4", "--mixed-precision", "off",
-        "--output", str(report), "--json", str(raw),
+        "--output", str(report), "--json", str(raw), "--workdir", str(tmp_path / "work"),
     ]
     completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
@@ -118,14 +118,30 @@ def test_make_bench_entry_point_end_to_end_with_tiny_sizes(tmp_path):
         assert r["pairs_per_s"] > 0 and r["flops_per_s"] > 0 and r["windows"] == 2
     assert rows["fast"]["parameters"] < rows["feed"]["parameters"]  # no [s; c] -> vocabulary projection
     assert rows["fast-xla"]["parameters"] == rows["fast"]["parameters"]
-    for family in ("feed", "fast"):  # each quality run used its family's fastest measured configuration
-        best = max((r for r in rows.values() if r["variant"]["family"] == family), key=lambda r: r["pairs_per_s"])
-        assert results["quality"][family]["variant"]["key"] == best["variant"]["key"]
+    from benchmarks.training_speed import default_variant
+
+    for family in ("feed", "fast", "transformer"):  # each quality run used what "auto" picks for its length
+        q = results["quality"][family]
+        assert q["planned_steps"] == int(results["settings"]["budget_s"] * rows[family]["steps_per_s"])
+        assert q["variant"]["key"] == default_variant(family, q["planned_steps"])[0].key
+        assert q["options"].startswith("options: precision=")
     assert set(results["quality"]) == {"tutorial", "feed", "fast", "transformer"}
     assert results["quality"]["transformer"]["variant"]["architecture"] == "transformer"
     for q in results["quality"].values():
         assert q["steps"] > 0 and 0 <= q["bleu"] <= 100 and 0 <= q["chrf"] <= 100
         assert q["train_peak_rss_mb"] > 100 and q["test_sentences"] == min(20, results["speed"]["test_pairs"])
+        curve = q["curve"]  # the snapshots at fractions of the 6-second budget and at its end
+        assert 1 <= len(curve) <= 12 and curve[-1]["train_seconds"] >= 6.0 and curve[-1]["steps"] == q["steps"]
+        assert all(0 <= p["bleu"] <= 100 for p in curve)
+        assert [p["train_seconds"] for p in curve] == sorted(p["train_seconds"] for p in curve)
+    assert not list((tmp_path / "work").glob("curve-*/*.npz"))  # scored, then deleted
+    parity = results["parity"]
+    assert set(parity["feed"]) == {"translate_with_attention", "serving_default", "beam_search"}
+    assert set(parity["feed-xla"]) == {"translate_with_attention_xla", "serving_default_xla"}
+    for sigs in parity.values():
+        for p in sigs.values():
+            assert p["problems"] == [] and p["sentences"] == min(64, results["speed"]["test_pairs"]) + min(
+                8, results["speed"]["test_pairs"])
     assert results["serving"]["tutorial"]["serving_default"]["latency_ms_median"] > 0
     assert results["serving"]["tutorial"]["serving_default"]["tf2"]["latency_ms_median"] > 0
     assert set(results["serving"]["feed"]) == {"translate_with_attention", "serving_default", "beam_search",
@@ -140,8 +156,9 @@ def test_make_bench_entry_point_end_to_end_with_tiny_sizes(tmp_path):
     assert robustness["ours (feed), greedy"]["long"]["sentences"] == results["robustness"]["set"]["longest"] + \
         results["robustness"]["set"]["concatenation"] > 0
     for heading in ("## Run", "## Targets", "## Training speed", "## Quality", "## Serving", "## Memory",
-                    "## Robustness", "## Where the time goes", "## Serving memory"):
+                    "## Robustness", "## Where the time goes", "## Serving memory", "### BLEU against training time"):
         assert heading in text
+    assert (tmp_path / "BENCH_bleu_vs_time.png").stat().st_size > 5000 and "](BENCH_bleu_vs_time.png)" in text
     assert "builtin-ko-en" in text and "**1.00x**" in text
     assert "| `transformer` |" in text and "| ours, Transformer |" in text
 
@@ -279,3 +296,135 @@ def test_xla_rows_compile_in_the_warm_up_only_and_rss_runs_per_signature(tmp_pat
     assert first["first_call_ms"] > first["latency_ms_median"]
     assert "XLA compilations" in "\n".join(serving_report.first_calls(out["results"]))
     assert serving.rss_specs(out["served"])["feed-xla"]["signature"] == "translate_with_attention_xla"
+
+
+# =========================================================================== quality curve and targets
+def test_time_to_reach_interpolates_between_snapshots_from_zero():
+    from benchmarks.curve import time_to_reach
+
+    curve = [{"train_seconds": 60, "bleu": 10.0}, {"train_seconds": 120, "bleu": 30.0}, {"train_seconds": 180, "bleu": 25.0}]
+    assert time_to_reach(curve, 20.0) == pytest.approx(90.0)  # halfway from 10 (60 s) to 30 (120 s)
+    assert time_to_reach(curve, 5.0) == pytest.approx(30.0)  # from the start (0 s, BLEU 0) to 10 at 60 s
+    assert time_to_reach(curve, 30.0) == pytest.approx(120.0)
+    assert time_to_reach(curve, 31.0) is None  # never reached; the later drop to 25 does not count either
+    assert time_to_reach([], 1.0) is None and time_to_reach(curve, 0.0) == 0.0
+
+
+def test_time_budget_snapshots_at_fractions_with_the_clock_paused():
+    import time as time_module
+
+    from benchmarks.quality import TimeBudget
+
+    taken = []
+
+    def snapshot(index):
+        taken.append(index)
+        time_module.sleep(0.25)  # would use up the whole budget if it were counted
+
+    model = tf.keras.Sequential([tf.keras.layers.Input((2,)), tf.keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+
+    class Slow(tf.keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            time_module.sleep(0.02)
+
+    budget = TimeBudget(0.5, label="t", snapshot=snapshot, snapshot_at=[0.1, 0.3, 0.9])  # 0.9 > budget: dropped
+    data = tf.data.Dataset.from_tensors((tf.zeros([1, 2]), tf.zeros([1, 1]))).repeat()
+    start = time_module.perf_counter()
+    model.fit(data, epochs=1, steps_per_epoch=10_000, callbacks=[Slow(), budget], verbose=0)
+    wall = time_module.perf_counter() - start
+    assert taken == [0, 1, 2]  # 0.1 s, 0.3 s and the end of the budget
+    seconds = [s["train_seconds"] for s in budget.snapshots]
+    assert seconds[0] >= 0.1 and seconds[1] >= 0.3 and seconds[2] >= 0.5 and seconds == sorted(seconds)
+    assert budget.paused >= 0.75 and wall >= 0.5 + 0.75  # three pauses, not counted as training
+    assert budget.elapsed < 0.5 + 0.2 and budget.stopped
+    assert [s["steps"] for s in budget.snapshots] == sorted(s["steps"] for s in budget.snapshots)
+
+
+def _synthetic_results():
+    """Hand-made results in the shape benchmarks.run produces, for the targets table."""
+    def row(key, family, ratio, efficiency=0.3, pairs=None):
+        return {"variant": {"key": key, "family": family, "stepwise": None}, "ratio": ratio,
+                "pairs_per_s": pairs or 100 * ratio, "efficiency": efficiency}
+
+    def sig(median, p90, batch):
+        return {"latency_ms_median": median, "latency_ms_p90": p90, "batch_sentences_per_s": batch}
+
+    curve = lambda *pts: [{"train_seconds": t, "bleu": b} for t, b in pts]  # noqa: E731
+    return {
+        "settings": {"budget_s": 900.0},
+        "speed": {"rows": [row("tutorial", "tutorial", 1.0), row("feed", "feed", 2.0), row("feed-xla", "feed", 3.1),
+                           row("fast", "fast", 3.0), row("fast-xla", "fast", 3.9, efficiency=0.55)]},
+        "quality": {
+            "tutorial": {"bleu": 30.0, "chrf": 50.0, "train_peak_rss_mb": 1000.0, "variant": {"key": "tutorial"},
+                         "curve": curve((300, 20.0), (900, 28.0))},
+            "feed": {"bleu": 39.0, "chrf": 60.0, "train_peak_rss_mb": 900.0, "variant": {"key": "feed-xla"},
+                     "options": "options: precision=float32 (x), jit_compile=on (y)", "curve": curve((120, 14.0), (240, 35.0))},
+            "fast": {"bleu": 35.0, "chrf": 55.0, "train_peak_rss_mb": 1200.0, "variant": {"key": "fast-xla"}},
+        },
+        "serving": {"tutorial": {"serving_default": sig(10.0, 12.0, 1000.0)},
+                    "feed": {"serving_default": sig(7.0, 10.0, 1300.0), "serving_default_xla": sig(4.0, 6.5, 2100.0),
+                             "translate_with_attention": sig(8.0, 11.0, 1200.0), "beam_search": sig(20.0, 25.0, None)}},
+        "serving_rss_details": {"tutorial": {"serving_peak_rss_mb": 800.0},
+                                "feed": {"serving_peak_rss_mb": 870.0, "signature": "translate_with_attention"},
+                                "feed-xla": {"serving_peak_rss_mb": 900.0, "signature": "translate_with_attention_xla"}},
+        "parity": {"feed": {"serving_default": {"sentences": 72, "max_attention_difference": 0.0, "problems": []}},
+                   "feed-xla": {"translate_with_attention_xla": {"sentences": 72, "max_attention_difference": 2e-7,
+                                                                 "problems": []}}},
+    }
+
+
+def test_targets_table_judges_each_issue_target_from_the_measurements():
+    from benchmarks.report import targets
+
+    got = {t["target"]: t for t in targets(_synthetic_results())}
+
+    def status(prefix):
+        return next(t["met"] for name, t in got.items() if name.startswith(prefix))
+
+    assert status("default options (feed)") is True  # feed-xla chosen, the fastest feed row
+    assert status("training pairs/s, ours, input feeding") is True  # 3.1x >= 3x
+    assert status("training pairs/s, ours, fast mode") is False  # 3.9x < 4x
+    assert status("model FLOP/s") is True  # fast-xla 55%
+    # the reference's end BLEU 28 is reached between 14 @ 2 min and 35 @ 4 min: 2 + 2 * 14/21 = 3.33 min <= 5
+    ttq = next(t for name, t in got.items() if name.startswith("time to the reference"))
+    assert ttq["met"] is True and "3.3 min" in ttq["measured"]
+    assert status("test BLEU after the same 15 minutes") is True  # 39 - 30 = 9 >= 8
+    assert status("training peak RSS, ours, input feeding") is True and status("training peak RSS, ours, fast") is False
+    assert status("serving latency, 1 sentence, feed, plain") is False  # p90 10/12 = 0.83 > 0.8
+    assert status("serving sentences/s at batch 64, feed, plain") is True  # 1.3x
+    assert status("serving latency, 1 sentence, feed, fastest option (`serving_default_xla`)") is False  # p90 0.54
+    assert status("serving sentences/s at batch 64, feed, fastest option") is True  # 2.1x
+    assert status("beam 4 latency") is True  # 20 / 7
+    assert status("serving peak RSS, feed (") is True and status("serving peak RSS, feed-xla") is False  # 1.125x
+    assert status("outputs through TF Serving's loader") is True
+    broken = _synthetic_results()
+    broken["parity"]["feed"]["serving_default"]["problems"] = ["1 of 64 texts differ"]
+    assert next(t["met"] for t in targets(broken) if t["target"].startswith("outputs through")) is False
+
+
+def test_quality_curve_section_and_plot(tmp_path):
+    from benchmarks.curve import write_plot
+    from benchmarks.report import curve_section
+
+    quality = _synthetic_results()["quality"]
+    path = write_plot(quality, tmp_path / "curve.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
+    text = "\n".join(curve_section(quality, "curve.png"))
+    assert "![validation BLEU against training minutes](curve.png)" in text
+    assert "| 2 | 28.0 @ 15.0 min | 35.0 @ 4.0 min |" in text
+    assert "ours, input feeding (Bahdanau): 3.3 min" in text
+    assert write_plot({"tutorial": {"bleu": 1.0}}, tmp_path / "none.png") is None
+
+
+def test_default_variant_follows_the_packages_auto_rules():
+    from benchmarks.training_speed import default_variant
+    from seq2seq_keras.hardware import XLA_MIN_STEPS, Machine
+
+    plain_cpu, amx_cpu = Machine(frozenset({"avx2"})), Machine(frozenset({"avx2", "amx_bf16"}))
+    assert default_variant("feed", XLA_MIN_STEPS - 1, plain_cpu)[0].key == "feed"
+    assert default_variant("feed", XLA_MIN_STEPS, plain_cpu)[0].key == "feed-xla"
+    assert default_variant("fast", 10 * XLA_MIN_STEPS, amx_cpu)[0].key == "fast-bf16"
+    variant, options = default_variant("transformer", XLA_MIN_STEPS, plain_cpu)  # no ladder row: derived
+    assert (variant.key, variant.architecture, variant.jit_compile, variant.pad_multiple) == (
+        "transformer-xla", "transformer", True, 4) and options.jit_compile
