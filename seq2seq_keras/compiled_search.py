@@ -16,7 +16,17 @@ the decode loop), with every size a compile-time constant:
   the loop's buffers have a static size; the loop still stops as soon as every sentence
   has ended, exactly when :func:`search.greedy_search` stops;
 * text processing (tokenising, detokenising, unknown-word replacement) stays in the plain
-  graph around it.
+  graph around it;
+* batches of more than :data:`MAX_COMPILED_BATCH` sentences run :func:`search.greedy_search`'s
+  plain loop instead (a ``tf.cond`` on the batch size, in the same signature): XLA:CPU
+  multiplies with Eigen where the plain graph's MatMul uses oneDNN, and the per-step output
+  projection ([batch, features] x [features, vocab]) is 1.7x slower that way, single-threaded
+  as well as on 2 cores (2.5 vs 1.45 ms at [64, 512] x [512, 5000]). At one sentence the
+  compiled loop wins (0.4x the plain loop's time: per-op overhead dominates); at 64 sentences
+  the input-feeding model's compiled loop took 1.4-1.6x the plain one's time (BENCHMARKS.md's short
+  run after issues 12-16: 1,512 against 2,393 sentences/s through TF Serving's loader).
+  With the fallback a big batch runs the plain signature's loop, and XLA compiles
+  no bucket above :data:`MAX_COMPILED_BATCH` (less compile time and memory).
 
 The tokens, lengths and log-probabilities equal :func:`search.greedy_search`'s and the
 attention agrees to float rounding (tests/test_export.py checks the exported signatures
@@ -27,11 +37,15 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from .search import output_limit
+from .search import greedy_search, output_limit
 from .text import END_ID, PAD_ID, START_ID
 
 #: The smallest source-length bucket; buckets double from here up to ``max_source_length``.
 MIN_BUCKET = 8
+#: Larger batches run the plain (uncompiled) greedy loop: measured on 2 CPU cores, the compiled
+#: loop took 0.4x the plain one's time at 1 sentence, 0.7x at 32 and 1.4x at 64 (input feeding,
+#: vocabulary 5,000; fast mode 0.9x at 64), where the output projection's matmul dominates.
+MAX_COMPILED_BATCH = 32
 _NEG = -1e9
 
 
@@ -89,17 +103,23 @@ def _greedy_core(model, source_ids, max_length: int):
     return tokens, length, attention, log_prob, steps
 
 
-def compiled_greedy_search(model, max_length: int, max_source_length: int):
+def compiled_greedy_search(model, max_length: int, max_source_length: int,
+                           max_compiled_batch: int = MAX_COMPILED_BATCH):
     """A search function for ``translate_graph(..., search=...)``: greedy, XLA-compiled.
 
     Returns ``search(model, source_ids, max_length, block_ngram_repeat)`` -> the dict of
     :func:`search.greedy_search` (``tokens``, ``length``, ``attention``, ``log_prob``,
     ``score``), with the same shapes. ``max_length`` and ``max_source_length`` are fixed
-    here (Python ints: they size the compiled loop).
+    here (Python ints: they size the compiled loop). Batches of more than
+    ``max_compiled_batch`` sentences run :func:`search.greedy_search` itself, uncompiled
+    (the same outputs; faster there on a CPU: see the module docstring).
 
-    Raises ValueError (when tracing) for ``block_ngram_repeat`` other than 0.
+    Raises ValueError (when tracing) for ``block_ngram_repeat`` other than 0, or for
+    ``max_compiled_batch`` < 1.
     """
     max_length, max_source_length = int(max_length), int(max_source_length)
+    if int(max_compiled_batch) < 1:
+        raise ValueError(f"max_compiled_batch must be >= 1, got {max_compiled_batch}.")
     core = tf.function(lambda ids: _greedy_core(model, ids, max_length), jit_compile=True, autograph=False)
 
     def search(model_, source_ids, max_length_, block_ngram_repeat):
@@ -107,6 +127,11 @@ def compiled_greedy_search(model, max_length: int, max_source_length: int):
         if block is None or int(block) != 0:
             raise ValueError("The XLA-compiled greedy search does not block n-gram repeats: export with "
                              "--block-ngram-repeat 0 (the default) to add the *_xla signatures.")
+        return tf.cond(tf.shape(source_ids)[0] <= int(max_compiled_batch),
+                       lambda: compiled(source_ids),
+                       lambda: greedy_search(model_, source_ids, max_length_, block_ngram_repeat=0))
+
+    def compiled(source_ids):
         batch, src_len = tf.shape(source_ids)[0], tf.shape(source_ids)[1]
         padded_batch = _next_power_of_two(tf.maximum(batch, 1))
         bucket = source_bucket(src_len, max_source_length)

@@ -354,3 +354,57 @@ def test_source_buckets_keep_compilations_few():
     got = {n: int(source_bucket(n, 256)) for n in (0, 1, 7, 8, 9, 16, 17, 100, 129, 256)}
     assert got == {0: 8, 1: 8, 7: 8, 8: 8, 9: 16, 16: 16, 17: 32, 100: 128, 129: 256, 256: 256}
     assert int(source_bucket(40, 40)) == 40 and int(source_bucket(5, 6)) == 6
+
+
+def test_compiled_greedy_search_runs_big_batches_uncompiled_with_the_same_outputs(word_model):
+    """Batches above ``max_compiled_batch`` take search.greedy_search's plain loop (XLA:CPU's matmul is
+    slower there); both sides of the split give greedy_search's tokens and lengths, floats to rounding."""
+    import tensorflow as tf
+
+    from seq2seq_keras.compiled_search import MAX_COMPILED_BATCH, compiled_greedy_search
+    from seq2seq_keras.decoding import encode_source
+    from seq2seq_keras.search import greedy_search
+
+    assert MAX_COMPILED_BATCH == 32
+    with pytest.raises(ValueError, match="max_compiled_batch"):
+        compiled_greedy_search(word_model, 20, 64, max_compiled_batch=0)
+    search = compiled_greedy_search(word_model, 20, 64, max_compiled_batch=2)
+    run = tf.function(lambda ids: search(word_model, ids, tf.constant(20), tf.constant(0)))
+    for batch in (XLA_SENTENCES[:1], XLA_SENTENCES[:2], XLA_SENTENCES[:3], XLA_SENTENCES):
+        ids = encode_source(word_model, tf.constant(batch), 64)[0]
+        got, want = run(ids), greedy_search(word_model, ids, tf.constant(20), 0)
+        for name in ("tokens", "length"):
+            np.testing.assert_array_equal(got[name].numpy(), want[name].numpy(), err_msg=f"{name}, batch {len(batch)}")
+        for name in ("log_prob", "attention"):  # graph vs eager: float rounding, as the signature parity test
+            np.testing.assert_allclose(got[name].numpy(), want[name].numpy(), rtol=1e-5, atol=1e-5, err_msg=name)
+
+
+def test_xla_signatures_send_batches_above_32_to_the_plain_loop(xla_export):
+    """Through TF Serving's loader with XLA compilation disabled (as test_without_xla_compilation_...):
+    a batch of 32 still needs XLA and fails, a batch of 33 never reaches the compiled function and
+    answers exactly as the plain signature (the tf.cond runs one branch only)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import ctypes, sys, numpy as np\n"
+        "from seq2seq_keras.serving_loader import ServingSession, tf_text_op_libraries, tensorflow_library_dir\n"
+        "ctypes.CDLL(str(tensorflow_library_dir() / 'libtensorflow_cc.so.2'))._ZN10tensorflow21DisableXlaCompilationEv()\n"
+        "s = ServingSession(sys.argv[1], op_libraries=tf_text_op_libraries())\n"
+        f"pool = {XLA_SENTENCES!r} * 5\n"
+        "for n in (33, 32):\n"
+        "    text = {'text': np.array(pool[:n], dtype=object)}\n"
+        "    try:\n"
+        "        got = s.run('translate_with_attention_xla', text)\n"
+        "    except Exception as e:\n"
+        "        print(n, 'xla failed:', str(e)[:200]); continue\n"
+        "    plain = s.run('translate_with_attention', text)\n"
+        "    same = set(got) == set(plain) and all(np.array_equal(got[k], plain[k]) for k in plain)\n"
+        "    print(n, 'answered, same as plain:', same)\n"
+    )
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    out = subprocess.run([sys.executable, "-c", script, str(xla_export)], capture_output=True, text=True, env=env,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "33 answered, same as plain: True" in out.stdout, out.stdout
+    assert "32 xla failed:" in out.stdout and "XLA compilation disabled" in out.stdout, out.stdout
