@@ -27,12 +27,13 @@ The rules (the measurements behind them are in the README's "Training options"):
 
 * **CPU memory allocator**: :func:`use_system_allocator` (run on ``import
   seq2seq_keras``) sets ``TF_ONEDNN_USE_SYSTEM_ALLOCATOR=1`` unless the user set it.
-  With oneDNN on (TensorFlow's CPU default), tensors of 256 KiB and more otherwise come
-  from TensorFlow's oneDNN BFC pool, which grows to the largest step seen and never
+  With oneDNN on (TensorFlow's CPU default), large tensors otherwise come from
+  TensorFlow's oneDNN BFC pool, which grows to the largest step seen and never
   gives memory back; with the system allocator (glibc malloc) they are freed. Same
   kernels and numbers (only the allocator changes); on spa-eng at the benchmark's sizes
-  the default long-run configuration (float32 + XLA) peaked at ~2,500 MiB in 300 steps
-  with the pool and ~1,700-2,200 MiB without it (README, "Options chosen for the machine").
+  the default long-run configuration (float32 + XLA) peaked at 2,513 MiB in 300 steps
+  with the pool and 2,120 without it, ending at 2,513 and 1,647 resident (README,
+  "Options chosen for the machine").
 
 TPUs are not detected (a ``TPUStrategy`` program sets its policy itself:
 ``mixed_bfloat16`` is TPUs' native format). The model's ``implementation="auto"``
