@@ -24,13 +24,15 @@ def _text(value) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
-def check_parity(savedmodel: str, model, sentences: Sequence[str], *, singles: int = 8) -> dict:
+def check_parity(savedmodel: str, model, sentences: Sequence[str], *, singles: int = 8,
+                 signatures: Sequence[str] | None = None) -> dict:
     """Compare every translating signature of ``savedmodel`` with ``model.translate``.
 
     Args:
         savedmodel: a SavedModel version folder written by :func:`seq2seq_keras.export.export_model`.
         model: the trained Keras model it was exported from.
         sentences: source sentences: sent as one batch, and the first ``singles`` one at a time.
+        signatures: only these (default: every translating signature the SavedModel has).
 
     Returns:
         ``{signature: {"sentences", "max_attention_difference", "problems": [...]}}``; an
@@ -50,7 +52,7 @@ def check_parity(savedmodel: str, model, sentences: Sequence[str], *, singles: i
         for signature in session.signatures:
             kind = ("greedy" if signature in GREEDY_SIGNATURES + TEXT_SIGNATURES
                     else "beam" if signature in BEAM_SIGNATURES else None)
-            if kind is None:
+            if kind is None or (signatures is not None and signature not in signatures):
                 continue
             result = {"sentences": 0, "max_attention_difference": 0.0, "problems": []}
             for first, request in requests:

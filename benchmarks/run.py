@@ -228,6 +228,7 @@ def child_serving_export(settings: Settings, spec: dict) -> dict:
 
 def child_parity(settings: Settings, spec: dict) -> dict:
     """Every signature of ours (plain and XLA exports) through TF Serving's loader against ``model.translate``."""
+    from seq2seq_keras.export import XLA_SIGNATURES
     from seq2seq_keras.run_folder import load_model
 
     from .parity import check_parity
@@ -239,8 +240,11 @@ def child_parity(settings: Settings, spec: dict) -> dict:
         keras_model = spec["models"].get(report_name(name), {}).get("keras_model")
         if not spec_.get("kind", "").startswith("seq2seq_keras") or not keras_model:
             continue
-        model = models.setdefault(keras_model, load_model(keras_model))
-        out[name] = check_parity(spec_["savedmodel"], model, sentences)
+        if keras_model not in models:
+            models[keras_model] = load_model(keras_model)
+        model = models[keras_model]
+        only = XLA_SIGNATURES if spec_["kind"] == "seq2seq_keras_xla" else None  # its plain ones are checked above
+        out[name] = check_parity(spec_["savedmodel"], model, sentences, signatures=only)
     return out
 
 
@@ -301,8 +305,12 @@ def _parent_argv(argv: list[str]) -> list[str]:
 
 # =========================================================================== orchestration
 def run_all(settings: Settings, argv: list[str], workdir: Path) -> dict:
+    from seq2seq_keras.hardware import SYSTEM_ALLOCATOR_ENV, use_system_allocator
+
+    use_system_allocator()  # what `import seq2seq_keras` does; set here, every child (the reference's too) inherits it
     child_argv = _parent_argv(argv)
-    results: dict = {"settings": dataclasses.asdict(settings), "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    results: dict = {"settings": dataclasses.asdict(settings), "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+                     "allocator": f"{SYSTEM_ALLOCATOR_ENV}={os.environ[SYSTEM_ALLOCATOR_ENV]}"}
     speed = None
     if "speed" in settings.parts:
         speed = run_child("speed", child_argv, {}, workdir, "speed")

@@ -398,6 +398,16 @@ def test_targets_table_judges_each_issue_target_from_the_measurements():
     assert status("beam 4 latency") is True  # 20 / 7
     assert status("serving peak RSS, feed (") is True and status("serving peak RSS, feed-xla") is False  # 1.125x
     assert status("outputs through TF Serving's loader") is True
+    from benchmarks.report import render
+
+    partial = {k: v for k, v in _synthetic_results().items() if k not in ("speed", "serving")}
+    partial["quality"] = {k: v for k, v in partial["quality"].items() if k != "fast"}
+    for q in partial["quality"].values():  # the quality table's other columns
+        q.update(steps=100, epochs=1, train_seconds=900.0, final_loss=1.0, test_sentences=10, examples=[],
+                 bleu_signature="b", chrf_signature="c")
+    text = render(partial)  # a partial run (no speed or serving parts) still renders, with what it has
+    assert "| time to the reference's end-of-budget validation BLEU" in text and "| n/a |" in text
+    assert "### BLEU against training time" in text
     broken = _synthetic_results()
     broken["parity"]["feed"]["serving_default"]["problems"] = ["1 of 64 texts differ"]
     assert next(t["met"] for t in targets(broken) if t["target"].startswith("outputs through")) is False
