@@ -15,10 +15,6 @@ custom layers when their modules are imported: before
 
 import importlib as _importlib
 
-from .hardware import use_system_allocator as _use_system_allocator
-
-_use_system_allocator()  # before TensorFlow's first op: CPU tensors from malloc, not oneDNN's pool (hardware.py)
-
 __version__ = "0.1.0"
 
 #: Public name -> the module that defines it (imported on first access).

@@ -25,16 +25,6 @@ The rules (the measurements behind them are in the README's "Training options"):
   AMX-BF16, off: bf16 without XLA is within ~7% of float32 with XLA there
   (2.16x vs 2.33x) with no compile time and without XLA's extra ~1 GB of memory.
 
-* **CPU memory allocator**: :func:`use_system_allocator` (run on ``import
-  seq2seq_keras``) sets ``TF_ONEDNN_USE_SYSTEM_ALLOCATOR=1`` unless the user set it.
-  With oneDNN on (TensorFlow's CPU default), large tensors otherwise come from
-  TensorFlow's oneDNN BFC pool, which grows to the largest step seen and never
-  gives memory back; with the system allocator (glibc malloc) they are freed. Same
-  kernels and numbers (only the allocator changes); on spa-eng at the benchmark's sizes
-  the default long-run configuration (float32 + XLA) peaked at 2,513 MiB in 300 steps
-  with the pool and 2,120 without it, ending at 2,513 and 1,647 resident (README,
-  "Options chosen for the machine").
-
 TPUs are not detected (a ``TPUStrategy`` program sets its policy itself:
 ``mixed_bfloat16`` is TPUs' native format). The model's ``implementation="auto"``
 (fused GRU scans on a CPU, Keras' cuDNN layers in the fast mode on a GPU) and
@@ -44,9 +34,7 @@ length-bucketed batches are already the fast choices and need no rule here.
 from __future__ import annotations
 
 import dataclasses
-import os
 from pathlib import Path
-from typing import MutableMapping
 
 PRECISIONS = ("auto", "float32", "mixed_bfloat16")
 JIT_COMPILE = ("auto", "on", "off")
@@ -61,25 +49,6 @@ BF16_GPU_CAPABILITY = (8, 0)
 #: (~60 s against 267 -> 202 ms per step) and ~8,000 on a busy 2-core EPYC at the demo size
 #: (~220 s for 18 shapes against 99 -> 72 ms); shorter runs lose time to it.
 XLA_MIN_STEPS = 5000
-#: TensorFlow's switch (read when it first creates its CPU device) from its oneDNN BFC pool to malloc.
-SYSTEM_ALLOCATOR_ENV = "TF_ONEDNN_USE_SYSTEM_ALLOCATOR"
-
-
-def use_system_allocator(environ: MutableMapping[str, str] | None = None) -> bool:
-    """Make TensorFlow allocate CPU tensors with the system allocator, unless the user chose.
-
-    Sets ``TF_ONEDNN_USE_SYSTEM_ALLOCATOR=1`` in ``environ`` (default ``os.environ``)
-    when it is unset; a value the user set (``0`` keeps TensorFlow's oneDNN pool) is
-    left alone. TensorFlow reads it when it creates its CPU device (the first op),
-    so this must run before that; ``import seq2seq_keras`` calls it. Only the
-    allocator changes, not the kernels or their results (module docstring: why).
-
-    Returns:
-        Whether the system allocator is now asked for (the variable is ``1``/``true``).
-    """
-    environ = os.environ if environ is None else environ
-    environ.setdefault(SYSTEM_ALLOCATOR_ENV, "1")
-    return environ[SYSTEM_ALLOCATOR_ENV].strip().lower() in ("1", "true")
 
 
 @dataclasses.dataclass(frozen=True)

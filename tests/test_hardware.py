@@ -9,21 +9,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
 from seq2seq_keras.hardware import (
-    SYSTEM_ALLOCATOR_ENV,
     XLA_MIN_STEPS,
     Machine,
     TrainingOptions,
     detect_machine,
     parse_cpu_flags,
     resolve_options,
-    use_system_allocator,
 )
 
 BROADWELL = """processor\t: 0
@@ -164,46 +159,3 @@ def test_train_flags_for_the_options():
     assert parse("--precision", "mixed_bfloat16").precision == "mixed_bfloat16"
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", "--out", "x", "--precision", "float16"])
-
-
-# --------------------------------------------------------------------------- CPU allocator
-def test_use_system_allocator_sets_it_unless_the_user_chose():
-    environ: dict[str, str] = {}
-    assert use_system_allocator(environ) is True
-    assert environ == {SYSTEM_ALLOCATOR_ENV: "1"}
-    for chosen, expected in (("0", False), ("false", False), ("1", True), ("True", True)):
-        environ = {SYSTEM_ALLOCATOR_ENV: chosen}
-        assert use_system_allocator(environ) is expected
-        assert environ == {SYSTEM_ALLOCATOR_ENV: chosen}  # the user's value is kept
-
-
-_HELD_AFTER_FREE = """
-import seq2seq_keras, tensorflow as tf
-def rss():
-    with open("/proc/self/status") as f:
-        return next(int(l.split()[1]) // 1024 for l in f if l.startswith("VmRSS"))
-before = rss()
-x = tf.fill([128, 1024, 1024], 1.0) + 1.0  # 512 MiB, written (resident)
-assert float(x[0, 0, 0]) == 2.0
-del x
-print(rss() - before)
-"""
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads VmRSS from /proc/self/status (Linux)")
-@pytest.mark.parametrize("setting", [None, "0"])
-def test_import_makes_freed_tensors_leave_memory(setting):
-    """``import seq2seq_keras`` before TensorFlow's first op: a freed 512 MiB tensor goes back to the
-    system; with the user's ``TF_ONEDNN_USE_SYSTEM_ALLOCATOR=0`` TensorFlow's oneDNN pool keeps it
-    (where oneDNN is on, TensorFlow's default on x86; elsewhere both give it back)."""
-    env = {k: v for k, v in os.environ.items() if k != SYSTEM_ALLOCATOR_ENV}
-    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    if setting is not None:
-        env[SYSTEM_ALLOCATOR_ENV] = setting
-    out = subprocess.run([sys.executable, "-c", _HELD_AFTER_FREE], env=env, capture_output=True, text=True,
-                         timeout=300, check=True)
-    held_mib = int(out.stdout.strip().splitlines()[-1])
-    if setting is None:
-        assert held_mib < 128, f"{held_mib} MiB still resident after freeing a 512 MiB tensor"
-    elif env.get("TF_ENABLE_ONEDNN_OPTS", "1") not in ("0", "false") and os.uname().machine == "x86_64":
-        assert held_mib >= 384, f"only {held_mib} MiB held: the oneDNN pool should keep the freed tensor"
