@@ -242,8 +242,7 @@ def render(results: dict) -> str:
                         f"after {settings.get('warmup')} warm-up steps ({settings.get('xla_warmup')} for XLA rows), "
                         f"medians; quality budget "
                         f"{_f(settings.get('budget_s', 0) / 60)} min per model"],
-        ["CPU tensor allocator, every process (the reference's too)", f"`{results.get('allocator', 'n/a')}` "
-                                                                       "(`seq2seq_keras.hardware.use_system_allocator`)"],
+        ["CPU tensor allocator, every process (the reference's too)", f"`{results.get('allocator', 'n/a')}`"],
         ["total wall time", f"{_f(results.get('wall_minutes'))} min"],
     ]
     lines += [_table(["", ""], run_rows), ""]

@@ -305,12 +305,10 @@ def _parent_argv(argv: list[str]) -> list[str]:
 
 # =========================================================================== orchestration
 def run_all(settings: Settings, argv: list[str], workdir: Path) -> dict:
-    from seq2seq_keras.hardware import SYSTEM_ALLOCATOR_ENV, use_system_allocator
-
-    use_system_allocator()  # what `import seq2seq_keras` does; set here, every child (the reference's too) inherits it
     child_argv = _parent_argv(argv)
     results: dict = {"settings": dataclasses.asdict(settings), "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-                     "allocator": f"{SYSTEM_ALLOCATOR_ENV}={os.environ[SYSTEM_ALLOCATOR_ENV]}"}
+                     "allocator": "TF_ONEDNN_USE_SYSTEM_ALLOCATOR=" + os.environ.get(
+                         "TF_ONEDNN_USE_SYSTEM_ALLOCATOR", "(unset: TensorFlow's oneDNN pool)")}
     speed = None
     if "speed" in settings.parts:
         speed = run_child("speed", child_argv, {}, workdir, "speed")
