@@ -64,36 +64,48 @@ def _run_train(args):
     import signal
     import threading
 
-    start_tensorflow()
+    received: list[int] = []  # every SIGINT/SIGTERM, kept even if a library swallows its KeyboardInterrupt
 
-    from .checkpointing import CheckpointError
-    from .training import NonFiniteLossError, OutputFolderError, RunMismatchError, TrainingInterrupted, train
-
-    config = train_config_from_args(args)
-    start = time.perf_counter()
-    terminated = []
-
-    def on_sigterm(signum, frame):  # a polite kill (docker stop, Slurm preemption): save like Ctrl-C
-        terminated.append(signum)
+    def on_signal(signum, frame):  # Ctrl-C, or a polite kill (docker stop, Slurm preemption): save and stop
+        received.append(signum)
         raise KeyboardInterrupt
 
     in_main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, on_sigterm) if in_main else None
+    handled = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.signal(s, on_signal) for s in handled} if in_main else {}
     try:
-        _, history = train(config, out_dir=args.out, restart=args.restart, checkpoint_every=args.checkpoint_every)
+        return _train_command(args, received)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def _train_command(args, received: list) -> int | None:
+    import signal
+
+    start_tensorflow()
+    if received:  # a Ctrl-C during start-up whose KeyboardInterrupt did not get out of it
+        raise KeyboardInterrupt
+
+    from .checkpointing import CheckpointError
+    from .training import (InterruptGuard, NonFiniteLossError, OutputFolderError, RunMismatchError,
+                           TrainingInterrupted, train)
+
+    config = train_config_from_args(args)
+    start = time.perf_counter()
+    try:
+        _, history = train(config, out_dir=args.out, restart=args.restart, checkpoint_every=args.checkpoint_every,
+                           callbacks=[InterruptGuard(received)])
     except TrainingInterrupted as e:
         print(flush=True)  # end the progress bar's line
         print(f"seq2seq-keras train: {e}", file=sys.stderr)
-        return 143 if terminated else 130
+        return 143 if signal.SIGTERM in received else 130
     except (NonFiniteLossError, CheckpointError) as e:
         print(flush=True)
         print(f"seq2seq-keras train: error: {e}", file=sys.stderr)
         return 1
     except (OutputFolderError, RunMismatchError) as e:
         raise CommandError(str(e)) from None
-    finally:
-        if in_main:
-            signal.signal(signal.SIGTERM, previous)
     h = history.history
     summary = f"trained {len(h.get('loss', []))} epochs in {time.perf_counter() - start:.1f} s"
     if h.get("accuracy"):

@@ -98,6 +98,33 @@ class TrainingInterrupted(KeyboardInterrupt):
     """Ctrl-C (or SIGTERM) stopped ``fit``; the resumable state was saved first."""
 
 
+class InterruptGuard(keras.callbacks.Callback):
+    """Stops ``fit`` at the next batch if a signal was received whose ``KeyboardInterrupt`` never arrived.
+
+    Python raises ``KeyboardInterrupt`` wherever the main thread happens to be when
+    the signal handler runs; inside an object finaliser or a library's broad
+    ``except`` it is swallowed (printed as "Exception ignored", or not at all), and a
+    Ctrl-C sent during start-up then let a resumed run train to the end and exit 0.
+    The command line's handler records each signal in ``received`` as well as raising;
+    this callback raises again, before the first batch and before every batch, while
+    ``received`` is not empty, so ``train()`` saves and stops as for any Ctrl-C.
+    """
+
+    def __init__(self, received: list):
+        super().__init__()
+        self.received = received
+
+    def _check(self) -> None:
+        if self.received:
+            raise KeyboardInterrupt
+
+    def on_train_begin(self, logs=None):
+        self._check()
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._check()
+
+
 # --------------------------------------------------------------------------- building blocks
 def build_text_processors(config: TrainConfig, train_pairs):
     """Adapt source and target :class:`TextProcessor` layers on the training split."""

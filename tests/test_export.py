@@ -320,7 +320,8 @@ def test_without_xla_compilation_the_xla_signatures_fail_and_the_plain_ones_work
     """What TF Serving does without --xla_cpu_compilation_enabled: it calls
     tensorflow::DisableXlaCompilation() (tensorflow_serving/model_servers/main.cc), exported by the same
     libtensorflow_cc the loader uses. The version loads, the plain signatures answer, every *_xla
-    request fails with "XLA compilation disabled" (no fallback). In a fresh process: the switch is global."""
+    request of up to MAX_COMPILED_BATCH sentences fails with "XLA compilation disabled" (larger batches run
+    the plain loop: the next test). In a fresh process: the switch is global."""
     import subprocess
     import sys
 

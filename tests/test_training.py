@@ -536,3 +536,50 @@ def test_explicit_mixed_bfloat16_trains_every_weighted_layer_in_bf16_to_the_floa
     for key in ("loss", "val_loss"):
         np.testing.assert_allclose(runs["mixed_bfloat16"][key], runs["float32"][key], rtol=1e-2)
     assert runs["mixed_bfloat16"]["loss"] != runs["float32"]["loss"]  # it did compute in bf16
+
+
+# A KeyboardInterrupt raised inside a finaliser or a library's broad ``except`` is swallowed; the
+# Ctrl-C must still stop the run (once a start-up Ctrl-C let a resumed run train to the end, exit 0).
+def _swallowed_ctrl_c():
+    try:
+        signal.raise_signal(signal.SIGINT)  # the command line's handler raises KeyboardInterrupt...
+    except BaseException:  # ...and library code swallows it
+        pass
+
+
+_TRAIN_ARGS = ["train", "--limit", "300", "--epochs", "2", "--embedding-dim", "8", "--units", "8",
+               "--batch-size", "16"]
+
+
+def test_ctrl_c_swallowed_during_start_up_still_stops_the_command(tmp_path, monkeypatch, capsys):
+    from seq2seq_keras import cli
+
+    real_start = cli.start_tensorflow
+
+    def start_then_swallow():
+        real_start()
+        _swallowed_ctrl_c()
+
+    monkeypatch.setattr(cli, "start_tensorflow", start_then_swallow)
+    assert cli.main([*_TRAIN_ARGS, "--out", str(tmp_path / "run")]) == 130
+    assert "interrupted" in capsys.readouterr().err
+    assert not (tmp_path / "run" / "model.keras").exists()  # nothing was trained
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler was put back
+
+
+def test_ctrl_c_swallowed_before_fit_stops_training_with_the_state_saved(tmp_path, monkeypatch, capsys):
+    from seq2seq_keras import cli, training
+
+    real_build = training.build_model
+
+    def build_then_swallow(*args, **kwargs):
+        model = real_build(*args, **kwargs)
+        _swallowed_ctrl_c()
+        return model
+
+    monkeypatch.setattr(training, "build_model", build_then_swallow)
+    out = tmp_path / "run"
+    assert cli.main([*_TRAIN_ARGS, "--out", str(out)]) == 130  # the guard raised at fit's start
+    assert "seq2seq-keras train: Interrupted" in capsys.readouterr().err
+    state = read_state(out)
+    assert state["status"] == "interrupted" and state["epochs_completed"] == 0 and not state["history"]
