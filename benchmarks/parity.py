@@ -40,10 +40,10 @@ def check_parity(savedmodel: str, model, sentences: Sequence[str], *, singles: i
     """
     import numpy as np
 
-    from seq2seq_keras.servable import _exported_decoding_options, compare_with_translations, export_settings
+    from seq2seq_keras.servable import exported_decoding_options, compare_with_translations, export_settings
     from seq2seq_keras.serving_loader import ServingSession, tf_text_op_libraries
 
-    greedy, beam = _exported_decoding_options(export_settings(savedmodel))
+    greedy, beam = exported_decoding_options(export_settings(savedmodel))
     expected = {"greedy": model.translate(list(sentences), **greedy), "beam": model.translate(list(sentences), **beam)}
     sentences = list(sentences)
     requests = [(0, sentences)] + [(i, [s]) for i, s in enumerate(sentences[:singles])]

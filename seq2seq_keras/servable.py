@@ -502,8 +502,12 @@ def _parity_model(model, settings: dict, report: ServableReport):
     return model, label
 
 
-def _exported_decoding_options(settings: dict) -> tuple[dict, dict]:
-    """``(greedy, beam)`` keyword arguments of ``model.translate`` that reproduce what the export baked in."""
+def exported_decoding_options(settings: dict) -> tuple[dict, dict]:
+    """``(greedy, beam)`` keyword arguments of ``model.translate`` that reproduce what the export baked in.
+
+    ``settings``: :func:`export_settings` of the SavedModel. Used by the parity checks here and in
+    ``benchmarks/parity.py``.
+    """
     from .decoding import DEFAULT_BEAM_WIDTH, DEFAULT_LENGTH_PENALTY
 
     limits = {k: settings[k] for k in ("max_length", "max_source_length") if k in settings}
@@ -525,7 +529,7 @@ def _check_parity(report: ServableReport, path: Path, session: dict, model) -> N
     model, label = _parity_model(model, settings, report)
     if model is None:
         return
-    greedy, beam = _exported_decoding_options(settings)
+    greedy, beam = exported_decoding_options(settings)
     sentences = list(SMOKE_SENTENCES)
     key_n = len(sentences)
     compared, worst_attention, worst_log_prob = [], 0.0, 0.0

@@ -547,11 +547,19 @@ def _swallowed_ctrl_c():
         pass
 
 
+@pytest.fixture
+def terminal_sigint():
+    """SIGINT handled as in a terminal; a background job (nohup, CI runners) may start with it ignored."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
 _TRAIN_ARGS = ["train", "--limit", "300", "--epochs", "2", "--embedding-dim", "8", "--units", "8",
                "--batch-size", "16"]
 
 
-def test_ctrl_c_swallowed_during_start_up_still_stops_the_command(tmp_path, monkeypatch, capsys):
+def test_ctrl_c_swallowed_during_start_up_still_stops_the_command(tmp_path, monkeypatch, capsys, terminal_sigint):
     from seq2seq_keras import cli
 
     real_start = cli.start_tensorflow
@@ -564,10 +572,11 @@ def test_ctrl_c_swallowed_during_start_up_still_stops_the_command(tmp_path, monk
     assert cli.main([*_TRAIN_ARGS, "--out", str(tmp_path / "run")]) == 130
     assert "interrupted" in capsys.readouterr().err
     assert not (tmp_path / "run" / "model.keras").exists()  # nothing was trained
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler was put back
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler before it, put back
 
 
-def test_ctrl_c_swallowed_before_fit_stops_training_with_the_state_saved(tmp_path, monkeypatch, capsys):
+def test_ctrl_c_swallowed_before_fit_stops_training_with_the_state_saved(tmp_path, monkeypatch, capsys,
+                                                                        terminal_sigint):
     from seq2seq_keras import cli, training
 
     real_build = training.build_model
