@@ -30,7 +30,11 @@ Both layers share one call contract::
     weights [batch, src_len]            or [batch, tgt_len, src_len]
 
 Each row of ``weights`` sums to 1 over the real source tokens and is exactly 0 on
-padding. The part of the score that depends only on the source (``W2 h`` for
+padding. Under every dtype policy the weights and the context are computed in
+float32 (:func:`masked_softmax`, :func:`weighted_sum`): the usual mixed-precision
+rule for softmax-like numerics, since bfloat16 keeps about 3 significant digits
+(its weights would sum to 0.998-1.002). ``weights`` are float32; ``context``
+is handed on in the layer's compute dtype. The part of the score that depends only on the source (``W2 h`` for
 Bahdanau, ``W_a h`` for ``general``) is the *key*; :meth:`keys` computes it once
 per source sentence, and a decoder passes it back in through ``keys=`` at every
 step instead of recomputing it (``S x value_dim x units`` multiply-adds saved
@@ -94,17 +98,29 @@ def luong_score(query, keys, scale=1.0):
 
 
 def masked_softmax(scores, mask):
-    """Softmax over the last axis that puts exactly zero weight on masked positions.
+    """Softmax over the last axis that puts exactly zero weight on masked positions, in float32.
 
-    ``scores`` [..., src_len]; ``mask`` broadcastable bool [..., src_len] or None.
-    A row with no real position gets all-zero weights (and so a zero context).
+    ``scores`` [..., src_len] of any float dtype; ``mask`` broadcastable bool [..., src_len] or None.
+    Returns float32 weights [..., src_len]: the scores are cast to float32 first, whatever the dtype
+    policy, so that each row sums to 1 within float32 rounding. A row with no real position gets
+    all-zero weights (and so a zero context).
     """
+    scores = ops.cast(scores, "float32")
     if mask is None:
         return ops.softmax(scores, axis=-1)
     mask = ops.cast(mask, "bool")
-    fill = ops.cast(_MASK_VALUE if scores.dtype in ("float32", "float64") else -3e4, scores.dtype)
-    weights = ops.softmax(ops.where(mask, scores, fill), axis=-1)
-    return weights * ops.cast(mask, weights.dtype)
+    weights = ops.softmax(ops.where(mask, scores, _MASK_VALUE), axis=-1)
+    return weights * ops.cast(mask, "float32")
+
+
+def weighted_sum(weights, values):
+    """The context ``c_i = sum_j a_ij h_j`` in float32 (Bahdanau et al. 2014, eq. 5).
+
+    ``weights`` [..., tgt_len, src_len] (from :func:`masked_softmax`), ``values``
+    [..., src_len, value_dim] of any float dtype -> float32 [..., tgt_len, value_dim].
+    Leading axes broadcast (batch, or batch and heads).
+    """
+    return ops.matmul(ops.cast(weights, "float32"), ops.cast(values, "float32"))
 
 
 class _Attention(keras.layers.Layer):
@@ -134,8 +150,8 @@ class _Attention(keras.layers.Layer):
         scores = self.score(query, keys)  # [batch, tgt_len, src_len]
         if mask is not None:
             mask = ops.expand_dims(ops.cast(mask, "bool"), 1)  # [batch, 1, src_len]
-        weights = masked_softmax(scores, mask)
-        context = ops.matmul(weights, ops.cast(values, weights.dtype))  # [batch, tgt_len, value_dim]
+        weights = masked_softmax(scores, mask)  # float32
+        context = ops.cast(weighted_sum(weights, values), self.compute_dtype)  # [batch, tgt_len, value_dim]
         if single_step:
             context, weights = ops.squeeze(context, 1), ops.squeeze(weights, 1)
         return context, weights

@@ -259,7 +259,7 @@ class Decoder(keras.layers.Layer):
         """``query`` [batch, units] -> context [batch, value_dim], weights [batch, src_len]."""
         if self.attention is None:
             values = memory.values
-            weights = ops.zeros(ops.shape(values)[:2], dtype=values.dtype)
+            weights = ops.zeros(ops.shape(values)[:2], dtype="float32")
             return ops.cast(memory.context, values.dtype), weights
         return self.attention(query, memory.values, mask=memory.mask, keys=memory.keys)
 
@@ -335,7 +335,7 @@ class Decoder(keras.layers.Layer):
         if self.attention is None:  # the fixed context at every step
             batch, steps = tf.shape(outputs)[0], tf.shape(outputs)[1]
             context = tf.tile(ops.expand_dims(memory.context, 1), tf.stack([1, steps, 1]))
-            weights = tf.zeros(tf.stack([batch, steps, tf.shape(memory.values)[1]]), outputs.dtype)
+            weights = tf.zeros(tf.stack([batch, steps, tf.shape(memory.values)[1]]), tf.float32)
         else:
             context, weights = self.attention(outputs, memory.values, mask=memory.mask, keys=memory.keys)
         features = self.attentional_layer(ops.concatenate([outputs, ops.cast(context, outputs.dtype)], axis=-1))
@@ -353,7 +353,7 @@ class Decoder(keras.layers.Layer):
         # whole-sequence tensor per step).
         step_inputs = tf.TensorArray(step_inputs.dtype, size=steps).unstack(tf.transpose(step_inputs, (1, 0, 2)))
         features_ta = tf.TensorArray(self.compute_dtype, size=steps, element_shape=[None, self.output_features_dim])
-        weights_ta = tf.TensorArray(self.compute_dtype, size=steps)
+        weights_ta = tf.TensorArray(tf.float32, size=steps)  # attention weights are float32 under every policy
 
         def body(i, state, features_ta, weights_ta):
             if fused_step:

@@ -31,7 +31,7 @@ import tensorflow as tf
 from keras import ops
 
 from . import attention as _attention
-from .attention import masked_softmax
+from .attention import masked_softmax, weighted_sum
 
 #: How a layer runs its recurrence (same weights, same numbers): ``"layers"``, Keras'
 #: own layers (cuDNN on a GPU); ``"fused"``, the functions of this module; ``"auto"``,
@@ -347,7 +347,8 @@ def input_feeding_step(decoder, inputs_part, state, memory, weights: StepWeights
     ``weights`` (:class:`StepWeights`, decoding) and Bahdanau attention, from
     :func:`~seq2seq_keras.attention.bahdanau_score` on the query projection that shares
     the state's matmul with the recurrent part.
-    Returns features ``[s_i ; c_i]``, the new state and the attention weights.
+    Returns features ``[s_i ; c_i]`` and the new state in the compute dtype, and the attention
+    weights float32 [batch, src_len].
     """
     h = state[0]
     dtype = h.dtype
@@ -360,9 +361,8 @@ def input_feeding_step(decoder, inputs_part, state, memory, weights: StepWeights
             query, recurrent_part = tf.split(state_part, [weights.query_units, -1], axis=-1)
         else:
             recurrent_part, query = state_part, None
-    values = ops.cast(memory.values, dtype)
     if decoder.attention is None:
-        attention_weights = ops.zeros(ops.shape(values)[:2], dtype=dtype)
+        attention_weights = ops.zeros(ops.shape(memory.values)[:2], dtype="float32")
         context = ops.cast(memory.context, dtype)
         context_part = ops.cast(memory.context_inputs, dtype)
     else:
@@ -371,9 +371,10 @@ def input_feeding_step(decoder, inputs_part, state, memory, weights: StepWeights
             scores = _attention.bahdanau_score(query, keys, weights.v)
         else:
             scores = decoder.attention.score(h, keys)  # [batch, src_len]
-        attention_weights = masked_softmax(scores, memory.mask)
+        # The weights and both weighted sums in float32, as the attention layer computes them.
+        attention_weights = masked_softmax(scores, memory.mask)  # float32 [batch, src_len]
         w = ops.expand_dims(attention_weights, 1)  # [batch, 1, src_len]
-        context = ops.squeeze(ops.matmul(w, values), 1)  # [batch, value_dim]
-        context_part = ops.squeeze(ops.matmul(w, ops.cast(memory.context_inputs, dtype)), 1)  # c W_c
+        context = ops.cast(ops.squeeze(weighted_sum(w, memory.values), 1), dtype)  # [batch, value_dim]
+        context_part = ops.cast(ops.squeeze(weighted_sum(w, memory.context_inputs), 1), dtype)  # c W_c
     new_h = gru_gates(inputs_part + context_part, recurrent_part, h)
     return ops.concatenate([new_h, context], axis=-1), [new_h], attention_weights

@@ -54,7 +54,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from .attention import luong_score, masked_softmax
+from .attention import luong_score, masked_softmax, weighted_sum
 
 
 # ---------------------------------------------------------------------- positions
@@ -126,8 +126,8 @@ def multi_head_weights(query, key, mask, scale):
             attend), or None.
         scale: Python float, ``1 / sqrt(head_dim)``.
 
-    Returns weights [batch, heads, tgt_len, src_len] (Keras' layout): each row sums
-    to 1 over the visible positions and is exactly 0 elsewhere.
+    Returns float32 weights [batch, heads, tgt_len, src_len] (Keras' layout), under every
+    dtype policy: each row sums to 1 over the visible positions and is exactly 0 elsewhere.
     """
     batch, tgt_len, heads, head_dim = tf.unstack(tf.shape(query))
     src_len = tf.shape(key)[1]
@@ -153,21 +153,25 @@ class ScaledDotMultiHeadAttention(keras.layers.MultiHeadAttention):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.weights_dropout = keras.layers.Dropout(self.dropout, seed=self.seed, dtype=self.dtype_policy)
+        # autocast=False: the float32 weights stay float32 under a mixed policy (see _compute_attention).
+        self.weights_dropout = keras.layers.Dropout(self.dropout, seed=self.seed, dtype=self.dtype_policy,
+                                                    autocast=False)
 
     def _compute_attention(self, query, key, value, attention_mask=None, training=None,
                            return_attention_scores=False, use_causal_mask=False):
         """``query`` [batch, tgt_len, heads, head_dim], ``key``/``value`` [batch, src_len, heads, head_dim],
         ``attention_mask`` bool [batch, tgt_len or 1, src_len] -> (output [batch, tgt_len, heads, head_dim],
-        weights [batch, heads, tgt_len, src_len])."""
+        weights float32 [batch, heads, tgt_len, src_len]). The weights and their weighted sum of the
+        values are computed in float32 under every dtype policy (:func:`~seq2seq_keras.attention.weighted_sum`);
+        the output is handed on in the compute dtype."""
         if use_causal_mask:
             causal = self._compute_causal_mask(query, value)
             attention_mask = causal if attention_mask is None else ops.logical_and(
                 ops.cast(attention_mask, "bool"), causal)
         weights = multi_head_weights(query, key, attention_mask, 1.0 / math.sqrt(self.key_dim))
         dropped = self.weights_dropout(weights, training=training)
-        output = ops.einsum("bnts,bsnh->btnh", dropped, ops.cast(value, dropped.dtype))
-        return output, weights
+        output = weighted_sum(dropped, ops.transpose(value, (0, 2, 1, 3)))  # [batch, heads, tgt_len, head_dim]
+        return ops.cast(ops.transpose(output, (0, 2, 1, 3)), self.compute_dtype), weights
 
     def project(self, source):
         """``source`` [batch, src_len, model_dim] -> (keys, values) [batch, src_len, heads, head_dim]."""
