@@ -3,7 +3,9 @@
 Two steps, so that the rules are pure functions a test can feed any machine:
 
 * :func:`detect_machine` gathers the facts (:class:`Machine`): the CPU's flags
-  from ``/proc/cpuinfo`` and each GPU's compute capability from TensorFlow.
+  from ``/proc/cpuinfo``, each GPU's compute capability from TensorFlow, and the
+  two environment variables that decide whether TensorFlow's CPU kernels can use
+  AMX at all (``TF_ENABLE_ONEDNN_OPTS``, ``ONEDNN_MAX_CPU_ISA``).
 * :func:`resolve_options` turns ``"auto"`` settings into choices
   (:class:`TrainingOptions`), each with its reason; explicit settings are kept as
   they are. :meth:`TrainingOptions.describe` is the one line ``train()`` prints.
@@ -18,7 +20,11 @@ The rules (the measurements behind them are in the README's "Training options"):
   with XLA, whose CPU backend made bf16 slower than float32 (fast mode: 2.97x vs
   3.58x the tutorial). AVX512-BF16 alone is not enough: on a 2-core AMD EPYC with
   it, bf16 matmuls ran only 1.3-1.7x float32 and a demo-size training step in
-  mixed_bfloat16 was no faster than in float32. ``float32`` otherwise.
+  mixed_bfloat16 was no faster than in float32. The AMX path is oneDNN's: with
+  ``TF_ENABLE_ONEDNN_OPTS=0`` (oneDNN off) or ``ONEDNN_MAX_CPU_ISA`` capped below
+  AMX (e.g. ``AVX512_CORE``) bf16 epochs ran 1.2-1.9x *slower* than float32 on an
+  AMX Xeon (4 of 4 pairs), so the rule treats such a CPU as one without AMX.
+  ``float32`` otherwise.
 * **jit_compile** (XLA): on only where the run is long enough to repay the
   compilation (once per padded batch shape, train and validation: 18 shapes for
   2,000 demo pairs) — ``planned_steps >= XLA_MIN_STEPS`` — and, on a CPU with
@@ -34,6 +40,7 @@ length-bucketed batches are already the fast choices and need no rule here.
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 PRECISIONS = ("auto", "float32", "mixed_bfloat16")
@@ -49,18 +56,35 @@ BF16_GPU_CAPABILITY = (8, 0)
 #: (~60 s against 267 -> 202 ms per step) and ~8,000 on a busy 2-core EPYC at the demo size
 #: (~220 s for 18 shapes against 99 -> 72 ms); shorter runs lose time to it.
 XLA_MIN_STEPS = 5000
+#: ``ONEDNN_MAX_CPU_ISA`` values that leave AMX to oneDNN (any ISA name with ``AMX`` in it also does).
+ONEDNN_ISA_WITH_AMX = ("ALL", "DEFAULT")
 
 
 @dataclasses.dataclass(frozen=True)
 class Machine:
-    """The facts the rules need: CPU flags and GPU compute capabilities (empty: no GPU)."""
+    """The facts the rules need: CPU flags, GPU compute capabilities (empty: no GPU), and the
+    values of ``TF_ENABLE_ONEDNN_OPTS`` and ``ONEDNN_MAX_CPU_ISA`` (None: unset)."""
 
     cpu_flags: frozenset[str] = frozenset()
     gpu_capabilities: tuple[tuple[int, int], ...] = ()
+    onednn_opts: str | None = None
+    onednn_max_isa: str | None = None
+
+    @property
+    def onednn_amx_blocked(self) -> str:
+        """Why TensorFlow's CPU kernels cannot use AMX here (empty: nothing stops them)."""
+        if self.onednn_opts is not None and self.onednn_opts.strip().lower() in ("0", "false", "off", "no"):
+            return f"oneDNN is off (TF_ENABLE_ONEDNN_OPTS={self.onednn_opts})"
+        isa = (self.onednn_max_isa or "").strip().upper()
+        if isa and isa not in ONEDNN_ISA_WITH_AMX and "AMX" not in isa:
+            return f"oneDNN is capped below AMX (ONEDNN_MAX_CPU_ISA={self.onednn_max_isa})"
+        return ""
 
     @property
     def cpu_bfloat16(self) -> tuple[str, ...]:
-        """The flags of :data:`BF16_CPU_FLAGS` this CPU has (empty: bf16 does not pay on it)."""
+        """The flags of :data:`BF16_CPU_FLAGS` this CPU has and oneDNN may use (empty: bf16 does not pay)."""
+        if self.onednn_amx_blocked:
+            return ()
         return tuple(flag for flag in BF16_CPU_FLAGS if flag in self.cpu_flags)
 
 
@@ -73,8 +97,11 @@ def parse_cpu_flags(cpuinfo: str) -> frozenset[str]:
     return frozenset()
 
 
-def detect_machine(cpuinfo_path: str | Path = "/proc/cpuinfo") -> Machine:
-    """This machine's :class:`Machine` (no ``/proc/cpuinfo``, e.g. macOS: no CPU flags, so no bf16)."""
+def detect_machine(cpuinfo_path: str | Path = "/proc/cpuinfo", environ=None) -> Machine:
+    """This machine's :class:`Machine` (no ``/proc/cpuinfo``, e.g. macOS: no CPU flags, so no bf16).
+
+    ``environ``: where to read the oneDNN variables (default ``os.environ``).
+    """
     import tensorflow as tf
 
     try:
@@ -85,7 +112,8 @@ def detect_machine(cpuinfo_path: str | Path = "/proc/cpuinfo") -> Machine:
     for gpu in tf.config.list_physical_devices("GPU"):
         capability = tf.config.experimental.get_device_details(gpu).get("compute_capability")
         capabilities.append(tuple(capability) if capability else (0, 0))
-    return Machine(flags, tuple(capabilities))
+    environ = os.environ if environ is None else environ
+    return Machine(flags, tuple(capabilities), environ.get("TF_ENABLE_ONEDNN_OPTS"), environ.get("ONEDNN_MAX_CPU_ISA"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,6 +168,8 @@ def resolve_options(precision: str, jit_compile: str, machine: Machine, planned_
         else:
             chosen, reason = "float32", (f"no bf16 tensor cores: GPU compute capability {weakest[0]}.{weakest[1]} "
                                          f"< {BF16_GPU_CAPABILITY[0]}.{BF16_GPU_CAPABILITY[1]}")
+    elif not cpu_bf16 and machine.onednn_amx_blocked and any(f in machine.cpu_flags for f in BF16_CPU_FLAGS):
+        chosen, reason = "float32", f"AMX-BF16 on this CPU, but {machine.onednn_amx_blocked}: bf16 measured slower"
     elif not cpu_bf16:
         chosen, reason = "float32", "no AMX-BF16 on this CPU" + (
             ": its avx512_bf16 alone measured no faster" if "avx512_bf16" in machine.cpu_flags else "")

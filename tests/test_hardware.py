@@ -55,12 +55,37 @@ def test_parse_cpu_flags_reads_the_flags_line():
 
 def test_detect_machine_reads_the_given_cpuinfo(tmp_path):
     (tmp_path / "cpuinfo").write_text(SAPPHIRE_RAPIDS)
-    machine = detect_machine(tmp_path / "cpuinfo")
+    machine = detect_machine(tmp_path / "cpuinfo", environ={})
     assert machine.cpu_flags == parse_cpu_flags(SAPPHIRE_RAPIDS) and machine.cpu_bfloat16 == ("amx_bf16",)
     assert detect_machine(tmp_path / "missing").cpu_flags == frozenset()
 
 
 SHORT, LONG = XLA_MIN_STEPS - 1, XLA_MIN_STEPS
+
+
+def test_detect_machine_reads_the_onednn_variables(tmp_path):
+    (tmp_path / "cpuinfo").write_text(SAPPHIRE_RAPIDS)
+    machine = detect_machine(tmp_path / "cpuinfo", environ={"TF_ENABLE_ONEDNN_OPTS": "0", "ONEDNN_MAX_CPU_ISA": "AVX2"})
+    assert (machine.onednn_opts, machine.onednn_max_isa) == ("0", "AVX2")
+
+
+@pytest.mark.parametrize("opts, isa, amx_usable", [
+    (None, None, True), ("1", None, True), ("0", None, False), ("false", None, False), (" OFF ", None, False),
+    (None, "ALL", True), (None, "default", True), (None, "AVX512_CORE_AMX", True), (None, "AVX10_1_512_AMX_FP16", True),
+    (None, "AVX512_CORE", False), (None, "AVX512_CORE_BF16", False), (None, "avx2", False), ("1", "AVX512_CORE", False),
+])
+def test_auto_keeps_float32_where_onednn_cannot_use_amx(opts, isa, amx_usable):
+    """bf16 pays only through oneDNN's AMX kernels: oneDNN off or capped below AMX -> float32, and the reason says why."""
+    amx = dataclasses.replace(cpu(SAPPHIRE_RAPIDS), onednn_opts=opts, onednn_max_isa=isa)
+    options = resolve_options("auto", "auto", amx, SHORT)
+    assert options.precision == ("mixed_bfloat16" if amx_usable else "float32")
+    assert (amx.cpu_bfloat16 == ("amx_bf16",)) == amx_usable
+    if not amx_usable:
+        reason = options.reasons["precision"]
+        assert ("TF_ENABLE_ONEDNN_OPTS" in reason) == (opts is not None and opts.strip() not in ("1",))
+        assert ("ONEDNN_MAX_CPU_ISA" in reason) == ("TF_ENABLE_ONEDNN_OPTS" not in reason)
+        # Without bf16 the XLA rule is the run-length one again.
+        assert resolve_options("auto", "auto", amx, LONG).jit_compile is True
 
 
 @pytest.mark.parametrize(
