@@ -44,6 +44,14 @@ float16, padding marked by the lengths):
   the warm-up file (a failing warm-up request would stop the version from loading), and
   their first request per (batch, source-length) bucket pays the compilation.
 
+Every signature computes in float32, whatever precision the model was trained in
+(:data:`COMPUTE_DTYPE`): a model trained under ``mixed_bfloat16`` keeps float32
+weights, and the export runs them through :meth:`Seq2Seq.with_dtype_policy`, so the
+training precision never changes what a server answers (bfloat16 keeps about 3
+significant digits: its attention rows would not sum to 1, and its XLA and plain
+graphs would pick different words). The recorded settings name the compute dtype
+and the training policy.
+
 Everything runs in the graph (tensorflow-text preprocessing included): raw
 strings in, no Python at serving time. The SavedModel is written by
 ``keras.export.ExportArchive`` (see :func:`build_archive` for why), and
@@ -103,6 +111,8 @@ BEAM_OUTPUTS = ATTENTION_OUTPUTS + ("score", "beams_translation", "beams_score")
 #: The per-head output of a Transformer's ``translate_with_attention``.
 HEADS_OUTPUT = "attention_heads"
 WARMUP_FILE = "tf_serving_warmup_requests"
+#: What every exported signature computes in (see the module docstring).
+COMPUTE_DTYPE = "float32"
 SETTINGS_FILE = "seq2seq_keras_export.json"
 
 _VERSION_RE = re.compile(r"^[0-9]+$")
@@ -162,7 +172,7 @@ def _text_resources(processor) -> list:
 
 def build_archive(model, settings: ExportSettings | None = None, *, xla: bool = False):
     """A ``keras.export.ExportArchive`` with the three serving signatures as endpoints
-    (and the two ``*_xla`` ones with ``xla=True``).
+    (and the two ``*_xla`` ones with ``xla=True``), computing in :data:`COMPUTE_DTYPE`.
 
     Why ``ExportArchive`` and not a ``tf.Module`` saved with ``tf.saved_model.save``:
     TensorFlow Serving loads the SavedModel with the C++ ``LoadSavedModel`` (the
@@ -182,6 +192,7 @@ def build_archive(model, settings: ExportSettings | None = None, *, xla: bool = 
     from .decoding import unk_dictionary_tensors
 
     settings = settings or ExportSettings()
+    model = model.with_dtype_policy(COMPUTE_DTYPE)
     archive = keras.export.ExportArchive()
     # The layers that hold the weights (not the whole model: its optimizer state
     # and metrics have no place on a server), and the tables of the text processors.
@@ -429,6 +440,7 @@ def export_model(
         extra = tmp / "assets.extra"
         extra.mkdir(exist_ok=True)
         recorded = {"signatures": list(SIGNATURES) + (list(XLA_SIGNATURES) if xla else []),
+                    "compute_dtype": COMPUTE_DTYPE, "training_dtype_policy": model.dtype_policy.name,
                     **dataclasses.asdict(settings)}
         if source_model is not None:
             recorded["source_model"] = str(Path(source_model).resolve())

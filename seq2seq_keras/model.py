@@ -338,6 +338,33 @@ class Seq2Seq(keras.Model):
 
         return translate(self, texts, method=method, **kwargs)
 
+    # ------------------------------------------------------------------ precision
+    def with_dtype_policy(self, policy: str = "float32") -> "Seq2Seq":
+        """This model computing under another Keras dtype policy: the same weights, a new model
+        (``self`` when it already computes under ``policy``).
+
+        The training precision is a training option: a model trained in ``mixed_bfloat16``
+        (``TrainConfig.precision``) keeps float32 weights, and ``with_dtype_policy("float32")``
+        runs them in float32, as every export does (:func:`seq2seq_keras.export.export_model`).
+        The copy shares the text processors' vocabularies, not their lookup tables, and has no
+        optimizer: it is for inference.
+
+        Raises:
+            ValueError: ``policy`` is not a Keras dtype policy name.
+        """
+        policy = keras.dtype_policies.get(policy)
+        if policy.name == self.dtype_policy.name:
+            return self
+        config = self.get_config()
+        config["dtype"] = keras.dtype_policies.serialize(policy)
+        copy = type(self).from_config(config)
+        mine, theirs = self.weights, copy.weights
+        if [w.path for w in mine] != [w.path for w in theirs]:
+            raise ValueError(f"with_dtype_policy({policy.name!r}): the copy's weights do not line up with the model's")
+        for source, target in zip(mine, theirs):
+            target.assign(source)
+        return copy
+
     # ------------------------------------------------------------------ config
     def get_config(self):
         # The base config carries the name, trainable flag and dtype policy: a model trained under
