@@ -56,6 +56,8 @@ BF16_GPU_CAPABILITY = (8, 0)
 #: (~60 s against 267 -> 202 ms per step) and ~8,000 on a busy 2-core EPYC at the demo size
 #: (~220 s for 18 shapes against 99 -> 72 ms); shorter runs lose time to it.
 XLA_MIN_STEPS = 5000
+#: The environment variable that points :func:`detect_machine` at another machine's cpuinfo.
+CPUINFO_VARIABLE = "SEQ2SEQ_KERAS_CPUINFO"
 #: ``ONEDNN_MAX_CPU_ISA`` values that leave AMX to oneDNN (any ISA name with ``AMX`` in it also does).
 ONEDNN_ISA_WITH_AMX = ("ALL", "DEFAULT")
 
@@ -97,13 +99,19 @@ def parse_cpu_flags(cpuinfo: str) -> frozenset[str]:
     return frozenset()
 
 
-def detect_machine(cpuinfo_path: str | Path = "/proc/cpuinfo", environ=None) -> Machine:
+def detect_machine(cpuinfo_path: str | Path | None = None, environ=None) -> Machine:
     """This machine's :class:`Machine` (no ``/proc/cpuinfo``, e.g. macOS: no CPU flags, so no bf16).
 
-    ``environ``: where to read the oneDNN variables (default ``os.environ``).
+    ``cpuinfo_path``: default ``$SEQ2SEQ_KERAS_CPUINFO`` if set (a saved ``/proc/cpuinfo`` of
+    another machine, to see or test what ``auto`` picks there: ``tests/data/cpuinfo-sapphire-rapids``
+    makes ``make test`` run as on an AMX Xeon), else ``/proc/cpuinfo``.
+    ``environ``: where to read that and the oneDNN variables (default ``os.environ``).
     """
     import tensorflow as tf
 
+    environ = os.environ if environ is None else environ
+    if cpuinfo_path is None:
+        cpuinfo_path = environ.get(CPUINFO_VARIABLE) or "/proc/cpuinfo"
     try:
         flags = parse_cpu_flags(Path(cpuinfo_path).read_text(encoding="utf-8", errors="replace"))
     except OSError:
@@ -112,7 +120,6 @@ def detect_machine(cpuinfo_path: str | Path = "/proc/cpuinfo", environ=None) -> 
     for gpu in tf.config.list_physical_devices("GPU"):
         capability = tf.config.experimental.get_device_details(gpu).get("compute_capability")
         capabilities.append(tuple(capability) if capability else (0, 0))
-    environ = os.environ if environ is None else environ
     return Machine(flags, tuple(capabilities), environ.get("TF_ENABLE_ONEDNN_OPTS"), environ.get("ONEDNN_MAX_CPU_ISA"))
 
 

@@ -485,7 +485,8 @@ def compare_with_translations(outputs: dict, translations: Sequence, *, with_sco
 
 
 def _parity_model(model, settings: dict, report: ServableReport):
-    """``(model, label)`` to compare with: the one given, else the run recorded at export; ``(None, "")`` if none."""
+    """``(model, label)`` to compare with: the one given, else the run recorded at export, computing in the
+    export's dtype; ``(None, "")`` if none."""
     if model is None:
         recorded = settings.get("source_model")
         if not recorded or not os.path.exists(recorded):
@@ -499,7 +500,8 @@ def _parity_model(model, settings: dict, report: ServableReport):
         from .run_folder import load_model
 
         model = load_model(model)
-    return model, label
+    # The export computes in its recorded dtype (float32) whatever the model was trained in: compare like with like.
+    return model.with_dtype_policy(settings.get("compute_dtype", "float32")), label
 
 
 def exported_decoding_options(settings: dict) -> tuple[dict, dict]:

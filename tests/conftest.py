@@ -4,11 +4,32 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import contextlib
+
 import numpy as np
 import pytest
 
 TINY_SOURCE = ["나는 학생이다.", "그는 사과를 먹는다.", "너는 의사이다.", "우리는 책을 읽었다."]
 TINY_TARGET = ["I am a student.", "He eats an apple.", "You are a doctor.", "We read a book."]
+
+#: Precision is a test dimension: the dtype policies every precision-invariant test runs under
+#: (float32, and mixed_bfloat16, what ``--precision auto`` trains in on CPUs with AMX-BF16; oneDNN
+#: computes bf16 on any x86 CPU, only slower). ``SEQ2SEQ_KERAS_CPUINFO=tests/data/cpuinfo-sapphire-rapids``
+#: runs the whole suite with ``auto`` resolving as on such a CPU.
+PRECISIONS = ("float32", "mixed_bfloat16")
+
+
+@contextlib.contextmanager
+def using_dtype_policy(policy: str):
+    """Keras' global dtype policy set to ``policy`` inside the block (layers built there take it)."""
+    import keras
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 @pytest.fixture(scope="session")

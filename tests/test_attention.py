@@ -5,6 +5,7 @@ import pytest
 import keras
 import tensorflow as tf
 
+from conftest import PRECISIONS, using_dtype_policy
 from seq2seq_keras import BahdanauAttention, LuongAttention
 from seq2seq_keras.attention import masked_softmax, make_attention
 
@@ -41,6 +42,27 @@ def test_weights_sum_to_one_zero_on_padding_and_context_is_weighted_sum(make, rn
     np.testing.assert_allclose(weights.sum(-1), 1.0, atol=1e-6)
     assert np.all(weights[~np.broadcast_to(mask[:, None, :], weights.shape)] == 0.0)
     np.testing.assert_allclose(context, np.einsum("bts,bsd->btd", weights, values), atol=1e-5)
+
+
+@pytest.mark.parametrize("policy", PRECISIONS)
+@pytest.mark.parametrize("make", ALL_LAYERS)
+def test_weights_and_context_are_computed_in_float32_under_every_policy(make, policy, rng):
+    """Under mixed_bfloat16 the weights are float32 rows that sum to 1 within 1e-6 (bfloat16 ones summed to
+    0.998-1.002) and the context is their float32 weighted sum of the values, handed on in the compute dtype."""
+    query, values, mask = _inputs(rng)
+    with using_dtype_policy(policy):
+        layer = make()
+    for q in (query, query[:, 0]):  # all steps and one decoder step
+        context, weights = layer(q, values, mask=mask)
+        assert weights.dtype == "float32" and context.dtype == layer.compute_dtype
+        weights = np.asarray(weights).reshape(B, -1, S)
+        np.testing.assert_allclose(weights.sum(-1), 1.0, atol=1e-6)
+        assert np.all(weights[~np.broadcast_to(mask[:, None, :], weights.shape)] == 0.0)
+        seen = np.asarray(keras.ops.cast(keras.ops.cast(values, layer.compute_dtype), "float32"))  # as the layer got them
+        expected = np.einsum("bts,bsd->btd", weights.astype(np.float64), seen.astype(np.float64))
+        got = np.asarray(keras.ops.cast(context, "float32"), np.float64).reshape(expected.shape)
+        tolerance = 1e-6 if policy == "float32" else 2.0 ** -8  # the context's own rounding to bfloat16
+        np.testing.assert_allclose(got, expected, rtol=tolerance, atol=tolerance)
 
 
 @pytest.mark.parametrize("make", ALL_LAYERS)

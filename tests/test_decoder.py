@@ -205,14 +205,24 @@ def test_mixed_precision_keeps_float32_logits(policy, input_feeding, tiny_proces
     assert np.abs(ref_logits).max() > 1
     logits, attention = model.call_with_attention((s_ids, t_in))
     assert logits.dtype == "float32"
+    assert attention.dtype == "float32"  # attention is computed in float32 under every policy
+    np.testing.assert_allclose(np.sum(attention, -1), 1.0, atol=1e-6)
     np.testing.assert_allclose(logits, ref_logits, atol=atol)
     np.testing.assert_allclose(np.asarray(attention, np.float32), ref_weights, atol=atol / 5)
     enc_out, enc_states, mask = model.encoder(s_ids)
     state, memory = model.decoder.start(enc_out, enc_states, mask)
     for t in range(t_in.shape[1]):
-        step_logits, state, _ = model.decoder.step(t_in[:, t], state, memory)
-        assert step_logits.dtype == "float32"
+        step_logits, state, step_attention = model.decoder.step(t_in[:, t], state, memory)
+        assert step_logits.dtype == "float32" and step_attention.dtype == "float32"
+        np.testing.assert_allclose(np.sum(step_attention, -1), 1.0, atol=1e-6, err_msg=f"step {t}")
         np.testing.assert_allclose(step_logits, ref_logits[:, t], atol=atol, err_msg=f"step {t}")
+    # The same weights computing in float32 again (what an export runs): the float32 model's numbers.
+    as_float32 = model.with_dtype_policy("float32")
+    assert as_float32.decoder.compute_dtype == "float32" and model.decoder.compute_dtype != "float32"
+    assert model.with_dtype_policy(policy) is model
+    same_logits, same_attention = as_float32.call_with_attention((s_ids, t_in))
+    np.testing.assert_allclose(same_logits, ref_logits, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(same_attention, ref_weights, rtol=1e-5, atol=1e-6)
     model.compile(keras.optimizers.Adam(1e-2))
     history = model.fit((s_ids, t_in), t_out, epochs=2, verbose=0)
     assert all(np.isfinite(history.history["loss"]))

@@ -20,23 +20,29 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import PRECISIONS
 from seq2seq_keras.text import END_ID, PAD_ID, START_ID
 
+# float32 by default (the step-by-step references below compare to 1e-4); the invariants that must hold
+# under every precision (attention rows, SavedModel vs Python, XLA vs plain) also train in mixed_bfloat16,
+# what ``auto`` picks on AMX CPUs, through ``tiny_run_dir(..., precision=...)``.
 TINY_SETTINGS = dict(
     data="builtin-ko-en", limit=500, embedding_dim=16, units=16, epochs=2, batch_size=32,
-    learning_rate=1e-2, max_vocabulary=None, seed=0,
+    learning_rate=1e-2, max_vocabulary=None, seed=0, precision="float32",
 )
 SUBWORD_SETTINGS = dict(TINY_SETTINGS, limit=300, subword=True, max_vocabulary=300, attention="luong-general")
 
 
-def tiny_run_dir(tmp_path_factory, kind: str = "word") -> Path:
-    """Train (once per session) and return a run folder: ``word`` (Bahdanau) or ``subword`` (WordPiece, Luong)."""
+def tiny_run_dir(tmp_path_factory, kind: str = "word", precision: str = "float32") -> Path:
+    """Train (once per session) and return a run folder: ``word`` (Bahdanau) or ``subword`` (WordPiece, Luong),
+    trained under ``precision`` (a ``TrainConfig.precision``)."""
     from seq2seq_keras.training import TrainConfig, train
 
-    out = tmp_path_factory.getbasetemp() / "seq2seq_tiny_runs" / kind
+    name = kind if precision == "float32" else f"{kind}-{precision}"
+    out = tmp_path_factory.getbasetemp() / "seq2seq_tiny_runs" / name
     if not (out / "model.keras").exists():
         settings = TINY_SETTINGS if kind == "word" else SUBWORD_SETTINGS
-        train(TrainConfig(**settings), out_dir=out, verbose=0)
+        train(TrainConfig(**{**settings, "precision": precision}), out_dir=out, verbose=0)
     return out
 
 
@@ -191,6 +197,29 @@ def test_returned_tokens_log_prob_and_attention_agree_with_teacher_forcing(tiny_
             np.testing.assert_allclose(hypothesis.attention, weights, atol=2e-5)
             np.testing.assert_allclose(hypothesis.attention.sum(-1), 1.0, atol=1e-5)
             assert hypothesis.target_tokens[:-1].count("[END]") == 0
+
+
+@pytest.fixture(scope="session", params=PRECISIONS)
+def precision_model(request, tmp_path_factory):
+    """The tiny word model trained under each of :data:`conftest.PRECISIONS` (its saved policy kept)."""
+    from seq2seq_keras.training import load_model
+
+    model = load_model(tiny_run_dir(tmp_path_factory, "word", request.param))
+    assert model.dtype_policy.name == request.param
+    return model
+
+
+@pytest.mark.parametrize("method", ["greedy", "beam", "sample"])
+def test_attention_rows_are_float32_and_sum_to_one_under_every_precision(precision_model, sentences, method):
+    """Trained in float32 or mixed_bfloat16, every returned hypothesis' attention is float32 and each row sums
+    to 1 within 1e-6 (bfloat16 weights summed to 0.998-1.002)."""
+    from seq2seq_keras.decoding import translate
+
+    extra = dict(beam_width=3, n_best=3) if method == "beam" else dict(seed=5) if method == "sample" else {}
+    for t in translate(precision_model, sentences[:8] + ["나는"], method=method, **extra):
+        for hypothesis in [t, *t.alternatives]:
+            assert hypothesis.attention.dtype == np.float32 and hypothesis.attention.shape[0] == hypothesis.length
+            np.testing.assert_allclose(hypothesis.attention.sum(-1), 1.0, atol=1e-6)
 
 
 # ---------------------------------------------------------------------- limits and bad input

@@ -184,3 +184,15 @@ def test_train_flags_for_the_options():
     assert parse("--precision", "mixed_bfloat16").precision == "mixed_bfloat16"
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", "--out", "x", "--precision", "float16"])
+
+
+def test_detect_machine_reads_another_machines_cpuinfo_from_the_environment(tmp_path):
+    """``SEQ2SEQ_KERAS_CPUINFO`` stands in for /proc/cpuinfo: the suite runs as on an AMX Xeon on any CPU."""
+    from pathlib import Path
+
+    shipped = Path(__file__).parent / "data" / "cpuinfo-sapphire-rapids"
+    assert parse_cpu_flags(shipped.read_text()) == parse_cpu_flags(SAPPHIRE_RAPIDS)
+    machine = detect_machine(environ={"SEQ2SEQ_KERAS_CPUINFO": str(shipped)})
+    assert machine.cpu_bfloat16 == ("amx_bf16",)
+    assert resolve_options("auto", "auto", machine, SHORT).precision == "mixed_bfloat16"
+    assert detect_machine(environ={"SEQ2SEQ_KERAS_CPUINFO": str(tmp_path / "missing")}).cpu_flags == frozenset()

@@ -240,6 +240,8 @@ def test_per_head_attention_of_the_decoded_hypothesis_is_what_the_steps_attended
     for b in range(batch):
         n, s = lengths[b], source_lengths[b]
         assert not np.any(heads[b, :, :, n:]) and not np.any(heads[b, ..., s:])
+        if n:
+            np.testing.assert_allclose(heads[b, :, :, :n, :s].sum(-1), 1.0, atol=1e-6)
         np.testing.assert_allclose(heads[b, :, :, :n, :s].sum(-1), 1.0, atol=1e-5)
         if n:
             alone = translate_graph(model, sentences[b:b + 1], tf.constant(9), block_ngram_repeat=tf.constant(0))
@@ -285,6 +287,38 @@ def test_greedy_sampling_and_beam_run_through_decoding(model):
                                                                       max_length=6)]
 
 
+def test_under_mixed_bfloat16_attention_is_float32_and_the_float32_copy_is_the_float32_model(model, tiny_processors):
+    """Under mixed_bfloat16 (``auto`` on AMX CPUs) every head's weights and the decoded attention are float32
+    rows that sum to 1 within 1e-6; ``with_dtype_policy("float32")`` of that model (what an export runs)
+    computes exactly what the float32 model with the same weights does."""
+    from conftest import using_dtype_policy
+    from seq2seq_keras import Seq2Seq
+    from seq2seq_keras.decoding import translate
+
+    src, tgt = tiny_processors
+    with using_dtype_policy("mixed_bfloat16"):
+        mixed = Seq2Seq(src, tgt, **SIZES)
+    mixed.set_weights(model.get_weights())
+    sentences = ["나는 학생이다.", "그는 사과를 먹는다.", "나는"]
+    heads = mixed.cross_attention(sentences, ["I am a student.", "He eats an apple.", "I"])
+    assert heads.dtype == "float32" and heads.shape[1:3] == (SIZES["num_layers"], SIZES["num_heads"])
+    real = np.asarray(heads).sum(-1)[np.asarray(heads).sum(-1) > 0]  # rows of real target positions
+    np.testing.assert_allclose(real, 1.0, atol=1e-6)
+    for method, extra in (("greedy", {}), ("beam", dict(beam_width=3, n_best=2)), ("sample", dict(seed=1))):
+        for t in translate(mixed, sentences, method=method, max_length=6, **extra):
+            for h in [t, *t.alternatives]:
+                assert h.attention.dtype == np.float32
+                np.testing.assert_allclose(h.attention.sum(-1), 1.0, atol=1e-6)
+    as_float32 = mixed.with_dtype_policy("float32")
+    assert {layer.dtype_policy.name for layer in as_float32._flatten_layers()
+            if type(layer).__name__ != "TextProcessor"} == {"float32"}
+    ids = src(sentences)
+    target = tgt(["I am a student.", "He eats an apple.", "I"])[:, :-1]
+    np.testing.assert_allclose(as_float32((ids, target)), model((ids, target)), rtol=1e-5, atol=1e-5)
+    assert [t.text for t in translate(as_float32, sentences, max_length=6)] == \
+        [t.text for t in translate(model, sentences, max_length=6)]
+
+
 def test_fit_lowers_the_masked_loss(tiny_processors):
     import keras
     from conftest import TINY_SOURCE, TINY_TARGET
@@ -319,7 +353,10 @@ TRANSFORMER_RUN = dict(data="builtin-ko-en", limit=300, architecture="transforme
 
 
 @pytest.mark.slow
-def test_export_runs_through_tf_servings_loader_with_python_parity(tmp_path_factory):
+@pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16"])
+def test_export_runs_through_tf_servings_loader_with_python_parity(tmp_path_factory, precision):
+    """Trained under either precision, the export computes in float32: every signature equals the Python API
+    on the same weights in float32, and every layer's and head's attention rows sum to 1 within 1e-6."""
     from test_decoding import sample_sentences
     from test_export import BAD_INPUTS, EXPECTED_OUTPUTS, _as_text, assert_same_as_python
 
@@ -329,10 +366,11 @@ def test_export_runs_through_tf_servings_loader_with_python_parity(tmp_path_fact
     from seq2seq_keras.training import TrainConfig, load_model, train
 
     run = tmp_path_factory.mktemp("transformer_run")
-    train(TrainConfig(**TRANSFORMER_RUN), out_dir=run, verbose=0)
-    model = load_model(run)
-    assert model.architecture == "transformer"
-    path = export_model(model, "tiny_transformer", tmp_path_factory.mktemp("exports"), source_model=run)
+    train(TrainConfig(**TRANSFORMER_RUN, precision=precision), out_dir=run, verbose=0)
+    trained = load_model(run)
+    assert trained.architecture == "transformer" and trained.dtype_policy.name == precision
+    model = trained.with_dtype_policy("float32")  # what the export computes
+    path = export_model(trained, "tiny_transformer", tmp_path_factory.mktemp("exports"), source_model=run)
     batch = sample_sentences(8) + BAD_INPUTS
     report = run_servable_fresh(path, [(sig, sig, batch) for sig in EXPECTED_OUTPUTS])
     assert report["problems"] == [] and report["modules_leaked"] == []
@@ -346,6 +384,8 @@ def test_export_runs_through_tf_servings_loader_with_python_parity(tmp_path_fact
         n, s = t.attention.shape
         np.testing.assert_allclose(heads[b, -1, :, :n, :s].mean(axis=0), t.attention, atol=1e-5)
         assert not np.any(heads[b, :, :, n:]) and not np.any(heads[b, ..., s:])
+        if n:
+            np.testing.assert_allclose(heads[b, :, :, :n, :s].sum(-1), 1.0, atol=1e-6)
     beam = translate(model, batch, method="beam", beam_width=4, length_penalty=0.6, n_best=4)
     assert_same_as_python(out["beam_search"], beam, with_score=True)
     for b, t in enumerate(beam):
