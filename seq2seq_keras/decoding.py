@@ -196,7 +196,12 @@ def translate_graph(
     ``beams_target_tokens`` [batch, k, tgt_len], ``beams_target_length`` int32
     [batch, k], ``beams_attention`` float32 [batch, k, tgt_len, src_len],
     ``beams_log_prob`` and ``beams_score`` float32 [batch, k],
-    ``beams_replaced`` int32 [batch, k, tgt_len]. ``target_ids`` int32 [batch,
+    ``beams_replaced`` int32 [batch, k, tgt_len] and ``beams_count`` int32
+    [batch]: hypotheses ``0 .. beams_count - 1`` are the real ones (at least 1:
+    a sentence with nothing to translate has the empty one); a sentence with
+    fewer than ``k`` (a tiny vocabulary, a 1-token cap) has empty entries after
+    them: text ``""``, length 0, no tokens, zero attention, ``log_prob`` and
+    ``score`` 0.0 (see :func:`~seq2seq_keras.search.beam_search`). ``target_ids`` int32 [batch,
     tgt_len] are the returned hypothesis' token ids before replacement (0 after
     ``[END]``): what the decoder was fed, for recomputing its attention per head.
 
@@ -235,7 +240,7 @@ def translate_graph(
         beams = beam_search(model, source_ids, max_length, beam_width, length_penalty, block_ngram_repeat,
                             coverage_penalty)
         outputs.update(_every_beam_outputs(model, beams, source, replace))
-        result = {name: value[:, 0] for name, value in beams.items()}
+        result = {name: value[:, 0] for name, value in beams.items() if name != "count"}
     elif method == "sample":
         result = sample_search(model, source_ids, max_length, temperature, seed, block_ngram_repeat)
     else:
@@ -261,7 +266,8 @@ def _hypothesis_outputs(model, result, source, replace):
 
 
 def _every_beam_outputs(model, beams, source, replace):
-    """Every hypothesis of a beam search ([batch, k, ...], best first) -> the ``beams_*`` outputs.
+    """Every hypothesis of a beam search ([batch, k, ...], best first; ``count`` [batch] real) -> the ``beams_*``
+    outputs.
 
     Replacement works on one hypothesis per row, so the k hypotheses of a sentence
     are flattened to k rows (each with its sentence's source) and reshaped back.
@@ -281,6 +287,7 @@ def _every_beam_outputs(model, beams, source, replace):
         beams_log_prob=beams["log_prob"],
         beams_score=beams["score"],
         beams_replaced=tf.reshape(flat_replaced, shape),
+        beams_count=beams["count"],
     )
 
 
@@ -343,7 +350,9 @@ def translate(
         length_penalty: GNMT ``alpha`` for beam search; 0 ranks by
             log-probability alone, larger values favour longer outputs.
         n_best: with beam search, also return the next ``n_best - 1``
-            hypotheses in ``Translation.alternatives`` (``n_best <= beam_width``).
+            hypotheses in ``Translation.alternatives`` (``n_best <= beam_width``);
+            fewer where the search found fewer real hypotheses (never a
+            placeholder: see :func:`~seq2seq_keras.search.beam_search`).
         temperature: ``method="sample"``: divides the logits; < 1 is closer to
             greedy, > 1 more varied. Must be > 0.
         seed: ``method="sample"``: the same seed (and the same inputs in the same

@@ -28,7 +28,11 @@ float16, padding marked by the lengths):
 * ``beam_search``: the same for the best hypothesis plus ``score:
   float32[batch]`` (``log_prob / lp(length)``), and every hypothesis'
   ``beams_translation: string[batch, beam_width]`` and ``beams_score:
-  float32[batch, beam_width]``. The beam width and length penalty are fixed at
+  float32[batch, beam_width]``, best first, with ``beams_count: int32[batch]``,
+  how many of them are real hypotheses (at least 1; the first is the
+  ``translation``): a sentence with fewer than ``beam_width`` (a tiny
+  vocabulary, a short length cap, an empty source: 1) has empty entries after
+  them, ``""`` scored 0.0 (never a placeholder's -1e9, -inf or NaN). The beam width and length penalty are fixed at
   export (``--beam-width``, ``--length-penalty``), and so are unknown-word
   replacement (``--no-replace-unk``, ``--no-copy-unknown-names``, ``--unk-dictionary``) and n-gram blocking
   (``--block-ngram-repeat`` for the greedy signatures, ``--beam-block-ngram-repeat``
@@ -107,7 +111,7 @@ ATTENTION_OUTPUTS = (
     "log_prob",
     "replaced",
 )
-BEAM_OUTPUTS = ATTENTION_OUTPUTS + ("score", "beams_translation", "beams_score")
+BEAM_OUTPUTS = ATTENTION_OUTPUTS + ("score", "beams_translation", "beams_score", "beams_count")
 #: The per-head output of a Transformer's ``translate_with_attention``.
 HEADS_OUTPUT = "attention_heads"
 WARMUP_FILE = "tf_serving_warmup_requests"

@@ -13,7 +13,9 @@ sentence at ``[END]`` or at its length cap, so the same code runs eagerly, in a
   for a hypothesis is gathered by following the beam back-pointers from its last
   step to its first, so every row belongs to the prefix the returned words came
   from. ``beam_width=1`` gives exactly the greedy result (same tokens, same
-  log-probability, same attention).
+  log-probability, same attention). Only real hypotheses are returned (grown
+  from the start beam with allowed tokens); where fewer than ``beam_width``
+  exist, ``count`` says how many and the other entries are empty.
 
 Each returns, per sentence, the target token ids, the target length (``[END]``
 included), the log-probability of the returned tokens under the model
@@ -38,7 +40,8 @@ from .decoding_options import DEFAULT_BEAM_BLOCK_NGRAM_REPEAT, DEFAULT_BEAM_WIDT
 from .decoding_options import DEFAULT_COVERAGE_PENALTY, DEFAULT_LENGTH_PENALTY
 from .text import END_ID, PAD_ID, START_ID
 
-# A large finite negative number instead of -inf: -inf - -inf would give NaN.
+# A large finite negative number instead of -inf: -inf - -inf would give NaN. It only hides a token
+# from top_k; which beam-search hypotheses are real is tracked by a bool, never read from this value.
 _NEG = -1e9
 # The coverage penalty's floor on a source word's coverage (log(1e-10) = -23, never -inf).
 _MIN_COVERAGE = 1e-10
@@ -164,6 +167,15 @@ class _NgramGuard:
             banned = repeated_ngram_tokens(history[0], step, self.n, tf.shape(log_probs)[-1])
             return tf.where(banned, tf.cast(_NEG, log_probs.dtype), log_probs)
         return _block_repeats(log_probs, history[0], step, self.n)
+
+    def repeats(self, history, step, vocab):
+        """bool [rows, vocab]: the tokens that would repeat an n-gram of their row; ``None`` when off."""
+        if self.off:
+            return None
+        if self.static is not None:
+            return repeated_ngram_tokens(history[0], step, self.n, vocab)
+        return tf.cond(self.n > 0, lambda: repeated_ngram_tokens(history[0], step, self.n, vocab),
+                       lambda: tf.zeros([tf.shape(history[0])[0], vocab], tf.bool))
 
     def record(self, history, step, token, rows=None):
         """The history after writing ``token`` [rows] at ``step`` (its rows first reordered by ``rows``, for beams)."""
@@ -332,7 +344,19 @@ def beam_search(model, source_ids, max_length, beam_width=DEFAULT_BEAM_WIDTH, le
     Returns a dict, hypotheses sorted best first along axis 1:
     ``tokens`` int32 [batch, k, tgt_len], ``length`` int32 [batch, k],
     ``attention`` float32 [batch, k, tgt_len, src_len], ``log_prob`` float32
-    [batch, k], ``score`` float32 [batch, k] (``log_prob / lp(length) + cp``).
+    [batch, k], ``score`` float32 [batch, k] (``log_prob / lp(length) + cp``),
+    and ``count`` int32 [batch], how many of the ``k`` are real hypotheses.
+
+    A hypothesis is real when the search grew it from the sentence's start
+    beam with allowed tokens only (never ``[START]``, padding or a blocked
+    n-gram); the other ``k - 1`` start beams are placeholders, and a real one
+    that finished is kept once, as itself. Which hypotheses are real is tracked
+    in a bool beside the beams, and the ranking puts every real one before any
+    other, so entries ``0 .. count - 1`` are the real hypotheses, best first,
+    and the rest (when a sentence has fewer than ``k``: a tiny vocabulary, a
+    1-token cap) are empty: tokens 0, length 0, zero attention, ``log_prob``
+    and ``score`` 0.0. ``count >= 1``: a sentence with no source tokens has one
+    hypothesis, the empty translation (length 0, log-probability 0).
     Beam search is not guaranteed to find a more probable translation than
     greedy search for every sentence, but with ``length_penalty=0`` it usually does.
     """
@@ -349,22 +373,29 @@ def beam_search(model, source_ids, max_length, beam_width=DEFAULT_BEAM_WIDTH, le
 
     state = [tile(s) for s in state]
     memory = _repeat_memory(memory, tile)
-    tokens, log_prob, length, finished = _initial_beams(batch, k, limit)
+    tokens, log_prob, length, finished, real = _initial_beams(batch, k, limit)
     tokens_ta = tf.TensorArray(tf.int32, size=0, dynamic_size=True)
     parents_ta = tf.TensorArray(tf.int32, size=0, dynamic_size=True)
     weights_ta = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
 
-    def cond(i, tokens, state, log_prob, length, finished, history, coverage, tokens_ta, parents_ta, weights_ta):
+    def cond(i, tokens, state, log_prob, length, finished, real, history, coverage, tokens_ta, parents_ta,
+             weights_ta):
         return tf.logical_and(i < steps, tf.logical_or(i == 0, tf.logical_not(tf.reduce_all(finished))))
 
-    def body(i, tokens, state, log_prob, length, finished, history, coverage, tokens_ta, parents_ta, weights_ta):
+    def body(i, tokens, state, log_prob, length, finished, real, history, coverage, tokens_ta, parents_ta,
+             weights_ta):
         step_log_probs, new_state, weights = _step_log_probs(model, tf.reshape(tokens, [-1]), state, memory)
-        step_log_probs = guard.block(step_log_probs, history, i)
-        step_log_probs = tf.reshape(step_log_probs, [batch, k, tf.shape(step_log_probs)[-1]])
+        vocab = tf.shape(step_log_probs)[-1]
+        allowed = tf.logical_not(banned)[None, :]  # [1 or batch * k, vocab]
+        repeats = guard.repeats(history, i, vocab)
+        if repeats is not None:
+            allowed = tf.logical_and(allowed, tf.logical_not(repeats))
+        step_log_probs = tf.reshape(tf.where(allowed, step_log_probs, _NEG), [batch, k, vocab])
+        allowed = tf.reshape(tf.broadcast_to(allowed, [batch * k, vocab]), [batch, k, vocab])
         step_weights = tf.where(tf.reshape(finished, [-1])[:, None], 0.0, weights)  # [batch * k, src_len]
         coverage, parent_penalty = ranking.extend(coverage, step_weights)
-        parent, new_tokens, new_log_prob, new_length, new_finished = _best_extensions(
-            _never_generated(step_log_probs, banned), log_prob, length, finished, limit, ranking, parent_penalty
+        parent, new_tokens, new_log_prob, new_length, new_finished, new_real = _best_extensions(
+            step_log_probs, allowed, log_prob, length, finished, real, limit, ranking, parent_penalty
         )
         rows = tf.reshape(parent + tf.range(batch)[:, None] * k, [-1])
         new_state = [tf.gather(s, rows) for s in new_state]
@@ -375,29 +406,46 @@ def beam_search(model, source_ids, max_length, beam_width=DEFAULT_BEAM_WIDTH, le
         same = lambda x, like: tf.reshape(x, tf.shape(like))  # noqa: E731
         new_tokens, new_log_prob = same(new_tokens, tokens), same(new_log_prob, log_prob)
         new_length, new_finished = same(new_length, length), same(new_finished, finished)
-        return (i + 1, new_tokens, new_state, new_log_prob, new_length, new_finished, history, coverage,
+        new_real = same(new_real, real)
+        return (i + 1, new_tokens, new_state, new_log_prob, new_length, new_finished, new_real, history, coverage,
                 tokens_ta.write(i, new_tokens), parents_ta.write(i, parent), weights_ta.write(i, step_weights))
 
-    _, _, _, log_prob, length, _, _, coverage, tokens_ta, parents_ta, weights_ta = tf.while_loop(
+    _, _, _, log_prob, length, _, real, _, coverage, tokens_ta, parents_ta, weights_ta = tf.while_loop(
         cond, body,
-        (tf.constant(0), tokens, state, log_prob, length, finished, guard.initial, ranking.initial,
+        (tf.constant(0), tokens, state, log_prob, length, finished, real, guard.initial, ranking.initial,
          tokens_ta, parents_ta, weights_ta),
     )
     score = ranking.score(log_prob, length, ranking.penalty(coverage))
-    return _best_first(score, log_prob, length, tokens_ta, parents_ta, weights_ta, batch, k, src_len)
+    return _best_first(score, log_prob, length, real, tokens_ta, parents_ta, weights_ta, batch, k, src_len)
 
 
-def _best_first(score, log_prob, length, tokens_ta, parents_ta, weights_ta, batch, k, src_len):
-    """The finished beams ([batch, k] scores, per-step TensorArrays) -> :func:`beam_search`'s dict, best first."""
-    order = tf.math.top_k(score, k=k).indices  # [batch, k], best first
+def _real_first(score, real):
+    """The ranking key [..., n]: ``score`` for real hypotheses, ``-inf`` (below every real one) for the others.
+
+    Only ever passed to ``top_k``, never added to: a placeholder cannot outrank a real hypothesis
+    whatever the length and coverage penalties make of its ``_NEG`` log-probability.
+    """
+    return tf.where(real, score, tf.constant(-float("inf"), score.dtype))
+
+
+def _best_first(score, log_prob, length, real, tokens_ta, parents_ta, weights_ta, batch, k, src_len):
+    """The finished beams ([batch, k] scores and real flags, per-step TensorArrays) -> :func:`beam_search`'s
+    dict, real hypotheses first and best first among them, the other entries emptied."""
+    order = tf.math.top_k(_real_first(score, real), k=k).indices  # [batch, k]
     tokens, attention = _follow_back_pointers(tokens_ta.stack(), parents_ta.stack(), weights_ta.stack(), order,
                                               batch, k, src_len)
+    real = tf.gather(real, order, batch_dims=1)
+
+    def kept(x, empty):  # [batch, k, ...]: the real entries, ``empty`` in the others
+        return tf.where(tf.reshape(real, [batch, k] + [1] * (x.shape.rank - 2)), x, tf.cast(empty, x.dtype))
+
     return {
-        "tokens": tokens,
-        "length": tf.gather(length, order, batch_dims=1),
-        "attention": attention,
-        "log_prob": tf.gather(log_prob, order, batch_dims=1),
-        "score": tf.gather(score, order, batch_dims=1),
+        "tokens": kept(tokens, PAD_ID),
+        "length": kept(tf.gather(length, order, batch_dims=1), 0),
+        "attention": kept(attention, 0.0),
+        "log_prob": kept(tf.gather(log_prob, order, batch_dims=1), 0.0),
+        "score": kept(tf.gather(score, order, batch_dims=1), 0.0),
+        "count": tf.reduce_sum(tf.cast(real, tf.int32), axis=1),
     }
 
 
@@ -439,33 +487,40 @@ class _Ranking:
 
 
 def _initial_beams(batch, k, limit):
-    """The loop's start: ``k`` hypotheses per sentence, only the first alive (the others at log-prob ``_NEG``).
+    """The loop's start: ``k`` hypotheses per sentence, only the first real (the others placeholders).
 
-    Returns tokens int32 [batch, k] (``[START]``), log_prob float32 [batch, k],
-    length int32 [batch, k] and finished bool [batch, k] (sentences with nothing
-    to translate).
+    Returns tokens int32 [batch, k] (``[START]``), log_prob float32 [batch, k]
+    (placeholders at ``_NEG``), length int32 [batch, k], finished bool [batch, k]
+    (the placeholders, and every beam of a sentence with nothing to translate)
+    and real bool [batch, k] (the first beam of every sentence).
     """
     tokens = tf.fill([batch, k], START_ID)
     log_prob = tf.concat([tf.zeros([batch, 1]), tf.fill([batch, k - 1], _NEG)], axis=1)
     length = tf.zeros([batch, k], tf.int32)
-    finished = tf.tile((limit <= 0)[:, None], [1, k])
-    return tokens, log_prob, length, finished
+    real = tf.broadcast_to(tf.equal(tf.range(k), 0)[None, :], [batch, k])
+    finished = tf.logical_or(tf.logical_not(real), (limit <= 0)[:, None])
+    return tokens, log_prob, length, finished, real
 
 
-def _best_extensions(step_log_probs, log_prob, length, finished, limit, ranking, parent_penalty):
+def _best_extensions(step_log_probs, allowed, log_prob, length, finished, real, limit, ranking, parent_penalty):
     """One beam step's choice: the ``k`` best one-token extensions of a sentence's ``k`` hypotheses.
 
     Args:
         step_log_probs: float32 [batch, k, vocab], the next token's log-probabilities
-            per hypothesis (tokens that may not follow already hidden).
-        log_prob, length, finished: [batch, k], the hypotheses so far.
+            per hypothesis (tokens that may not follow already hidden at ``_NEG``).
+        allowed: bool [batch, k, vocab], the tokens that may follow each hypothesis.
+        log_prob, length, finished, real: [batch, k], the hypotheses so far.
         limit: int32 [batch], each sentence's length cap.
         ranking: the search's :class:`_Ranking`.
         parent_penalty: float32 [batch, k], the coverage penalty every extension of
             a hypothesis shares (its coverage after this step), or ``None``.
 
-    Returns (parent, tokens, log_prob, length, finished), each [batch, k]:
-    ``parent`` is the index of the hypothesis each new one extends.
+    Returns (parent, tokens, log_prob, length, finished, real), each [batch, k]:
+    ``parent`` is the index of the hypothesis each new one extends. A candidate is
+    real when its parent is, and it either extends an unfinished parent by an
+    allowed token or is a finished parent kept as itself (its first candidate; the
+    others would repeat it). Real candidates are chosen before any other; one that
+    is not real is finished, so it never holds the loop open.
     """
     batch, k = ranking.batch, ranking.k
     per_beam = tf.minimum(k, tf.shape(step_log_probs)[-1])
@@ -477,18 +532,22 @@ def _best_extensions(step_log_probs, log_prob, length, finished, limit, ranking,
     candidate_log_prob = log_prob[:, :, None] + tf.where(fin, tf.where(first, 0.0, _NEG), top.values)
     candidate_token = tf.where(fin, PAD_ID, top.indices)
     candidate_length = length[:, :, None] + tf.where(fin, 0, tf.ones_like(top.indices))
+    candidate_real = tf.logical_and(real[:, :, None],
+                                    tf.where(fin, first, tf.gather(allowed, top.indices, batch_dims=2)))
     candidate_score = ranking.score(candidate_log_prob, candidate_length,
                                     None if parent_penalty is None else parent_penalty[:, :, None])
-    # Stage 2: the k best of the k * per_beam candidates of each sentence.
+    # Stage 2: the k best of the k * per_beam candidates of each sentence, real ones first.
     flat = lambda x: tf.reshape(x, [batch, k * per_beam])  # noqa: E731
-    best = tf.math.top_k(flat(candidate_score), k=k).indices  # [batch, k]
+    best = tf.math.top_k(_real_first(flat(candidate_score), flat(candidate_real)), k=k).indices  # [batch, k]
     parent = best // per_beam
     new_tokens = tf.gather(flat(candidate_token), best, batch_dims=1)
     new_log_prob = tf.gather(flat(candidate_log_prob), best, batch_dims=1)
     new_length = tf.gather(flat(candidate_length), best, batch_dims=1)
+    new_real = tf.gather(flat(candidate_real), best, batch_dims=1)
     parent_finished = tf.gather(finished, parent, batch_dims=1)
-    new_finished = parent_finished | tf.equal(new_tokens, END_ID) | (new_length >= limit[:, None])
-    return parent, new_tokens, new_log_prob, new_length, new_finished
+    new_finished = (parent_finished | tf.equal(new_tokens, END_ID) | (new_length >= limit[:, None])
+                    | tf.logical_not(new_real))
+    return parent, new_tokens, new_log_prob, new_length, new_finished, new_real
 
 
 def _follow_back_pointers(all_tokens, all_parents, all_weights, order, batch, k, src_len):

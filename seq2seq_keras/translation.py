@@ -30,7 +30,8 @@ class Translation:
     the log-probabilities of ``target_tokens``; ``score`` is what the search
     ranked by (beam search: ``log_prob / lp(len)``; otherwise ``log_prob``).
     ``alternatives`` holds the other n-best hypotheses of a beam search, best
-    first (empty otherwise). ``replaced[i]`` is True where ``target_tokens[i]``
+    first (empty otherwise): real hypotheses only, so fewer than ``n_best - 1``
+    where the search found fewer (e.g. none for an empty sentence). ``replaced[i]`` is True where ``target_tokens[i]``
     is a source word copied in place of the model's ``[UNK]`` (unknown-word
     replacement); same length as ``target_tokens``.
     """
@@ -114,7 +115,8 @@ def _floats(out, name, default):
 
 
 def _beam_columns(out) -> dict:
-    """The ``beams_*`` outputs, hypothesis axis second: [batch, k, ...]."""
+    """The ``beams_*`` outputs, hypothesis axis second: [batch, k, ...]; ``count`` [batch] (all ``k`` for
+    exports and servers from before ``beams_count``)."""
     beams = {
         "text": to_python_strings(_as_numpy(out["beams_translation"])),
         "tokens": to_python_strings(_as_numpy(out["beams_target_tokens"])),
@@ -127,6 +129,9 @@ def _beam_columns(out) -> dict:
         _as_numpy(out["beams_replaced"]).astype(bool) if "beams_replaced" in out
         else np.zeros(beams["attention"].shape[:3], bool)
     )
+    batch, k = beams["length"].shape[:2]
+    beams["count"] = (_as_numpy(out["beams_count"]).astype(np.int64).reshape(-1) if "beams_count" in out
+                      else np.full(batch, k, np.int64))
     return beams
 
 
@@ -153,7 +158,9 @@ def results_to_translations(out: Mapping, sources: Sequence, has_attention: bool
     ``source_length`` [batch], ``target_tokens`` [batch, tgt_len],
     ``target_length`` [batch], ``attention`` [batch, tgt_len, src_len]; uses
     ``log_prob``, ``score`` and ``replaced`` when present, and the ``beams_*``
-    outputs ([batch, k, ...]) for ``n_best > 1``. Values may be NumPy arrays,
+    outputs ([batch, k, ...]) for ``n_best > 1``: the alternatives are the
+    first ``min(n_best, beams_count) - 1`` after the best (``beams_count``
+    [batch] the real hypotheses per sentence; without it, all ``k``). Values may be NumPy arrays,
     nested lists or tensors; ``sources`` (``str`` or ``bytes``) fill
     ``Translation.source``.
 
@@ -189,7 +196,7 @@ def results_to_translations(out: Mapping, sources: Sequence, has_attention: bool
                 _translation(source, beams["text"][b][j], src_tokens[b], s, beams["tokens"][b][j],
                              int(beams["length"][b, j]), beams["attention"][b, j], beams["log_prob"][b, j],
                              beams["score"][b, j], beams["replaced"][b, j], has_attention)
-                for j in range(1, min(n_best, len(beams["text"][b])))
+                for j in range(1, min(n_best, len(beams["text"][b]), int(beams["count"][b])))
             ]
         translations.append(t)
     return translations

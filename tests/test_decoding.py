@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import PRECISIONS
+from conftest import PRECISIONS, TINY_SOURCE
 from seq2seq_keras.text import END_ID, PAD_ID, START_ID
 
 # float32 by default (the step-by-step references below compare to 1e-4); the invariants that must hold
@@ -67,6 +67,35 @@ def tiny_model(tiny_run):
 @pytest.fixture(scope="session")
 def sentences():
     return sample_sentences()
+
+
+#: Target sentences whose vocabulary is 12 tokens: the 4 reserved ones and 8 words.
+TWELVE_TOKEN_TARGET = ["I am a student.", "He eats now."]
+
+
+def twelve_token_model():
+    """An untrained tiny model with a 12-token target vocabulary (10 tokens it may say: [UNK], [END], 8 words).
+
+    Its output biases are drawn far apart (normal, sd 1.5), so no two next-token log-probabilities tie
+    and the searches and their references rank alike.
+    """
+    import keras
+
+    from seq2seq_keras import Seq2Seq, TextProcessor
+
+    source = TextProcessor.for_language("ko").adapt(TINY_SOURCE)
+    target = TextProcessor.for_language("en", add_start_end=True).adapt(TWELVE_TOKEN_TARGET)
+    assert target.vocabulary_size == 12
+    keras.utils.set_random_seed(3)
+    model = Seq2Seq(source, target, embedding_dim=8, encoder_units=6)
+    bias = model.decoder.output_layer.bias
+    bias.assign(np.random.default_rng(3).normal(0.0, 1.5, bias.shape).astype(np.float32))
+    return model
+
+
+@pytest.fixture(scope="session")
+def twelve_tokens():
+    return twelve_token_model()
 
 
 # ---------------------------------------------------------------------- independent references
@@ -199,6 +228,30 @@ def test_returned_tokens_log_prob_and_attention_agree_with_teacher_forcing(tiny_
             assert hypothesis.target_tokens[:-1].count("[END]") == 0
 
 
+# ---------------------------------------------------------------------- n-best lists
+def test_n_best_lists_hold_only_real_hypotheses(tiny_model, twelve_tokens, sentences):
+    """Never a placeholder beam (score -1e9, [PAD], [START]) among the alternatives: fewer where fewer exist."""
+    from seq2seq_keras.decoding import translate
+
+    empty = tiny_model.translate("", method="beam", beam_width=4, n_best=4)
+    assert (empty.text, empty.target_tokens, empty.log_prob, empty.score, empty.alternatives) == ("", [], 0.0, 0.0, [])
+    # 12-token vocabulary, one token at most, width 12: the 10 one-token outputs the model may say, each once.
+    best = translate(twelve_tokens, TINY_SOURCE[0], method="beam", beam_width=12, n_best=12, max_length=1,
+                     replace_unk=False)
+    hypotheses = [best, *best.alternatives]
+    allowed = [t for t in twelve_tokens.target_text.vocabulary if t not in ("", "[START]")]
+    assert sorted(h.target_tokens[0] for h in hypotheses) == sorted(allowed) and len(allowed) == 10
+    assert all(h.length == 1 and -50 < h.score <= 0 and -50 < h.log_prob <= 0 for h in hypotheses)
+    assert [h.score for h in hypotheses] == sorted((h.score for h in hypotheses), reverse=True)
+    # Real sentences mixed with empty ones, n_best = width: every sentence has all k, distinct and finite.
+    batch = sentences[:6] + ["", "   "]
+    for t in translate(tiny_model, batch, method="beam", beam_width=4, n_best=4):
+        hypotheses = [t, *t.alternatives]
+        assert len(hypotheses) == (4 if t.source.strip() else 1)
+        assert len({tuple(h.target_tokens) for h in hypotheses}) == len(hypotheses)
+        for h in hypotheses:
+            assert np.isfinite(h.score) and -50 < h.log_prob <= 0
+            assert "[START]" not in h.target_tokens and "" not in h.target_tokens
 @pytest.fixture(scope="session", params=PRECISIONS)
 def precision_model(request, tmp_path_factory):
     """The tiny word model trained under each of :data:`conftest.PRECISIONS` (its saved policy kept)."""
@@ -217,9 +270,14 @@ def test_attention_rows_are_float32_and_sum_to_one_under_every_precision(precisi
 
     extra = dict(beam_width=3, n_best=3) if method == "beam" else dict(seed=5) if method == "sample" else {}
     for t in translate(precision_model, sentences[:8] + ["나는"], method=method, **extra):
-        for hypothesis in [t, *t.alternatives]:
+        hypotheses = [t, *t.alternatives]
+        for hypothesis in hypotheses:
             assert hypothesis.attention.dtype == np.float32 and hypothesis.attention.shape[0] == hypothesis.length
             np.testing.assert_allclose(hypothesis.attention.sum(-1), 1.0, atol=1e-6)
+        if method == "beam":  # n-best lists hold only real hypotheses: distinct, finite, never [PAD]/[START]
+            assert len({tuple(h.target_tokens) for h in hypotheses}) == len(hypotheses) == 3
+            assert all(np.isfinite(h.score) and -50 < h.log_prob <= 0 and "[START]" not in h.target_tokens
+                       and "" not in h.target_tokens for h in hypotheses)
 
 
 # ---------------------------------------------------------------------- limits and bad input

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import PRECISIONS, TINY_SOURCE
-from test_decoding import tiny_run_dir
+from test_decoding import tiny_run_dir, twelve_token_model
 
 EXPECTED_OUTPUTS = {
     "serving_default": {"translation": (tf.string, 1)},
@@ -25,7 +25,7 @@ EXPECTED_OUTPUTS = {
 }
 EXPECTED_OUTPUTS["beam_search"] = dict(
     EXPECTED_OUTPUTS["translate_with_attention"],
-    score=(tf.float32, 1), beams_translation=(tf.string, 2), beams_score=(tf.float32, 2),
+    score=(tf.float32, 1), beams_translation=(tf.string, 2), beams_score=(tf.float32, 2), beams_count=(tf.int32, 1),
 )
 BAD_INPUTS = ["", "  \t ", "\x00\x01\x1f", b"\xff\xfe \xc3(", "😀 ሰላም ∑ 漢字", "나는\n학생이다", " ".join(["학생"] * 2000)]
 
@@ -81,6 +81,22 @@ def assert_same_as_python(outputs: dict, translations, with_score=False):
 
     differences = compare_with_translations(outputs, translations, with_score=with_score)
     assert differences.problems == []
+
+
+def assert_beams_same_as_python(outputs: dict, translations):
+    """beam_search's every-hypothesis outputs (one batch) against ``model.translate(..., n_best=k)``: per sentence
+    ``beams_count`` real hypotheses, their texts and scores the best's and its alternatives', then ``""`` scored
+    0.0 in the entries after them (never a placeholder's -1e9, nor -inf or NaN)."""
+    texts, scores, counts = (np.asarray(outputs[name]) for name in ("beams_translation", "beams_score", "beams_count"))
+    k = texts.shape[1]
+    assert counts.dtype == np.int32 and scores.dtype == np.float32 and np.all(np.isfinite(scores))
+    assert len(texts) == len(counts) == len(translations)
+    for b, t in enumerate(translations):
+        real, n = [t, *t.alternatives], int(counts[b])
+        assert n == len(real) and 1 <= n <= k
+        assert [_as_text(x) for x in texts[b][:n]] == [h.text for h in real]
+        np.testing.assert_allclose(scores[b][:n], [h.score for h in real], atol=1e-4)
+        assert [_as_text(x) for x in texts[b][n:]] == [""] * (k - n) and scores[b][n:].tolist() == [0.0] * (k - n)
 
 
 # ---------------------------------------------------------------------- layout, versions, config
@@ -234,6 +250,34 @@ def test_random_strings_through_the_exported_signature(loaded, batch):
         assert all(x == b"" for x in out["target_tokens"][b][t_len[b]:])
         assert all(x == b"" for x in out["source_tokens"][b][s_len[b]:])
     assert np.all(np.isfinite(out["log_prob"])) and np.all(out["log_prob"] <= 0)
+
+
+# ---------------------------------------------------------------------- n-best outputs
+def test_beam_search_signature_says_which_hypotheses_are_real(session, word_model, tmp_path):
+    """Through TF Serving's loader: ``beams_count`` and the empty entries agree with
+    ``model.translate(..., n_best=k)``, for empty sources (1 hypothesis of 4) and for a 12-token vocabulary
+    exported with beam width 12 and max_length 1 (10 hypotheses of 12)."""
+    from seq2seq_keras.decoding import translate
+    from seq2seq_keras.export import ExportSettings, export_model
+    from seq2seq_keras.serving_loader import ServingSession, tf_text_op_libraries
+
+    batch = ["", TINY_SOURCE[0], "   ", TINY_SOURCE[1]]
+    text = {"text": np.array([s.encode() for s in batch], dtype=object)}
+    out = session.run("beam_search", text)
+    assert out["beams_score"][[0, 2], 1:].tolist() == [[0.0] * 3] * 2  # the empty sources' placeholders
+    assert out["beams_count"].tolist() == [1, 4, 1, 4]
+    assert_beams_same_as_python(out, translate(word_model, batch, method="beam", beam_width=4, n_best=4))
+
+    model = twelve_token_model()
+    path = export_model(model, "twelve", tmp_path, settings=ExportSettings(beam_width=12, max_length=1),
+                        warmup_texts=[], write_config=False)
+    with ServingSession(path, op_libraries=tf_text_op_libraries()) as twelve:
+        out = twelve.run("beam_search", text)
+    assert out["beams_score"][[1, 3], 10:].tolist() == [[0.0] * 2] * 2 and out["beams_score"].min() > -50
+    assert out["beams_count"].tolist() == [1, 10, 1, 10]
+    beam = translate(model, batch, method="beam", beam_width=12, n_best=12, max_length=1)
+    assert_beams_same_as_python(out, beam)
+    assert_same_as_python(out, beam, with_score=True)
 
 
 # ---------------------------------------------------------------------- real-world decoding options

@@ -12,7 +12,8 @@ import pytest
 import tensorflow as tf
 
 from seq2seq_keras.text import END_ID, PAD_ID, START_ID
-from test_decoding import (  # noqa: F401  (tiny_model, tiny_run, sentences: fixtures)
+from conftest import TINY_SOURCE
+from test_decoding import (  # noqa: F401  (tiny_model, tiny_run, sentences, twelve_tokens: fixtures)
     _limit,
     _source_ids,
     forced_model,
@@ -24,6 +25,7 @@ from test_decoding import (  # noqa: F401  (tiny_model, tiny_run, sentences: fix
     tiny_model,
     tiny_run,
     token_ids,
+    twelve_tokens,
 )
 
 
@@ -74,6 +76,51 @@ def test_beam_search_matches_a_textbook_reference(tiny_model, sentences, beam_wi
         scores = [h.score for h in ours]
         assert scores == sorted(scores, reverse=True)
         assert len({tuple(h.target_tokens) for h in ours}) == len(ours)
+        assert all(np.isfinite(s) and -50 < s <= 0 for s in scores)
+        assert not {"", "[START]"} & {token for h in ours for token in h.target_tokens}
+
+
+def _beam_arrays(model, sentences, **options):
+    from seq2seq_keras.search import beam_search
+
+    out = beam_search(model, tf.cast(model.source_text(sentences), tf.int32), **options)
+    return {name: value.numpy() for name, value in out.items()}
+
+
+def test_an_empty_source_has_one_hypothesis_and_empty_entries(tiny_model, sentences):
+    """A sentence with no tokens: hypothesis 0 is the empty translation (log-probability 0), count 1, and the
+    other k - 1 entries are empty (length 0, tokens 0, zero attention, log_prob and score 0.0), never a
+    placeholder's -1e9; the real sentence beside it in the batch keeps all k."""
+    out = _beam_arrays(tiny_model, ["", sentences[0]], max_length=100, beam_width=4, length_penalty=0.6)
+    assert out["score"][0].tolist() == [0.0] * 4 and out["log_prob"][0].tolist() == [0.0] * 4
+    assert out["length"][0].tolist() == [0] * 4 and not out["tokens"][0].any() and not out["attention"][0].any()
+    assert out["count"].tolist() == [1, 4]
+    assert np.all(np.isfinite(out["score"][1])) and np.all(out["length"][1] >= 1)
+
+
+def test_more_beams_than_hypotheses_returns_the_real_ones_then_empty_entries(twelve_tokens):
+    """12-token vocabulary, max_length=1, width 12: 10 real one-token hypotheses (never [PAD] or [START]), the
+    textbook reference's, best first; entries 10 and 11 empty. With max_length=2 all 12 are real again."""
+    model, sentence = twelve_tokens, TINY_SOURCE[0]
+    out = _beam_arrays(model, [sentence], max_length=1, beam_width=12, length_penalty=0.6, block_ngram_repeat=0)
+    reference = reference_beam(model, sentence, 12, 0.6, max_length=1)
+    assert len(reference) == 10
+    for j, ref in enumerate(reference):
+        assert out["tokens"][0, j, :out["length"][0, j]].tolist() == ref["tokens"]
+        assert out["log_prob"][0, j] == pytest.approx(ref["log_prob"], abs=2e-5)
+        assert out["score"][0, j] == pytest.approx(ref["score"], abs=2e-5)
+        np.testing.assert_allclose(out["attention"][0, j, :1], ref["rows"], atol=1e-6)
+    assert sorted(out["tokens"][0, :10, 0]) == sorted(set(range(12)) - {PAD_ID, START_ID})
+    assert out["score"][0, 10:].tolist() == [0.0, 0.0] and out["log_prob"][0, 10:].tolist() == [0.0, 0.0]
+    assert out["length"][0, 10:].tolist() == [0, 0] and not out["tokens"][0, 10:].any()
+    assert not out["attention"][0, 10:].any()
+    assert out["count"].tolist() == [10]
+    two = _beam_arrays(model, [sentence], max_length=2, beam_width=12, length_penalty=0.6, block_ngram_repeat=0)
+    reference = reference_beam(model, sentence, 12, 0.6, max_length=2)
+    assert two["count"].tolist() == [12] and len(reference) == 12
+    for j, ref in enumerate(reference):
+        assert two["tokens"][0, j, :two["length"][0, j]].tolist() == ref["tokens"]
+        assert two["score"][0, j] == pytest.approx(ref["score"], abs=2e-5)
 
 
 # ---------------------------------------------------------------------- coverage penalty (GNMT)

@@ -19,6 +19,7 @@ from test_export import (  # noqa: F401  (fixtures)
     BAD_INPUTS,
     EXPECTED_OUTPUTS,
     _as_text,
+    assert_beams_same_as_python,
     assert_same_as_python,
     exported_dir,
     word_export,
@@ -49,9 +50,7 @@ def test_fresh_process_gives_the_python_results_for_every_signature(tmp_path_fac
     assert_same_as_python(out["translate_with_attention"], greedy)
     beam = translate(model, batch, method="beam", beam_width=4, length_penalty=0.6, n_best=4)
     assert_same_as_python(out["beam_search"], beam, with_score=True)
-    for b, t in enumerate(beam):
-        assert [_as_text(x) for x in out["beam_search"]["beams_translation"][b]] == [t.text] + [a.text for a in t.alternatives]
-        np.testing.assert_allclose(out["beam_search"]["beams_score"][b], [t.score] + [a.score for a in t.alternatives], atol=1e-4)
+    assert_beams_same_as_python(out["beam_search"], beam)
     assert {k: v.shape[0] for k, v in out["empty"].items()} == {k: 0 for k in EXPECTED_OUTPUTS["beam_search"]}
     # ...and so does the TF2 path (tf.saved_model.load) on the same calls.
     tf2 = {key[len("tf2:"):]: value for key, value in report["outputs"].items() if key.startswith("tf2:")}

@@ -358,7 +358,7 @@ def test_export_runs_through_tf_servings_loader_with_python_parity(tmp_path_fact
     """Trained under either precision, the export computes in float32: every signature equals the Python API
     on the same weights in float32, and every layer's and head's attention rows sum to 1 within 1e-6."""
     from test_decoding import sample_sentences
-    from test_export import BAD_INPUTS, EXPECTED_OUTPUTS, _as_text, assert_same_as_python
+    from test_export import BAD_INPUTS, EXPECTED_OUTPUTS, _as_text, assert_beams_same_as_python, assert_same_as_python
 
     from seq2seq_keras.decoding import translate
     from seq2seq_keras.export import export_model
@@ -388,8 +388,7 @@ def test_export_runs_through_tf_servings_loader_with_python_parity(tmp_path_fact
             np.testing.assert_allclose(heads[b, :, :, :n, :s].sum(-1), 1.0, atol=1e-6)
     beam = translate(model, batch, method="beam", beam_width=4, length_penalty=0.6, n_best=4)
     assert_same_as_python(out["beam_search"], beam, with_score=True)
-    for b, t in enumerate(beam):
-        assert [_as_text(x) for x in out["beam_search"]["beams_translation"][b]] == [t.text] + [a.text for a in t.alternatives]
+    assert_beams_same_as_python(out["beam_search"], beam)
     assert check_servable(path).ok
 
 

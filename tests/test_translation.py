@@ -51,6 +51,20 @@ def test_outputs_become_translations_cut_to_their_lengths():
     assert (empty.source, empty.text, empty.target_tokens, empty.attention.shape) == ("\ufffd", "", [], (0, 0))
 
 
+def test_beams_count_says_how_many_alternatives_are_real():
+    """``beams_count`` [batch]: only the real hypotheses become alternatives (none for the empty sentence, whose
+    second entry is empty padding), in NumPy and JSON-shaped outputs; without it (older exports) all k are."""
+    out = dict(_outputs(), beams_count=np.array([2, 1], np.int32))
+    for values in (out, {name: value.tolist() for name, value in out.items()}):
+        first, empty = results_to_translations(values, ["그는 eats.", ""], n_best=2)
+        assert [a.text for a in first.alternatives] == ["it eats."] and empty.alternatives == []
+    out["beams_count"] = np.array([1, 1], np.int32)
+    first, _ = results_to_translations(out, ["그는 eats.", ""], n_best=2)
+    assert first.alternatives == []
+    first, empty = results_to_translations(_outputs(), ["그는 eats.", ""], n_best=2)
+    assert len(first.alternatives) == len(empty.alternatives) == 1
+
+
 def test_older_outputs_and_models_without_attention():
     out = _outputs(with_beams=False)
     for name in ("log_prob", "score", "replaced"):
