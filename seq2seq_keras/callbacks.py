@@ -83,6 +83,19 @@ def _as_sentence(item: Any) -> SnapshotSentence:
     )
 
 
+def _check_not_blank(index: int, sentence: SnapshotSentence) -> None:
+    """Refuse a source (or a given reference) without a word: its attention has no row or column to draw."""
+    from .builtin_ko_en import word_tokens
+
+    for part in ("source", "reference"):
+        text = getattr(sentence, part)
+        if text is not None and not word_tokens(text):
+            raise ValueError(
+                f"sentences[{index}] has a blank {part} ({text!r}): there is no attention to watch on it; "
+                f"remove that entry or give it words."
+            )
+
+
 @dataclasses.dataclass
 class AttentionSnapshot:
     """The attention on the watched sentences at one moment of training.
@@ -166,7 +179,8 @@ class AttentionSnapshots(keras.callbacks.Callback):
         dpi: resolution of the TensorBoard images.
 
     Raises:
-        ValueError: ``every < 1`` or no sentences (here); in ``on_train_begin``, a
+        ValueError: ``every < 1``, no sentences, or a sentence whose source (or given
+            reference) is blank, i.e. has no word (here, naming the entry); in ``on_train_begin``, a
             model without attention (``attention=None``: there is nothing to watch;
             remove the callback) or an alignment that does not fit its sentence.
     """
@@ -187,6 +201,8 @@ class AttentionSnapshots(keras.callbacks.Callback):
         self._given = None if sentences is None else [_as_sentence(s) for s in sentences]
         if self._given is not None and not self._given:
             raise ValueError("sentences is empty: give at least one sentence to watch, or None for the defaults.")
+        for index, sentence in enumerate(self._given or []):
+            _check_not_blank(index, sentence)
         self.log_dir = None if log_dir is None else Path(log_dir)
         self.every = every
         self.before_training = before_training

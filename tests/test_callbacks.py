@@ -204,6 +204,18 @@ def test_bad_arguments_say_what_to_give():
     assert mixed.sentences[1].alignment == ((0, 0), (1, 1))
 
 
+@pytest.mark.parametrize("blank", ["", "   ", "\t\n", ("", ""), ("", "I am a student"),
+                                   SnapshotSentence("\u200b ")])
+def test_blank_sentences_are_refused_in_the_constructor_naming_the_entry(blank):
+    """A blank source has no attention to draw: refused at once (it used to stop ``fit`` after the first
+    epoch with 'Nothing to plot'), in one line that names the entry and what to do."""
+    with pytest.raises(ValueError, match=r"^sentences\[1\] has a blank source \(.*\).*remove that entry") as e:
+        AttentionSnapshots(sentences=["나는 학생이다", blank])
+    assert "\n" not in str(e.value)
+    with pytest.raises(ValueError, match=r"^sentences\[0\] has a blank reference"):
+        AttentionSnapshots(sentences=[("나는 학생이다", "  ")])
+
+
 def test_alignment_outside_its_sentence_is_refused_before_training():
     callback = AttentionSnapshots(sentences=[("나는 학생이다", "I am a student", [(5, 0)])])
     with pytest.raises(ValueError, match="outside"):
