@@ -318,3 +318,40 @@ def test_sigkill_at_the_worst_moments_leaves_every_committed_epoch_logged_exactl
     for run, key in [("train", "loss"), ("validation", "val_loss")]:  # the values of the committed epochs
         np.testing.assert_allclose([v for _, v in read_events(logs / run)["epoch_loss"]], state["history"][key],
                                    rtol=1e-6)
+
+
+def test_discard_summaries_after_keeps_the_committed_steps_of_each_kind_and_drops_a_cut_off_record(tmp_path):
+    """A checkpoint at 2 epochs / 16 optimizer steps: epoch-indexed summaries at steps 0-1 stay, later ones go;
+    Keras' ``*_vs_iterations`` points at steps <= 16 stay; a record cut off by a kill is dropped; a file with
+    nothing to drop is left byte for byte; the file header stays (TensorBoard still reads the files)."""
+    from seq2seq_keras.callbacks import discard_summaries_after
+
+    def write(run, points):
+        writer = tf.summary.create_file_writer(str(tmp_path / run))
+        with writer.as_default():
+            for tag, step in points:
+                tf.summary.scalar(tag, float(step), step=step)
+        writer.close()
+        return next((tmp_path / run).glob("*tfevents*"))
+
+    validation = write("validation", [("epoch_loss", 0), ("evaluation_loss_vs_iterations", 8), ("epoch_loss", 1),
+                                      ("evaluation_loss_vs_iterations", 16), ("epoch_loss", 2),
+                                      ("evaluation_loss_vs_iterations", 24)])
+    attention = write(RUN_NAME, [(AER_TAG, 0), (AER_TAG, 1), (AER_TAG, 2)])
+    with open(attention, "ab") as f:  # a record the kill cut off: its length field and half its payload
+        f.write(validation.read_bytes()[-40:-10])
+    train_file = write("train", [("epoch_loss", 0), ("epoch_loss", 1)])
+    untouched = train_file.read_bytes()
+    write("elsewhere", [("epoch_loss", 5)])  # not a run this package writes
+
+    with pytest.raises(tf.errors.DataLossError):
+        read_events(tmp_path / RUN_NAME)
+    assert discard_summaries_after(tmp_path, epochs=2, steps=16) == 3
+    kept = read_events(tmp_path / "validation")
+    assert steps(kept, "epoch_loss") == [0, 1] and steps(kept, "evaluation_loss_vs_iterations") == [8, 16]
+    assert steps(read_events(tmp_path / RUN_NAME), AER_TAG) == [0, 1]
+    assert train_file.read_bytes() == untouched
+    assert steps(read_events(tmp_path / "elsewhere"), "epoch_loss") == [5]
+    assert accumulated(tmp_path / "validation") == {"epoch_loss": [0, 1], "evaluation_loss_vs_iterations": [8, 16]}
+    assert sorted(p.name for p in (tmp_path / RUN_NAME).iterdir()) == [attention.name]  # no temporary left
+    assert discard_summaries_after(tmp_path, epochs=2, steps=16) == 0  # idempotent
