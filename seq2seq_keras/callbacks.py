@@ -12,7 +12,12 @@ writes TensorBoard summaries under ``<log_dir>/attention``::
     model.fit(train_ds, epochs=5, callbacks=[snapshots, keras.callbacks.TensorBoard("runs/demo/logs")])
     # tensorboard --logdir runs/demo/logs      (IMAGES: attention/*, SCALARS: alignment/*)
 
-``seq2seq-keras train --tensorboard DIR`` adds both callbacks. The idea follows
+``seq2seq-keras train --tensorboard DIR`` adds both callbacks (:func:`tensorboard_callbacks`). The
+summaries of an epoch are on disk before the run's checkpoint commits that epoch, and a resumed
+run first drops what a killed one wrote after its last commit (:func:`discard_summaries_after`),
+so every committed epoch has each summary exactly once. Under a distribution strategy only the
+process that should write summaries does (one device, ``MirroredStrategy``: the process;
+``MultiWorkerMirroredStrategy``: the chief, :func:`writes_summaries`). The idea follows
 tensorflow/nmt, which wrote attention images to TensorBoard while training
 (``nmt/attention_model.py``, ``_create_attention_images_summary``); here the
 images are the package's labelled heatmaps, with Hangul rendered.
@@ -22,6 +27,9 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import os
+import shutil
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -30,8 +38,15 @@ from typing import Any, Sequence
 import keras
 import numpy as np
 
+from .checkpointing import optimizer_step
+
 #: The subfolder of ``log_dir`` the summaries go to (Keras' TensorBoard callback writes ``train``/``validation``).
 RUN_NAME = "attention"
+#: Every run (subfolder of ``log_dir``) :func:`tensorboard_callbacks` writes.
+RUNS = ("train", "validation", RUN_NAME)
+#: Keras' TensorBoard callback indexes the summaries whose tag ends so (``evaluation_loss_vs_iterations``, written
+#: after each validation) by optimizer step; every other summary here is indexed by Keras' epoch index.
+OPTIMIZER_STEP_SUFFIX = "_vs_iterations"
 IMAGE_TAG = "attention/sentence_{index}"
 AER_TAG = "alignment/aer"
 GOLD_MASS_TAG = "alignment/gold_attention_mass"
@@ -81,6 +96,19 @@ def _as_sentence(item: Any) -> SnapshotSentence:
         f"Cannot watch {item!r}: give a source string, a (source, reference) or (source, reference, alignment) "
         "tuple, or a builtin_ko_en.AlignedPair."
     )
+
+
+def _check_not_blank(index: int, sentence: SnapshotSentence) -> None:
+    """Refuse a source (or a given reference) without a word: its attention has no row or column to draw."""
+    from .builtin_ko_en import word_tokens
+
+    for part in ("source", "reference"):
+        text = getattr(sentence, part)
+        if text is not None and not word_tokens(text):
+            raise ValueError(
+                f"sentences[{index}] has a blank {part} ({text!r}): there is no attention to watch on it; "
+                f"remove that entry or give it words."
+            )
 
 
 @dataclasses.dataclass
@@ -152,7 +180,8 @@ class AttentionSnapshots(keras.callbacks.Callback):
 
     Args:
         log_dir: TensorBoard log folder (the one passed to ``tensorboard --logdir``);
-            None keeps the snapshots in memory only.
+            None keeps the snapshots in memory only, as does a process that should not
+            write summaries (a non-chief worker, :func:`writes_summaries`).
         sentences: what to watch: source strings, ``(source, reference)`` or
             ``(source, reference, alignment)`` tuples (``alignment``:
             ``(source_word, target_word)`` links over
@@ -166,7 +195,8 @@ class AttentionSnapshots(keras.callbacks.Callback):
         dpi: resolution of the TensorBoard images.
 
     Raises:
-        ValueError: ``every < 1`` or no sentences (here); in ``on_train_begin``, a
+        ValueError: ``every < 1``, no sentences, or a sentence whose source (or given
+            reference) is blank, i.e. has no word (here, naming the entry); in ``on_train_begin``, a
             model without attention (``attention=None``: there is nothing to watch;
             remove the callback) or an alignment that does not fit its sentence.
     """
@@ -187,6 +217,8 @@ class AttentionSnapshots(keras.callbacks.Callback):
         self._given = None if sentences is None else [_as_sentence(s) for s in sentences]
         if self._given is not None and not self._given:
             raise ValueError("sentences is empty: give at least one sentence to watch, or None for the defaults.")
+        for index, sentence in enumerate(self._given or []):
+            _check_not_blank(index, sentence)
         self.log_dir = None if log_dir is None else Path(log_dir)
         self.every = every
         self.before_training = before_training
@@ -208,11 +240,11 @@ class AttentionSnapshots(keras.callbacks.Callback):
         if self._given is None:
             self.sentences = default_sentences(getattr(model.source_text, "language", "ko"))
         self._check_alignments()
-        if self.log_dir is not None and self._writer is None:
+        if self.log_dir is not None and self._writer is None and writes_summaries(model):
             import tensorflow as tf
 
             self._writer = tf.summary.create_file_writer(str(self.log_dir / RUN_NAME))
-        if self.before_training and not self.snapshots and int(model.optimizer.iterations) == 0:
+        if self.before_training and not self.snapshots and optimizer_step(model) == 0:
             self.snapshots.append(self.snapshot(-1))
 
     def on_epoch_end(self, epoch, logs=None):
@@ -328,13 +360,68 @@ class AttentionSnapshots(keras.callbacks.Callback):
             gold_matrix(s.alignment, len(word_tokens(s.reference)), len(word_tokens(s.source)))  # raises if outside
 
 
-def tensorboard_callbacks(log_dir: str | Path, model=None, **snapshot_options) -> list[keras.callbacks.Callback]:
-    """Keras' ``TensorBoard`` (losses and metrics per epoch) and, for a model with attention, :class:`AttentionSnapshots`.
+def writes_summaries(model) -> bool:
+    """Whether this process writes ``model``'s TensorBoard summaries.
 
-    A model without attention gets the losses only (with a warning).
+    The model's distribution strategy decides (``strategy.extended.should_save_summary``):
+    yes on one device and under ``MirroredStrategy`` (one process); under
+    ``MultiWorkerMirroredStrategy`` only on the chief (worker 0, or the ``chief`` task), as
+    for Keras' checkpoints and tf.keras' TensorBoard, so that the workers do not write the
+    same steps into one log folder.
+    """
+    strategy = getattr(model, "distribute_strategy", None)
+    return bool(getattr(getattr(strategy, "extended", None), "should_save_summary", True))
+
+
+class EpochTensorBoard(keras.callbacks.TensorBoard):
+    """Keras' ``TensorBoard`` that has each epoch's summaries on disk at the end of the epoch, on the chief only.
+
+    * Keras' callback leaves its writers' buffers to TensorFlow (flushed every 2 minutes or
+      10 events, and at the end of ``fit``), so a kill lost the last epochs' ``epoch_loss``.
+      This one flushes its writers at the end of every epoch: a checkpoint callback that
+      runs after it commits an epoch whose losses are written.
+    * A process that should not write summaries (:func:`writes_summaries`: a non-chief worker)
+      writes into a temporary folder, removed at the end of ``fit`` (as tf.keras' TensorBoard
+      did), so every worker runs the same callbacks and only the chief's summaries reach
+      ``log_dir``.
+
+    Args: those of ``keras.callbacks.TensorBoard``.
+    """
+
+    def __init__(self, log_dir="logs", **options):
+        super().__init__(log_dir=str(log_dir), **options)
+        self.requested_log_dir = str(log_dir)
+        self._temporary_dir: str | None = None
+
+    def set_model(self, model):
+        if writes_summaries(model):
+            self.log_dir = self.requested_log_dir
+        else:
+            self._temporary_dir = self._temporary_dir or tempfile.mkdtemp(prefix="seq2seq-keras-worker-tensorboard-")
+            self.log_dir = self._temporary_dir
+        super().set_model(model)
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        for writer in self._writers.values():  # the train (and validation) writers Keras has made
+            writer.flush()
+
+    def on_train_end(self, logs=None):
+        super().on_train_end(logs)
+        if self._temporary_dir is not None:
+            shutil.rmtree(self._temporary_dir, ignore_errors=True)
+            self._temporary_dir = None
+
+
+def tensorboard_callbacks(log_dir: str | Path, model=None, **snapshot_options) -> list[keras.callbacks.Callback]:
+    """:class:`EpochTensorBoard` (losses and metrics per epoch) and, for a model with attention, :class:`AttentionSnapshots`.
+
+    A model without attention gets the losses only (with a warning). Both write only where
+    :func:`writes_summaries` says so, and have an epoch's summaries flushed to disk when their
+    ``on_epoch_end`` returns: a checkpoint callback belongs after them.
     """
     callbacks: list[keras.callbacks.Callback] = [
-        keras.callbacks.TensorBoard(log_dir=str(log_dir), write_graph=False, profile_batch=0)
+        EpochTensorBoard(log_dir=str(log_dir), write_graph=False, profile_batch=0)
     ]
     if model is None or getattr(model, "has_attention", False):
         callbacks.append(AttentionSnapshots(log_dir, **snapshot_options))
@@ -342,3 +429,73 @@ def tensorboard_callbacks(log_dir: str | Path, model=None, **snapshot_options) -
         warnings.warn("This model has no attention (attention=None): TensorBoard gets losses and metrics only, "
                       "no attention heatmaps or alignment scores.", stacklevel=2)
     return callbacks
+
+
+def discard_summaries_after(log_dir: str | Path, epochs: int, steps: int) -> int:
+    """Remove the summaries of work after a checkpoint from the event files of ``log_dir``'s runs (:data:`RUNS`).
+
+    A resumed :func:`~seq2seq_keras.training.train` calls it with its checkpoint's position
+    before it writes anything: ``epochs`` epochs complete, ``steps`` optimizer steps done.
+    An epoch's summaries are flushed before its checkpoint commits, so those of committed
+    epochs are all on disk; what a killed run wrote after its last commit (the summaries of
+    an epoch it did not commit, a record cut off mid-write) belongs to work the resumed run
+    redoes, and is removed here, so that each step appears exactly once: epoch-indexed
+    summaries at step ``>= epochs``, and Keras' optimizer-step-indexed ones (tags ending in
+    :data:`OPTIMIZER_STEP_SUFFIX`) at step ``> steps``. Other events (file headers) stay.
+
+    Why rewrite the files: ``tf.summary`` has no purge, and TensorBoard's own mechanism (a
+    ``SessionLog.START`` event at step ``s`` makes its loader drop the run's earlier events
+    at step ``>= s``) applies one step number to every tag of a run, while Keras'
+    ``validation`` run holds epoch indices and optimizer steps side by side (it would drop
+    every ``evaluation_*_vs_iterations`` point); and it helps only readers that implement
+    it. A rewritten file reads the same to every reader. Each file is replaced atomically
+    (a synced temporary file whose name TensorBoard ignores, then a rename), so a kill
+    during the rewrite leaves the old file or the new one.
+
+    Returns the number of summary values removed.
+    """
+    import tensorflow as tf
+
+    from .atomic import fsync_directory
+
+    removed = 0
+    for run in RUNS:
+        folder = Path(log_dir) / run
+        if not folder.is_dir():
+            continue
+        for leftover in folder.glob(".*.rewrite.tmp"):  # an interrupted rewrite
+            leftover.unlink(missing_ok=True)
+        for file in sorted(folder.glob("*tfevents*")):
+            kept, dropped, changed = [], 0, False
+            try:
+                for record in tf.data.TFRecordDataset(str(file)):
+                    raw = record.numpy()
+                    event = tf.compat.v1.Event.FromString(raw)
+                    values = [v for v in event.summary.value if not _after(v.tag, event.step, epochs, steps)]
+                    if len(values) == len(event.summary.value):
+                        kept.append(raw)
+                        continue
+                    dropped += len(event.summary.value) - len(values)
+                    changed = True
+                    if values:
+                        del event.summary.value[:]
+                        event.summary.value.extend(values)
+                        kept.append(event.SerializeToString())
+            except tf.errors.DataLossError:  # the last record was cut off by the kill
+                changed = True
+            if not changed:
+                continue
+            temporary = folder / f".{file.name.replace('tfevents', 'events')}.rewrite.tmp"
+            with tf.io.TFRecordWriter(str(temporary)) as writer:
+                for raw in kept:
+                    writer.write(raw)
+            with open(temporary, "rb") as f:
+                os.fsync(f.fileno())
+            os.replace(temporary, file)
+            fsync_directory(folder)
+            removed += dropped
+    return removed
+
+
+def _after(tag: str, step: int, epochs: int, steps: int) -> bool:
+    return step > steps if tag.endswith(OPTIMIZER_STEP_SUFFIX) else step >= epochs

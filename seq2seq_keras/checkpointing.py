@@ -93,8 +93,23 @@ def estimate_checkpoint_bytes(model: keras.Model) -> int:
     return weights + 2 * trainable + 256 * 1024  # + HDF5 structure
 
 
+def variable_value(variable) -> np.ndarray:
+    """The value of a Keras or TensorFlow variable as a NumPy array, under any distribution strategy.
+
+    ``int(variable)``/``float(variable)`` fail on a ``MirroredVariable`` (``MirroredStrategy``,
+    ``MultiWorkerMirroredStrategy``); ``keras.ops.convert_to_numpy`` reads the value as the
+    strategy defines it (a mirrored variable's common value, a sync-on-read one's aggregate).
+    """
+    return np.asarray(keras.ops.convert_to_numpy(variable))
+
+
+def optimizer_step(model: keras.Model) -> int:
+    """``model.optimizer.iterations`` as a Python int: optimizer updates since the start, on one device or several."""
+    return int(variable_value(model.optimizer.iterations))
+
+
 def all_finite(values) -> bool:
-    return all(np.isfinite(np.asarray(keras.ops.convert_to_numpy(v))).all() for v in values)
+    return all(np.isfinite(variable_value(v)).all() for v in values)
 
 
 # --------------------------------------------------------------------------- records
@@ -260,7 +275,7 @@ class SafeBackupAndRestore(keras.callbacks.BackupAndRestore):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
-        step = int(self.model.optimizer.iterations)
+        step = optimizer_step(self.model)
         resume = self._resume_pending
         if resume is not None and epoch == resume.epoch:
             # Continue a mid-epoch checkpoint: the epoch started `batch` steps ago and its
@@ -298,7 +313,7 @@ class SafeBackupAndRestore(keras.callbacks.BackupAndRestore):
 
     # ------------------------------------------------------------------ writing
     def _batch_in_epoch(self) -> int:
-        return int(self.model.optimizer.iterations) - self._epoch_start_step
+        return optimizer_step(self.model) - self._epoch_start_step
 
     def _commit_epoch_end(self, epoch: int, logs: dict) -> CheckpointRecord | None:
         loss = logs.get("loss")
@@ -336,7 +351,7 @@ class SafeBackupAndRestore(keras.callbacks.BackupAndRestore):
     def _commit(self, epoch: int, batch: int, history: dict | None = None) -> CheckpointRecord | None:
         """Write the model's state as a new record; ``None`` (nothing written) if it is not finite."""
         model = self.model
-        step = int(model.optimizer.iterations)
+        step = optimizer_step(model)
         previous = self.records()
         if previous and (previous[0].epoch, previous[0].batch, previous[0].step) == (epoch, batch, step):
             return previous[0]
@@ -353,8 +368,8 @@ class SafeBackupAndRestore(keras.callbacks.BackupAndRestore):
                 step=step,
                 weights=name,
                 sha256=file_sha256(path),
-                seed_states=[np.asarray(v).tolist() for v in seed_generator_states(model)],
-                metric_states=None if batch == 0 else [float(np.asarray(v)) for v in model.metrics_variables],
+                seed_states=[variable_value(v).tolist() for v in seed_generator_states(model)],
+                metric_states=None if batch == 0 else [float(variable_value(v)) for v in model.metrics_variables],
                 history={k: list(v) for k, v in (self.history if history is None else history).items()},
                 saved_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             )

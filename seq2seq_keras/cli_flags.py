@@ -6,9 +6,9 @@ Two mechanisms, both used by :mod:`seq2seq_keras.cli`:
   field (name, type, default and help from the field), so a new field is a new flag;
   :func:`train_config_from_args` turns the parsed flags back into a ``TrainConfig``.
 * :class:`HelpFormatter`: help texts may name a library default as ``{module.NAME}`` or
-  ``{module.function(parameter)}``; the value is read from the library
-  (:func:`library_default`) only when the help is printed, so building the parser imports
-  neither TensorFlow nor Keras.
+  ``{module.function(parameter)}``; the value is read from the module's source
+  (:func:`library_default`) only when the help is printed, so neither building the parser
+  nor any command's ``--help`` imports TensorFlow or Keras.
 """
 
 from __future__ import annotations
@@ -24,11 +24,18 @@ _LIGHT_MODULES = frozenset({"decoding_options", "choices", "config", "hardware",
 
 
 def library_default(spec: str):
-    """The value of a library default, imported when asked (so building the parser stays light).
+    """The value of a library default, read when asked without starting TensorFlow where it can be.
 
     ``spec`` is ``"module.NAME"`` (a constant, ``"decoding_options.DEFAULT_BEAM_WIDTH"``) or
     ``"module.function(parameter)"`` (a parameter's default, ``"evaluation.evaluate(batch_size)"``),
-    ``module`` relative to this package.
+    ``module`` relative to this package. The value is read from the module's source
+    (:func:`static_default`): a literal, or a name bound to one in that module or imported
+    from another of the package's modules, so ``--help`` of every command stays free of
+    TensorFlow and Keras whichever module holds the default. A default that is computed
+    (not a literal) is read by importing the module.
+
+    Raises:
+        ValueError: ``spec`` is neither form.
     """
     import importlib
     import inspect
@@ -37,10 +44,67 @@ def library_default(spec: str):
     if match is None:
         raise ValueError(f"library default {spec!r}: write module.NAME or module.function(parameter).")
     module, name, parameter = match.groups()
+    try:
+        return static_default(module, name, parameter)
+    except _NotStatic:
+        pass
     if module not in _LIGHT_MODULES:
         start_tensorflow()  # most library modules load TensorFlow: quietly
     value = getattr(importlib.import_module(f"{__package__}.{module}"), name)
     return inspect.signature(value).parameters[parameter].default if parameter else value
+
+
+class _NotStatic(Exception):
+    """A default that the module's source does not give as a literal."""
+
+
+def static_default(module: str, name: str, parameter: str | None = None):
+    """``module.name`` (or the default of its ``parameter``) read from the package module's source, not imported.
+
+    Follows names: a default written as ``DEFAULT_X`` is looked up among ``module``'s
+    top-level assignments, and a name imported with ``from .other import DEFAULT_X`` in
+    ``other``. Raises ``_NotStatic`` where the value is not a literal (``ast.literal_eval``).
+    """
+    import ast
+    import importlib.util
+
+    spec = importlib.util.find_spec(f"{__package__}.{module}")
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        raise _NotStatic(module)
+    with open(spec.origin, encoding="utf-8") as f:
+        tree = ast.parse(f.read())
+
+    def resolve(node):
+        if isinstance(node, ast.Name):
+            return static_default(module, node.id)
+        try:
+            return ast.literal_eval(node)
+        except ValueError:
+            raise _NotStatic(f"{module}.{name}") from None
+
+    for statement in tree.body:
+        if parameter is not None:
+            if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)) and statement.name == name:
+                arguments = statement.args
+                positional = arguments.posonlyargs + arguments.args
+                defaults = dict(zip([a.arg for a in positional[len(positional) - len(arguments.defaults):]],
+                                    arguments.defaults))
+                defaults.update((a.arg, d) for a, d in zip(arguments.kwonlyargs, arguments.kw_defaults) if d)
+                if parameter not in defaults:
+                    raise _NotStatic(f"{module}.{name}({parameter})")
+                return resolve(defaults[parameter])
+            continue
+        if isinstance(statement, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name
+                                                     for t in statement.targets):
+            return resolve(statement.value)
+        if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name) \
+                and statement.target.id == name and statement.value is not None:
+            return resolve(statement.value)
+        if isinstance(statement, ast.ImportFrom) and statement.level == 1 and statement.module:
+            for alias in statement.names:
+                if (alias.asname or alias.name) == name and "." not in statement.module:
+                    return static_default(statement.module, alias.name)
+    raise _NotStatic(f"{module}.{name}")
 
 
 _LIBRARY_DEFAULT = re.compile(r"\{(\w+\.\w+(?:\(\w+\))?)\}")

@@ -26,6 +26,7 @@ from pathlib import Path
 import keras
 
 from .atomic import atomic_save_model, atomic_write_text, remove_temporaries
+from .checkpointing import optimizer_step
 from .config import TrainConfig
 
 MODEL_FILE = "model.keras"
@@ -278,7 +279,7 @@ class StateFile(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         if time.monotonic() - self._last_write >= self.interval:
-            self.state["last_step_seen"] = int(self.model.optimizer.iterations)
+            self.state["last_step_seen"] = optimizer_step(self.model)
             self.write()
 
 
@@ -378,4 +379,4 @@ class RunFolder:
     def finish(self, model, config: TrainConfig, history: dict) -> None:
         save_run(model, config, history, self.path)
         self.update(status="finished", epochs_completed=config.epochs, history=history, checkpoint=None,
-                    last_step_seen=int(model.optimizer.iterations), message="")
+                    last_step_seen=optimizer_step(model), message="")

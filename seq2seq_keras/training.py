@@ -33,7 +33,12 @@ model an uninterrupted run gives:
   run first makes and drops as many iterators as epochs are done. (Plain Keras
   ``BackupAndRestore`` + ``fit(dataset)`` replays epoch 1's order after a
   restart instead.) A mid-epoch checkpoint also skips the batches already seen;
-* the dropout RNG state (not part of Keras weights files) is restored too.
+* the dropout RNG state (not part of Keras weights files) is restored too;
+* with ``config.tensorboard``, an epoch's summaries are written and flushed before its
+  checkpoint commits, and a resumed run first removes what was written after the
+  checkpoint (:func:`seq2seq_keras.callbacks.discard_summaries_after`): every committed
+  epoch is in TensorBoard exactly once. (A Ctrl-C during validation or while the summaries
+  are written therefore redoes that epoch.)
 
 A folder whose ``config.json``, ``vocabulary.json`` or training data no longer
 match the request is refused (:class:`RunMismatchError`); ``restart=True``
@@ -56,6 +61,7 @@ from .checkpointing import (  # noqa: F401  (atomic_* are re-exported for existi
     atomic_save_model,
     atomic_write_text,
     estimate_checkpoint_bytes,
+    optimizer_step,
     read_records,
     remove_temporaries,
 )
@@ -169,7 +175,7 @@ class NonFiniteLossGuard(keras.callbacks.TerminateOnNaN):
             super().on_batch_end(batch, logs)
         except RuntimeError:
             loss = (logs or {}).get("loss")
-            step = int(self.model.optimizer.iterations)
+            step = optimizer_step(self.model)
             raise NonFiniteLossError(
                 f"the training loss became {loss} in epoch {self.epoch + 1} (step {step})"
             ) from None
@@ -216,7 +222,8 @@ def train(
     Args:
         config: the run's settings.
         out_dir: run folder (see the module docstring); ``None`` trains in memory only.
-        callbacks: extra Keras callbacks (they run after the NaN guard and the checkpoint).
+        callbacks: extra Keras callbacks (they run after the NaN guard, the TensorBoard callbacks of
+            ``config.tensorboard`` and the checkpoint).
         verbose: passed to ``fit``.
         restart: discard ``out_dir``'s training state first instead of resuming it.
         checkpoint_every: also commit a checkpoint every this many steps (a
@@ -331,6 +338,16 @@ class _Fit:
             self.model._initial_epoch = None  # train() passes initial_epoch itself
         self.epoch, self.batch = (record.epoch, record.batch) if record is not None else (0, 0)
         self.train_ds, self.steps_per_epoch = self.epoch_data(self.epoch)
+        if self.config.tensorboard:
+            # Losses (Keras' TensorBoard) and attention snapshots, at steps = absolute epochs. They run before
+            # the checkpoint: an epoch's summaries are flushed when the commit of that epoch begins, and a
+            # resumed run first drops what was written after its checkpoint (work it redoes), so a kill at any
+            # moment leaves every committed epoch's summaries exactly once.
+            from .callbacks import discard_summaries_after, tensorboard_callbacks
+
+            if run is not None and run.resuming:
+                discard_summaries_after(self.config.tensorboard, self.epoch, record.step if record else 0)
+            self.callbacks += tensorboard_callbacks(self.config.tensorboard, self.model)
         if run is not None:
             run.check_steps_per_epoch(self.steps_per_epoch)
             self.checkpoint.steps_per_epoch = self.steps_per_epoch
@@ -338,10 +355,6 @@ class _Fit:
             run.update(status="running", steps_per_epoch=self.steps_per_epoch, message="", last_step_seen=step,
                        options={"precision": self.options.precision, "jit_compile": self.options.jit_compile})
             self.callbacks += [self.checkpoint, run.state_file]
-        if self.config.tensorboard:  # losses (Keras' TensorBoard) and attention snapshots; steps = absolute epochs
-            from .callbacks import tensorboard_callbacks
-
-            self.callbacks += tensorboard_callbacks(self.config.tensorboard, self.model)
         self.callbacks += self.extra_callbacks
 
     def run(self) -> dict:
@@ -403,6 +416,6 @@ class _Fit:
         else:
             message = (f"Interrupted; the training state at {saved.describe()} is saved in {out}. "
                        "Run the same command again to resume.")
-        steps = max(int(self.model.optimizer.iterations), self.folder.state.get("last_step_seen") or 0)
+        steps = max(optimizer_step(self.model), self.folder.state.get("last_step_seen") or 0)
         self.folder.update(status="interrupted", message=message, last_step_seen=steps)
         return TrainingInterrupted(message)

@@ -1,6 +1,6 @@
 """One process of ``tests/test_multiworker.py``: a small ``Seq2Seq`` trained with ``model.fit``.
 
-    python tests/multiworker_train.py OUT_PREFIX
+    python tests/multiworker_train.py OUT_PREFIX LOG_DIR
 
 With ``TF_CONFIG`` set, the process is one worker of
 ``tf.distribute.MultiWorkerMirroredStrategy`` (one CPU replica per worker);
@@ -20,9 +20,13 @@ gradients are summed, so each step is the one-process step up to float rounding.
 (``FILE`` would shard input files, which this in-memory corpus has none of;
 ``OFF`` would feed every worker whole global batches.)
 
+It trains with the package's TensorBoard callbacks (losses, attention snapshots) logging
+to ``LOG_DIR``, the same folder for both workers: only the chief writes there.
+
 Writes ``OUT_PREFIX.json`` (per step: the logged loss and accuracy, and the sum of
-all weights after the step), ``OUT_PREFIX.npz`` (initial and final weights, and the
-target batches this process's replica was fed in epoch 1) and ``OUT_PREFIX.keras``.
+all weights after the step; the process id, which TensorBoard's event file names
+carry), ``OUT_PREFIX.npz`` (initial and final weights, and the target batches this
+process's replica was fed in epoch 1) and ``OUT_PREFIX.keras``.
 """
 
 from __future__ import annotations
@@ -47,11 +51,12 @@ def strategy() -> tf.distribute.Strategy:
     return tf.distribute.get_strategy()
 
 
-def main(out_prefix: str) -> None:
+def main(out_prefix: str, log_dir: str) -> None:
     chosen = strategy()
     import keras
 
     from seq2seq_keras import Seq2Seq, TextProcessor
+    from seq2seq_keras.callbacks import tensorboard_callbacks
     from seq2seq_keras.data import load_corpus, make_dataset
 
     pairs = load_corpus("builtin-ko-en", limit=44, seed=3)
@@ -88,7 +93,9 @@ def main(out_prefix: str) -> None:
             weight_sum = sum(float(np.sum(w, dtype=np.float64)) for w in self.model.get_weights())
             steps.append({**{k: float(v) for k, v in (logs or {}).items()}, "weight_sum": weight_sum})
 
-    model.fit(dataset, steps_per_epoch=steps_per_epoch, epochs=EPOCHS, verbose=0, callbacks=[Record()])
+    # One watched sentence keeps the callbacks' cost small.
+    logging = tensorboard_callbacks(log_dir, model, sentences=["나는 학생이다"])
+    model.fit(dataset, steps_per_epoch=steps_per_epoch, epochs=EPOCHS, verbose=0, callbacks=[Record(), *logging])
     final = [np.asarray(w) for w in model.get_weights()]
     model.save(out_prefix + ".keras")  # every worker saves (its own path), as the README says
     np.savez(out_prefix + ".npz", **{f"initial_{i}": w for i, w in enumerate(initial)},
@@ -96,8 +103,9 @@ def main(out_prefix: str) -> None:
              **{f"target_out_{i}": piece for i, piece in enumerate(pieces)})
     with open(out_prefix + ".json", "w", encoding="utf-8") as f:
         json.dump({"replicas": chosen.num_replicas_in_sync, "steps_per_epoch": steps_per_epoch,
-                   "steps": steps}, f)
+                   "steps": steps, "pid": os.getpid(),
+                   "snapshot_epochs": [s.epoch for s in logging[1].snapshots]}, f)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], sys.argv[2])

@@ -179,7 +179,7 @@ def test_model_without_attention_is_refused_with_what_to_do(tiny_no_attention):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         callbacks = tensorboard_callbacks("unused", tiny_no_attention)
-    assert [type(c).__name__ for c in callbacks] == ["TensorBoard"]
+    assert [type(c).__name__ for c in callbacks] == ["EpochTensorBoard"]  # Keras' TensorBoard, flushed per epoch
     assert any("no attention" in str(w.message) for w in caught)
 
 
@@ -202,6 +202,18 @@ def test_bad_arguments_say_what_to_give():
     mixed = AttentionSnapshots(sentences=["너는 학생이다", ("나는 학생이다", "I am a student", [(0, 0), (1, 1)])])
     assert mixed.sentences[0] == SnapshotSentence("너는 학생이다")
     assert mixed.sentences[1].alignment == ((0, 0), (1, 1))
+
+
+@pytest.mark.parametrize("blank", ["", "   ", "\t\n", ("", ""), ("", "I am a student"),
+                                   SnapshotSentence("\u200b ")])
+def test_blank_sentences_are_refused_in_the_constructor_naming_the_entry(blank):
+    """A blank source has no attention to draw: refused at once (it used to stop ``fit`` after the first
+    epoch with 'Nothing to plot'), in one line that names the entry and what to do."""
+    with pytest.raises(ValueError, match=r"^sentences\[1\] has a blank source \(.*\).*remove that entry") as e:
+        AttentionSnapshots(sentences=["나는 학생이다", blank])
+    assert "\n" not in str(e.value)
+    with pytest.raises(ValueError, match=r"^sentences\[0\] has a blank reference"):
+        AttentionSnapshots(sentences=[("나는 학생이다", "  ")])
 
 
 def test_alignment_outside_its_sentence_is_refused_before_training():
@@ -227,3 +239,119 @@ def test_default_sentences_follow_the_model_direction():
     assert [s.source for s in ko] == ["나는 학생이다", "나는 내일 물을 마실 것이다.", "나는 학생이고 그는 선생님이다."]
     assert [s.source for s in en] == [s.reference for s in ko]
     assert en[0].alignment == ((0, 0), (1, 1), (2, 1), (3, 1))
+
+
+# ----------------------------------------------------------------------------- kill -9 and resume
+#: ``python -c KILL_SCRIPT CONFIG_JSON OUT MODE EPOCH``: ``train(CONFIG, OUT)`` killed by SIGKILL at the worst
+#: moments for the summaries: ``after_commit``, just after the end-of-epoch checkpoint of Keras' epoch index EPOCH
+#: is committed; ``before_commit``, just before that commit starts (the epoch's summaries are written by then);
+#: ``none`` runs to the end. The kill is the real signal; the hook only chooses the moment.
+KILL_SCRIPT = """
+import os, signal, sys
+from seq2seq_keras import checkpointing
+from seq2seq_keras.training import TrainConfig, train
+
+config, out, mode, at = TrainConfig.from_json(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
+commit_epoch_end = checkpointing.SafeBackupAndRestore._commit_epoch_end
+
+def killing_commit_epoch_end(self, epoch, logs):
+    if (mode, epoch) == ("before_commit", at):
+        os.kill(os.getpid(), signal.SIGKILL)
+    record = commit_epoch_end(self, epoch, logs)
+    if (mode, epoch) == ("after_commit", at):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return record
+
+checkpointing.SafeBackupAndRestore._commit_epoch_end = killing_commit_epoch_end
+train(config, out, verbose=0)
+"""
+
+
+def _train_process(config: TrainConfig, out: Path, mode: str, epoch: int = -1):
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3",
+               PYTHONPATH=os.pathsep.join(filter(None, [str(repo), os.environ.get("PYTHONPATH")])))
+    return subprocess.run([sys.executable, "-c", KILL_SCRIPT, config.to_json(), str(out), mode, str(epoch)],
+                          capture_output=True, text=True, timeout=600, env=env, cwd=repo)
+
+
+def accumulated(folder) -> dict[str, list[int]]:
+    """``tag -> [step]`` as TensorBoard shows the run: its event loader, purging orphaned data as the server does."""
+    from tensorboard.backend.event_processing.plugin_event_accumulator import EventAccumulator
+
+    accumulator = EventAccumulator(str(folder), size_guidance={"tensors": 0}, purge_orphaned_data=True)
+    accumulator.Reload()
+    return {tag: [e.step for e in accumulator.Tensors(tag)] for tag in accumulator.Tags()["tensors"]}
+
+
+@pytest.mark.slow
+def test_sigkill_at_the_worst_moments_leaves_every_committed_epoch_logged_exactly_once(tmp_path):
+    """kill -9 just after epoch 1's checkpoint commit, then (resumed) just before epoch 3's commit, with its
+    summaries written; the third run finishes. Every epoch's loss scalars, AER and images are then in the event
+    files exactly once (read raw, file by file, and as TensorBoard's loader shows them), with the losses the
+    checkpoints recorded. (About 40 s: three TensorFlow start-ups.)"""
+    logs, out = tmp_path / "logs", tmp_path / "run"
+    config = TrainConfig(**{**TINY.__dict__, "epochs": 4, "tensorboard": str(logs)})
+    for mode, epoch in [("after_commit", 0), ("before_commit", 2)]:
+        killed = _train_process(config, out, mode, epoch)
+        assert killed.returncode == -9, killed.stderr[-3000:]
+    finished = _train_process(config, out, "none")
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    state = read_state(out)
+    assert state["status"] == "finished"
+    assert [(r["from_epoch"], r["from_batch"]) for r in state["resumes"]] == [(1, 0), (2, 0)]  # the kills' moments
+
+    epochs = list(range(config.epochs))
+    per_run = {"train": ["epoch_loss", "epoch_accuracy"], "validation": ["epoch_loss", "epoch_accuracy"],
+               RUN_NAME: [AER_TAG, GOLD_MASS_TAG, SECONDS_TAG, *IMAGE_TAGS]}
+    for run, tags in per_run.items():
+        raw, shown = read_events(logs / run), accumulated(logs / run)
+        for tag in tags:
+            assert [step for step, _ in raw.get(tag, [])] == epochs, (run, tag, "in the event files")
+            assert shown.get(tag) == epochs, (run, tag, "as TensorBoard shows it")
+    iterations = [(e + 1) * state["steps_per_epoch"] for e in epochs]  # Keras' optimizer-step-indexed series
+    assert steps(read_events(logs / "validation"), "evaluation_loss_vs_iterations") == iterations
+    for run, key in [("train", "loss"), ("validation", "val_loss")]:  # the values of the committed epochs
+        np.testing.assert_allclose([v for _, v in read_events(logs / run)["epoch_loss"]], state["history"][key],
+                                   rtol=1e-6)
+
+
+def test_discard_summaries_after_keeps_the_committed_steps_of_each_kind_and_drops_a_cut_off_record(tmp_path):
+    """A checkpoint at 2 epochs / 16 optimizer steps: epoch-indexed summaries at steps 0-1 stay, later ones go;
+    Keras' ``*_vs_iterations`` points at steps <= 16 stay; a record cut off by a kill is dropped; a file with
+    nothing to drop is left byte for byte; the file header stays (TensorBoard still reads the files)."""
+    from seq2seq_keras.callbacks import discard_summaries_after
+
+    def write(run, points):
+        writer = tf.summary.create_file_writer(str(tmp_path / run))
+        with writer.as_default():
+            for tag, step in points:
+                tf.summary.scalar(tag, float(step), step=step)
+        writer.close()
+        return next((tmp_path / run).glob("*tfevents*"))
+
+    validation = write("validation", [("epoch_loss", 0), ("evaluation_loss_vs_iterations", 8), ("epoch_loss", 1),
+                                      ("evaluation_loss_vs_iterations", 16), ("epoch_loss", 2),
+                                      ("evaluation_loss_vs_iterations", 24)])
+    attention = write(RUN_NAME, [(AER_TAG, 0), (AER_TAG, 1), (AER_TAG, 2)])
+    with open(attention, "ab") as f:  # a record the kill cut off: its length field and half its payload
+        f.write(validation.read_bytes()[-40:-10])
+    train_file = write("train", [("epoch_loss", 0), ("epoch_loss", 1)])
+    untouched = train_file.read_bytes()
+    write("elsewhere", [("epoch_loss", 5)])  # not a run this package writes
+
+    with pytest.raises(tf.errors.DataLossError):
+        read_events(tmp_path / RUN_NAME)
+    assert discard_summaries_after(tmp_path, epochs=2, steps=16) == 3
+    kept = read_events(tmp_path / "validation")
+    assert steps(kept, "epoch_loss") == [0, 1] and steps(kept, "evaluation_loss_vs_iterations") == [8, 16]
+    assert steps(read_events(tmp_path / RUN_NAME), AER_TAG) == [0, 1]
+    assert train_file.read_bytes() == untouched
+    assert steps(read_events(tmp_path / "elsewhere"), "epoch_loss") == [5]
+    assert accumulated(tmp_path / "validation") == {"epoch_loss": [0, 1], "evaluation_loss_vs_iterations": [8, 16]}
+    assert sorted(p.name for p in (tmp_path / RUN_NAME).iterdir()) == [attention.name]  # no temporary left
+    assert discard_summaries_after(tmp_path, epochs=2, steps=16) == 0  # idempotent

@@ -120,3 +120,77 @@ def test_mirrored_strategy_reports_the_one_device_metrics():
     for name in ("loss", "accuracy"):
         np.testing.assert_allclose([b[name] for b in result["mirrored"]], [b[name] for b in result["single"]],
                                    rtol=1e-5)
+
+
+TENSORBOARD_SCRIPT = textwrap.dedent(
+    """
+    import json, os, sys
+    from pathlib import Path
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
+    )
+    import keras
+    from seq2seq_keras import Seq2Seq, TextProcessor
+    from seq2seq_keras.callbacks import tensorboard_callbacks
+    from seq2seq_keras.data import load_corpus, make_dataset
+    from seq2seq_keras.training import TrainConfig, train
+
+    out = Path(sys.argv[1])
+    mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+
+    # The README's recipe, with the package's TensorBoard callbacks (losses and attention snapshots).
+    pairs = load_corpus("builtin-ko-en", limit=36, seed=3)
+    src = TextProcessor.for_language("ko").adapt(pairs.source)
+    tgt = TextProcessor.for_language("en", add_start_end=True).adapt(pairs.target)
+    dataset = make_dataset(pairs, src, tgt, batch_size=8, shuffle=False, bucket_boundaries=None)
+    with mirrored.scope():
+        model = Seq2Seq(src, tgt, embedding_dim=8, encoder_units=8, attention="bahdanau")
+        model.compile(keras.optimizers.Adam(1e-2, global_clipnorm=5.0))
+    logging = tensorboard_callbacks(out / "fit-logs", model, before_training=True)
+    model.fit(dataset, epochs=2, verbose=0, callbacks=logging)
+
+    # train() (checkpoints every 2 steps, state.json, --tensorboard) with its model built under the strategy.
+    config = TrainConfig(limit=120, embedding_dim=8, encoder_units=8, epochs=2, batch_size=16, precision="float32",
+                         jit_compile=False, tensorboard=str(out / "train-logs"))
+    with mirrored.scope():
+        trained, history = train(config, out / "run", verbose=0, checkpoint_every=2)
+    print(json.dumps({
+        "iterations": type(model.optimizer.iterations.value).__name__,
+        "trained_iterations": type(trained.optimizer.iterations.value).__name__,
+        "snapshot_epochs": [s.epoch for s in logging[1].snapshots],
+        "history": history.history["loss"],
+    }))
+    """
+)
+
+
+@pytest.mark.slow
+def test_tensorboard_callbacks_and_train_run_under_mirrored_strategy(tmp_path):
+    """``fit`` with the package's TensorBoard callbacks, and ``train(..., --tensorboard)`` with checkpoints,
+    on two mirrored replicas: every epoch's losses and attention summaries are written (the optimizer's
+    step counter is a ``MirroredVariable`` there, which ``int()`` cannot read)."""
+    import tensorflow as tf
+
+    from seq2seq_keras.callbacks import AER_TAG, RUN_NAME
+    from seq2seq_keras.training import read_state
+
+    completed = subprocess.run([sys.executable, "-c", TENSORBOARD_SCRIPT, str(tmp_path)], capture_output=True,
+                               text=True, timeout=600)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert result["iterations"] == result["trained_iterations"] == "MirroredVariable"
+    assert result["snapshot_epochs"] == [-1, 0, 1]
+    assert read_state(tmp_path / "run")["status"] == "finished" and len(result["history"]) == 2
+
+    def steps(folder, tag):
+        return [event.step for file in sorted(folder.glob("*tfevents*"))
+                for event in tf.compat.v1.train.summary_iterator(str(file))
+                for value in event.summary.value if value.tag == tag]
+
+    for logs in (tmp_path / "fit-logs", tmp_path / "train-logs"):
+        assert steps(logs / "train", "epoch_loss") == [0, 1], logs
+        assert steps(logs / RUN_NAME, AER_TAG) == [0, 1] and steps(logs / RUN_NAME, "attention/sentence_0") == [0, 1]
