@@ -409,3 +409,37 @@ def test_xla_signatures_send_batches_above_32_to_the_plain_loop(xla_export):
     assert out.returncode == 0, out.stderr[-2000:]
     assert "33 answered, same as plain: True" in out.stdout, out.stdout
     assert "32 xla failed:" in out.stdout and "XLA compilation disabled" in out.stdout, out.stdout
+
+
+# ---------------------------------------------------------------------- version folders as TF Serving reads them
+@pytest.mark.parametrize("name, version", [
+    ("7", 7), ("007", 7), (" 7 ", 7), ("+7", 7), ("-3", -3), ("0", 0), (str(2**63 - 1), 2**63 - 1),
+    (str(2**63), None), ("7a", None), ("", None), ("latest", None), (".export-x1", None), ("٣", None), ("1.0", None),
+])
+def test_version_number_reads_a_folder_name_as_tf_serving_does(name, version):
+    """TF Serving's ParseVersionNumber (strings::safe_strto64): an int64, optional sign and surrounding spaces."""
+    from seq2seq_keras.export import is_version_name, version_number
+
+    assert version_number(name) == version and is_version_name(name) == (version is not None)
+
+
+def test_version_folders_keep_the_real_folder_and_the_one_tf_serving_serves(word_model, tmp_path):
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    from seq2seq_keras import export as ex
+
+    for folder in ("a/007", "a/3", "b/010", "c/7"):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / "saved_model.pb").write_bytes(b"")
+    (tmp_path / "c" / "007").mkdir()  # same version as c/7: TF Serving keeps the last name in byte order, "7"
+    assert ex.version_folders(tmp_path / "a") == {3: tmp_path / "a" / "3", 7: tmp_path / "a" / "007"}
+    assert ex.model_versions(tmp_path / "a") == [3, 7] and ex.next_version(tmp_path / "a") == 8
+    assert ex.version_folders(tmp_path / "c") == {7: tmp_path / "c" / "7"}
+    assert ex.duplicate_version_folders(tmp_path / "c") == {7: [tmp_path / "c" / "007"]}
+    assert ex.duplicate_version_folders(tmp_path / "a") == {}
+    assert ex.exported_models(tmp_path) == {"a": [3, 7], "b": [10], "c": [7]}
+    config = text_format.Parse(ex.models_config_text(tmp_path), model_server_config_pb2.ModelServerConfig())
+    assert [c.name for c in config.model_config_list.config] == ["a", "b", "c"]
+    with pytest.raises(FileExistsError, match=r"010 already exists as version 10"):
+        ex.export_model(word_model, "b", tmp_path, version=10)
