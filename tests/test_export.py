@@ -433,13 +433,13 @@ def test_version_folders_keep_the_real_folder_and_the_one_tf_serving_serves(word
         (tmp_path / folder).mkdir(parents=True)
         (tmp_path / folder / "saved_model.pb").write_bytes(b"")
     (tmp_path / "c" / "007").mkdir()  # same version as c/7: TF Serving keeps the last name in byte order, "7"
-    assert ex.version_folders(tmp_path / "a") == {3: tmp_path / "a" / "3", 7: tmp_path / "a" / "007"}
+    config = text_format.Parse(ex.models_config_text(tmp_path), model_server_config_pb2.ModelServerConfig())
+    assert [c.name for c in config.model_config_list.config] == ["a", "b", "c"]
+    assert ex.exported_models(tmp_path) == {"a": [3, 7], "b": [10], "c": [7]}
     assert ex.model_versions(tmp_path / "a") == [3, 7] and ex.next_version(tmp_path / "a") == 8
+    assert ex.version_folders(tmp_path / "a") == {3: tmp_path / "a" / "3", 7: tmp_path / "a" / "007"}
     assert ex.version_folders(tmp_path / "c") == {7: tmp_path / "c" / "7"}
     assert ex.duplicate_version_folders(tmp_path / "c") == {7: [tmp_path / "c" / "007"]}
     assert ex.duplicate_version_folders(tmp_path / "a") == {}
-    assert ex.exported_models(tmp_path) == {"a": [3, 7], "b": [10], "c": [7]}
-    config = text_format.Parse(ex.models_config_text(tmp_path), model_server_config_pb2.ModelServerConfig())
-    assert [c.name for c in config.model_config_list.config] == ["a", "b", "c"]
     with pytest.raises(FileExistsError, match=r"010 already exists as version 10"):
         ex.export_model(word_model, "b", tmp_path, version=10)
