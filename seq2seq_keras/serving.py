@@ -362,7 +362,8 @@ class GrpcClient:
 
     @staticmethod
     def parse_response(response) -> dict[str, np.ndarray]:
-        """A ``PredictResponse`` -> ``{output name: numpy array}`` (``tf.make_ndarray``)."""
+        """A ``PredictResponse`` -> ``{output name: numpy array}`` (``tf.make_ndarray``): each TensorProto
+        carries its output's name and dtype, so every signature reads back as the server ran it."""
         import tensorflow as tf
 
         return {name: tf.make_ndarray(proto) for name, proto in response.outputs.items()}

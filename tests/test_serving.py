@@ -743,3 +743,26 @@ def test_rest_client_asks_the_metadata_once_and_reads_a_signature_it_describes(e
     old_server = Client("http://127.0.0.1:1", "m")
     old_server.has_metadata = False
     assert list(old_server.predict(["나는 학생이다."], "text_only")) == ["output"]
+
+
+def test_grpc_answers_of_every_signature_keep_the_signatures_names_and_dtypes(every_export):
+    """gRPC carries each output's name and dtype in its TensorProto: every signature (GRU plain and xla,
+    Transformer) reads back to the loader's own arrays, and becomes Translations."""
+    from tensorflow_serving.apis import predict_pb2
+
+    from seq2seq_keras.serving import GrpcClient, outputs_to_translations
+
+    client = GrpcClient("127.0.0.1:1", "m")
+    texts = ["나는 학생이다.", "", b"\xff\xfe abc"]
+    for kind, (_, session, _) in every_export.items():
+        for signature in (s for s in session.signatures if not s.startswith("__")):
+            request = predict_pb2.PredictRequest.FromString(client.build_request(texts, signature).SerializeToString())
+            response = predict_pb2.PredictResponse.FromString(run_predict(session, request).SerializeToString())
+            parsed = client.parse_response(response)
+            direct = session.run(signature, {"text": np.array([t if isinstance(t, bytes) else t.encode() for t in texts], object)})
+            assert sorted(parsed) == sorted(direct), (kind, signature)
+            for name, value in direct.items():
+                assert parsed[name].dtype == value.dtype, (kind, signature, name)
+                np.testing.assert_array_equal(parsed[name], value, err_msg=f"{kind} {signature} {name}")
+            assert len(outputs_to_translations(parsed, texts)) == len(texts)
+    client.close()
