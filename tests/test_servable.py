@@ -493,11 +493,15 @@ def test_check_servable_reports_a_damaged_export_in_one_line(word_export, word_m
 
 
 @pytest.mark.slow
-def test_cli_check_servable_on_a_truncated_saved_model_pb(word_export, tmp_path):
-    path = _damaged_copy(word_export, tmp_path, "saved_model.pb", lambda d: bytes(d[:len(d) // 2]))
-    proc = _cli("check-servable", path)
+@pytest.mark.parametrize("file, damage, expected", [
+    ("saved_model.pb", lambda d: bytes(d[:len(d) // 2]), "saved_model.pb cannot be read"),
+    ("assets.extra/tf_serving_warmup_requests", _flip_middle_byte, "tf_serving_warmup_requests is damaged"),
+])
+def test_cli_check_servable_on_a_damaged_export(word_export, tmp_path, file, damage, expected):
+    proc = _cli("check-servable", _damaged_copy(word_export, tmp_path, file, damage))
     assert proc.returncode == 1, proc.stderr[-2000:]
-    assert "NOT SERVABLE: 1 problem(s)" in proc.stdout and "saved_model.pb cannot be read" in proc.stdout
+    problems = proc.stdout.split("NOT SERVABLE: 1 problem(s)\n")[1].splitlines()
+    assert len(problems) == 1 and expected in problems[0] and "export the model again" in problems[0], proc.stdout
     assert "Traceback" not in proc.stderr
 
 
