@@ -101,6 +101,10 @@ SIGNATURES = ("serving_default", "translate_with_attention", "beam_search")
 #: Added by ``export(..., xla=True)``: the greedy signatures with the decode loop XLA-compiled.
 XLA_SIGNATURES = ("serving_default_xla", "translate_with_attention_xla")
 REQUIRED_SIGNATURES = ("serving_default", "translate_with_attention")
+#: The decoding each signature runs, i.e. the ``model.translate`` method that reproduces it (the parity checks
+#: of :mod:`seq2seq_keras.servable` read it; its options are recorded in ``assets.extra``).
+SIGNATURE_METHODS = {"serving_default": "greedy", "translate_with_attention": "greedy", "beam_search": "beam",
+                     "serving_default_xla": "greedy", "translate_with_attention_xla": "greedy"}
 ATTENTION_OUTPUTS = (
     "translation",
     "source_tokens",
@@ -114,13 +118,28 @@ ATTENTION_OUTPUTS = (
 BEAM_OUTPUTS = ATTENTION_OUTPUTS + ("score", "beams_translation", "beams_score", "beams_count")
 #: The per-head output of a Transformer's ``translate_with_attention``.
 HEADS_OUTPUT = "attention_heads"
+#: Each signature's outputs (a Transformer's ``translate_with_attention`` adds :data:`HEADS_OUTPUT`).
+SIGNATURE_OUTPUTS = {
+    "serving_default": ("translation",),
+    "translate_with_attention": ATTENTION_OUTPUTS,
+    "beam_search": BEAM_OUTPUTS,
+    "serving_default_xla": ("translation",),
+    "translate_with_attention_xla": ATTENTION_OUTPUTS,
+}
+#: The dtype of every output the package exports, as TF Serving's metadata names it (``DT_*``); the clients
+#: read a JSON answer with it when they cannot ask the server (``tests/test_serving.py`` checks it against
+#: the SignatureDefs of real exports).
+OUTPUT_DTYPES = {
+    "translation": "DT_STRING", "source_tokens": "DT_STRING", "target_tokens": "DT_STRING",
+    "source_length": "DT_INT32", "target_length": "DT_INT32", "attention": "DT_FLOAT", "log_prob": "DT_FLOAT",
+    "replaced": "DT_INT32", "score": "DT_FLOAT", "beams_translation": "DT_STRING", "beams_score": "DT_FLOAT",
+    "beams_count": "DT_INT32",
+    HEADS_OUTPUT: "DT_FLOAT",
+}
 WARMUP_FILE = "tf_serving_warmup_requests"
 #: What every exported signature computes in (see the module docstring).
 COMPUTE_DTYPE = "float32"
 SETTINGS_FILE = "seq2seq_keras_export.json"
-
-_VERSION_RE = re.compile(r"^[0-9]+$")
-
 
 @dataclasses.dataclass(frozen=True)
 class ExportSettings:
@@ -311,17 +330,62 @@ def attention_heads(model, text, outputs, max_source_length):
 
 
 # ---------------------------------------------------------------------- versions and config
+#: What TF Serving's ``FileSystemStoragePathSource`` takes for a version folder name (``ParseVersionNumber``:
+#: TensorFlow's ``strings::safe_strto64``): an int64 in decimal, optionally signed, with surrounding whitespace.
+_VERSION_RE = re.compile(r"\s*[-+]?[0-9]+\s*", re.ASCII)
+_INT64 = 2**63
+
+
+def version_number(name: str) -> int | None:
+    """The version TF Serving reads from a folder name (``"7"`` and ``"007"`` are both 7), or ``None``
+    for a name it skips (``"latest"``, ``".export-x"``, a number outside int64)."""
+    if not _VERSION_RE.fullmatch(name):
+        return None
+    value = int(name.strip())
+    return value if -_INT64 <= value < _INT64 else None
+
+
 def is_version_name(name: str) -> bool:
-    """Whether TF Serving takes a folder of this name for a version (ASCII digits only)."""
-    return bool(_VERSION_RE.match(name))
+    """Whether TF Serving takes a folder of this name for a version (:func:`version_number` is not None)."""
+    return version_number(name) is not None
+
+
+def version_folders(model_dir: str | os.PathLike) -> dict[int, Path]:
+    """``{version: folder}`` of ``saved_models/<name>`` as TF Serving indexes it, ascending by version.
+
+    Folder names are read as integers (:func:`version_number`). Two folders of the same value
+    (``7`` and ``007``): TF Serving's ``IndexChildrenByVersion`` walks the names in byte order
+    and keeps the last one, logging "Duplicate version directories detected" and ignoring the
+    others; the same folder wins here (``7`` over ``007``). :func:`duplicate_version_folders`
+    names the ignored ones.
+    """
+    path = Path(model_dir)
+    if not path.is_dir():
+        return {}
+    found: dict[int, Path] = {}
+    for child in sorted(path.iterdir(), key=lambda p: os.fsencode(p.name)):
+        version = version_number(child.name)
+        if version is not None and child.is_dir():
+            found[version] = child
+    return dict(sorted(found.items()))
+
+
+def duplicate_version_folders(model_dir: str | os.PathLike) -> dict[int, list[Path]]:
+    """``{version: [ignored folders]}`` for versions with several folders (see :func:`version_folders`)."""
+    path = Path(model_dir)
+    served = version_folders(path)
+    ignored: dict[int, list[Path]] = {}
+    for child in sorted(path.iterdir(), key=lambda p: os.fsencode(p.name)) if served else []:
+        version = version_number(child.name)
+        if version is not None and child.is_dir() and child != served[version]:
+            ignored.setdefault(version, []).append(child)
+    return ignored
 
 
 def model_versions(model_dir: str | os.PathLike) -> list[int]:
-    """Numeric version folders under ``saved_models/<name>``, ascending."""
-    path = Path(model_dir)
-    if not path.is_dir():
-        return []
-    return sorted(int(p.name) for p in path.iterdir() if p.is_dir() and is_version_name(p.name))
+    """Version numbers under ``saved_models/<name>``, ascending, read as TF Serving reads them
+    (:func:`version_folders`: the folder ``007`` is version 7)."""
+    return list(version_folders(model_dir))
 
 
 def next_version(model_dir: str | os.PathLike) -> int:
@@ -330,12 +394,13 @@ def next_version(model_dir: str | os.PathLike) -> int:
 
 
 def exported_models(base_dir: str | os.PathLike) -> dict[str, list[int]]:
-    """``{name: [versions]}`` for every model folder under ``base_dir`` holding a SavedModel version."""
+    """``{name: [versions]}`` for every model folder under ``base_dir`` whose served folder of a version
+    (:func:`version_folders`) holds a SavedModel."""
     base = Path(base_dir)
     found = {}
     if base.is_dir():
         for child in sorted(base.iterdir()):
-            versions = [v for v in model_versions(child) if (child / str(v) / "saved_model.pb").is_file()]
+            versions = [v for v, folder in version_folders(child).items() if (folder / "saved_model.pb").is_file()]
             if versions:
                 found[child.name] = versions
     return found
@@ -431,10 +496,11 @@ def export_model(
     elif isinstance(version, bool) or not isinstance(version, int) or version < 0:
         raise ValueError(f"version must be a non-negative integer, got {version!r}.")
     final = model_dir / str(version)
-    if final.exists():
+    existing = version_folders(model_dir).get(version)
+    if final.exists() or existing is not None:
         raise FileExistsError(
-            f"{final} already exists; TensorFlow Serving may be serving it. Choose another --version "
-            "or leave it out for the next one."
+            f"{existing or final} already exists as version {version}; TensorFlow Serving may be serving it. "
+            "Choose another --version or leave it out for the next one."
         )
     archive = build_archive(model, settings, xla=xla)
     # Hidden and non-numeric: TF Serving ignores it until the rename below.

@@ -16,9 +16,15 @@
    on a few awkward sentences and an empty batch; the warm-up requests replayed
    through that session (TF Serving refuses a version whose warm-up fails); the
    TF2 path (``tf.saved_model.load``) on the same calls; both paths compared;
-4. parity with the Python API: the model the export came from (recorded at
-   export, or passed) translates the same sentences with ``model.translate``;
-   tokens must be identical and attention within 1e-5.
+4. parity with the Python API, every translating signature (``*_xla`` included), output by
+   output (:func:`signature_parity`, also what ``make bench`` runs): the model the export came
+   from (recorded at export, or passed) translates the same sentences with ``model.translate``;
+   tokens must be identical, attention (and a Transformer's ``attention_heads``, against
+   ``model.cross_attention``) within 1e-5, one report line per signature.
+
+A damaged export (a truncated ``saved_model.pb`` or warm-up file) is reported as a problem
+in one line, never a traceback; version folders are read as TF Serving reads them
+(:func:`~seq2seq_keras.export.version_folders`).
 
 :func:`benchmark_servable` times signatures in a fresh process through the same
 session path (or the TF2 path, for comparison).
@@ -38,7 +44,19 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
-from .export import INPUT_NAME, REQUIRED_SIGNATURES, SETTINGS_FILE, SIGNATURES, is_version_name, model_versions
+from .decoding_options import DEFAULT_MAX_SOURCE_LENGTH
+from .export import (
+    ATTENTION_OUTPUTS,
+    HEADS_OUTPUT,
+    INPUT_NAME,
+    REQUIRED_SIGNATURES,
+    SETTINGS_FILE,
+    SIGNATURE_METHODS,
+    SIGNATURES,
+    duplicate_version_folders,
+    version_folders,
+    version_number,
+)
 from .serving_loader import tf_text_op_libraries
 
 #: Ops registered by tensorflow-text 2.21. All come from the cc targets of
@@ -142,8 +160,9 @@ def _run_loader_program(request: dict, *, timeout: float) -> dict:
             return _failure(f"the fresh process did not finish within {timeout:.0f} s")
         line = next((l for l in proc.stdout.splitlines()[::-1] if l.startswith("SEQ2SEQ_KERAS_REPORT ")), None)
         if proc.returncode != 0 or line is None:
-            tail = (proc.stderr or proc.stdout)[-3000:]
-            return _failure(f"the fresh process failed (exit {proc.returncode}):\n{tail}")
+            lines = [l.strip() for l in (proc.stderr or proc.stdout).splitlines() if l.strip()]
+            # The last line of a traceback names the error; a report holds one line per problem.
+            return _failure(f"the fresh process failed (exit {proc.returncode}): {lines[-1][:600] if lines else 'no output'}")
         report = json.loads(line[len("SEQ2SEQ_KERAS_REPORT "):])
         if request["mode"] == "check":
             import numpy as np
@@ -270,27 +289,51 @@ def check_servable(
 
 
 def _latest_version(path: Path) -> Path:
-    """A model folder (``saved_models/NAME``) -> its latest version, as the server would pick; else ``path``."""
-    if not (path / "saved_model.pb").exists() and model_versions(path):
-        return path / str(model_versions(path)[-1])
+    """A model folder (``saved_models/NAME``) -> the folder of its latest version, as the server would pick
+    (:func:`~seq2seq_keras.export.version_folders`: ``007`` is version 7); else ``path``."""
+    folders = version_folders(path)
+    if not (path / "saved_model.pb").exists() and folders:
+        return folders[max(folders)]
     return path
+
+
+def _check_version_folder(path: Path, report: ServableReport) -> None:
+    """The folder is one TF Serving loads: its name parses as a version, and no other folder of the same
+    version shadows it."""
+    name = path.resolve().name
+    version = version_number(name)
+    if version is None:
+        report.problems.append(
+            f"folder name {name!r} is not a version number: TF Serving only loads saved_models/NAME/<integer>/.")
+        return
+    served = version_folders(path.resolve().parent).get(version)
+    if served is not None and served.name != name:
+        report.problems.append(
+            f"TF Serving serves version {version} from the folder {served.name!r} and ignores this one ({name!r}): "
+            "remove or rename one of the two (it keeps the last name in byte order).")
+    elif duplicate_version_folders(path.resolve().parent).get(version):
+        ignored = [p.name for p in duplicate_version_folders(path.resolve().parent)[version]]
+        report.facts.append(f"version {version}: served from {name!r}; TF Serving ignores {ignored} (same version)")
 
 
 def _serve_signature_defs(path: Path, report: ServableReport):
     """Step 1 and the tag of step 2: the ``serve`` MetaGraph's SignatureDefs, or ``None`` (problem reported)."""
+    from google.protobuf.message import DecodeError
     from tensorflow.core.protobuf import saved_model_pb2
 
     pb = path / "saved_model.pb"
     if not pb.is_file():
         report.problems.append(f"no saved_model.pb in {path}: export one with 'seq2seq-keras export'.")
         return None
-    if not is_version_name(path.resolve().name):
-        report.problems.append(
-            f"folder name {path.resolve().name!r} is not a version number: TF Serving only loads "
-            "saved_models/NAME/<integer>/."
-        )
+    _check_version_folder(path, report)
     proto = saved_model_pb2.SavedModel()
-    proto.ParseFromString(pb.read_bytes())
+    try:
+        proto.ParseFromString(pb.read_bytes())
+    except (DecodeError, ValueError, OSError) as e:
+        report.problems.append(
+            f"saved_model.pb cannot be read ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'no detail'}"
+            f"; {pb.stat().st_size} bytes): the file is damaged or truncated; export the model again.")
+        return None
     metas = [m for m in proto.meta_graphs if "serve" in m.meta_info_def.tags]
     report.facts.append("tag-sets: " + "; ".join(",".join(sorted(m.meta_info_def.tags)) for m in proto.meta_graphs))
     if not metas:
@@ -485,8 +528,7 @@ def compare_with_translations(outputs: dict, translations: Sequence, *, with_sco
 
 
 def _parity_model(model, settings: dict, report: ServableReport):
-    """``(model, label)`` to compare with: the one given, else the run recorded at export, computing in the
-    export's dtype; ``(None, "")`` if none."""
+    """``(model, label)`` to compare with: the one given, else the run recorded at export; ``(None, "")`` if none."""
     if model is None:
         recorded = settings.get("source_model")
         if not recorded or not os.path.exists(recorded):
@@ -500,8 +542,7 @@ def _parity_model(model, settings: dict, report: ServableReport):
         from .run_folder import load_model
 
         model = load_model(model)
-    # The export computes in its recorded dtype (float32) whatever the model was trained in: compare like with like.
-    return model.with_dtype_policy(settings.get("compute_dtype", "float32")), label
+    return model, label
 
 
 def exported_decoding_options(settings: dict) -> tuple[dict, dict]:
@@ -525,35 +566,223 @@ def exported_decoding_options(settings: dict) -> tuple[dict, dict]:
     return greedy, beam
 
 
+#: Outputs :func:`signature_parity` compares with ``model.translate``; any other output of a signature is
+#: named in its report line as not compared.
+COMPARED_OUTPUTS = frozenset(ATTENTION_OUTPUTS + ("score", "beams_translation", "beams_score", "beams_count",
+                                                 HEADS_OUTPUT))
+
+
+@dataclasses.dataclass
+class SignatureParity:
+    """How one signature's outputs compare with ``model.translate`` (:func:`signature_parity`).
+
+    Attributes:
+        signature, method: the signature and the decoding ``model.translate`` reproduces (``greedy``/``beam``).
+        sentences: sentences compared (over every request).
+        compared, not_compared: output names checked against Python, and those it has no reference for.
+        max_attention, max_log_prob, max_score, max_heads: the largest |difference| seen.
+        problems: what differs, one line each (empty: identical within the tolerances).
+    """
+
+    signature: str
+    method: str
+    sentences: int = 0
+    compared: list[str] = dataclasses.field(default_factory=list)
+    not_compared: list[str] = dataclasses.field(default_factory=list)
+    max_attention: float = 0.0
+    max_log_prob: float = 0.0
+    max_score: float = 0.0
+    max_heads: float = 0.0
+    problems: list[str] = dataclasses.field(default_factory=list)
+
+    def line(self) -> str:
+        """One line for a report: what was compared and the largest differences."""
+        worst = [f"attention {self.max_attention:.2g}", f"log_prob {self.max_log_prob:.2g}"]
+        worst += [f"score {self.max_score:.2g}"] * ("score" in self.compared)
+        worst += [f"attention_heads {self.max_heads:.2g}"] * (HEADS_OUTPUT in self.compared)
+        verdict = f"{len(self.problems)} difference(s)" if self.problems else "identical"
+        line = (f"{self.signature} ({self.method}): {verdict} on {self.sentences} sentences; outputs "
+                f"{', '.join(self.compared)}")
+        if self.compared != ["translation"]:
+            line += f"; max |difference| {', '.join(worst)}"
+        if self.not_compared:
+            line += f"; not compared (no Python reference): {', '.join(self.not_compared)}"
+        return line
+
+
+def signature_parity(run, signatures: Sequence[str], model, settings: dict, sentences: Sequence[str], *,
+                     singles: int = 1) -> dict[str, SignatureParity]:
+    """Compare translating signatures of an export with ``model.translate``: the one parity check of
+    ``check-servable`` and ``make bench`` (``benchmarks/parity.py``).
+
+    Args:
+        run: ``run(signature, sentences) -> {output name: array [batch, ...]}``: one call through the
+            loader under test (TF Serving's, :class:`~seq2seq_keras.serving_loader.ServingSession`).
+        signatures: the signatures to compare; those of :data:`~seq2seq_keras.export.SIGNATURE_METHODS`
+            (every signature the package exports, ``*_xla`` included) are, others are left out.
+        model: the Python model the export came from; it is run in the export's recorded
+            ``compute_dtype`` (:meth:`Seq2Seq.with_dtype_policy`), as the export is.
+        settings: :func:`export_settings` of the export (the decoding options it baked in).
+        sentences: sent as one batch, then the first ``singles`` one at a time.
+
+    Every output a signature returns is compared with what the Python API gives for the same
+    sentences, the way the output is defined: text, tokens, lengths, ``replaced``, attention and
+    ``log_prob``, ``score`` (:func:`compare_with_translations`), ``beams_translation`` and
+    ``beams_score`` against the n-best list, ``attention_heads`` against the model's own per-head
+    cross-attention (``model.cross_attention``) over the same tokens; an output with no Python
+    reference is named in ``not_compared``.
+
+    Returns:
+        ``{signature: SignatureParity}`` in the order of ``signatures``.
+    """
+    sentences = list(sentences)
+    # The export computes in its recorded dtype (float32) whatever the model trained in: compare like with like.
+    model = model.with_dtype_policy(settings.get("compute_dtype", "float32"))
+    greedy, beam = exported_decoding_options(settings)
+    options = {"greedy": greedy, "beam": dict(beam, n_best=beam["beam_width"])}
+    expected: dict[str, list] = {}
+    unreplaced: dict[str, list] = {}  # the model's own tokens, before unknown-word replacement
+    requests = [sentences] + [[s] for s in sentences[:singles]]
+    starts = [0] + list(range(min(singles, len(sentences))))
+    results = {}
+    for signature in signatures:
+        method = SIGNATURE_METHODS.get(signature)
+        if method is None:
+            continue
+        if method not in expected:
+            expected[method] = model.translate(sentences, **options[method])
+        result = results[signature] = SignatureParity(signature, method)
+        for first, request in zip(starts, requests):
+            if not request:
+                continue
+            reference = expected[method][first:first + len(request)]
+            try:
+                outputs = run(signature, request)
+            except Exception as e:  # noqa: BLE001 - the loader's failure is this signature's problem
+                result.problems.append(f"the call failed: {type(e).__name__}: {str(e).splitlines()[0][:300]}")
+                break
+            if HEADS_OUTPUT in outputs and method not in unreplaced:
+                unreplaced[method] = model.translate(sentences, **dict(options[method], replace_unk=False))
+            own = unreplaced[method][first:first + len(request)] if HEADS_OUTPUT in outputs else None
+            _compare_outputs(result, outputs, reference, own, model, settings)
+            result.sentences += len(request)
+    return results
+
+
+def _compare_outputs(result: SignatureParity, outputs: dict, reference: list, own: list | None, model,
+                     settings: dict) -> None:
+    """One request's outputs against the Python translations of the same sentences, into ``result``
+    (``own``: the same translations without unknown-word replacement, for ``attention_heads``)."""
+    import numpy as np
+
+    outputs = {k: v.numpy() if hasattr(v, "numpy") else np.asarray(v) for k, v in outputs.items()}
+    for name in outputs:
+        target = result.compared if name in COMPARED_OUTPUTS else result.not_compared
+        if name not in target:
+            target.append(name)
+    if set(outputs) & COMPARED_OUTPUTS == {"translation"}:
+        texts = [_as_str(t) for t in outputs["translation"]]
+        wrong = [b for b, (text, t) in enumerate(zip(texts, reference)) if text != t.text]
+        if len(texts) != len(reference):
+            result.problems.append(f"{len(texts)} translations for {len(reference)} sentences")
+        result.problems.extend(f"sentence {reference[b].source!r}: translation {texts[b]!r} vs {reference[b].text!r}"
+                               for b in wrong)
+        return
+    differences = compare_with_translations(outputs, reference, with_score="score" in outputs)
+    result.problems.extend(differences.problems)
+    result.max_attention = max(result.max_attention, differences.max_attention)
+    result.max_log_prob = max(result.max_log_prob, differences.max_log_prob)
+    result.max_score = max(result.max_score, differences.max_score)
+    if differences.problems:
+        return
+    if {"beams_translation", "beams_score", "beams_count"} & set(outputs):
+        _compare_beams(result, outputs, reference)
+    if HEADS_OUTPUT in outputs:
+        _compare_heads(result, outputs[HEADS_OUTPUT], own, model, settings)
+
+
+def _compare_beams(result: SignatureParity, outputs: dict, reference: list) -> None:
+    """``beams_translation`` / ``beams_score`` [batch, beam_width]: their first ``beams_count`` entries are the
+    n-best list ``model.translate(..., n_best=beam_width)`` gives (the best, then its ``alternatives``), the
+    others empty ("" scored 0)."""
+    for b, t in enumerate(reference):
+        hypotheses = [t] + list(t.alternatives)
+        if "beams_count" in outputs and int(outputs["beams_count"][b]) != len(hypotheses):
+            result.problems.append(f"sentence {t.source!r}: beams_count {int(outputs['beams_count'][b])} vs "
+                                   f"{len(hypotheses)} hypotheses in the n-best list")
+            continue
+        if "beams_translation" in outputs:
+            texts = [_as_str(x) for x in outputs["beams_translation"][b]]
+            if texts[:len(hypotheses)] != [h.text for h in hypotheses] or any(texts[len(hypotheses):]):
+                result.problems.append(f"sentence {t.source!r}: beams_translation {texts} vs the n-best list "
+                                       f"{[h.text for h in hypotheses]}")
+                continue
+        if "beams_score" in outputs:
+            scores = [float(x) for x in outputs["beams_score"][b]]
+            worst = max((abs(x - h.score) for x, h in zip(scores, hypotheses)), default=0.0)
+            worst = max([worst] + [abs(x) for x in scores[len(hypotheses):]])  # empty entries score 0
+            result.max_score = max(result.max_score, worst)
+            if worst > LOG_PROB_TOLERANCE:
+                result.problems.append(f"sentence {t.source!r}: beams_score {scores} vs the n-best scores "
+                                       f"{[h.score for h in hypotheses]}")
+
+
+def _compare_heads(result: SignatureParity, heads, own: list, model, settings: dict) -> None:
+    """``attention_heads`` [batch, layers, heads, tgt_len, src_len] against ``model.cross_attention`` over the
+    tokens the model chose (``own``: the Python translations without unknown-word replacement, which
+    changes words after the search; ``[START]`` then their ids), zero outside each sentence's ``[:tgt, :src]``."""
+    import numpy as np
+
+    from .text import START_ID
+
+    heads = np.asarray(heads, dtype=np.float64)
+    index = {token: i for i, token in enumerate(model.target_text.vocabulary)}
+    max_source_length = int(settings.get("max_source_length", DEFAULT_MAX_SOURCE_LENGTH))
+    for b, t in enumerate(own):
+        n, s = t.length, len(t.source_tokens)
+        where = f"sentence {t.source!r}: attention_heads"
+        if np.any(heads[b, :, :, n:]) or np.any(heads[b, ..., s:]):
+            result.problems.append(f"{where} is not 0 outside [:{n}, :{s}] (the padding)")
+        if not n or not s:
+            continue
+        unknown = [w for w in t.target_tokens if w not in index]
+        if unknown:
+            result.problems.append(f"{where}: target tokens {unknown} are not in the model's vocabulary")
+            continue
+        ids = [index[w] for w in t.target_tokens]
+        source = model.source_text.encode([t.source]).to_tensor()[:, :max_source_length]
+        target_in = np.array([[START_ID] + ids[:-1]], np.int32)
+        expected = np.asarray(model.cross_attention(np.asarray(source, np.int32), target_in))[0]
+        got = heads[b, :, :, :n, :s]
+        if got.shape != expected.shape:
+            result.problems.append(f"{where} {list(got.shape)} vs model.cross_attention's {list(expected.shape)}")
+            continue
+        result.max_heads = max(result.max_heads, float(np.max(np.abs(got - expected))))
+    if result.max_heads > ATTENTION_TOLERANCE and not any("attention_heads differs" in p for p in result.problems):
+        result.problems.append(f"attention_heads differs by {result.max_heads:.3g} (> {ATTENTION_TOLERANCE:g}) "
+                               "from model.cross_attention")
+
+
 def _check_parity(report: ServableReport, path: Path, session: dict, model) -> None:
-    """Compare what TF Serving's loader returned with ``model.translate`` on the same sentences."""
+    """Compare what TF Serving's loader returned (``session``: ``{"<signature>@<batch>": outputs}``, the
+    batches being the first ``batch`` of :data:`SMOKE_SENTENCES`) with ``model.translate``, signature by
+    signature, one report line each."""
     settings = export_settings(path)
     model, label = _parity_model(model, settings, report)
     if model is None:
         return
-    greedy, beam = exported_decoding_options(settings)
-    sentences = list(SMOKE_SENTENCES)
-    key_n = len(sentences)
-    compared, worst_attention, worst_log_prob = [], 0.0, 0.0
-    for signature, options in (("translate_with_attention", greedy), ("beam_search", beam)):
-        out = session.get(f"{signature}@{key_n}")
-        if out is None:
+    signatures = list(dict.fromkeys(key.split("@", 1)[0] for key in session))
+    results = signature_parity(lambda signature, texts: session[f"{signature}@{len(texts)}"], signatures, model,
+                               settings, list(SMOKE_SENTENCES), singles=1)
+    report.facts.append(f"parity with the Python API ({label}), every translating signature through TF Serving's "
+                        f"loader against model.translate:")
+    for signature in signatures:
+        if signature not in results:
+            report.facts.append(f"  {signature}: not compared (not a signature seq2seq_keras exports)")
             continue
-        differences = compare_with_translations(out, model.translate(sentences, **options))
+        report.facts.append(f"  {results[signature].line()}")
         report.problems.extend(f"{signature} through TF Serving's loader differs from model.translate: {problem}"
-                               for problem in differences.problems)
-        worst_attention = max(worst_attention, differences.max_attention)
-        worst_log_prob = max(worst_log_prob, differences.max_log_prob)
-        compared.append(signature)
-    out = session.get(f"serving_default@{key_n}")
-    if out is not None:
-        texts = [t.text for t in model.translate(sentences, **greedy)]
-        if [_as_str(t) for t in out["translation"]] != texts:
-            report.problems.append("serving_default through TF Serving's loader differs from model.translate")
-        compared.append("serving_default")
-    report.facts.append(
-        f"parity with the Python API ({label}): {', '.join(compared)} on {key_n} sentences; tokens identical, "
-        f"max |attention difference| {worst_attention:.2g}, max |log_prob difference| {worst_log_prob:.2g}")
+                               for problem in results[signature].problems)
 
 
 # ---------------------------------------------------------------------- latency and throughput
@@ -581,7 +810,7 @@ def benchmark_servable(
 
     Raises:
         ValueError: no sentences, or an unknown loader.
-        RuntimeError: the fresh process failed (its error output is in the message).
+        RuntimeError: the fresh process failed (the last line of its error output is in the message).
     """
     from .decoding import readable
 

@@ -111,8 +111,15 @@ def _replay_warmup(session: ServingSession, path: str) -> tuple[list[str], list[
     from tensorflow_serving.apis import prediction_log_pb2
 
     replayed, problems = [], []
-    for record in tf.compat.v1.io.tf_record_iterator(warmup):
-        log = prediction_log_pb2.PredictionLog.FromString(record)
+    try:
+        logs = [prediction_log_pb2.PredictionLog.FromString(record)
+                for record in tf.compat.v1.io.tf_record_iterator(warmup)]
+    except Exception as e:  # noqa: BLE001 - DataLossError (CRC, truncation) or DecodeError: reported in one line
+        message = (str(e).splitlines() or [""])[0][:300]
+        return [], [f"assets.extra/tf_serving_warmup_requests is damaged ({type(e).__name__}: {message}): TF Serving "
+                    "refuses to load a version whose warm-up file cannot be read; export the model again (or delete "
+                    "the file to serve without warm-up)"]
+    for log in logs:
         if log.WhichOneof("log_type") != "predict_log":
             problems.append(f"warm-up record of type {log.WhichOneof('log_type')}: only predict requests are written")
             continue

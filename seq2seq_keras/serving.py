@@ -39,13 +39,14 @@ import numpy as np
 
 from .translation import Translation, as_utf8_bytes, readable, results_to_translations
 
+from .export import OUTPUT_DTYPES, SIGNATURE_OUTPUTS
+
 DEFAULT_SIGNATURE = "translate_with_attention"
 INPUT_NAME = "text"
-#: Output names -> numpy dtype after JSON decoding (JSON carries no dtypes).
-_INT_OUTPUTS = ("source_length", "target_length", "beams_target_length", "replaced", "beams_replaced")
-_FLOAT_OUTPUTS = ("attention", "log_prob", "score", "beams_score", "beams_log_prob", "beams_attention")
-#: The one output of a single-output signature (TF Serving omits its name in JSON).
-_SINGLE_OUTPUT = {"serving_default": "translation"}
+#: TensorFlow dtype names (``DT_*``, as TF Serving's metadata writes them) -> NumPy dtypes of decoded JSON.
+_NUMPY_DTYPES = {"DT_STRING": object, "DT_FLOAT": np.float32, "DT_DOUBLE": np.float64, "DT_INT32": np.int32,
+                 "DT_INT64": np.int64, "DT_INT16": np.int16, "DT_INT8": np.int8, "DT_UINT8": np.uint8,
+                 "DT_BOOL": np.bool_, "DT_HALF": np.float16}
 _GRPC_MESSAGE_LIMIT = 256 * 1024 * 1024
 
 
@@ -76,30 +77,70 @@ def _decode_json_strings(value):
     return value
 
 
-def _column_to_array(name: str, value) -> np.ndarray:
+def signature_outputs(metadata: Mapping | None, signature_name: str) -> dict[str, str]:
+    """``{output name: "DT_*" dtype}`` of one signature.
+
+    ``metadata``: a :meth:`RestClient.metadata` / :meth:`GrpcClient.metadata` answer (the served
+    model's own SignatureDefs). Without it, or for a signature it lacks: the signatures this package
+    exports (:data:`seq2seq_keras.export.SIGNATURE_OUTPUTS`, dtypes from ``OUTPUT_DTYPES``; a
+    Transformer's ``attention_heads`` read by its name), else ``{}`` (unknown: read as JSON gives it).
+    """
+    defs = ((metadata or {}).get("metadata") or {}).get("signature_def", {}).get("signature_def", {})
+    if signature_name in defs:
+        outputs = defs[signature_name].get("outputs", {})
+        return {name: info.get("dtype", "DT_INVALID") for name, info in sorted(outputs.items())}
+    names = SIGNATURE_OUTPUTS.get(signature_name, ())
+    return {name: OUTPUT_DTYPES[name] for name in names}
+
+
+def _column_to_array(value, dtype: str | None) -> np.ndarray:
     value = _decode_json_strings(value)
-    if name in _INT_OUTPUTS:
-        return np.asarray(value, dtype=np.int32)
-    if name in _FLOAT_OUTPUTS:
-        return np.asarray(value, dtype=np.float32)
-    return np.array(value, dtype=object)  # strings (str, or bytes from {"b64": ...})
+    if dtype in _NUMPY_DTYPES:
+        return np.asarray(value, dtype=_NUMPY_DTYPES[dtype])
+    return np.array(value, dtype=object) if _holds_strings(value) else np.asarray(value)
 
 
-def parse_rest_predict_response(body: Mapping, signature_name: str = DEFAULT_SIGNATURE) -> dict[str, np.ndarray]:
-    """A ``:predict`` JSON answer (row or columnar) -> ``{output name: numpy array}``, batch first."""
+def _dtype(outputs: Mapping[str, str], name: str) -> str | None:
+    """An output's dtype: the signature's, else that of the package's output of this name (a Transformer's
+    ``attention_heads`` is in no signature's fixed list), else None."""
+    return outputs.get(name) or OUTPUT_DTYPES.get(name)
+
+
+def _holds_strings(value) -> bool:
+    while isinstance(value, list) and value:
+        value = value[0]
+    return isinstance(value, (str, bytes))
+
+
+def parse_rest_predict_response(body: Mapping, signature_name: str = DEFAULT_SIGNATURE,
+                                outputs: Mapping[str, str] | None = None) -> dict[str, np.ndarray]:
+    """A ``:predict`` JSON answer (row or columnar) -> ``{output name: numpy array}``, batch first.
+
+    Args:
+        body: the decoded JSON answer.
+        signature_name: the signature that answered.
+        outputs: its ``{output name: "DT_*" dtype}`` (:func:`signature_outputs`; default: from the
+            signatures this package exports). TF Serving leaves the name out for a signature with
+            one output (``{"outputs": [...]}``, ``{"predictions": [...]}``): that output's name is
+            used; every array gets its output's dtype (``attention_heads`` float32, not objects).
+
+    Raises:
+        ServingError: the answer is an error, or not a ``:predict`` answer.
+    """
     if "error" in body:
         raise ServingError(str(body["error"]))
+    outputs = dict(signature_outputs(None, signature_name) if outputs is None else outputs)
+    single = next(iter(outputs)) if len(outputs) == 1 else "output"
     if "outputs" in body:
-        outputs = body["outputs"]
-        if not isinstance(outputs, dict):
-            outputs = {_SINGLE_OUTPUT.get(signature_name, "output"): outputs}
-        return {name: _column_to_array(name, value) for name, value in outputs.items()}
+        columns = body["outputs"]
+        if not isinstance(columns, dict) or (len(outputs) == 1 and single not in columns):
+            columns = {single: columns}
+        return {name: _column_to_array(value, _dtype(outputs, name)) for name, value in columns.items()}
     if "predictions" in body:
         rows = body["predictions"]
-        if rows and isinstance(rows[0], dict) and set(rows[0]) != {"b64"}:
-            names = list(rows[0])
-            return {name: _column_to_array(name, [row[name] for row in rows]) for name in names}
-        return {_SINGLE_OUTPUT.get(signature_name, "output"): _column_to_array("translation", rows)}
+        if len(outputs) != 1 and rows and isinstance(rows[0], dict) and set(rows[0]) != {"b64"}:
+            return {name: _column_to_array([row[name] for row in rows], _dtype(outputs, name)) for name in rows[0]}
+        return {single: _column_to_array(rows, _dtype(outputs, single))}
     raise ServingError(f"Not a :predict answer (no 'outputs' or 'predictions'): {str(body)[:200]}")
 
 
@@ -155,6 +196,7 @@ class RestClient:
         self.request_format = request_format
         self.batch_size = int(batch_size)
         self._session = None
+        self._metadata: dict | None = None  # the model's /metadata answer, fetched once
 
     @property
     def model_url(self) -> str:
@@ -199,6 +241,17 @@ class RestClient:
         """The model metadata API: ``{"model_spec": ..., "metadata": {"signature_def": ...}}``."""
         return self._request("GET", f"{self.model_url}/metadata")
 
+    def signature_outputs(self, signature_name: str = DEFAULT_SIGNATURE) -> dict[str, str]:
+        """``{output name: "DT_*" dtype}`` of a signature, from the server's metadata (asked once, then
+        cached); a server that does not answer it gets the package's own table
+        (:func:`signature_outputs`)."""
+        if self._metadata is None:
+            try:
+                self._metadata = self.metadata()
+            except ServingError:
+                self._metadata = {}
+        return signature_outputs(self._metadata, signature_name)
+
     def wait_until_available(self, timeout: float = 120.0, interval: float = 0.5) -> None:
         """Poll :meth:`status` until a version is ``AVAILABLE``; raise :class:`ServingError` after ``timeout``."""
         deadline = time.monotonic() + timeout
@@ -228,7 +281,7 @@ class RestClient:
         """One ``:predict`` call; returns ``{output name: numpy array}``."""
         body = self.build_predict_body(texts, signature_name, request_format)
         answer = self._request("POST", f"{self.model_url}:predict", body)
-        return parse_rest_predict_response(answer, signature_name)
+        return parse_rest_predict_response(answer, signature_name, self.signature_outputs(signature_name))
 
     def translate(self, texts, signature_name: str = DEFAULT_SIGNATURE, request_format: str | None = None):
         """Like ``model.translate``, through the server: a Translation for a str, else a list."""
@@ -309,7 +362,8 @@ class GrpcClient:
 
     @staticmethod
     def parse_response(response) -> dict[str, np.ndarray]:
-        """A ``PredictResponse`` -> ``{output name: numpy array}`` (``tf.make_ndarray``)."""
+        """A ``PredictResponse`` -> ``{output name: numpy array}`` (``tf.make_ndarray``): each TensorProto
+        carries its output's name and dtype, so every signature reads back as the server ran it."""
         import tensorflow as tf
 
         return {name: tf.make_ndarray(proto) for name, proto in response.outputs.items()}

@@ -509,3 +509,53 @@ def test_every_signature_computes_in_float32_whatever_the_training_precision(pre
                                       s.run("serving_default", text)["translation"])
     assert_same_as_python(plain, reference.translate(batch))
     assert_same_as_python(compiled, reference.translate(batch))
+
+
+def test_check_servable_compares_every_signature_with_python_whatever_the_training_precision(precision_xla_export):
+    """check-servable on a float32 and on a mixed_bfloat16 model's export: OK, with every signature (the *_xla
+    ones included) identical to the Python API run, as the export is, in float32."""
+    from test_servable import _parity_lines
+
+    from seq2seq_keras.export import SIGNATURE_METHODS
+    from seq2seq_keras.servable import check_servable
+
+    path, _, run = precision_xla_export
+    report = check_servable(path, model=run)
+    assert report.ok, report.format()
+    lines = _parity_lines(report)
+    assert sorted(lines) == sorted(SIGNATURE_METHODS), report.format()
+    assert all(" identical on " in line for line in lines.values()), report.format()
+
+
+# ---------------------------------------------------------------------- version folders as TF Serving reads them
+@pytest.mark.parametrize("name, version", [
+    ("7", 7), ("007", 7), (" 7 ", 7), ("+7", 7), ("-3", -3), ("0", 0), (str(2**63 - 1), 2**63 - 1),
+    (str(2**63), None), ("7a", None), ("", None), ("latest", None), (".export-x1", None), ("٣", None), ("1.0", None),
+])
+def test_version_number_reads_a_folder_name_as_tf_serving_does(name, version):
+    """TF Serving's ParseVersionNumber (strings::safe_strto64): an int64, optional sign and surrounding spaces."""
+    from seq2seq_keras.export import is_version_name, version_number
+
+    assert version_number(name) == version and is_version_name(name) == (version is not None)
+
+
+def test_version_folders_keep_the_real_folder_and_the_one_tf_serving_serves(word_model, tmp_path):
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    from seq2seq_keras import export as ex
+
+    for folder in ("a/007", "a/3", "b/010", "c/7"):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / "saved_model.pb").write_bytes(b"")
+    (tmp_path / "c" / "007").mkdir()  # same version as c/7: TF Serving keeps the last name in byte order, "7"
+    config = text_format.Parse(ex.models_config_text(tmp_path), model_server_config_pb2.ModelServerConfig())
+    assert [c.name for c in config.model_config_list.config] == ["a", "b", "c"]
+    assert ex.exported_models(tmp_path) == {"a": [3, 7], "b": [10], "c": [7]}
+    assert ex.model_versions(tmp_path / "a") == [3, 7] and ex.next_version(tmp_path / "a") == 8
+    assert ex.version_folders(tmp_path / "a") == {3: tmp_path / "a" / "3", 7: tmp_path / "a" / "007"}
+    assert ex.version_folders(tmp_path / "c") == {7: tmp_path / "c" / "7"}
+    assert ex.duplicate_version_folders(tmp_path / "c") == {7: [tmp_path / "c" / "007"]}
+    assert ex.duplicate_version_folders(tmp_path / "a") == {}
+    with pytest.raises(FileExistsError, match=r"010 already exists as version 10"):
+        ex.export_model(word_model, "b", tmp_path, version=10)

@@ -145,8 +145,8 @@ def test_check_servable_accepts_the_export(word_export):
     assert "warm-up: 3 PredictionLog request(s) replayed through the session" in text
     assert "session path vs TF2 path: 9 calls compared, tokens identical" in text
     # The run folder recorded at export is the Python reference.
-    assert re.search(r"parity with the Python API \(.*seq2seq_tiny_runs/word\): translate_with_attention, beam_search, "
-                     r"serving_default on 4 sentences; tokens identical", text), text
+    assert re.search(r"parity with the Python API \(.*seq2seq_tiny_runs/word\), every translating signature", text), text
+    assert "  translate_with_attention (greedy): identical on 5 sentences; outputs attention, log_prob, " in text
     assert text.endswith("OK: servable by TensorFlow Serving")
     # A model folder means its latest version, as the server would pick.
     assert check_servable(word_export.parent, smoke=False).path == str(word_export)
@@ -299,3 +299,226 @@ def test_benchmark_servable_times_each_signature_through_the_chosen_loader(word_
         benchmark_servable(word_export, ["x"], loader="grpc")
     with pytest.raises(ValueError, match="needs sentences"):
         benchmark_servable(word_export, [])
+
+
+# ---------------------------------------------------------------------- every signature against Python
+def xla_exported_dir(tmp_path_factory):
+    """The tiny word model exported once per session with ``xla=True`` (plain and ``*_xla`` signatures)."""
+    from seq2seq_keras.export import export_model
+    from seq2seq_keras.training import load_model
+
+    base = tmp_path_factory.getbasetemp() / "seq2seq_exports_xla"
+    path = base / "tiny_word_xla" / "1"
+    if not (path / "saved_model.pb").exists():
+        run = tiny_run_dir(tmp_path_factory, "word")
+        export_model(load_model(run), "tiny_word_xla", base, source_model=run, xla=True, warmup_texts=["warm up"])
+    return path
+
+
+def transformer_exported_dir(tmp_path_factory):
+    """A tiny Transformer (2 layers, 2 heads, random weights: every head attends differently) saved as
+    ``.keras`` and exported once per session; its ``translate_with_attention`` has ``attention_heads``."""
+    import keras
+
+    from seq2seq_keras import Seq2Seq, TextProcessor
+    from seq2seq_keras.export import export_model
+
+    from conftest import TINY_SOURCE, TINY_TARGET
+
+    base = tmp_path_factory.getbasetemp() / "seq2seq_exports_transformer"
+    path, saved = base / "tiny_transformer" / "1", base / "tiny_transformer.keras"
+    if not (path / "saved_model.pb").exists():
+        src = TextProcessor.for_language("ko").adapt(TINY_SOURCE)
+        tgt = TextProcessor.for_language("en", add_start_end=True).adapt(TINY_TARGET)
+        keras.utils.set_random_seed(0)
+        model = Seq2Seq(src, tgt, architecture="transformer", num_layers=2, num_heads=2, model_dim=8, ff_dim=16)
+        model.translate("나는 학생이다.")  # builds the weights
+        rng = np.random.default_rng(2)
+        for v in model.encoder.weights + model.decoder.weights:
+            v.assign(rng.normal(0.0, 0.5, v.shape).astype(v.dtype))
+        base.mkdir(parents=True, exist_ok=True)
+        model.save(saved)
+        export_model(model, "tiny_transformer", base, source_model=saved, warmup_texts=["warm up"])
+    return path
+
+
+@pytest.fixture(scope="module")
+def xla_export(tmp_path_factory):
+    return xla_exported_dir(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def transformer_export(tmp_path_factory):
+    return transformer_exported_dir(tmp_path_factory)
+
+
+def _parity_lines(report):
+    start = next(i for i, f in enumerate(report.facts) if f.startswith("parity with the Python API"))
+    return {f.split(" (")[0].strip(): f.strip() for f in report.facts[start + 1:] if f.startswith("  ")}
+
+
+def test_check_servable_compares_every_signature_of_an_xla_export_with_python(xla_export):
+    from seq2seq_keras.servable import check_servable
+
+    report = check_servable(xla_export)
+    assert report.ok, report.format()
+    lines = _parity_lines(report)
+    assert sorted(lines) == sorted(["serving_default", "translate_with_attention", "beam_search",
+                                    "serving_default_xla", "translate_with_attention_xla"]), report.format()
+    assert lines["translate_with_attention_xla"].startswith(
+        "translate_with_attention_xla (greedy): identical on 5 sentences; outputs attention, log_prob, replaced, "
+        "source_length, source_tokens, target_length, target_tokens, translation; max |difference| attention")
+    assert lines["serving_default_xla"] == "serving_default_xla (greedy): identical on 5 sentences; outputs translation"
+    assert "beams_count, beams_score, beams_translation" in lines["beam_search"]
+    assert "not compared" not in lines["beam_search"]
+
+
+def test_check_servable_compares_a_transformers_attention_heads_with_the_models_cross_attention(transformer_export):
+    from seq2seq_keras.servable import check_servable
+
+    report = check_servable(transformer_export)
+    assert report.ok, report.format()
+    line = _parity_lines(report)["translate_with_attention"]
+    assert "attention_heads" in line.split("; outputs ")[1] and "max |difference|" in line and "attention_heads " in line
+
+
+def _session_run(path):
+    from seq2seq_keras.serving_loader import ServingSession, tf_text_op_libraries
+
+    session = ServingSession(path, op_libraries=tf_text_op_libraries())
+    return session, lambda signature, texts: session.run(signature, {"text": np.array(texts, dtype=object)})
+
+
+@pytest.mark.parametrize("signature, output, index, delta, expected", [
+    ("translate_with_attention_xla", "attention", (0, 0, 0), 1e-3, "attention differs by 0.001"),
+    ("translate_with_attention_xla", "target_tokens", (0, 0), None, "target_tokens"),
+    ("serving_default_xla", "translation", 0, None, "translation 'changed' vs"),
+    ("beam_search", "beams_score", (0, 1), 1e-2, "beams_score"),
+    ("beam_search", "beams_translation", (0, 1), None, "beams_translation"),
+    ("beam_search", "beams_count", 0, -1, "beams_count"),
+])
+def test_signature_parity_names_a_difference_in_any_signature(xla_export, signature, output, index, delta, expected):
+    """The shared parity check (check-servable, make bench) compares each of these outputs: one changed value
+    through the real loader's outputs is named for its signature, the other signatures stay identical."""
+    from seq2seq_keras.run_folder import load_model
+    from seq2seq_keras.servable import export_settings, signature_parity
+
+    session, run = _session_run(xla_export)
+
+    def changed(sig, texts):
+        out = run(sig, texts)
+        if sig == signature:
+            out[output] = out[output].copy()
+            out[output][index] = b"changed" if delta is None else out[output][index] + delta
+        return out
+
+    settings = export_settings(xla_export)
+    model = load_model(settings["source_model"])
+    sentences = sample_sentences(3) + ["나는 학생이다"]
+    signatures = [s for s in session.signatures if not s.startswith("__")]
+    results = signature_parity(changed, signatures, model, settings, sentences, singles=1)
+    assert sorted(results) == sorted(signatures)
+    for sig, result in results.items():
+        if sig == signature:
+            assert len(result.problems) >= 1 and expected in result.problems[0], result.problems
+        else:
+            assert result.problems == [] and result.sentences == 5, (sig, result.problems)
+    session.close()
+
+
+def test_signature_parity_checks_attention_heads_head_by_head(transformer_export):
+    """Swapping two heads keeps their mean (the ``attention`` output) but not the per-head weights: named."""
+    from seq2seq_keras.run_folder import load_model
+    from seq2seq_keras.servable import export_settings, signature_parity
+
+    session, run = _session_run(transformer_export)
+    settings = export_settings(transformer_export)
+    model = load_model(settings["source_model"])
+
+    def swapped(sig, texts):
+        out = run(sig, texts)
+        out["attention_heads"] = out["attention_heads"][:, :, ::-1].copy()
+        return out
+
+    sentences = ["나는 학생이다.", "그는 사과를 먹는다.", ""]
+    fine = signature_parity(run, ["translate_with_attention"], model, settings, sentences)["translate_with_attention"]
+    assert fine.problems == [] and fine.max_heads < 1e-5 and "attention_heads" in fine.compared
+    wrong = signature_parity(swapped, ["translate_with_attention"], model, settings, sentences)
+    assert [p for p in wrong["translate_with_attention"].problems if "attention_heads differs" in p], wrong
+    session.close()
+
+
+def test_bench_parity_runs_the_package_check(xla_export):
+    """benchmarks/parity.py returns what signature_parity found, signature by signature."""
+    from benchmarks.parity import check_parity
+    from seq2seq_keras.run_folder import load_model
+    from seq2seq_keras.servable import export_settings
+
+    model = load_model(export_settings(xla_export)["source_model"])
+    out = check_parity(str(xla_export), model, sample_sentences(4), singles=2)
+    assert set(out) == {"serving_default", "translate_with_attention", "beam_search", "serving_default_xla",
+                        "translate_with_attention_xla"}
+    for signature, result in out.items():
+        assert result["problems"] == [] and result["sentences"] == 6 and result["line"].startswith(signature + " (")
+
+
+# ---------------------------------------------------------------------- damaged exports
+def _damaged_copy(source, tmp_path, file, damage):
+    import shutil
+
+    path = tmp_path / "damaged" / "1"
+    shutil.copytree(source, path)
+    data = bytearray((path / file).read_bytes())
+    (path / file).write_bytes(damage(data))
+    return path
+
+
+def _flip_middle_byte(data):
+    data[len(data) // 2] ^= 0x55
+    return bytes(data)
+
+
+@pytest.mark.parametrize("file, damage, expected", [
+    ("saved_model.pb", lambda d: bytes(d[:len(d) // 2]), "saved_model.pb cannot be read"),
+    ("assets.extra/tf_serving_warmup_requests", lambda d: bytes(d[:len(d) // 2]), "tf_serving_warmup_requests is damaged"),
+    ("assets.extra/tf_serving_warmup_requests", _flip_middle_byte, "tf_serving_warmup_requests is damaged"),
+])
+def test_check_servable_reports_a_damaged_export_in_one_line(word_export, word_model, tmp_path, file, damage, expected):
+    from seq2seq_keras.servable import check_servable
+
+    report = check_servable(_damaged_copy(word_export, tmp_path, file, damage), model=word_model)
+    assert not report.ok
+    assert len(report.problems) == 1 and expected in report.problems[0], report.problems
+    assert "\n" not in report.problems[0] and "export the model again" in report.problems[0]
+    assert "NOT SERVABLE: 1 problem(s)" in report.format()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("file, damage, expected", [
+    ("saved_model.pb", lambda d: bytes(d[:len(d) // 2]), "saved_model.pb cannot be read"),
+    ("assets.extra/tf_serving_warmup_requests", _flip_middle_byte, "tf_serving_warmup_requests is damaged"),
+])
+def test_cli_check_servable_on_a_damaged_export(word_export, tmp_path, file, damage, expected):
+    proc = _cli("check-servable", _damaged_copy(word_export, tmp_path, file, damage))
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    problems = proc.stdout.split("NOT SERVABLE: 1 problem(s)\n")[1].splitlines()
+    assert len(problems) == 1 and expected in problems[0] and "export the model again" in problems[0], proc.stdout
+    assert "Traceback" not in proc.stderr
+
+
+# ---------------------------------------------------------------------- version folders as TF Serving reads them
+def test_check_servable_finds_and_names_version_folders_as_tf_serving_parses_them(word_export, tmp_path):
+    import shutil
+
+    from seq2seq_keras.servable import check_servable
+
+    shutil.copytree(word_export, tmp_path / "m" / "007")
+    report = check_servable(tmp_path / "m", smoke=False)  # the model folder: its latest version, folder 007
+    assert report.ok and report.path == str(tmp_path / "m" / "007"), report.format()
+    shutil.copytree(word_export, tmp_path / "m" / "7")
+    shadowed = check_servable(tmp_path / "m" / "007", smoke=False)
+    assert not shadowed.ok and "TF Serving serves version 7 from the folder '7' and ignores this one ('007')" in \
+        shadowed.problems[0]
+    served = check_servable(tmp_path / "m", smoke=False)
+    assert served.ok and served.path == str(tmp_path / "m" / "7")
+    assert "version 7: served from '7'; TF Serving ignores ['007'] (same version)" in served.facts

@@ -627,3 +627,142 @@ def test_serve_script_local_mode_rewrites_base_paths_for_the_host(served, tmp_pa
     missing = subprocess.run(["bash", str(SERVE_SH), "local"], capture_output=True, text=True, timeout=30,
                              env={"PATH": "/usr/bin:/bin", "SAVED_MODELS_DIR": str(tmp_path)})
     assert missing.returncode == 2 and "export a model first" in missing.stderr
+
+
+# ---------------------------------------------------------------------- outputs read from the signature
+def test_the_issue_example_single_output_xla_signature():
+    from seq2seq_keras.serving import outputs_to_translations, parse_rest_predict_response
+
+    for body in ({"outputs": ["i am a student"]}, {"predictions": ["i am a student"]}):
+        (t,) = outputs_to_translations(parse_rest_predict_response(body, "serving_default_xla"), ["나는 학생이다"])
+        assert t.text == "i am a student" and t.source == "나는 학생이다"
+
+
+def _exports(tmp_path_factory):
+    from test_servable import transformer_exported_dir, xla_exported_dir
+
+    return {"gru": xla_exported_dir(tmp_path_factory), "transformer": transformer_exported_dir(tmp_path_factory)}
+
+
+@pytest.fixture(scope="module")
+def every_export(tmp_path_factory):
+    """``{kind: (path, TF Serving's loader on it, the metadata answer TF Serving gives for it)}``."""
+    from google.protobuf import json_format
+
+    from seq2seq_keras.serving_loader import ServingSession, tf_text_op_libraries
+
+    out = {}
+    for kind, path in _exports(tmp_path_factory).items():
+        metadata = {"model_spec": {"name": kind}, "metadata": {"signature_def": json_format.MessageToDict(
+            _signature_def_map(path), preserving_proto_field_name=True)}}
+        out[kind] = (path, ServingSession(path, op_libraries=tf_text_op_libraries()), metadata)
+    yield out
+    for _, session, _ in out.values():
+        session.close()
+
+
+def test_the_package_output_table_matches_the_exports_signature_defs(every_export):
+    """The clients' fallback when the server's metadata is not at hand (export.SIGNATURE_OUTPUTS, OUTPUT_DTYPES)
+    says what the real SignatureDefs say, for every signature of a GRU (plain, xla) and a Transformer export."""
+    from tensorflow.core.framework import types_pb2
+
+    from seq2seq_keras.serving import signature_outputs
+
+    for kind, (_, session, metadata) in every_export.items():
+        for signature in (s for s in session.signatures if not s.startswith("__")):
+            real = signature_outputs(metadata, signature)
+            expected = {name: types_pb2.DataType.Name(code) for name, code in session.outputs(signature).items()}
+            assert real == expected, (kind, signature)
+            table = signature_outputs(None, signature)
+            if kind == "transformer" and signature == "translate_with_attention":
+                table["attention_heads"] = "DT_FLOAT"
+            assert table == real, (kind, signature)
+
+
+@pytest.mark.parametrize("request_format", ["row", "columnar"])
+@pytest.mark.parametrize("with_metadata", [True, False])
+def test_rest_answers_of_every_signature_are_read_with_the_signatures_names_and_dtypes(every_export, request_format,
+                                                                                       with_metadata):
+    """Every signature the package exports, GRU (plain and xla) and Transformer: the REST answer TF Serving writes
+    (one-output signatures without the output's name) is read back to the loader's own arrays, dtypes included
+    (attention_heads float32, lengths int32), and becomes Translations."""
+    from seq2seq_keras.serving import (RestClient, outputs_to_translations, parse_rest_predict_response,
+                                       signature_outputs)
+
+    texts = TEXTS[:4] + ["", "😀 ሰላム"]
+    raw = np.array([t if isinstance(t, bytes) else t.encode() for t in texts], object)
+    for kind, (_, session, metadata) in every_export.items():
+        for signature in (s for s in session.signatures if not s.startswith("__")):
+            body = json.dumps(RestClient().build_predict_body(texts, signature, request_format))
+            answer = json.loads(serve_rest(session, body))
+            outputs = signature_outputs(metadata, signature) if with_metadata else None
+            parsed = parse_rest_predict_response(answer, signature, outputs)
+            direct = session.run(signature, {"text": raw})
+            assert sorted(parsed) == sorted(direct), (kind, signature)
+            for name, value in direct.items():
+                assert parsed[name].dtype == value.dtype and parsed[name].shape == value.shape, (kind, signature, name)
+                if value.dtype == object:  # JSON strings come back as str, b64 objects as bytes
+                    value = np.vectorize(lambda b: b.decode("utf-8"), otypes=[object])(value) if value.size else value
+                    got = np.vectorize(lambda x: x.decode("utf-8") if isinstance(x, bytes) else x,
+                                       otypes=[object])(parsed[name]) if value.size else parsed[name]
+                else:
+                    got = parsed[name]
+                np.testing.assert_array_equal(got, value, err_msg=f"{kind} {signature} {name}")
+            translations = outputs_to_translations(parsed, texts)
+            assert [t.text for t in translations] == [x.decode() for x in direct["translation"]]
+
+
+def test_rest_client_asks_the_metadata_once_and_reads_a_signature_it_describes(every_export):
+    """A one-output signature the package does not export (here: serving_default served under another name) is
+    read with the server's metadata, asked once: its output keeps its name; a server without the metadata API
+    gets the answer under TF Serving's nameless key."""
+    from seq2seq_keras.serving import RestClient, ServingError
+
+    _, session, metadata = every_export["gru"]
+    renamed = json.loads(json.dumps(metadata))
+    defs = renamed["metadata"]["signature_def"]["signature_def"]
+    defs["text_only"] = defs["serving_default"]
+    asked = []
+
+    class Client(RestClient):
+        has_metadata = True
+
+        def _request(self, method, url, body=None):
+            asked.append(method)
+            if method == "GET":
+                if not self.has_metadata:
+                    raise ServingError(f"GET {url}: HTTP 404")
+                return renamed
+            return json.loads(serve_rest(session, json.dumps(dict(body, signature_name="serving_default"))))
+
+    client = Client("http://127.0.0.1:1", "m")
+    for _ in range(2):
+        out = client.predict(["나는 학생이다."], "text_only", "row")
+        assert list(out) == ["translation"] and out["translation"].dtype == object
+    assert asked == ["POST", "GET", "POST"]
+    old_server = Client("http://127.0.0.1:1", "m")
+    old_server.has_metadata = False
+    assert list(old_server.predict(["나는 학생이다."], "text_only")) == ["output"]
+
+
+def test_grpc_answers_of_every_signature_keep_the_signatures_names_and_dtypes(every_export):
+    """gRPC carries each output's name and dtype in its TensorProto: every signature (GRU plain and xla,
+    Transformer) reads back to the loader's own arrays, and becomes Translations."""
+    from tensorflow_serving.apis import predict_pb2
+
+    from seq2seq_keras.serving import GrpcClient, outputs_to_translations
+
+    client = GrpcClient("127.0.0.1:1", "m")
+    texts = ["나는 학생이다.", "", b"\xff\xfe abc"]
+    for kind, (_, session, _) in every_export.items():
+        for signature in (s for s in session.signatures if not s.startswith("__")):
+            request = predict_pb2.PredictRequest.FromString(client.build_request(texts, signature).SerializeToString())
+            response = predict_pb2.PredictResponse.FromString(run_predict(session, request).SerializeToString())
+            parsed = client.parse_response(response)
+            direct = session.run(signature, {"text": np.array([t if isinstance(t, bytes) else t.encode() for t in texts], object)})
+            assert sorted(parsed) == sorted(direct), (kind, signature)
+            for name, value in direct.items():
+                assert parsed[name].dtype == value.dtype, (kind, signature, name)
+                np.testing.assert_array_equal(parsed[name], value, err_msg=f"{kind} {signature} {name}")
+            assert len(outputs_to_translations(parsed, texts)) == len(texts)
+    client.close()
