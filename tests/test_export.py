@@ -43,6 +43,21 @@ def exported_dir(tmp_path_factory, kind: str) -> Path:
     return path
 
 
+def xla_exported_dir(tmp_path_factory, precision: str = "float32") -> Path:
+    """The tiny word model trained under ``precision`` exported once per session with ``xla=True`` (plain and
+    ``*_xla`` signatures; its run folder recorded as the source model)."""
+    from seq2seq_keras.export import export_model
+    from seq2seq_keras.training import load_model
+
+    base = tmp_path_factory.getbasetemp() / "seq2seq_exports_xla"
+    name = "tiny_word_xla" if precision == "float32" else f"tiny_word_xla_{precision}"
+    path = base / name / "1"
+    if not (path / "saved_model.pb").exists():
+        run = tiny_run_dir(tmp_path_factory, "word", precision)
+        export_model(load_model(run), name, base, source_model=run, xla=True, warmup_texts=["warm up"])
+    return path
+
+
 @pytest.fixture(scope="session")
 def word_model(tmp_path_factory):
     from seq2seq_keras.training import load_model
@@ -324,10 +339,8 @@ XLA_SENTENCES = list(TINY_SOURCE) + ["", "나는 " * 12 + "학생이다.", "그�
 
 
 @pytest.fixture(scope="module")
-def xla_export(word_model, tmp_path_factory):
-    from seq2seq_keras.export import export_model
-
-    return export_model(word_model, "tiny_xla", tmp_path_factory.mktemp("xla"), xla=True, warmup_texts=["warm up"])
+def xla_export(tmp_path_factory):
+    return xla_exported_dir(tmp_path_factory)
 
 
 def test_xla_signatures_match_the_plain_ones_through_tf_servings_loader(xla_export, word_model):
@@ -457,19 +470,13 @@ def test_xla_signatures_send_batches_above_32_to_the_plain_loop(xla_export):
 
 # ---------------------------------------------------------------------- precision
 @pytest.fixture(scope="module", params=PRECISIONS)
-def precision_xla_export(request, xla_export, word_model, tmp_path_factory):
+def precision_xla_export(request, tmp_path_factory):
     """``(export with the *_xla signatures, the model exported, its run folder)`` for a model trained under each
-    of :data:`conftest.PRECISIONS` (float32: the module's ``xla_export``)."""
-    from seq2seq_keras.export import export_model
+    of :data:`conftest.PRECISIONS`."""
     from seq2seq_keras.training import load_model
 
     run = tiny_run_dir(tmp_path_factory, "word", request.param)
-    if request.param == "float32":
-        return xla_export, word_model, run
-    model = load_model(run)
-    path = export_model(model, "tiny_precision", tmp_path_factory.mktemp("precision"), xla=True,
-                        warmup_texts=["warm up"], source_model=run)
-    return path, model, run
+    return xla_exported_dir(tmp_path_factory, request.param), load_model(run), run
 
 
 def test_every_signature_computes_in_float32_whatever_the_training_precision(precision_xla_export):
@@ -511,15 +518,17 @@ def test_every_signature_computes_in_float32_whatever_the_training_precision(pre
     assert_same_as_python(compiled, reference.translate(batch))
 
 
-def test_check_servable_compares_every_signature_with_python_whatever_the_training_precision(precision_xla_export):
-    """check-servable on a float32 and on a mixed_bfloat16 model's export: OK, with every signature (the *_xla
-    ones included) identical to the Python API run, as the export is, in float32."""
+def test_check_servable_compares_every_signature_of_a_bf16_models_export_with_python(tmp_path_factory):
+    """check-servable on a mixed_bfloat16 model's export: OK, with every signature (the *_xla ones included)
+    identical to the Python API run, as the export is, in float32. (A float32 model's XLA export:
+    tests/test_servable.py, the same check.)"""
     from test_servable import _parity_lines
 
     from seq2seq_keras.export import SIGNATURE_METHODS
     from seq2seq_keras.servable import check_servable
 
-    path, _, run = precision_xla_export
+    path = xla_exported_dir(tmp_path_factory, "mixed_bfloat16")
+    run = tiny_run_dir(tmp_path_factory, "word", "mixed_bfloat16")
     report = check_servable(path, model=run)
     assert report.ok, report.format()
     lines = _parity_lines(report)

@@ -24,6 +24,7 @@ from test_export import (  # noqa: F401  (fixtures)
     exported_dir,
     word_export,
     word_model,
+    xla_exported_dir,
 )
 
 
@@ -302,19 +303,6 @@ def test_benchmark_servable_times_each_signature_through_the_chosen_loader(word_
 
 
 # ---------------------------------------------------------------------- every signature against Python
-def xla_exported_dir(tmp_path_factory):
-    """The tiny word model exported once per session with ``xla=True`` (plain and ``*_xla`` signatures)."""
-    from seq2seq_keras.export import export_model
-    from seq2seq_keras.training import load_model
-
-    base = tmp_path_factory.getbasetemp() / "seq2seq_exports_xla"
-    path = base / "tiny_word_xla" / "1"
-    if not (path / "saved_model.pb").exists():
-        run = tiny_run_dir(tmp_path_factory, "word")
-        export_model(load_model(run), "tiny_word_xla", base, source_model=run, xla=True, warmup_texts=["warm up"])
-    return path
-
-
 def transformer_exported_dir(tmp_path_factory):
     """A tiny Transformer (2 layers, 2 heads, random weights: every head attends differently) saved as
     ``.keras`` and exported once per session; its ``translate_with_attention`` has ``attention_heads``."""
