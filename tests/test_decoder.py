@@ -220,6 +220,8 @@ def test_mixed_precision_keeps_float32_logits(policy, input_feeding, tiny_proces
     as_float32 = model.with_dtype_policy("float32")
     assert as_float32.decoder.compute_dtype == "float32" and model.decoder.compute_dtype != "float32"
     assert model.with_dtype_policy(policy) is model
+    with pytest.raises(ValueError, match="nope"):
+        model.with_dtype_policy("nope")
     same_logits, same_attention = as_float32.call_with_attention((s_ids, t_in))
     np.testing.assert_allclose(same_logits, ref_logits, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(same_attention, ref_weights, rtol=1e-5, atol=1e-6)
