@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -122,3 +123,31 @@ def test_a_trained_model_reloads_in_a_fresh_process_with_its_policy_and_optimize
     assert result["iterations"] == 3
     assert "Skipping variable loading for optimizer" not in proc.stderr
     assert result["next_loss"] == pytest.approx(float(expected_loss), rel=1e-6)
+
+
+# ------------------------------------------------------------------ files written by an earlier layout
+BEFORE_MOVE = Path(__file__).parent / "fixtures" / "saved_before_move"
+
+
+@pytest.mark.parametrize("kind", ["gru-bahdanau-feeding", "transformer"])
+def test_a_keras_file_saved_by_the_flat_layout_loads_and_translates_as_it_did(kind):
+    """A ``.keras`` file written when the package was one flat folder loads and translates as it did then."""
+    from seq2seq_keras.run_folder import load_model
+
+    model = load_model(BEFORE_MOVE / f"{kind}.keras")
+    recorded = json.loads((BEFORE_MOVE / "translations.json").read_text(encoding="utf-8"))[kind]
+    got = model.translate(["나는 학생이다", "그녀는 의사였다."])
+    assert [t.text for t in got] == [r["text"] for r in recorded]
+    for translation, then in zip(got, recorded):
+        np.testing.assert_allclose(np.asarray(translation.attention), np.asarray(then["attention"]), atol=1e-4)
+
+
+def test_a_savedmodel_exported_by_the_flat_layout_is_servable_and_equals_its_keras_file():
+    """check-servable accepts an export written by the flat layout (TF Serving's loader, its recorded decoding
+    options read back) and finds its every signature equal to the ``.keras`` file loaded by today's code."""
+    from seq2seq_keras.servable import check_servable
+
+    report = check_servable(BEFORE_MOVE / "saved_models" / "before_move" / "1",
+                            model=BEFORE_MOVE / "gru-bahdanau-feeding.keras")
+    assert report.ok, report.format()
+    assert any("parity" in fact and "skipped" not in fact for fact in report.facts), report.format()
