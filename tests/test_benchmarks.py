@@ -257,6 +257,76 @@ def test_breakdown_counts_decode_steps_and_shares_out_the_measured_graph_time(tm
     assert "## Where the time goes" in text and f"x {results['feed']['1']['steps']:g}" in text
 
 
+@pytest.fixture(scope="module")
+def bench_echo(tmp_path_factory):
+    """test_serving_loader's echo SavedModel (strings and numbers) in a :class:`BenchSession`."""
+    from benchmarks.serving_breakdown import BenchSession
+    from test_serving_loader import save_echo
+
+    with BenchSession(save_echo(tmp_path_factory.mktemp("bench_echo") / "1")) as session:
+        yield session
+
+
+def test_a_traced_run_returns_the_same_outputs_with_per_op_step_stats_and_the_graphs_run(bench_echo):
+    x = {"x": np.array([[1, 2], [3, -5]], dtype=np.int32)}
+    out, metadata = bench_echo.run_traced("numbers", x, partition_graphs=True)
+    assert {k: v.tolist() for k, v in out.items()} == {k: v.tolist() for k, v in bench_echo.run("numbers", x).items()}
+    nodes = [n for d in metadata.step_stats.dev_stats for n in d.node_stats]
+    ops = {n.timeline_label.split(" = ")[1].split("(")[0] for n in nodes if " = " in n.timeline_label}
+    assert {"Sum", "Cast"} <= ops  # the signature's own ops ran, and were traced
+    assert all(n.op_end_rel_micros >= n.op_start_rel_micros >= 0 for n in nodes)
+    assert metadata.partition_graphs and any(n.op == "Sum" for g in metadata.partition_graphs for n in g.node)
+    _, untraced_graphs = bench_echo.run_traced("numbers", x)
+    assert not untraced_graphs.partition_graphs
+
+
+def test_a_call_that_computes_nothing_and_a_session_config(bench_echo):
+    from benchmarks.serving_breakdown import BenchSession
+    from seq2seq_keras.serving_loader import ServingLoaderError
+    from tensorflow.core.protobuf import config_pb2
+
+    texts = {"text": np.array(["a", "b"], dtype=object)}
+    const = next(n for n in bench_echo.meta_graph.graph_def.node if n.op == "Const")
+    assert bench_echo.run_nothing("serving_default", texts).tolist() == tf.make_ndarray(const.attr["value"].tensor).tolist()
+    with pytest.raises(ServingLoaderError, match="takes inputs"):
+        bench_echo.run_nothing("serving_default", {"words": texts["text"]})
+    config = config_pb2.ConfigProto(inter_op_parallelism_threads=1)
+    config.graph_options.rewrite_options.disable_meta_optimizer = True
+    with BenchSession(bench_echo.path, config=config) as sequential:
+        assert sequential.run("serving_default", texts)["same"].tolist() == [b"a", b"b"]
+
+
+def test_bench_plan_warms_chosen_keys_on_every_timed_input_first():
+    from benchmarks.serving import _marked, bench_plan
+    from seq2seq_keras.serving_loader import time_plan, timing_plan
+
+    sent = {"xla": [], "plain": []}
+    phases = []
+
+    def recorder(key):
+        return lambda sentences: sent[key].append((phases[-1][0], tuple(sentences)))
+
+    plan = timing_plan(sent, [f"s{i}" for i in range(7)], single=5, batches=3, batch_size=4, warmup=2)
+    figures = time_plan({k: recorder(k) for k in sent},
+                        _marked(bench_plan(plan, warm_every_input={"xla"}), lambda phase, key: phases.append((phase, key))))
+    for key in sent:
+        warm = [s for phase, s in sent[key] if phase == "warmup"]
+        timed = [s for phase, s in sent[key] if phase == "timed"]
+        assert len(timed) == 5 + 3 and figures[key]["warmup_calls"] == len(warm)
+        assert figures[key]["first_call_ms"] >= 0 and figures[key]["calls"] == 5
+        if key == "xla":
+            assert set(timed) <= set(warm) and len(warm) == 8
+        else:  # the usual warm-up: 2 sentences and one batch
+            assert len(warm) == 3 and not set(timed) <= set(warm)
+    assert [p for p, _ in phases] == sorted((p for p, _ in phases), key=("warmup", "timed").index)
+    # beam search's rows: every 2nd single sentence, no batches, the usual warm-up
+    beams = bench_plan(plan, single_only={"xla"}, every={"xla": 2})
+    assert [r for p, k, r in beams if k == "xla" and p == "single"] == [["s0"], ["s2"], ["s4"]]
+    assert not [r for p, k, r in beams if k == "xla" and p == "batch"]
+    assert [c for c in beams if c[1] == "plain"] == [c for c in plan if c[1] == "plain"]
+    assert [c for c in beams if c[1] == "xla" and c[0] == "warmup"] == [c for c in plan if c[1] == "xla" and c[0] == "warmup"]
+
+
 _XLA_ROWS_PROGRAM = """
 import json, sys
 from benchmarks import serving
