@@ -37,7 +37,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PARTS = ("speed", "threads", "quality", "serving", "robustness")
-#: The tutorial's figures the issue quotes, for the targets table (absolute numbers drift between machines).
+#: The tutorial's published figures, for the targets table (absolute numbers drift between machines).
 TUTORIAL_RSS_MB = 1.35 * 1000  # "peak RSS 1.35 GB"
 THREAD_SETTINGS = ((1, 1), (2, 1), (1, 2), (2, 2))
 
