@@ -85,9 +85,9 @@ def _load(path: str, loader: str):
 
 
 # =========================================================================== the XLA export
-def export_for_serving(models: dict[str, dict], workdir: str) -> dict[str, dict]:
-    """``models`` plus, for each of ours with a saved Keras model, its ``export(..., xla=True)``
-    SavedModel as ``"<name>-xla": {"savedmodel", "kind": "seq2seq_keras_xla"}``.
+def export_for_serving(models: dict[str, dict], workdir: str, families=None) -> dict[str, dict]:
+    """``models`` plus, for each of ours with a saved Keras model (named in ``families``, default: all),
+    its ``export(..., xla=True)`` SavedModel as ``"<name>-xla": {"savedmodel", "kind": "seq2seq_keras_xla"}``.
 
     A model that cannot be exported with XLA keeps its plain rows; the error is printed.
     """
@@ -97,6 +97,8 @@ def export_for_serving(models: dict[str, dict], workdir: str) -> dict[str, dict]
     out = dict(models)
     for name, spec in models.items():
         if spec.get("kind") != "seq2seq_keras" or not spec.get("keras_model"):
+            continue
+        if families is not None and name not in families:
             continue
         try:
             path = export_model(load_model(spec["keras_model"]), f"bench_{name}_xla", workdir, version=1,
