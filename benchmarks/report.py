@@ -8,20 +8,20 @@ from .curve import time_to_quality
 from .serving_report import TARGET_RSS_RATIO
 from .serving_report import sections as serving_sections
 
-#: The issues' targets (ratios against the in-run tutorial reference, measured the same run).
-#: Training (issue 13): with the options the package chooses by default on this machine.
+#: The targets (ratios against the in-run tutorial reference, measured the same run).
+#: Training: with the options the package chooses by default on this machine.
 TARGET_FEED_RATIO = 3.0
 TARGET_FAST_RATIO = 4.0
 TARGET_EFFICIENCY = 0.5
 TARGET_TIME_TO_QUALITY = 1 / 3  # of the budget: the reference's final BLEU in <= 5 of 15 minutes
 TARGET_BLEU_LEAD = 8.0  # test BLEU points ahead of the reference after the same budget
-#: Serving (issue 12), the default model (input feeding, Bahdanau) through TF Serving's loader.
+#: Serving, the default model (input feeding, Bahdanau) through TF Serving's loader.
 TARGET_PLAIN_LATENCY_RATIO = 0.8
 TARGET_PLAIN_THROUGHPUT_RATIO = 1.25
 TARGET_LATENCY_RATIO = 0.5
 TARGET_THROUGHPUT_RATIO = 2.0
 TARGET_BEAM_RATIO = 3.0
-#: Robustness (issue 16).
+#: Robustness.
 TARGET_COPY_RATE = 0.9
 TARGET_REPETITION = 0.05
 FAMILY_NAMES = {"tutorial": "tutorial formulation (reference)", "feed": "ours, input feeding (Bahdanau)",
@@ -56,7 +56,7 @@ def _status(met) -> str:
 
 
 def targets(results: dict) -> list[dict]:
-    """Each target of the issues: what was measured and whether it is met (None: not measured)."""
+    """Each target: what was measured and whether it is met (None: not measured)."""
     out = []
 
     def add(name, target, measured, met):
@@ -197,10 +197,27 @@ def _robustness_targets(results: dict, add) -> None:
 
 
 def render(results: dict) -> str:
+    """BENCHMARKS.md from the results of one bench run (``benchmarks.run``'s dict, or its ``--json`` file).
+
+    The sections, in order: the introduction, the run (command, machine, sizes, measurement),
+    the targets, training speed, thread settings, quality (with the quality curve), serving,
+    the serving sections of :mod:`benchmarks.serving_report`, memory and robustness. A section
+    whose part did not run is left out, so a partial run renders what it has.
+    """
+    quality = results.get("quality") or {}
+    lines = introduction(results) + run_section(results) + targets_section(results)
+    lines += speed_section(results.get("speed") or {}) + threads_section(results.get("threads"))
+    lines += quality_section(quality, results.get("curve_plot"))
+    lines += serving_table(results.get("serving") or {})
+    lines += serving_sections(results)  # benchmarks/serving_report.py: XLA compilations, serving memory, time breakdown
+    lines += memory_section(quality, results.get("serving_rss") or {})
+    lines += robustness_section(results.get("robustness"))
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def introduction(results: dict) -> list[str]:
+    """The title, what the file is and what every ratio is measured against, the run's note and data notice."""
     speed = results.get("speed") or {}
-    machine = speed.get("machine") or {}
-    settings = results.get("settings", {})
-    size = settings.get("size", {})
     lines = ["# Benchmarks", ""]
     lines += [
         "Written by `make bench` (`python -m benchmarks.run`); rerun it to refresh this file. Every ratio is measured "
@@ -214,7 +231,16 @@ def render(results: dict) -> str:
         lines += [f"> **Note:** {results['note']}", ""]
     if speed.get("notice"):
         lines += [f"> {speed['notice']}", ""]
-    lines += ["## Run", ""]
+    return lines
+
+
+def run_section(results: dict) -> list[str]:
+    """The "Run" table: command, date, machine, libraries, data, sizes, matmul peak, how speed was measured."""
+    speed = results.get("speed") or {}
+    machine = speed.get("machine") or {}
+    settings = results.get("settings", {})
+    size = settings.get("size", {})
+    lines = ["## Run", ""]
     versions = machine.get("versions", {})
     run_rows = [
         ["command", f"`{results.get('command', '')}`"],
@@ -246,101 +272,125 @@ def render(results: dict) -> str:
         ["total wall time", f"{_f(results.get('wall_minutes'))} min"],
     ]
     lines += [_table(["", ""], run_rows), ""]
+    return lines
 
-    lines += ["## Targets", ""]
+
+def targets_section(results: dict) -> list[str]:
+    """The "Targets" table: each target of :func:`targets`, its goal, what was measured, met or not."""
+    lines = ["## Targets", ""]
     lines += [_table(["target", "goal", "measured", "status"],
                      [[t["target"], t["goal"], t["measured"], _status(t["met"])] for t in targets(results)]), ""]
+    return lines
 
-    if speed.get("rows"):
-        lines += ["## Training speed", "",
-                  "Rows `feed-0` ... `feed` are a ladder: each adds one lever to the row above it (our model, input "
-                  "feeding and Bahdanau attention throughout). The other rows change one thing from a default. "
-                  "`x tutorial` is the median over rounds of pairs/s divided by the reference's pairs/s in the same "
-                  "round. Tokens are non-padding source + target tokens in each model's own tokenisation "
-                  "([START]/[END] included). Model FLOPs are counted from the layer sizes and padded batch shapes "
-                  "(`benchmarks/measure.py`); `% peak` divides them by the better of the two float32 matmul "
-                  "medians above (measured before and after the rows, in the same process).", ""]
-        table = []
-        for r in speed["rows"]:
-            v = r["variant"]
-            table.append([f"`{v['key']}`", v["label"], _f(r["steps_per_s"], 2), _f(r["pairs_per_s"], 0),
-                          _f(r["tokens_per_s"], 0), f"**{r['ratio']:.2f}x**", _f(r["cpu_ms_per_step"], 0),
-                          _f(r["flops_per_s"] / 1e9), _f(100 * r["efficiency"], 1, "%"), f"{r['parameters']:,}",
-                          _f(r["warmup_s"], 0)])
-        lines += [_table(["row", "configuration", "steps/s", "pairs/s", "tokens/s", "x tutorial", "CPU ms/step",
-                          "model GFLOP/s", "% peak", "parameters", "warm-up s"], table), ""]
 
-    if results.get("threads"):
-        lines += ["## Thread settings", "",
-                  "TensorFlow's intra-op / inter-op thread pools, one process per setting (they are fixed when "
-                  "TensorFlow starts); each process measures the reference and our two defaults.", ""]
-        table = []
-        for t in results["threads"]:
-            by_key = {r["variant"]["key"]: r for r in t["rows"]}
-            cells = [f"intra {t['intra']}, inter {t['inter']}"]
-            for key in ("tutorial", "feed", "fast"):
-                r = by_key.get(key)
-                cells.append("n/a" if r is None else f"{r['pairs_per_s']:.0f} ({r['ratio']:.2f}x)")
-            table.append(cells)
-        lines += [_table(["threads", "tutorial pairs/s", "ours (input feeding) pairs/s", "fast mode pairs/s"], table), ""]
+def speed_section(speed: dict) -> list[str]:
+    """The training-speed table, one row per configuration of the ladder (empty without the speed part)."""
+    if not speed.get("rows"):
+        return []
+    lines = ["## Training speed", "",
+              "Rows `feed-0` ... `feed` are a ladder: each adds one lever to the row above it (our model, input "
+              "feeding and Bahdanau attention throughout). The other rows change one thing from a default. "
+              "`x tutorial` is the median over rounds of pairs/s divided by the reference's pairs/s in the same "
+              "round. Tokens are non-padding source + target tokens in each model's own tokenisation "
+              "([START]/[END] included). Model FLOPs are counted from the layer sizes and padded batch shapes "
+              "(`benchmarks/measure.py`); `% peak` divides them by the better of the two float32 matmul "
+              "medians above (measured before and after the rows, in the same process).", ""]
+    table = []
+    for r in speed["rows"]:
+        v = r["variant"]
+        table.append([f"`{v['key']}`", v["label"], _f(r["steps_per_s"], 2), _f(r["pairs_per_s"], 0),
+                      _f(r["tokens_per_s"], 0), f"**{r['ratio']:.2f}x**", _f(r["cpu_ms_per_step"], 0),
+                      _f(r["flops_per_s"] / 1e9), _f(100 * r["efficiency"], 1, "%"), f"{r['parameters']:,}",
+                      _f(r["warmup_s"], 0)])
+    lines += [_table(["row", "configuration", "steps/s", "pairs/s", "tokens/s", "x tutorial", "CPU ms/step",
+                      "model GFLOP/s", "% peak", "parameters", "warm-up s"], table), ""]
+    return lines
 
-    quality = results.get("quality") or {}
-    if quality:
-        lines += ["## Quality after the same wall-clock budget", "",
-                  "Each model trains in its own process for the budget (from the first `fit` call: tracing and "
-                  "compilation count), then greedy-translates the test split (SHA-1 of the English side divisible "
-                  "by 50). BLEU and chrF by sacrebleu, lower-cased, against the raw English references, the same for "
-                  "every model. Ours train with the options the package chooses by default on this machine for a run "
-                  "of that length (`seq2seq_keras.hardware`: the line below the table); the reference with the "
-                  "tutorial's own recipe.", ""]
-        table = []
-        for family, q in quality.items():
-            table.append([FAMILY_NAMES.get(family, family), f"`{q['variant']['key']}`", f"{q['steps']:,}", q["epochs"],
-                          _f(q["train_seconds"], 0), _f(q["final_loss"], 3), f"**{q['bleu']:.1f}**", f"{q['chrf']:.1f}",
-                          q["test_sentences"], _f(q["train_peak_rss_mb"], 0)])
-        lines += [_table(["model", "configuration", "steps", "full epochs", "train s", "final loss", "BLEU", "chrF",
-                          "test sentences", "training peak RSS MiB"], table), ""]
-        any_q = next(iter(quality.values()))
-        lines += [f"Signatures: `{any_q['bleu_signature']}`, `{any_q['chrf_signature']}`.", ""]
-        lines += [f"- {FAMILY_NAMES.get(f, f)}: `{q['options']}` (planned ~{q.get('planned_steps') or 0:,} steps)"
-                  for f, q in quality.items() if q.get("options")] + [""]
-        lines += curve_section(quality, results.get("curve_plot"))
-        for family, q in quality.items():
-            lines += [f"Examples, {FAMILY_NAMES.get(family, family)}:", ""]
-            lines += [f"- `{e['source']}` -> `{e['hypothesis']}` (reference: `{e['reference']}`)" for e in q["examples"][:3]]
-            lines += [""]
 
-    serving = results.get("serving") or {}
-    if serving:
-        lines += ["## Serving through the SavedModels", "",
-                  "All SavedModels loaded in one process by TF Serving's own loader (TensorFlow's C API: "
-                  "`TF_LoadSessionFromSavedModel`, then `TF_SessionRun` on the signatures' tensor names, "
-                  "tensorflow-text's ops registered as the server links them), interleaved sentence by sentence; "
-                  "the last column is the same call through `tf.saved_model.load` (the TF2 path). Greedy unless stated.",
-                  ""]
-        ref = (serving.get("tutorial") or {}).get("serving_default")
-        table = []
-        for name, sigs in serving.items():
-            for sig, m in sigs.items():
-                lat_ratio = m["latency_ms_median"] / ref["latency_ms_median"] if ref else float("nan")
-                thr = m.get("batch_sentences_per_s")
-                thr_ratio = thr / ref["batch_sentences_per_s"] if (ref and thr) else float("nan")
-                tf2 = m.get("tf2") or {}
-                table.append([FAMILY_NAMES.get(name, name), f"`{sig}` ({m['label']})", _f(m["latency_ms_median"], 2),
-                              _f(m["latency_ms_p90"], 2), _f(lat_ratio, 2, "x"), _f(thr, 0), _f(thr_ratio, 2, "x"),
-                              _f(tf2.get("latency_ms_median"), 2)])
-        lines += [_table(["model", "signature", "1 sentence ms (median)", "p90 ms", "latency x tutorial",
-                          "sentences/s at batch 64", "throughput x tutorial", "TF2 path: 1 sentence ms"], table), ""]
+def threads_section(threads: list | None) -> list[str]:
+    """Pairs/s of the reference and our two defaults under each thread setting (empty without the threads part)."""
+    if not threads:
+        return []
+    lines = ["## Thread settings", "",
+              "TensorFlow's intra-op / inter-op thread pools, one process per setting (they are fixed when "
+              "TensorFlow starts); each process measures the reference and our two defaults.", ""]
+    table = []
+    for t in threads:
+        by_key = {r["variant"]["key"]: r for r in t["rows"]}
+        cells = [f"intra {t['intra']}, inter {t['inter']}"]
+        for key in ("tutorial", "feed", "fast"):
+            r = by_key.get(key)
+            cells.append("n/a" if r is None else f"{r['pairs_per_s']:.0f} ({r['ratio']:.2f}x)")
+        table.append(cells)
+    lines += [_table(["threads", "tutorial pairs/s", "ours (input feeding) pairs/s", "fast mode pairs/s"], table), ""]
+    return lines
 
-    lines += serving_sections(results)  # benchmarks/serving_report.py: XLA compilations, serving memory, time breakdown
-    rss = results.get("serving_rss") or {}
-    if quality or rss:
-        lines += ["## Memory", "", "Peak resident set size (`getrusage`), one process per model.", ""]
-        table = [[FAMILY_NAMES.get(n, n), _f(quality.get(n, {}).get("train_peak_rss_mb"), 0), _f(rss.get(n), 0)]
-                 for n in dict.fromkeys([*quality, *rss])]
-        lines += [_table(["model", "training peak RSS MiB", "serving peak RSS MiB"], table), ""]
-    lines += robustness_section(results.get("robustness"))
-    return "\n".join(lines).rstrip() + "\n"
+
+def quality_section(quality: dict, plot: str | None) -> list[str]:
+    """The quality table, the options each run used, the quality curve and example translations."""
+    if not quality:
+        return []
+    lines = ["## Quality after the same wall-clock budget", "",
+              "Each model trains in its own process for the budget (from the first `fit` call: tracing and "
+              "compilation count), then greedy-translates the test split (SHA-1 of the English side divisible "
+              "by 50). BLEU and chrF by sacrebleu, lower-cased, against the raw English references, the same for "
+              "every model. Ours train with the options the package chooses by default on this machine for a run "
+              "of that length (`seq2seq_keras.hardware`: the line below the table); the reference with the "
+              "tutorial's own recipe.", ""]
+    table = []
+    for family, q in quality.items():
+        table.append([FAMILY_NAMES.get(family, family), f"`{q['variant']['key']}`", f"{q['steps']:,}", q["epochs"],
+                      _f(q["train_seconds"], 0), _f(q["final_loss"], 3), f"**{q['bleu']:.1f}**", f"{q['chrf']:.1f}",
+                      q["test_sentences"], _f(q["train_peak_rss_mb"], 0)])
+    lines += [_table(["model", "configuration", "steps", "full epochs", "train s", "final loss", "BLEU", "chrF",
+                      "test sentences", "training peak RSS MiB"], table), ""]
+    any_q = next(iter(quality.values()))
+    lines += [f"Signatures: `{any_q['bleu_signature']}`, `{any_q['chrf_signature']}`.", ""]
+    lines += [f"- {FAMILY_NAMES.get(f, f)}: `{q['options']}` (planned ~{q.get('planned_steps') or 0:,} steps)"
+              for f, q in quality.items() if q.get("options")] + [""]
+    lines += curve_section(quality, plot)
+    for family, q in quality.items():
+        lines += [f"Examples, {FAMILY_NAMES.get(family, family)}:", ""]
+        lines += [f"- `{e['source']}` -> `{e['hypothesis']}` (reference: `{e['reference']}`)" for e in q["examples"][:3]]
+        lines += [""]
+    return lines
+
+
+def serving_table(serving: dict) -> list[str]:
+    """The serving speed table: every model's signatures through TF Serving's loader, and the TF2 path."""
+    if not serving:
+        return []
+    lines = ["## Serving through the SavedModels", "",
+              "All SavedModels loaded in one process by TF Serving's own loader (TensorFlow's C API: "
+              "`TF_LoadSessionFromSavedModel`, then `TF_SessionRun` on the signatures' tensor names, "
+              "tensorflow-text's ops registered as the server links them), interleaved sentence by sentence; "
+              "the last column is the same call through `tf.saved_model.load` (the TF2 path). Greedy unless stated.",
+              ""]
+    ref = (serving.get("tutorial") or {}).get("serving_default")
+    table = []
+    for name, sigs in serving.items():
+        for sig, m in sigs.items():
+            lat_ratio = m["latency_ms_median"] / ref["latency_ms_median"] if ref else float("nan")
+            thr = m.get("batch_sentences_per_s")
+            thr_ratio = thr / ref["batch_sentences_per_s"] if (ref and thr) else float("nan")
+            tf2 = m.get("tf2") or {}
+            table.append([FAMILY_NAMES.get(name, name), f"`{sig}` ({m['label']})", _f(m["latency_ms_median"], 2),
+                          _f(m["latency_ms_p90"], 2), _f(lat_ratio, 2, "x"), _f(thr, 0), _f(thr_ratio, 2, "x"),
+                          _f(tf2.get("latency_ms_median"), 2)])
+    lines += [_table(["model", "signature", "1 sentence ms (median)", "p90 ms", "latency x tutorial",
+                      "sentences/s at batch 64", "throughput x tutorial", "TF2 path: 1 sentence ms"], table), ""]
+    return lines
+
+
+def memory_section(quality: dict, rss: dict) -> list[str]:
+    """Training and serving peak RSS, one row per model."""
+    if not (quality or rss):
+        return []
+    lines = ["## Memory", "", "Peak resident set size (`getrusage`), one process per model.", ""]
+    table = [[FAMILY_NAMES.get(n, n), _f(quality.get(n, {}).get("train_peak_rss_mb"), 0), _f(rss.get(n), 0)]
+             for n in dict.fromkeys([*quality, *rss])]
+    lines += [_table(["model", "training peak RSS MiB", "serving peak RSS MiB"], table), ""]
+    return lines
 
 
 def _pct(value) -> str:

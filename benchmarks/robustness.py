@@ -49,7 +49,7 @@ def robustness(models: dict, data, *, seed: int = 0, swapped: int = 300, longest
     ``models``: family -> {"savedmodel", "kind", optional "keras_model"}. Returns
     {"set": sizes, "rows": {label: metrics}, "seconds"}.
     """
-    from seq2seq_keras.training import load_model
+    from seq2seq_keras.run_folder import load_model
 
     rset = build_robustness_set(data.train, data.test, seed=seed, swapped=swapped, longest=longest,
                                 concatenations=concatenations)

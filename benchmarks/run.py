@@ -6,6 +6,7 @@ Usage::
     python -m benchmarks.run --budget-minutes 3      # shorter quality runs
     python -m benchmarks.run --quick                 # a few minutes: 3-4 speed rows, 1-minute budgets
     python -m benchmarks.run --parts speed           # only the training-speed table
+    python -m benchmarks.run --quick --serving-xla feed   # XLA serving rows for the default model only
 
 Every part runs in its own Python process (so that peak RSS figures are per model
 and a crash in one part leaves the others): the training-speed table (all rows in
@@ -37,7 +38,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PARTS = ("speed", "threads", "quality", "serving", "robustness")
-#: The tutorial's figures the issue quotes, for the targets table (absolute numbers drift between machines).
+#: Our models, one quality run each (the tutorial reference is the fourth).
+OUR_FAMILIES = ("feed", "fast", "transformer")
+#: The tutorial's published figures, for the targets table (absolute numbers drift between machines).
 TUTORIAL_RSS_MB = 1.35 * 1000  # "peak RSS 1.35 GB"
 THREAD_SETTINGS = ((1, 1), (2, 1), (1, 2), (2, 2))
 
@@ -72,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--xla-warmup", type=int, default=40, help="warm-up steps of XLA rows: one compilation per new batch shape (default: %(default)s)")
     p.add_argument("--eval-limit", type=int, default=None, help="score only the first N test sentences (default: all; --quick 500)")
     p.add_argument("--serving-sentences", type=int, default=None, help="single-sentence calls per SavedModel (default 200, --quick 40)")
+    p.add_argument("--serving-xla", default=None, help=f"which of our models the serving part also exports with XLA for its *_xla rows (XLA compilation per input shape is the slowest part of serving): comma-separated subset of {','.join(OUR_FAMILIES)}, or none (default: all)")
     p.add_argument("--output", default=str(REPO_ROOT / "BENCHMARKS.md"), help="report to rewrite (default: BENCHMARKS.md)")
     p.add_argument("--no-write", action="store_true", help="print the report, do not rewrite --output")
     p.add_argument("--json", default=None, help="also write the raw results to this JSON file")
@@ -99,6 +103,7 @@ class Settings:
     xla_warmup: int
     eval_limit: int | None
     serving_sentences: int
+    serving_xla: tuple[str, ...]
     seed: int
 
 
@@ -109,6 +114,11 @@ def settings_from_args(args) -> Settings:
     unknown = set(parts) - set(PARTS)
     if unknown:
         raise SystemExit(f"--parts: unknown part(s) {sorted(unknown)}; choose from {', '.join(PARTS)}.")
+    serving_xla = OUR_FAMILIES if args.serving_xla is None else tuple(
+        f.strip() for f in args.serving_xla.split(",") if f.strip() and f.strip() != "none")
+    unknown = set(serving_xla) - set(OUR_FAMILIES)
+    if unknown:
+        raise SystemExit(f"--serving-xla: unknown model(s) {sorted(unknown)}; choose from {', '.join(OUR_FAMILIES)} or none.")
     budget = args.budget_minutes if args.budget_minutes is not None else (1.0 if quick else 15.0)
     if budget <= 0:
         raise SystemExit(f"--budget-minutes must be positive, got {budget}.")
@@ -128,6 +138,7 @@ def settings_from_args(args) -> Settings:
         xla_warmup=args.xla_warmup,
         eval_limit=args.eval_limit if args.eval_limit is not None else (500 if quick else None),
         serving_sentences=args.serving_sentences or (40 if quick else 200),
+        serving_xla=serving_xla,
         seed=args.seed,
     )
 
@@ -223,7 +234,7 @@ def child_serving_rss(settings: Settings, spec: dict) -> dict:
 def child_serving_export(settings: Settings, spec: dict) -> dict:
     from .serving import export_for_serving
 
-    return export_for_serving(spec["models"], spec["workdir"])
+    return export_for_serving(spec["models"], spec["workdir"], families=settings.serving_xla)
 
 
 def child_parity(settings: Settings, spec: dict) -> dict:
@@ -322,7 +333,7 @@ def run_all(settings: Settings, argv: list[str], workdir: Path) -> dict:
     models = {}
     if "quality" in settings.parts:
         results["quality"] = {}
-        for family in ("tutorial", "feed", "fast", "transformer"):
+        for family in ("tutorial", *OUR_FAMILIES):
             spec = {"family": family, "workdir": str(workdir), "planned_steps": _planned_steps(speed, family, settings)}
             r = run_child("quality", child_argv, spec, workdir, f"quality-{family}")
             if r is not None:

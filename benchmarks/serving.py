@@ -85,9 +85,9 @@ def _load(path: str, loader: str):
 
 
 # =========================================================================== the XLA export
-def export_for_serving(models: dict[str, dict], workdir: str) -> dict[str, dict]:
-    """``models`` plus, for each of ours with a saved Keras model, its ``export(..., xla=True)``
-    SavedModel as ``"<name>-xla": {"savedmodel", "kind": "seq2seq_keras_xla"}``.
+def export_for_serving(models: dict[str, dict], workdir: str, families=None) -> dict[str, dict]:
+    """``models`` plus, for each of ours with a saved Keras model (named in ``families``, default: all),
+    its ``export(..., xla=True)`` SavedModel as ``"<name>-xla": {"savedmodel", "kind": "seq2seq_keras_xla"}``.
 
     A model that cannot be exported with XLA keeps its plain rows; the error is printed.
     """
@@ -97,6 +97,8 @@ def export_for_serving(models: dict[str, dict], workdir: str) -> dict[str, dict]
     out = dict(models)
     for name, spec in models.items():
         if spec.get("kind") != "seq2seq_keras" or not spec.get("keras_model"):
+            continue
+        if families is not None and name not in families:
             continue
         try:
             path = export_model(load_model(spec["keras_model"]), f"bench_{name}_xla", workdir, version=1,
@@ -184,10 +186,10 @@ def serving_speed(
     buckets the first did not reach) and are reported under the
     plain model's name (``feed-xla`` -> ``feed``). Beam search is measured on a quarter of the
     single sentences (it is the slowest) and not in batches. The timing loop is the package's own
-    (:func:`seq2seq_keras.serving_loader.time_signatures`), the one ``seq2seq-keras check-servable
-    --benchmark`` runs.
+    (:func:`seq2seq_keras.serving_loader.time_plan`), the one ``seq2seq-keras check-servable
+    --benchmark`` runs, on :func:`bench_plan`'s calls.
     """
-    from seq2seq_keras.serving_loader import time_signatures
+    from seq2seq_keras.serving_loader import time_plan, timing_plan
 
     xla = any(spec["kind"] == "seq2seq_keras_xla" for spec in models.values())
     with _compile_log(xla) as (mark, counts):
@@ -201,9 +203,10 @@ def serving_speed(
                         labels[(name, signature, loader)] = label
         beams = {key for key in functions if key[1] == "beam_search"}
         compiled = {key for key in functions if key[1].endswith("_xla")}
-        figures = time_signatures(functions, sentences, single=single, batches=batches, batch_size=batch_size,
-                                  warmup=warmup, single_only=beams, every={key: 4 for key in beams},
-                                  warm_every_input=compiled, on_phase=mark if xla else None)
+        plan = timing_plan(functions, sentences, single=single, batches=batches, batch_size=batch_size,
+                           warmup=warmup)
+        plan = bench_plan(plan, single_only=beams, every={key: 4 for key in beams}, warm_every_input=compiled)
+        figures = time_plan(functions, _marked(plan, mark) if xla else plan)
     results: dict[str, dict] = {}
     for (name, signature, loader), f in figures.items():
         if (name, signature, loader) in compiled:
@@ -217,6 +220,48 @@ def serving_speed(
         else:
             entry["tf2"] = dict(label=labels[(name, signature, loader)], **f)
     return results
+
+
+def bench_plan(plan: list, *, single_only=(), every: dict | None = None, warm_every_input=()) -> list:
+    """The package's :func:`~seq2seq_keras.serving_loader.timing_plan` adapted to the bench's rows.
+
+    Args:
+        plan: ``[(phase, key, request)]`` from ``timing_plan``.
+        single_only: keys timed on single sentences only (beam search): their batches are dropped.
+        every: ``{key: n}`` to time a key on every n-th of its single sentences only.
+        warm_every_input: keys warmed up on *every* request their timed calls will send (each
+            single sentence and each batch once), instead of the usual warm-up: for the XLA
+            signatures, which compile once per (batch, source-length) bucket, so that no
+            compilation lands in a timed call.
+
+    Returns:
+        the calls, in the plan's order (the warm-up of each key where its usual warm-up was).
+    """
+    every = every or {}
+    seen: dict = {}
+    timed = []
+    for phase, key, request in plan:
+        if phase == "single":
+            index = seen[key] = seen.get(key, -1) + 1
+            if index % every.get(key, 1):
+                continue
+        elif phase == "batch" and key in single_only:
+            continue
+        if phase != "warmup":
+            timed.append((phase, key, request))
+    warm = []
+    for key in dict.fromkeys(key for phase, key, _ in plan if phase == "warmup"):
+        source = timed if key in warm_every_input else [c for c in plan if c[0] == "warmup"]
+        warm += [("warmup", key, request) for _, k, request in source if k == key]
+    return warm + timed
+
+
+def _marked(plan, mark):
+    """``plan``, one call at a time, with ``mark(phase, key)`` (``"warmup"`` or ``"timed"``) written into
+    TensorFlow's log before each call (outside its timing: :func:`time_plan` reads the next call first)."""
+    for phase, key, request in plan:
+        mark("warmup" if phase == "warmup" else "timed", key)
+        yield phase, key, request
 
 
 # =========================================================================== memory

@@ -4,8 +4,8 @@ Measured through TF Serving's loader (:class:`seq2seq_keras.serving_loader.Servi
 one signature of each SavedModel at each batch size:
 
 * ``latency``: the median of untraced calls (``TF_SessionRun``, as the serving table);
-* ``call overhead``: the median of calls that feed the same request and fetch it back,
-  computing nothing (:meth:`ServingSession.run_nothing`: tensor conversion, the C API, the
+* ``call overhead``: the median of calls that feed the same request and fetch a constant,
+  computing nothing (:meth:`BenchSession.run_nothing`: tensor conversion, the C API, the
   session's executor and rendezvous);
 * the graph's share, ``latency - overhead``, split over the stages in proportion to their op
   time in traced calls (``RunOptions(trace_level=FULL_TRACE)``: one ``NodeExecStats`` per op
@@ -21,13 +21,86 @@ and the ops: executed per decode step, and in the graph the session ran (after G
 control-flow lowering), next to the decode-loop body's op count in the SavedModel's own
 function library (before Grappler). Grappler's visible work is counted too: nodes it created
 (``ConstantFolding/...``) and fused kernels (``_Fused*``, ``_Mkl*Fused*``).
+
+It holds :class:`BenchSession` (the package's ``ServingSession`` with a session config, traced
+calls and calls that compute nothing), the attribution of traced ops to stages
+(:func:`trace_stages`, :func:`graph_counts`, :func:`savedmodel_loop_body_ops`) and the
+breakdown itself (:func:`breakdown`, :func:`serving_breakdown`).
 """
 
 from __future__ import annotations
 
+import ctypes
 import statistics
 import time
 from typing import Sequence
+
+from seq2seq_keras.serving_loader import ServingLoaderError, ServingSession, _Status, tensorflow_library_dir
+
+class BenchSession(ServingSession):
+    """TF Serving's loader (:class:`~seq2seq_keras.serving_loader.ServingSession`) with what the
+    breakdown needs besides ``run``: a session config, traced calls, calls that compute nothing.
+
+    Args:
+        path, tags, op_libraries: as ``ServingSession``'s.
+        config: an optional ``tf.compat.v1.ConfigProto`` for the session (default: TensorFlow's
+            defaults, what TF Serving uses); e.g. one inter-op thread, or Grappler off.
+    """
+
+    def __init__(self, path, *, config=None, **kwargs):
+        self._config = config
+        super().__init__(path, **kwargs)
+
+    def _new_session_options(self):
+        """TensorFlow's default ``TF_SessionOptions`` with ``config`` set (C API ``TF_SetConfig``)."""
+        options = super()._new_session_options()
+        if self._config is not None:
+            set_config = ctypes.CDLL(str(tensorflow_library_dir() / "libtensorflow_cc.so.2")).TF_SetConfig
+            set_config.restype = None
+            set_config.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
+            proto = self._config.SerializeToString()
+            status = _Status(self._c)
+            set_config(options, proto, len(proto), status.ptr)
+            try:
+                status.check("TF_SetConfig")
+            except ServingLoaderError:
+                self._c["TF_DeleteSessionOptions"](options)
+                raise
+        return options
+
+    def run_traced(self, signature: str, inputs: dict, output_names=None, *, partition_graphs: bool = False):
+        """``run`` with ``RunOptions(trace_level=FULL_TRACE)``: ``(outputs, RunMetadata)``.
+
+        The ``RunMetadata`` (``tensorflow.core.protobuf.config_pb2``) holds ``step_stats``: one
+        ``NodeExecStats`` per executed op (a loop body's ops once per iteration), with start and
+        end times in microseconds, and, with ``partition_graphs=True``, the graphs the session
+        actually ran (after Grappler and control-flow lowering). Tracing slows every op down, so
+        use it to attribute time, and ``run`` to measure it. Raises the same errors as ``run``.
+        """
+        from tensorflow.core.protobuf import config_pb2
+
+        outputs = self._signature(signature).outputs
+        names = list(output_names) if output_names is not None else sorted(outputs)
+        options = config_pb2.RunOptions(trace_level=config_pb2.RunOptions.FULL_TRACE,
+                                        output_partition_graphs=partition_graphs)
+        result, metadata = self._session_run(signature, inputs, {n: outputs[n].name for n in names},
+                                             options.SerializeToString())
+        return result, config_pb2.RunMetadata.FromString(metadata)
+
+    def run_nothing(self, signature: str, inputs: dict):
+        """A ``Session::Run`` that feeds ``inputs`` like ``run`` but fetches one of the graph's
+        constants, computing nothing: its time is the per-call cost outside the graph's work
+        (tensor conversion, the C API, the session's executor setup and rendezvous), the "call
+        overhead" of a request. Returns the constant's value.
+
+        Raises:
+            ServingLoaderError: the graph has no top-level constant to fetch.
+        """
+        const = next((n.name for n in self.meta_graph.graph_def.node if n.op == "Const"), None)
+        if const is None:
+            raise ServingLoaderError(f"{self.path}: no top-level Const to fetch for a call that computes nothing")
+        return self._session_run(signature, inputs, {"nothing": const + ":0"})[0]["nothing"]
+
 
 STAGES = ("text processing", "encoder", "decode loop", "other")
 _TEXT_MARKERS = ("String", "Regex", "Ragged", "Lookup", "UTF8", "Unicode", "Join", "Tokeniz", "Wordpiece",
@@ -152,15 +225,15 @@ def breakdown(
     """
     import numpy as np
 
-    from seq2seq_keras.serving_loader import ServingSession, tf_text_op_libraries
+    from seq2seq_keras.serving_loader import tf_text_op_libraries
 
     from tensorflow.core.protobuf import config_pb2
 
-    session = ServingSession(savedmodel, op_libraries=tf_text_op_libraries())
+    session = BenchSession(savedmodel, op_libraries=tf_text_op_libraries())
     # Traced in a second session of the same SavedModel with one inter-op thread: its ops run one at
     # a time, so their traced times add up (in the default session independent ops overlap, and one
     # that waits for a core while another runs would count its wait).
-    sequential = ServingSession(savedmodel, op_libraries=tf_text_op_libraries(),
+    sequential = BenchSession(savedmodel, op_libraries=tf_text_op_libraries(),
                                 config=config_pb2.ConfigProto(inter_op_parallelism_threads=1))
     (input_name,) = session.inputs(signature)
     sentences = list(sentences)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 
-#: The issue's serving-memory target: ours no more than the reference's + 10%.
+#: The serving-memory target: ours no more than the reference's + 10%.
 TARGET_RSS_RATIO = 1.10
 NAMES = {"tutorial": "tutorial formulation (reference)", "feed": "ours, input feeding (Bahdanau)",
          "fast": "ours, fast mode (no input feeding)"}

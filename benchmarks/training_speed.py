@@ -31,7 +31,7 @@ from keras import ops
 
 from seq2seq_keras import Seq2Seq, TextProcessor, fused
 from seq2seq_keras.attention import masked_softmax
-from seq2seq_keras.data import make_dataset
+from seq2seq_keras.batching import make_dataset
 
 from . import tutorial_reference
 from .measure import TutorialSizes, forward_macs, median, sizes_of, training_flops, tutorial_forward_macs

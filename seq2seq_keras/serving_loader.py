@@ -21,6 +21,12 @@ The fresh-process program of ``seq2seq-keras check-servable``
 process, so it imports only the standard library, NumPy and TensorFlow, never
 Keras or ``seq2seq_keras`` (``tests/test_serving_loader.py`` checks both files).
 
+It holds :class:`ServingSession` (load a SavedModel, ``run`` a signature), the
+C API bindings it needs, and the timing loop that ``seq2seq-keras check-servable
+--benchmark`` and ``make bench`` share (:func:`time_signatures`, made of
+:func:`timing_plan` and :func:`time_plan`; :func:`load_callables` turns a
+SavedModel into the calls it times).
+
 Example::
 
     with ServingSession("saved_models/demo/1", op_libraries=tf_text_op_libraries()) as session:
@@ -101,7 +107,6 @@ def _c_api():
         "TF_DeleteGraph": (cc, None, [p]),
         "TF_NewSessionOptions": (cc, p, []),
         "TF_DeleteSessionOptions": (cc, None, [p]),
-        "TF_SetConfig": (cc, None, [p, ctypes.c_void_p, sz, p]),
         "TF_LoadLibrary": (cc, p, [s, p]),
         "TF_LoadSessionFromSavedModel": (
             cc, p, [p, p, s, ctypes.POINTER(ctypes.c_char_p), i, p, ctypes.POINTER(_Buffer), p]),
@@ -164,9 +169,6 @@ class ServingSession:
         tags: MetaGraph tags to load (TF Serving loads ``serve``).
         op_libraries: custom-op libraries to register first (tensorflow-text's,
             which ``tensorflow_model_server`` links in).
-        config: an optional ``tf.compat.v1.ConfigProto`` for the session (default: TensorFlow's
-            defaults, what TF Serving uses unless given thread or platform-config flags); e.g.
-            one inter-op thread, or Grappler off, to measure what they change.
 
     Attributes:
         meta_graph: the loaded ``MetaGraphDef`` (parsed with TensorFlow's protos).
@@ -178,22 +180,18 @@ class ServingSession:
             fails at the first :meth:`run`, exactly as in TF Serving.
     """
 
-    def __init__(self, path, *, tags=("serve",), op_libraries=(), config=None):
+    def __init__(self, path, *, tags=("serve",), op_libraries=()):
         from tensorflow.core.protobuf import meta_graph_pb2
 
         self._c = c = _c_api()
         self.op_library_failures = load_op_libraries(op_libraries)
         self.path = str(Path(path).resolve())
         self._graph = c["TF_NewGraph"]()
-        options = c["TF_NewSessionOptions"]()
+        options = self._new_session_options()
         meta = c["TF_NewBuffer"]()
         status = _Status(c)
         tag_array = (ctypes.c_char_p * len(tags))(*[t.encode() for t in tags])
         try:
-            if config is not None:
-                proto = config.SerializeToString()
-                c["TF_SetConfig"](options, proto, len(proto), status.ptr)
-                status.check("TF_SetConfig")
             self._session = c["TF_LoadSessionFromSavedModel"](
                 options, None, self.path.encode(), tag_array, len(tags), self._graph, meta, status.ptr)
             status.check(f"TF_LoadSessionFromSavedModel({self.path}, tags={list(tags)})")
@@ -207,6 +205,11 @@ class ServingSession:
             c["TF_DeleteBuffer"](meta)
             c["TF_DeleteSessionOptions"](options)
         self.signatures = dict(self.meta_graph.signature_def)
+
+    def _new_session_options(self):
+        """The ``TF_SessionOptions`` the session is created with: TensorFlow's defaults, what TF Serving
+        uses unless given thread or platform-config flags (a subclass may set a ``ConfigProto`` here)."""
+        return self._c["TF_NewSessionOptions"]()
 
     # ------------------------------------------------------------------ tensors
     def _operation_output(self, tensor_name: str) -> _Output:
@@ -306,53 +309,18 @@ class ServingSession:
             TypeError: an input of the wrong type (numbers for a string input,
                 floats for an integer one): rejected, as TF Serving rejects them.
         """
-        return self._run(signature, self._signature(signature), inputs, output_names)[0]
-
-    def run_traced(self, signature: str, inputs: dict, output_names=None, *, partition_graphs: bool = False):
-        """:meth:`run` with ``RunOptions(trace_level=FULL_TRACE)``: ``(outputs, RunMetadata)``.
-
-        The ``RunMetadata`` (``tensorflow.core.protobuf.config_pb2``) holds ``step_stats``: one
-        ``NodeExecStats`` per executed op (a loop body's ops once per iteration), with start and
-        end times in microseconds, and, with ``partition_graphs=True``, the graphs the session
-        actually ran (after Grappler and control-flow lowering). Tracing slows every op down, so
-        use it to attribute time, and :meth:`run` to measure it.
-
-        Raises the same errors as :meth:`run`.
-        """
-        from tensorflow.core.protobuf import config_pb2
-
         sdef = self._signature(signature)
-        options = config_pb2.RunOptions(trace_level=config_pb2.RunOptions.FULL_TRACE,
-                                        output_partition_graphs=partition_graphs)
-        result, metadata = self._run(signature, sdef, inputs, output_names, options.SerializeToString())
-        return result, config_pb2.RunMetadata.FromString(metadata)
+        names = list(output_names) if output_names is not None else sorted(sdef.outputs)
+        return self._session_run(signature, inputs, {n: sdef.outputs[n].name for n in names})[0]
 
-    def run_nothing(self, signature: str, inputs: dict):
-        """A ``Session::Run`` that feeds ``inputs`` like :meth:`run` but fetches one of the
-        graph's constants, computing nothing.
-
-        Its time is the per-call cost outside the graph's work (tensor conversion, the C API,
-        the session's executor setup and rendezvous): the "call overhead" of a request.
-        Returns the constant's value.
-
-        Raises:
-            ServingLoaderError: the graph has no top-level constant to fetch.
-        """
-        const = next((n.name for n in self.meta_graph.graph_def.node if n.op == "Const"), None)
-        if const is None:
-            raise ServingLoaderError(f"{self.path}: no top-level Const to fetch for a call that computes nothing")
-        return self._run(signature, self._signature(signature), inputs, ["nothing"],
-                         tensors={"nothing": const + ":0"})[0]["nothing"]
-
-    def _run(self, signature, sdef, inputs, output_names, run_options: bytes | None = None, tensors=None):
-        """``TF_SessionRun``; returns ``(outputs, serialized RunMetadata or None)``.
-
-        ``tensors``: ``{output name: graph tensor name}`` to fetch instead of the signature's outputs."""
+    def _session_run(self, signature: str, inputs: dict, fetches: dict, run_options: bytes | None = None):
+        """``TF_SessionRun``: feed the signature's ``inputs``, fetch ``fetches`` (``{output name: graph tensor
+        name}``), with serialized ``RunOptions`` if given. Returns ``(outputs, serialized RunMetadata or None)``."""
+        sdef = self._signature(signature)
         if set(inputs) != set(sdef.inputs):
             raise ServingLoaderError(
                 f"{signature} takes inputs {sorted(sdef.inputs)}, got {sorted(inputs)}")
-        names = list(output_names) if output_names is not None else sorted(sdef.outputs)
-        tensor_names = tensors or {n: sdef.outputs[n].name for n in names}
+        names = list(fetches)
         c = self._c
         options_buffer = metadata_buffer = None
         if run_options is not None:
@@ -367,14 +335,14 @@ class ServingSession:
                 tensor, size = self._to_tensor(value, info.dtype)
                 tensors.append(tensor)
                 sizes.append((info.dtype, size))
-            fetches = [self._operation_output(tensor_names[n]) for n in names]
+            outputs = [self._operation_output(fetches[n]) for n in names]
             in_array = (_Output * len(feeds))(*feeds)
             in_values = (ctypes.c_void_p * len(tensors))(*tensors)
-            out_array = (_Output * len(fetches))(*fetches)
-            out_values = (ctypes.c_void_p * len(fetches))()
+            out_array = (_Output * len(outputs))(*outputs)
+            out_values = (ctypes.c_void_p * len(outputs))()
             status = _Status(c)
             c["TF_SessionRun"](self._session, options_buffer, in_array, in_values, len(feeds),
-                               out_array, out_values, len(fetches), None, 0, metadata_buffer, status.ptr)
+                               out_array, out_values, len(outputs), None, 0, metadata_buffer, status.ptr)
             status.check(f"TF_SessionRun({signature})")
             result = {}
             for name, tensor in zip(names, out_values):
@@ -416,23 +384,10 @@ class ServingSession:
 
 
 # ---------------------------------------------------------------------- a SavedModel timed through a loader
-def time_signatures(
-    functions: dict,
-    sentences,
-    *,
-    single: int = 100,
-    batches: int = 10,
-    batch_size: int = 64,
-    warmup: int = 5,
-    single_only=(),
-    every: dict | None = None,
-    warm_every_input=(),
-    on_phase=None,
-) -> dict:
-    """Latency and throughput of several serving calls, measured interleaved (the one timing loop).
-
-    Used by ``seq2seq-keras check-servable --benchmark`` (one model) and ``make bench``
-    (several models side by side), so both report the same figures the same way.
+def time_signatures(functions: dict, sentences, *, single: int = 100, batches: int = 10, batch_size: int = 64,
+                    warmup: int = 5) -> dict:
+    """Latency and throughput of several serving calls, measured interleaved: :func:`time_plan` of
+    :func:`timing_plan` (what ``seq2seq-keras check-servable --benchmark`` reports).
 
     Args:
         functions: ``{key: call}``; ``call(list of sentences)`` runs one request and
@@ -440,71 +395,81 @@ def time_signatures(
         sentences: the pool of sentences; single calls cycle through it.
         single: one-sentence calls per key (after ``warmup`` calls and one warm-up batch).
         batches: timed batches of ``batch_size`` sentences per key.
-        single_only: keys timed on single sentences only (e.g. beam search).
-        every: ``{key: n}`` to time a key on every n-th single sentence only.
-        warm_every_input: keys warmed up on *every* input the timed calls will send (each
-            single sentence and each batch once), not only ``warmup`` of them: for the XLA
-            signatures, which compile once per (batch, source-length) bucket, so that no
-            compilation lands in a timed call.
-        on_phase: optional ``on_phase(phase, key)``, called before each call with phase
-            ``"warmup"`` or ``"timed"`` (e.g. to attribute log lines to calls).
 
     Returns:
-        ``{key: {"latency_ms_median", "latency_ms_p90", "batch_sentences_per_s", "calls",
-        "first_call_ms", "warmup_calls"}}``: the median over batches of sentences per second
-        (``None`` for ``single_only`` keys); ``first_call_ms`` is the key's very first call
-        (graph optimisation, XLA compilation and cold caches included).
+        :func:`time_plan`'s ``{key: figures}``.
     """
-    import numpy as np
+    return time_plan(functions, timing_plan(functions, sentences, single=single, batches=batches,
+                                            batch_size=batch_size, warmup=warmup))
 
+
+def timing_plan(keys, sentences, *, single: int = 100, batches: int = 10, batch_size: int = 64,
+                warmup: int = 5) -> list[tuple[str, object, list]]:
+    """The calls of one timing run, in the order they are made: ``[(phase, key, request)]``.
+
+    ``phase`` is ``"warmup"`` (for each key in turn: ``warmup`` single sentences and the first
+    batch; caches, thread pools, a batch shape), ``"single"`` (one-sentence requests cycling
+    through ``sentences``, ``single`` per key, interleaved key by key) or ``"batch"`` (``batches``
+    requests of ``batch_size`` sentences per key, interleaved); interleaving lets every key see the
+    same machine state.
+    """
     sentences = list(sentences)
     if not sentences:
         raise ValueError("No sentences to translate.")
-    every = every or {}
-    singles = [sentences[i % len(sentences)] for i in range(single)]
-    batch_inputs = [[sentences[(b * batch_size + j) % len(sentences)] for j in range(batch_size)]
-                    for b in range(max(batches, 1))]  # the first is also the usual warm-up batch
-    first, warm_calls = {}, {}
-    for key, call in functions.items():  # warm-up: caches, thread pools, a batch shape (every input for some keys)
-        if key in warm_every_input:
-            inputs = [[s] for i, s in enumerate(singles) if not i % every.get(key, 1)] + (
-                [] if key in single_only else batch_inputs[:batches])
-        else:
-            inputs = [[s] for s in singles[:warmup] or sentences[:1]] + [batch_inputs[0]]
-        times = [_timed_call(call, request, on_phase, "warmup", key) for request in inputs]
-        first[key], warm_calls[key] = 1000 * times[0], len(inputs)
+    keys = list(keys)
+    singles = [[sentences[i % len(sentences)]] for i in range(single)]
+    batch_requests = [[sentences[(b * batch_size + j) % len(sentences)] for j in range(batch_size)]
+                      for b in range(max(batches, 1))]  # the first is also the warm-up batch
+    plan = [("warmup", key, request) for key in keys for request in (singles[:warmup] or [sentences[:1]])
+            + [batch_requests[0]]]
+    plan += [("single", key, request) for request in singles for key in keys]
+    plan += [("batch", key, request) for request in batch_requests[:batches] for key in keys]
+    return plan
+
+
+def time_plan(functions: dict, plan) -> dict:
+    """Make the calls of ``plan`` (``(phase, key, request)`` in order, as from :func:`timing_plan`)
+    and time each one (``time.perf_counter`` around ``functions[key](request)``).
+
+    ``plan`` is read one call at a time, just before the call, outside the timing.
+
+    Returns:
+        ``{key: {"latency_ms_median", "latency_ms_p90", "batch_sentences_per_s", "calls",
+        "first_call_ms", "warmup_calls"}}``: latency over the ``"single"`` calls (``calls`` of
+        them; NaN without any), the median over ``"batch"`` calls of sentences per second
+        (``None`` without any), ``first_call_ms`` the key's very first call (graph optimisation,
+        XLA compilation and cold caches included).
+    """
+    import time
+
+    import numpy as np
+
+    first, warm_calls = {}, dict.fromkeys(functions, 0)
     latencies = {key: [] for key in functions}
-    for i, sentence in enumerate(singles):
-        for key, call in functions.items():
-            if not i % every.get(key, 1):
-                latencies[key].append(1000 * _timed_call(call, [sentence], on_phase, "timed", key))
     throughput = {key: [] for key in functions}
-    for batch in batch_inputs[:batches]:
-        for key, call in functions.items():
-            if key not in single_only:
-                throughput[key].append(batch_size / _timed_call(call, batch, on_phase, "timed", key))
+    for phase, key, request in plan:
+        call = functions[key]
+        start = time.perf_counter()
+        call(request)
+        seconds = time.perf_counter() - start
+        first.setdefault(key, 1000 * seconds)
+        if phase == "warmup":
+            warm_calls[key] += 1
+        elif phase == "single":
+            latencies[key].append(1000 * seconds)
+        else:
+            throughput[key].append(len(request) / seconds)
     return {
         key: {
             "latency_ms_median": float(np.median(latencies[key])) if latencies[key] else float("nan"),
             "latency_ms_p90": float(np.percentile(latencies[key], 90)) if latencies[key] else float("nan"),
             "batch_sentences_per_s": float(np.median(throughput[key])) if throughput[key] else None,
             "calls": len(latencies[key]),
-            "first_call_ms": first[key],
+            "first_call_ms": first.get(key),
             "warmup_calls": warm_calls[key],
         }
         for key in functions
     }
-
-
-def _timed_call(call, request, on_phase, phase: str, key) -> float:
-    """Seconds one ``call(request)`` took; ``on_phase(phase, key)`` is told first (outside the timing)."""
-    import time
-
-    if on_phase is not None:
-        on_phase(phase, key)
-    start = time.perf_counter()
-    call(request)
-    return time.perf_counter() - start
 
 
 def load_callables(path: str, loader: str = "session", op_libraries=()) -> dict:

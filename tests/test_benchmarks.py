@@ -98,14 +98,15 @@ def test_tutorial_reference_trains_and_exports(tmp_path):
 
 @pytest.mark.slow
 def test_make_bench_entry_point_end_to_end_with_tiny_sizes(tmp_path):
-    """``python -m benchmarks.run`` (what ``make bench`` runs), every part, tiny sizes."""
+    """``python -m benchmarks.run`` (what ``make bench`` runs), every part, tiny sizes: 3-second budgets,
+    one-step windows, two single sentences per signature, the XLA serving rows of the default model only."""
     report, raw = tmp_path / "BENCH.md", tmp_path / "bench.json"
     command = [
         sys.executable, "-m", "benchmarks.run", "--quick", "--data", "builtin-ko-en", "--limit", "300",
         "--embedding-dim", "8", "--units", "16", "--vocabulary", "120", "--batch-size", "16",
-        "--budget-minutes", "0.1", "--eval-limit", "20", "--serving-sentences", "6",
+        "--budget-minutes", "0.05", "--eval-limit", "20", "--serving-sentences", "2", "--serving-xla", "feed",
         "--num-layers", "1", "--num-heads", "2", "--model-dim", "8", "--ff-dim", "16",
-        "--steps", "2", "--repeats", "2", "--warmup", "3", "--xla-warmup", "4", "--mixed-precision", "off",
+        "--steps", "1", "--repeats", "2", "--warmup", "1", "--xla-warmup", "1", "--mixed-precision", "off",
         "--output", str(report), "--json", str(raw), "--workdir", str(tmp_path / "work"),
     ]
     completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
@@ -130,8 +131,9 @@ def test_make_bench_entry_point_end_to_end_with_tiny_sizes(tmp_path):
     for q in results["quality"].values():
         assert q["steps"] > 0 and 0 <= q["bleu"] <= 100 and 0 <= q["chrf"] <= 100
         assert q["train_peak_rss_mb"] > 100 and q["test_sentences"] == min(20, results["speed"]["test_pairs"])
-        curve = q["curve"]  # the snapshots at fractions of the 6-second budget and at its end
-        assert 1 <= len(curve) <= 12 and curve[-1]["train_seconds"] >= 6.0 and curve[-1]["steps"] == q["steps"]
+        curve = q["curve"]  # the snapshots at fractions of the budget and at its end
+        assert 1 <= len(curve) <= 12 and curve[-1]["train_seconds"] >= results["settings"]["budget_s"]
+        assert curve[-1]["steps"] == q["steps"]
         assert all(0 <= p["bleu"] <= 100 for p in curve)
         assert [p["train_seconds"] for p in curve] == sorted(p["train_seconds"] for p in curve)
     assert not list((tmp_path / "work").glob("curve-*/*.npz"))  # scored, then deleted
@@ -149,6 +151,7 @@ def test_make_bench_entry_point_end_to_end_with_tiny_sizes(tmp_path):
     assert results["serving"]["feed"]["translate_with_attention_xla"]["xla_compilations_timed"] == 0
     assert set(results["serving_breakdown"]) == {"tutorial", "feed", "fast", "transformer"}
     assert all(v > 100 for v in results["serving_rss"].values()) and "feed-xla" in results["serving_rss_details"]
+    assert "fast-xla" not in results["serving_rss_details"] and "fast-xla" not in parity  # --serving-xla feed
     text = report.read_text()
     robustness = results["robustness"]["rows"]
     assert "ours (feed), greedy" in robustness and "ours (feed), beam 4" in robustness
@@ -255,6 +258,76 @@ def test_breakdown_counts_decode_steps_and_shares_out_the_measured_graph_time(tm
         results[name] = json.loads(json.dumps(b))  # as the bench stores it (batch keys become strings)
     text = "\n".join(serving_report.time_breakdown(results))
     assert "## Where the time goes" in text and f"x {results['feed']['1']['steps']:g}" in text
+
+
+@pytest.fixture(scope="module")
+def bench_echo(tmp_path_factory):
+    """test_serving_loader's echo SavedModel (strings and numbers) in a :class:`BenchSession`."""
+    from benchmarks.serving_breakdown import BenchSession
+    from test_serving_loader import save_echo
+
+    with BenchSession(save_echo(tmp_path_factory.mktemp("bench_echo") / "1")) as session:
+        yield session
+
+
+def test_a_traced_run_returns_the_same_outputs_with_per_op_step_stats_and_the_graphs_run(bench_echo):
+    x = {"x": np.array([[1, 2], [3, -5]], dtype=np.int32)}
+    out, metadata = bench_echo.run_traced("numbers", x, partition_graphs=True)
+    assert {k: v.tolist() for k, v in out.items()} == {k: v.tolist() for k, v in bench_echo.run("numbers", x).items()}
+    nodes = [n for d in metadata.step_stats.dev_stats for n in d.node_stats]
+    ops = {n.timeline_label.split(" = ")[1].split("(")[0] for n in nodes if " = " in n.timeline_label}
+    assert {"Sum", "Cast"} <= ops  # the signature's own ops ran, and were traced
+    assert all(n.op_end_rel_micros >= n.op_start_rel_micros >= 0 for n in nodes)
+    assert metadata.partition_graphs and any(n.op == "Sum" for g in metadata.partition_graphs for n in g.node)
+    _, untraced_graphs = bench_echo.run_traced("numbers", x)
+    assert not untraced_graphs.partition_graphs
+
+
+def test_a_call_that_computes_nothing_and_a_session_config(bench_echo):
+    from benchmarks.serving_breakdown import BenchSession
+    from seq2seq_keras.serving_loader import ServingLoaderError
+    from tensorflow.core.protobuf import config_pb2
+
+    texts = {"text": np.array(["a", "b"], dtype=object)}
+    const = next(n for n in bench_echo.meta_graph.graph_def.node if n.op == "Const")
+    assert bench_echo.run_nothing("serving_default", texts).tolist() == tf.make_ndarray(const.attr["value"].tensor).tolist()
+    with pytest.raises(ServingLoaderError, match="takes inputs"):
+        bench_echo.run_nothing("serving_default", {"words": texts["text"]})
+    config = config_pb2.ConfigProto(inter_op_parallelism_threads=1)
+    config.graph_options.rewrite_options.disable_meta_optimizer = True
+    with BenchSession(bench_echo.path, config=config) as sequential:
+        assert sequential.run("serving_default", texts)["same"].tolist() == [b"a", b"b"]
+
+
+def test_bench_plan_warms_chosen_keys_on_every_timed_input_first():
+    from benchmarks.serving import _marked, bench_plan
+    from seq2seq_keras.serving_loader import time_plan, timing_plan
+
+    sent = {"xla": [], "plain": []}
+    phases = []
+
+    def recorder(key):
+        return lambda sentences: sent[key].append((phases[-1][0], tuple(sentences)))
+
+    plan = timing_plan(sent, [f"s{i}" for i in range(7)], single=5, batches=3, batch_size=4, warmup=2)
+    figures = time_plan({k: recorder(k) for k in sent},
+                        _marked(bench_plan(plan, warm_every_input={"xla"}), lambda phase, key: phases.append((phase, key))))
+    for key in sent:
+        warm = [s for phase, s in sent[key] if phase == "warmup"]
+        timed = [s for phase, s in sent[key] if phase == "timed"]
+        assert len(timed) == 5 + 3 and figures[key]["warmup_calls"] == len(warm)
+        assert figures[key]["first_call_ms"] >= 0 and figures[key]["calls"] == 5
+        if key == "xla":
+            assert set(timed) <= set(warm) and len(warm) == 8
+        else:  # the usual warm-up: 2 sentences and one batch
+            assert len(warm) == 3 and not set(timed) <= set(warm)
+    assert [p for p, _ in phases] == sorted((p for p, _ in phases), key=("warmup", "timed").index)
+    # beam search's rows: every 2nd single sentence, no batches, the usual warm-up
+    beams = bench_plan(plan, single_only={"xla"}, every={"xla": 2})
+    assert [r for p, k, r in beams if k == "xla" and p == "single"] == [["s0"], ["s2"], ["s4"]]
+    assert not [r for p, k, r in beams if k == "xla" and p == "batch"]
+    assert [c for c in beams if c[1] == "plain"] == [c for c in plan if c[1] == "plain"]
+    assert [c for c in beams if c[1] == "xla" and c[0] == "warmup"] == [c for c in plan if c[1] == "xla" and c[0] == "warmup"]
 
 
 _XLA_ROWS_PROGRAM = """

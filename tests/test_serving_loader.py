@@ -23,12 +23,16 @@ class _Echo(tf.Module):
         return {"half": tf.cast(x, tf.float32) / 2, "sum": tf.reduce_sum(x, axis=1), "big": tf.cast(x, tf.int64) * 2**40}
 
 
+def save_echo(path):
+    """Save :class:`_Echo` at ``path`` with signatures ``serving_default`` (strings) and ``numbers``."""
+    module = _Echo()
+    tf.saved_model.save(module, str(path), signatures={"serving_default": module.strings, "numbers": module.numbers})
+    return path
+
+
 @pytest.fixture(scope="module")
 def echo(tmp_path_factory):
-    module = _Echo()
-    path = tmp_path_factory.mktemp("echo") / "1"
-    tf.saved_model.save(module, str(path), signatures={"serving_default": module.strings, "numbers": module.numbers})
-    with ServingSession(path) as session:
+    with ServingSession(save_echo(tmp_path_factory.mktemp("echo") / "1")) as session:
         yield session
 
 
@@ -127,53 +131,25 @@ def test_the_fresh_process_files_import_neither_keras_nor_this_package():
     assert '"serving_loader.py"' in program and 'if __name__ == "__main__":' in program
 
 
-# ---------------------------------------------------------------------- timing helpers (make bench's serving part)
-def test_a_traced_run_returns_the_same_outputs_with_per_op_step_stats_and_the_graphs_run(echo):
-    x = {"x": np.array([[1, 2], [3, -5]], dtype=np.int32)}
-    out, metadata = echo.run_traced("numbers", x, partition_graphs=True)
-    assert {k: v.tolist() for k, v in out.items()} == {k: v.tolist() for k, v in echo.run("numbers", x).items()}
-    nodes = [n for d in metadata.step_stats.dev_stats for n in d.node_stats]
-    ops = {n.timeline_label.split(" = ")[1].split("(")[0] for n in nodes if " = " in n.timeline_label}
-    assert {"Sum", "Cast"} <= ops  # the signature's own ops ran, and were traced
-    assert all(n.op_end_rel_micros >= n.op_start_rel_micros >= 0 for n in nodes)
-    assert metadata.partition_graphs and any(n.op == "Sum" for g in metadata.partition_graphs for n in g.node)
-    _, untraced_graphs = echo.run_traced("numbers", x)
-    assert not untraced_graphs.partition_graphs
+# ---------------------------------------------------------------------- the timing loop (check-servable --benchmark)
+def test_the_timing_plan_warms_each_key_then_times_singles_and_batches_interleaved():
+    from seq2seq_keras.serving_loader import time_plan, timing_plan
 
-
-def test_a_call_that_computes_nothing_and_a_session_config(echo):
-    from tensorflow.core.protobuf import config_pb2
-
-    texts = {"text": np.array(["a", "b"], dtype=object)}
-    const = next(n for n in echo.meta_graph.graph_def.node if n.op == "Const")
-    assert echo.run_nothing("serving_default", texts).tolist() == tf.make_ndarray(const.attr["value"].tensor).tolist()
-    with pytest.raises(ServingLoaderError, match="takes inputs"):
-        echo.run_nothing("serving_default", {"words": texts["text"]})
-    config = config_pb2.ConfigProto(inter_op_parallelism_threads=1)
-    config.graph_options.rewrite_options.disable_meta_optimizer = True
-    with ServingSession(echo.path, config=config) as sequential:
-        assert sequential.run("serving_default", texts)["same"].tolist() == [b"a", b"b"]
-
-
-def test_time_signatures_warms_chosen_keys_on_every_timed_input_first():
-    from seq2seq_keras.serving_loader import time_signatures
-
-    sent = {"xla": [], "plain": []}
-    phases = []
-
-    def recorder(key):
-        return lambda sentences: sent[key].append((phases[-1][0], tuple(sentences)))
-
-    figures = time_signatures({k: recorder(k) for k in sent}, [f"s{i}" for i in range(7)], single=5, batches=3,
-                              batch_size=4, warmup=2, warm_every_input={"xla"},
-                              on_phase=lambda phase, key: phases.append((phase, key)))
-    for key in sent:
-        warm = [s for phase, s in sent[key] if phase == "warmup"]
-        timed = [s for phase, s in sent[key] if phase == "timed"]
-        assert len(timed) == 5 + 3 and figures[key]["warmup_calls"] == len(warm)
-        assert figures[key]["first_call_ms"] >= 0 and figures[key]["calls"] == 5
-        if key == "xla":
-            assert set(timed) <= set(warm) and len(warm) == 8
-        else:  # the usual warm-up: 2 sentences and one batch
-            assert len(warm) == 3 and not set(timed) <= set(warm)
-    assert [p for p, _ in phases] == sorted((p for p, _ in phases), key=("warmup", "timed").index)
+    pool = [f"s{i}" for i in range(7)]
+    plan = timing_plan(["a", "b"], pool, single=5, batches=3, batch_size=4, warmup=2)
+    warm = [(key, tuple(request)) for phase, key, request in plan if phase == "warmup"]
+    assert warm == [(k, r) for k in "ab" for r in (("s0",), ("s1",), ("s0", "s1", "s2", "s3"))]
+    singles = [(key, tuple(request)) for phase, key, request in plan if phase == "single"]
+    assert singles == [(k, (f"s{i}",)) for i in range(5) for k in "ab"]  # interleaved, sentence by sentence
+    batches = [(key, request) for phase, key, request in plan if phase == "batch"]
+    assert [k for k, _ in batches] == list("ababab") and batches[2][1] == ["s4", "s5", "s6", "s0"]
+    assert [p for p, _, _ in plan] == ["warmup"] * 6 + ["single"] * 10 + ["batch"] * 6
+    sent = []
+    figures = time_plan({k: (lambda k: lambda r: sent.append((k, tuple(r))))(k) for k in "ab"}, plan)
+    assert sent == [(k, tuple(r)) for _, k, r in plan]
+    for key in "ab":
+        f = figures[key]
+        assert (f["calls"], f["warmup_calls"]) == (5, 3) and f["latency_ms_p90"] >= f["latency_ms_median"] >= 0
+        assert f["batch_sentences_per_s"] > 0 and f["first_call_ms"] >= 0
+    with pytest.raises(ValueError, match="No sentences"):
+        timing_plan(["a"], [])
