@@ -142,12 +142,28 @@ class _Attention(keras.layers.Layer):
     def call(self, query, values, mask=None, keys=None):
         if mask is None:
             mask = getattr(values, "_keras_mask", None)
+        if keys is None:
+            keys = self.keys(values)
         single_step = len(query.shape) == 2
         if single_step:
             query = ops.expand_dims(query, 1)  # [batch, 1, query_dim]
-        if keys is None:
-            keys = self.keys(values)
-        scores = self.score(query, keys)  # [batch, tgt_len, src_len]
+        context, weights = self.attend(self.score(query, keys), values, mask)  # scores [batch, tgt_len, src_len]
+        if single_step:
+            context, weights = ops.squeeze(context, 1), ops.squeeze(weights, 1)
+        return context, weights
+
+    def attend(self, scores, values, mask=None):
+        """Softmax the scores, average the values: ``a = softmax(e)``, ``c = sum_j a_j h_j``.
+
+        ``scores`` [batch, src_len] (one decoder step) or [batch, tgt_len, src_len];
+        ``values`` [batch, src_len, value_dim]; ``mask`` bool [batch, src_len] or None.
+        Returns ``(context, weights)``: context [batch, (tgt_len,) value_dim] in the
+        layer's compute dtype, weights float32 [batch, (tgt_len,) src_len]
+        (:func:`masked_softmax`, :func:`weighted_sum`).
+        """
+        single_step = len(scores.shape) == 2
+        if single_step:
+            scores = ops.expand_dims(scores, 1)  # [batch, 1, src_len]
         if mask is not None:
             mask = ops.expand_dims(ops.cast(mask, "bool"), 1)  # [batch, 1, src_len]
         weights = masked_softmax(scores, mask)  # float32
@@ -199,8 +215,15 @@ class BahdanauAttention(_Attention):
 
     def score(self, query, keys):
         projected = self.query_dense(query)  # W1 q: [batch, (tgt_len,) units]
-        v = ops.cast(self.score_dense.kernel, projected.dtype)[:, 0]  # [units]
-        return bahdanau_score(projected, ops.cast(keys, projected.dtype), v)
+        return bahdanau_score(projected, ops.cast(keys, projected.dtype), self.score_vector(projected.dtype))
+
+    def query_kernel(self, dtype):
+        """``W1`` (the paper's ``W_a``) [query_dim, units] in ``dtype``: ``W1 q = q @ query_kernel``."""
+        return ops.cast(self.query_dense.kernel, dtype)
+
+    def score_vector(self, dtype):
+        """``v`` (the paper's ``v_a``) [units] in ``dtype``."""
+        return ops.cast(self.score_dense.kernel, dtype)[:, 0]
 
     def get_config(self):
         return {**super().get_config(), "units": self.units}
