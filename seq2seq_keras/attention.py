@@ -8,9 +8,15 @@ For a decoder query ``q`` (one per target step) and encoder states ``h_1..h_S``:
     \\alpha_{j} = \\frac{\\exp e_j}{\\sum_k \\exp e_k}, \\quad
     c = \\sum_j \\alpha_j h_j
 
-Scores (all in this module, each written once as a function of raw ops,
-:func:`bahdanau_score` and :func:`luong_score`, that the layers below *and* the
-decoder's fused step call):
+In reading order: the scores, each written once as a function of raw ops
+(:func:`bahdanau_score`, :func:`luong_score`); the softmax (:func:`masked_softmax`)
+and the context (:func:`weighted_sum`); the layers, whose ``call`` is
+``keys -> score -> attend`` (:meth:`_Attention.attend`: softmax, then context). The
+decoder's fast GRU step (:meth:`seq2seq_keras.decoder.Decoder.input_feeding_step`)
+calls the same score and :meth:`~_Attention.attend`, with Bahdanau's ``W1`` and ``v``
+from :meth:`BahdanauAttention.query_kernel` / :meth:`~BahdanauAttention.score_vector`.
+
+Scores:
 
 * additive, Bahdanau et al. 2014: ``score(q, h) = v^T tanh(W1 q + W2 h)``
   (:class:`BahdanauAttention`);
@@ -140,7 +146,7 @@ class _Attention(keras.layers.Layer):
         raise NotImplementedError
 
     def call(self, query, values, mask=None, keys=None):
-        if mask is None:
+        if mask is None:  # a mask Keras attached to ``values``; Keras 3 has no public accessor for it
             mask = getattr(values, "_keras_mask", None)
         if keys is None:
             keys = self.keys(values)
