@@ -167,16 +167,15 @@ class _Attention(keras.layers.Layer):
         layer's compute dtype, weights float32 [batch, (tgt_len,) src_len]
         (:func:`masked_softmax`, :func:`weighted_sum`).
         """
-        single_step = len(scores.shape) == 2
-        if single_step:
-            scores = ops.expand_dims(scores, 1)  # [batch, 1, src_len]
-        if mask is not None:
-            mask = ops.expand_dims(ops.cast(mask, "bool"), 1)  # [batch, 1, src_len]
-        weights = masked_softmax(scores, mask)  # float32
-        context = ops.cast(weighted_sum(weights, values), self.compute_dtype)  # [batch, tgt_len, value_dim]
-        if single_step:
-            context, weights = ops.squeeze(context, 1), ops.squeeze(weights, 1)
-        return context, weights
+        if len(scores.shape) == 2:  # one decoder step: weights [batch, src_len]
+            weights = masked_softmax(scores, mask)
+            context = ops.squeeze(weighted_sum(ops.expand_dims(weights, 1), values), 1)  # [batch, value_dim]
+        else:
+            if mask is not None:
+                mask = ops.expand_dims(ops.cast(mask, "bool"), 1)  # [batch, 1, src_len]
+            weights = masked_softmax(scores, mask)  # [batch, tgt_len, src_len]
+            context = weighted_sum(weights, values)  # [batch, tgt_len, value_dim]
+        return ops.cast(context, self.compute_dtype), weights
 
     def compute_output_shape(self, query_shape, values_shape, mask_shape=None, keys_shape=None):
         if len(query_shape) == 2:
