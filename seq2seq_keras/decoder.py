@@ -88,11 +88,11 @@ class StepWeights(NamedTuple):
     output_bias: Any  #: b_o [vocabulary]
 
     def inputs(self, embedded):
-        """``E y W_e + b_in`` [..., 3 * units], the embedding's share of the GRU input, from ``E y`` [..., embedding_dim]."""
+        """``E y`` [..., embedding_dim] -> ``E y W_e + b_in`` [..., 3 * units], its share of the GRU input."""
         return ops.matmul(embedded, self.input_kernel) + self.input_bias
 
     def logits(self, features):
-        """float32 logits [batch, vocabulary] from ``features`` [batch, output_features_dim] (the output layer's math)."""
+        """``features`` [batch, output_features_dim] -> float32 logits [batch, vocabulary] (the output layer's math)."""
         return ops.cast(tf.nn.bias_add(ops.matmul(features, self.output_kernel), self.output_bias), "float32")
 
 
@@ -109,7 +109,7 @@ class DecoderMemory(NamedTuple):
     context_inputs: Any = None  #: the context's share of the GRU input, ``H W_c`` or ``c W_c`` (fast GRU step)
     step_weights: StepWeights | None = None  #: the fast GRU step's weights, read once per call (not batch-major)
 
-    def map(self, fn) -> "DecoderMemory":
+    def map(self, fn) -> DecoderMemory:
         """``fn`` applied to every batch-major tensor that is set (e.g. to repeat each sentence
         for beam search); the :attr:`step_weights` are kept as they are."""
         return self._replace(**{
@@ -332,9 +332,10 @@ class Decoder(keras.layers.Layer):
         s = state[0]
         if weights is None:  # Keras' cell and attention layer calls (LSTM, implementation="layers")
             context, attention = self.attend(s, memory)
-            output, new_state = self.cell(ops.concatenate([inputs, ops.cast(context, inputs.dtype)], axis=-1), state,
-                                          training=training)
-            return ops.concatenate([output, ops.cast(context, output.dtype)], axis=-1), _state_list(new_state), attention
+            cell_input = ops.concatenate([inputs, ops.cast(context, inputs.dtype)], axis=-1)  # [E y ; c]
+            output, new_state = self.cell(cell_input, state, training=training)
+            features = ops.concatenate([output, ops.cast(context, output.dtype)], axis=-1)  # [s ; c]
+            return features, _state_list(new_state), attention
         # The same step with fewer, larger operations (module docstring): one multiply of the state.
         state_part = ops.matmul(s, weights.state_kernel) + weights.state_bias
         if weights.v is not None:  # Bahdanau: [W1 s ; s U + b_rec]
@@ -352,9 +353,9 @@ class Decoder(keras.layers.Layer):
                 scores = self.attention.score(s, keys)  # [batch, src_len]
             context, attention = self.attention.attend(scores, memory.values, memory.mask)
             w = ops.expand_dims(attention, 1)  # [batch, 1, src_len]
-            context_part = ops.cast(ops.squeeze(weighted_sum(w, memory.context_inputs), 1), s.dtype)  # c W_c = a (H W_c)
+            context_part = ops.cast(ops.squeeze(weighted_sum(w, memory.context_inputs), 1), s.dtype)  # c W_c = a H W_c
         new_s = fast_gru.gru_update(inputs + context_part, recurrent_part, s)
-        return ops.concatenate([new_s, context], axis=-1), [new_s], attention
+        return ops.concatenate([new_s, context], axis=-1), [new_s], attention  # [s ; c]
 
     def _gru_inputs(self, embedded, memory):
         """What :meth:`input_feeding_step` takes from ``E y`` [..., embedding_dim]: ``E y W_e + b_in``

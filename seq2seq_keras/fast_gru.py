@@ -257,7 +257,8 @@ def gru_layer(x, mask, weights, input_dropout=None):
     )
     if bidirectional:
         forward, backward = outputs[:, 0], tf.reverse(outputs[:, 1], axis=[0])
-        return tf.transpose(tf.concat([forward, backward], axis=-1), (1, 0, 2)), tf.concat([final[0], final[1]], axis=-1)
+        outputs = tf.transpose(tf.concat([forward, backward], axis=-1), (1, 0, 2))
+        return outputs, tf.concat([final[0], final[1]], axis=-1)
     return tf.transpose(outputs[:, 0], (1, 0, 2)), final[0]
 
 

@@ -307,8 +307,8 @@ def test_start_returns_a_named_memory(tiny_processors):
     src, tgt = tiny_processors
     for attention in ("bahdanau", None):
         model = Seq2Seq(src, tgt, embedding_dim=8, units=6, attention=attention)
-        s_ids, t_in, _ = _batch(src, tgt)
-        state, memory = model.decoder.start(*model.encoder(s_ids))
+        s_ids, _, _ = _batch(src, tgt)
+        _, memory = model.decoder.start(*model.encoder(s_ids))
         assert isinstance(memory, DecoderMemory)
         assert (memory.keys is None) == (attention is None) and (memory.context is None) == (attention is not None)
         assert memory.context_inputs is not None  # the default fused GRU step precomputes H W_c (or c W_c)
