@@ -29,7 +29,7 @@ import tensorflow as tf
 
 from keras import ops
 
-from seq2seq_keras import Seq2Seq, TextProcessor, fused
+from seq2seq_keras import Seq2Seq, TextProcessor, fast_gru
 from seq2seq_keras.attention import masked_softmax
 from seq2seq_keras.batching import make_dataset
 
@@ -205,13 +205,16 @@ class StepwiseSeq2Seq(Seq2Seq):
 def no_precompute_step(decoder, embedded, state, memory):
     """The fused input-feeding GRU step without its precomputation (the ``feed-3`` rung).
 
-    The same function of raw ops as :func:`seq2seq_keras.fused.input_feeding_step`,
-    except that the whole GRU input ``[embed(y) ; c_i] W + b_in`` is multiplied here, at
-    every step. Same weights and numbers as the decoder.
+    The decoder's fast GRU step (:meth:`seq2seq_keras.decoder.Decoder.input_feeding_step`)
+    without its speed tricks: the whole GRU input ``[embed(y) ; c_i] W + b_in`` is
+    multiplied here, at every step, and the weights are read in the step. Same weights
+    and numbers as the decoder.
     """
     h = state[0]
     dtype = h.dtype
-    kernel, recurrent_kernel, input_bias, recurrent_bias = fused.gru_weights(decoder.cell, dtype)
+    cell = decoder.cell
+    kernel, recurrent_kernel, input_bias, recurrent_bias = fast_gru.gru_weights(
+        cell.kernel, cell.recurrent_kernel, cell.bias, dtype)
     values = ops.cast(memory.values, dtype)
     if decoder.attention is None:
         weights = ops.zeros(ops.shape(values)[:2], dtype=dtype)
@@ -220,7 +223,7 @@ def no_precompute_step(decoder, embedded, state, memory):
         weights = masked_softmax(decoder.attention.score(h, ops.cast(memory.keys, dtype)), memory.mask)
         context = ops.squeeze(ops.matmul(ops.expand_dims(weights, 1), values), 1)
     inputs_part = ops.matmul(ops.concatenate([ops.cast(embedded, dtype), context], axis=-1), kernel) + input_bias
-    new_h = fused.gru_gates(inputs_part, ops.matmul(h, recurrent_kernel) + recurrent_bias, h)
+    new_h = fast_gru.gru_update(inputs_part, ops.matmul(h, recurrent_kernel) + recurrent_bias, h)
     return ops.concatenate([new_h, context], axis=-1), [new_h], weights
 
 

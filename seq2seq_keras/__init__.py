@@ -45,8 +45,8 @@ __all__ = [
 def __getattr__(name: str):
     """``seq2seq_keras.Seq2Seq`` etc.: import the defining module on first access (PEP 562).
 
-    Submodules (``seq2seq_keras.fused``) are imported on first access too, as
-    ``from seq2seq_keras import fused`` always did.
+    Submodules (``seq2seq_keras.fast_gru``) are imported on first access too, as
+    ``from seq2seq_keras import fast_gru`` does.
     """
     if name in _EXPORTS:
         value = getattr(_importlib.import_module(f".{_EXPORTS[name]}", __name__), name)

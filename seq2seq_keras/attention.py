@@ -8,9 +8,15 @@ For a decoder query ``q`` (one per target step) and encoder states ``h_1..h_S``:
     \\alpha_{j} = \\frac{\\exp e_j}{\\sum_k \\exp e_k}, \\quad
     c = \\sum_j \\alpha_j h_j
 
-Scores (all in this module, each written once as a function of raw ops,
-:func:`bahdanau_score` and :func:`luong_score`, that the layers below *and* the
-decoder's fused step call):
+In reading order: the scores, each written once as a function of raw ops
+(:func:`bahdanau_score`, :func:`luong_score`); the softmax (:func:`masked_softmax`)
+and the context (:func:`weighted_sum`); the layers, whose ``call`` is
+``keys -> score -> attend`` (:meth:`_Attention.attend`: softmax, then context). The
+decoder's fast GRU step (:meth:`seq2seq_keras.decoder.Decoder.input_feeding_step`)
+calls the same score and :meth:`~_Attention.attend`, with Bahdanau's ``W1`` and ``v``
+from :meth:`BahdanauAttention.query_kernel` / :meth:`~BahdanauAttention.score_vector`.
+
+Scores:
 
 * additive, Bahdanau et al. 2014: ``score(q, h) = v^T tanh(W1 q + W2 h)``
   (:class:`BahdanauAttention`);
@@ -140,21 +146,36 @@ class _Attention(keras.layers.Layer):
         raise NotImplementedError
 
     def call(self, query, values, mask=None, keys=None):
-        if mask is None:
+        if mask is None:  # a mask Keras attached to ``values``; Keras 3 has no public accessor for it
             mask = getattr(values, "_keras_mask", None)
+        if keys is None:
+            keys = self.keys(values)
         single_step = len(query.shape) == 2
         if single_step:
             query = ops.expand_dims(query, 1)  # [batch, 1, query_dim]
-        if keys is None:
-            keys = self.keys(values)
-        scores = self.score(query, keys)  # [batch, tgt_len, src_len]
-        if mask is not None:
-            mask = ops.expand_dims(ops.cast(mask, "bool"), 1)  # [batch, 1, src_len]
-        weights = masked_softmax(scores, mask)  # float32
-        context = ops.cast(weighted_sum(weights, values), self.compute_dtype)  # [batch, tgt_len, value_dim]
+        context, weights = self.attend(self.score(query, keys), values, mask)  # scores [batch, tgt_len, src_len]
         if single_step:
             context, weights = ops.squeeze(context, 1), ops.squeeze(weights, 1)
         return context, weights
+
+    def attend(self, scores, values, mask=None):
+        """Softmax the scores, average the values: ``a = softmax(e)``, ``c = sum_j a_j h_j``.
+
+        ``scores`` [batch, src_len] (one decoder step) or [batch, tgt_len, src_len];
+        ``values`` [batch, src_len, value_dim]; ``mask`` bool [batch, src_len] or None.
+        Returns ``(context, weights)``: context [batch, (tgt_len,) value_dim] in the
+        layer's compute dtype, weights float32 [batch, (tgt_len,) src_len]
+        (:func:`masked_softmax`, :func:`weighted_sum`).
+        """
+        if len(scores.shape) == 2:  # one decoder step: weights [batch, src_len]
+            weights = masked_softmax(scores, mask)
+            context = ops.squeeze(weighted_sum(ops.expand_dims(weights, 1), values), 1)  # [batch, value_dim]
+        else:
+            if mask is not None:
+                mask = ops.expand_dims(ops.cast(mask, "bool"), 1)  # [batch, 1, src_len]
+            weights = masked_softmax(scores, mask)  # [batch, tgt_len, src_len]
+            context = weighted_sum(weights, values)  # [batch, tgt_len, value_dim]
+        return ops.cast(context, self.compute_dtype), weights
 
     def compute_output_shape(self, query_shape, values_shape, mask_shape=None, keys_shape=None):
         if len(query_shape) == 2:
@@ -199,8 +220,15 @@ class BahdanauAttention(_Attention):
 
     def score(self, query, keys):
         projected = self.query_dense(query)  # W1 q: [batch, (tgt_len,) units]
-        v = ops.cast(self.score_dense.kernel, projected.dtype)[:, 0]  # [units]
-        return bahdanau_score(projected, ops.cast(keys, projected.dtype), v)
+        return bahdanau_score(projected, ops.cast(keys, projected.dtype), self.score_vector(projected.dtype))
+
+    def query_kernel(self, dtype):
+        """``W1`` (the paper's ``W_a``) [query_dim, units] in ``dtype``: ``W1 q = q @ query_kernel``."""
+        return ops.cast(self.query_dense.kernel, dtype)
+
+    def score_vector(self, dtype):
+        """``v`` (the paper's ``v_a``) [units] in ``dtype``."""
+        return ops.cast(self.score_dense.kernel, dtype)[:, 0]
 
     def get_config(self):
         return {**super().get_config(), "units": self.units}

@@ -5,6 +5,11 @@ network; each annotation ``h_j = [h_j^fwd ; h_j^bwd]`` summarises the whole
 sentence with a focus on word ``j`` (Bahdanau et al. 2014, section 3.2). The
 final states are returned too: a plain encoder-decoder squeezes the sentence into
 them alone, which is the information bottleneck attention removes.
+
+:meth:`Encoder.call` is the one place that chooses how the recurrence runs: Keras'
+``GRU``/``LSTM`` layers (``Bidirectional`` around them), or, to train a GRU encoder
+on a CPU, :func:`seq2seq_keras.fast_gru.gru_layer` on the same layers' weights (same
+numbers, both directions in one loop with a hand-written gradient).
 """
 
 from __future__ import annotations
@@ -12,11 +17,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from . import fused
+from . import fast_gru
 from .choices import RNN_TYPES  # noqa: F401  (the names live where the command line can read them without Keras)
-# The fused GRU functions lived here before seq2seq_keras.fused; kept importable from here.
-from .fused import IMPLEMENTATIONS, gpu_available, gru_gates, gru_scan  # noqa: F401
-
 
 
 def _rnn_layer(rnn: str, units: int, dropout: float, name: str, dtype=None):
@@ -40,7 +42,7 @@ class Encoder(keras.layers.Layer):
 
     ``implementation`` says how a GRU encoder runs its recurrence (same weights, same
     numbers): ``"layers"``, Keras' ``GRU``/``Bidirectional`` layers (cuDNN on a GPU);
-    ``"fused"``, :func:`seq2seq_keras.fused.gru_stack` (both directions in one scan
+    ``"fused"``, :func:`seq2seq_keras.fast_gru.gru_layer` (both directions in one scan
     with a hand-written gradient); ``"auto"`` (default), the fused scan to train on a
     CPU and Keras' layers otherwise (see :meth:`uses_fused_gru`). LSTM encoders always
     use Keras' layers.
@@ -83,7 +85,7 @@ class Encoder(keras.layers.Layer):
             if self.bidirectional:
                 layer = keras.layers.Bidirectional(layer, merge_mode="concat", name=f"bi{rnn}_{i}", dtype=policy)
             self.rnn_layers.append(layer)
-        self.implementation = fused.check_implementation(implementation)
+        self.implementation = fast_gru.check_implementation(implementation)
 
     @property
     def output_dim(self) -> int:
@@ -111,18 +113,13 @@ class Encoder(keras.layers.Layer):
         transposes, reversal and stacking cost more than its one batched matmul
         saves when there is no backward pass).
         """
-        if self.rnn != "gru" or self.implementation == "layers":
-            return False
-        if self.implementation == "fused":
-            return True
-        return bool(training) and not fused.gpu_available()
+        return fast_gru.uses_fast_gru(self.rnn, self.implementation, auto=training and not fast_gru.gpu_available())
 
     def call(self, source_ids, training=None):
         mask = ops.not_equal(source_ids, 0)
         x = self.embedding(source_ids)
         if self.uses_fused_gru(training):
-            x, states = fused.gru_stack(self, x, mask, training)
-            return x, states, mask
+            return (*self._fast_gru_layers(x, mask, training), mask)
         for layer in self.rnn_layers:
             x, *states = layer(x, mask=mask, training=training)
         if self.bidirectional:
@@ -130,6 +127,20 @@ class Encoder(keras.layers.Layer):
             n = self.num_states
             states = [ops.concatenate([f, b], axis=-1) for f, b in zip(states[:n], states[n:])]
         return x, states, mask
+
+    def _fast_gru_layers(self, x, mask, training):
+        """The GRU layers through :func:`~seq2seq_keras.fast_gru.gru_layer`, on the layers' own
+        weights -> outputs [batch, src_len, output_dim], ``[final state]``."""
+        state = None
+        for layer in self.rnn_layers:
+            cells = [layer.forward_layer.cell, layer.backward_layer.cell] if self.bidirectional else [layer.cell]
+            weights = [fast_gru.gru_weights(c.kernel, c.recurrent_kernel, c.bias, x.dtype) for c in cells]
+            input_dropout = None
+            if training and self.dropout > 0:  # one dropout mask per sequence and direction, as Keras' GRU(dropout=...)
+                ones = ops.ones_like(x[:, 0, :])
+                input_dropout = [keras.random.dropout(ones, self.dropout, seed=c.seed_generator) for c in cells]
+            x, state = fast_gru.gru_layer(x, mask, weights, input_dropout)
+        return x, [state]
 
     def compute_mask(self, source_ids, mask=None):
         return None

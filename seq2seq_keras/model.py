@@ -76,7 +76,7 @@ class Seq2Seq(keras.Model):
             :mod:`seq2seq_keras.decoder`.
         implementation: how the encoder and decoder run their GRUs, same weights and
             numbers either way: ``"auto"`` (default: each layer's measured choice),
-            ``"fused"`` (:mod:`seq2seq_keras.fused`) or ``"layers"`` (Keras' layers only).
+            ``"fused"`` (:mod:`seq2seq_keras.fast_gru`) or ``"layers"`` (Keras' layers only).
         architecture: ``"rnn"`` (default: the recurrent encoder-decoder above) or
             ``"transformer"`` (:mod:`seq2seq_keras.transformer`, Vaswani et al. 2017,
             pre-norm). A Transformer uses ``num_layers`` (encoder and decoder layers

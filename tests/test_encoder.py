@@ -1,11 +1,10 @@
-"""The fused GRU encoder path (seq2seq_keras.fused.gru_scan) against Keras' own recurrent layers: outputs, states, gradients."""
+"""The fused GRU encoder path (seq2seq_keras.fast_gru.gru_layer) against Keras' own recurrent layers: outputs, states, gradients."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from seq2seq_keras import Encoder
-from seq2seq_keras.fused import gru_scan
 
 # Right-padded batch with a full row, short rows and an empty row (all padding).
 IDS = tf.constant([[4, 5, 6, 0, 0], [7, 8, 0, 0, 0], [9, 3, 4, 5, 6], [0, 0, 0, 0, 0]])
@@ -58,41 +57,6 @@ def test_inference_and_training_paths_give_the_same_outputs():
     out_infer, states_infer, _ = enc(ids, training=False)
     np.testing.assert_allclose(out_infer, out_train, atol=1e-6)
     np.testing.assert_allclose(states_infer[0], states_train[0], atol=1e-6)
-
-
-def test_gru_scan_gradient_matches_autodiff_of_the_same_recurrence():
-    """The hand-written backward pass against TensorFlow differentiating a plain loop."""
-    rng = np.random.default_rng(0)
-    steps, d, batch, units = 4, 2, 3, 5
-    x = tf.constant(rng.normal(size=(steps, d, batch, 3 * units)), tf.float32)
-    h0 = tf.constant(rng.normal(size=(d, batch, units)), tf.float32)
-    kernel = tf.constant(rng.normal(size=(d, units, 3 * units)) * 0.3, tf.float32)
-    bias = tf.constant(rng.normal(size=(d, 1, 3 * units)), tf.float32)
-    mask = tf.constant(rng.random((steps, d, batch, 1)) > 0.3)
-    weights = tf.constant(rng.normal(size=(steps, d, batch, units)), tf.float32)
-
-    def plain(x, h0, kernel, bias):
-        h, outs = h0, []
-        for t in range(steps):
-            rec = tf.matmul(h, kernel) + bias
-            x_z, x_r, x_h = tf.split(x[t], 3, -1)
-            r_z, r_r, r_h = tf.split(rec, 3, -1)
-            z, r = tf.sigmoid(x_z + r_z), tf.sigmoid(x_r + r_r)
-            new = z * h + (1 - z) * tf.tanh(x_h + r * r_h)
-            h = tf.where(mask[t], new, h)
-            outs.append(tf.where(mask[t], h, 0.0))
-        return tf.stack(outs), h
-
-    for fn in (plain, lambda *a: gru_scan(*a, mask_tm=mask, zero_masked_outputs=True)):
-        with tf.GradientTape() as tape:
-            tape.watch([x, h0, kernel, bias])
-            outs, final = fn(x, h0, kernel, bias)
-            loss = tf.reduce_sum(outs * weights) + tf.reduce_sum(final ** 2)
-        result = [outs, final] + tape.gradient(loss, [x, h0, kernel, bias])
-        if fn is plain:
-            expected = result
-    for got, want in zip(result, expected):
-        np.testing.assert_allclose(got, want, atol=1e-5)
 
 
 def test_fused_encoder_under_tf_function_and_xla_equals_keras_layers():
