@@ -118,7 +118,7 @@ class AttentionSnapshot:
     Attributes:
         epoch: Keras' 0-based epoch index after which it was taken (the TensorBoard
             step); ``-1``: before training.
-        views: one :class:`~seq2seq_keras.decoding.Translation` per sentence whose
+        views: one :class:`~seq2seq_keras.translation.Translation` per sentence whose
             ``attention`` is the matrix drawn, ``[target_words, source_words]``:
             teacher-forced on the reference where the sentence has one (word
             level, ``[END]`` row dropped), else the greedy translation's
@@ -268,7 +268,7 @@ class AttentionSnapshots(keras.callbacks.Callback):
     def snapshot(self, epoch: int, *, write: bool = False) -> AttentionSnapshot:
         """Translate and score the sentences now; with ``write``, log the summaries at step ``epoch``."""
         from .builtin_ko_en import word_tokens
-        from .decoding import Translation
+        from .translation import Translation
         from .alignment import alignment_score, argmax_links, forced_attention, gold_matrix
 
         start = time.perf_counter()

@@ -3,7 +3,9 @@
 Commands are registered by ``_add_<command>`` functions below; each one adds a
 sub-parser and sets ``func`` to the function that runs it. The command line only
 parses, calls the library and prints: ``train``'s flags are generated (:mod:`seq2seq_keras.cli_flags`) from
-:class:`~seq2seq_keras.config.TrainConfig`'s fields, every other default is the
+:class:`~seq2seq_keras.config.TrainConfig`'s fields and the decoding flags of ``translate``,
+``export`` and ``evaluate`` from :class:`~seq2seq_keras.decoding_options.DecodingOptions`'
+(:class:`~seq2seq_keras.export.ExportSettings`'), every other default is the
 library's own (a flag left out is not passed on; the help shows the library's
 value), and the work is done in the library (:func:`seq2seq_keras.evaluation.evaluate_run`, ...).
 
@@ -16,11 +18,20 @@ start-up lines it prints regardless (:mod:`seq2seq_keras.startup`).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 import time
 
-from .cli_flags import HelpFormatter, add_config_flags, library_default, train_config_from_args
+from .cli_flags import (
+    HelpFormatter,
+    add_config_flags,
+    add_decoding_flags,
+    given_decoding_options,
+    library_default,
+    train_config_from_args,
+)
+from .decoding_options import DecodingOptions
 from .startup import quiet_tensorflow_logging, start_tensorflow
 
 quiet_tensorflow_logging()  # before TensorFlow is imported (nothing above imports it)
@@ -118,51 +129,20 @@ def _train_command(args, received: list) -> int | None:
         print(f"TensorBoard logs in {args.tensorboard}; view them with: tensorboard --logdir {args.tensorboard}")
 
 
-# ---------------------------------------------------------------------- real-world decoding options
-def _add_real_world_flags(p, export: bool = False):
-    """--no-replace-unk, --unk-dictionary and n-gram blocking (translate, export)."""
-    p.add_argument("--no-replace-unk", dest="replace_unk", action="store_false", default=None,
-                   help="keep [UNK] in the output instead of copying the source word under the attention argmax "
-                   "(Luong et al. 2015; replacing by default: {decoding_options.DEFAULT_REPLACE_UNK})")
-    p.add_argument("--no-copy-unknown-names", dest="copy_unknown_names", action="store_false", default=None,
-                   help="do not copy an unknown source name or number (leading capital or digit) over the output "
-                   "word attending to it most when the model did not say [UNK] "
-                   "(copying by default: {decoding_options.DEFAULT_COPY_UNKNOWN_NAMES})")
-    p.add_argument("--unk-dictionary", default=None, metavar="FILE",
-                   help="source<TAB>target lines looked up before copying an unknown word (e.g. a phrase table)")
-    if export:
-        p.add_argument("--block-ngram-repeat", type=int, default=None, metavar="N",
-                       help="never repeat an N-gram in the greedy signatures "
-                       "(default: {decoding_options.DEFAULT_BLOCK_NGRAM_REPEAT}; 0 is exact greedy)")
-        p.add_argument("--beam-block-ngram-repeat", type=int, default=None, metavar="N",
-                       help="never repeat an N-gram in the beam_search signature "
-                       "(default: {decoding_options.DEFAULT_BEAM_BLOCK_NGRAM_REPEAT}; 0 turns it off)")
-        p.add_argument("--coverage-penalty", type=float, metavar="BETA",
-                       help="GNMT coverage penalty beta of the beam_search signature "
-                       "(default: {decoding_options.DEFAULT_COVERAGE_PENALTY}, off)")
-    else:
-        p.add_argument("--block-ngram-repeat", type=int, default=None, metavar="N",
-                       help="never output a token that repeats an N-gram of the output (OpenNMT's option; 0 off; "
-                       "default: {decoding_options.DEFAULT_BLOCK_NGRAM_REPEAT} for greedy and sample, "
-                       "{decoding_options.DEFAULT_BEAM_BLOCK_NGRAM_REPEAT} for beam)")
-        _add_coverage_flag(p)
+# ---------------------------------------------------------------------- decoding options
+def _decoding_options(args, options_class) -> dict:
+    """The decoding flags the user gave, ``--unk-dictionary FILE`` read into its mapping."""
+    given = given_decoding_options(args, options_class)
+    if "unk_dictionary" in given:
+        from .unknown_words import read_unk_dictionary
 
-
-def _add_coverage_flag(p):
-    p.add_argument("--coverage-penalty", type=float, metavar="BETA",
-                   help="beam search: GNMT coverage penalty beta (Wu et al. 2016), ranks down hypotheses that "
-                   "left source words unattended (default: {decoding_options.DEFAULT_COVERAGE_PENALTY}, off)")
-
-
-def _unk_dictionary(args):
-    if not getattr(args, "unk_dictionary", None):
-        return None
-    from .decoding import read_unk_dictionary
-
-    try:
-        return read_unk_dictionary(args.unk_dictionary)
-    except OSError as e:
-        raise CommandError(f"--unk-dictionary {args.unk_dictionary}: {e.strerror or e}") from None
+        try:
+            given["unk_dictionary"] = read_unk_dictionary(given["unk_dictionary"])
+        except OSError as e:
+            raise CommandError(f"--unk-dictionary {args.unk_dictionary}: {e.strerror or e}") from None
+        except ValueError as e:
+            raise CommandError(str(e)) from None
+    return given
 
 
 # ---------------------------------------------------------------------- translate
@@ -174,15 +154,8 @@ def _add_translate(sub):
         "beam search or sampling.",
     )
     p.add_argument("--model", required=True, help="run folder written by 'train' (or a .keras file)")
-    p.add_argument("--method", choices=("greedy", "beam", "sample"), default="greedy", help="search (default: %(default)s)")
-    p.add_argument("--beam-width", type=int, help="with --method beam (default: {decoding_options.DEFAULT_BEAM_WIDTH})")
-    p.add_argument("--temperature", type=float,
-                   help="with --method sample (default: {decoding_options.DEFAULT_TEMPERATURE})")
-    p.add_argument("--seed", type=int, default=None, help="with --method sample: reproducible draws")
-    p.add_argument("--max-length", type=int, default=None,
-                   help="cap on output tokens (default: {decoding_options.DEFAULT_MAX_LENGTH})")
+    add_decoding_flags(p, DecodingOptions)
     p.add_argument("--attention", action="store_true", help="also print the attention matrix")
-    _add_real_world_flags(p)
     p.add_argument("sentences", nargs="+", help="sentences to translate; '-' reads stdin")
     p.set_defaults(func=_run_translate)
 
@@ -208,19 +181,10 @@ def _run_translate(args):
         model = load_model(args.model)
     except FileNotFoundError as e:
         raise CommandError(str(e)) from None
+    options = _decoding_options(args, DecodingOptions)
     try:
-        unk_dictionary = _unk_dictionary(args)
-    except ValueError as e:
-        raise CommandError(str(e)) from None
-    options = _given(args, "max_length", "replace_unk", "copy_unknown_names", "block_ngram_repeat")
-    options["unk_dictionary"] = unk_dictionary
-    if args.method == "beam":
-        options.update(_given(args, "beam_width", "coverage_penalty"))
-    elif args.method == "sample":
-        options.update(_given(args, "temperature", "seed"))
-    try:
-        translations = model.translate(sentences, method=args.method, **options)
-    except ValueError as e:
+        translations = model.translate(sentences, **options)
+    except (ValueError, TypeError) as e:
         raise CommandError(str(e)) from None
     for t in translations:
         print(f"{t.source} -> {t.text}")
@@ -287,7 +251,6 @@ def _run_plot(args):
         translations = _server_translate(args, sentences)
     else:
         start_tensorflow()
-        from .evaluation import translate_texts
         from .run_folder import load_model
 
         try:
@@ -299,9 +262,8 @@ def _run_plot(args):
         if args.heads or args.self_attention:
             return _plot_heads(args, model, sentences)
         try:
-            translations = translate_texts(model, sentences, method=args.method, progress=False,
-                                           **_given(args, "max_length"))
-        except NotImplementedError as e:
+            translations = model.translate(sentences, method=args.method, **_given(args, "max_length"))
+        except (ValueError, TypeError) as e:
             raise CommandError(str(e)) from None
     for t in translations:
         print(f"{t.source} -> {t.text}")
@@ -322,8 +284,8 @@ def _plot_heads(args, model, sentences):
     """``plot --heads`` / ``--self-attention``: the layers x heads grids of one sentence (plotting.py)."""
     import tensorflow as tf
 
-    from .decoding import DEFAULT_MAX_LENGTH, DEFAULT_MAX_SOURCE_LENGTH, encode_source, translate_graph
-    from .export import attention_heads
+    from .decoding import encode_source, translate_graph
+    from .decoding_options import DEFAULT_MAX_LENGTH
     from .plotting import plot_attention_heads, plot_self_attention
 
     text = tf.constant(sentences)
@@ -337,7 +299,7 @@ def _plot_heads(args, model, sentences):
     else:
         out = translate_graph(model, text, tf.constant(args.max_length or DEFAULT_MAX_LENGTH), method=args.method)
         row = {k: v.numpy()[0] for k, v in out.items() if not k.startswith("beams_")}
-        row.update(source=sentences[0], attention_heads=attention_heads(model, text, out, DEFAULT_MAX_SOURCE_LENGTH)[0])
+        row.update(source=sentences[0], attention_heads=model.attention_heads(text, out)[0])
         print(f"{sentences[0]} -> {row['translation'].decode('utf-8')}")
         plot_attention_heads(row, save=args.out)
     print(f"{'self' if args.self_attention else 'cross'}-attention heads of {sentences[0]!r} saved to {args.out}")
@@ -378,15 +340,13 @@ def _add_evaluate(sub):
     p.add_argument("--buckets", metavar="EDGES",
                    help="source-length bucket edges in words (default: {evaluation.DEFAULT_BUCKET_EDGES})")
     p.add_argument("--batch-size", type=int, help="sentences per batch (default: {evaluation.evaluate(batch_size)})")
-    p.add_argument("--max-length", type=int, default=None,
-                   help="cap on output tokens (default: {decoding_options.DEFAULT_MAX_LENGTH})")
+    add_decoding_flags(p, DecodingOptions, ["max_length", "coverage_penalty"])
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--robustness", action="store_true",
                    help="instead: the robustness evaluation (test pairs with names/numbers swapped for unseen ones, "
                    "the longest test sentences and concatenations of 2-3 test pairs; copy rate, [UNK] rate, BLEU/chrF "
                    "and repetition rate), with and without unknown-word replacement and n-gram blocking; writes "
                    "robustness.md and robustness.json to --out")
-    _add_coverage_flag(p)
     p.add_argument("--out", required=True, help="report folder to write")
     p.set_defaults(func=_run_evaluate)
 
@@ -457,14 +417,9 @@ def _add_export(sub):
     p.add_argument("--base-dir", metavar="BASE_DIR",
                    help="folder holding the served models (default: {export.DEFAULT_BASE_DIR})")
     p.add_argument("--version", type=int, default=None, help="version number (default: the next integer)")
-    p.add_argument("--max-length", type=int, help="cap on output tokens (default: {decoding_options.DEFAULT_MAX_LENGTH})")
-    p.add_argument("--max-source-length", type=int,
-                   help="longer sources are truncated (default: {decoding_options.DEFAULT_MAX_SOURCE_LENGTH} tokens)")
-    p.add_argument("--beam-width", type=int,
-                   help="beam width of the beam_search signature (default: {decoding_options.DEFAULT_BEAM_WIDTH})")
-    p.add_argument("--length-penalty", type=float,
-                   help="GNMT length penalty alpha of beam_search (default: {decoding_options.DEFAULT_LENGTH_PENALTY})")
-    _add_real_world_flags(p, export=True)
+    from .export import ExportSettings
+
+    add_decoding_flags(p, ExportSettings, [f.name for f in dataclasses.fields(ExportSettings) if f.metadata["exported"]])
     p.add_argument("--serving-root",
                    help="where the server sees --base-dir, for models.config "
                    "(default: {export.DEFAULT_SERVING_ROOT}, the docker mount)")
@@ -479,16 +434,11 @@ def _run_export(args):
     start_tensorflow()
     from .export import MODELS_CONFIG, ExportSettings, export_run
 
-    given = _given(args, "max_length", "max_source_length", "beam_width", "length_penalty", "block_ngram_repeat",
-                   "beam_block_ngram_repeat", "replace_unk", "copy_unknown_names", "coverage_penalty")
     try:
-        unk_dictionary = _unk_dictionary(args)
-        if unk_dictionary is not None:
-            given["unk_dictionary"] = unk_dictionary
-        settings = ExportSettings(**given)
+        settings = ExportSettings(**_decoding_options(args, ExportSettings))
         path = export_run(args.model, args.name, settings=settings,
                           xla=args.xla, **_given(args, "base_dir", "version", "serving_root"))
-    except (FileNotFoundError, FileExistsError, ValueError) as e:
+    except (FileNotFoundError, FileExistsError, ValueError, TypeError) as e:
         raise CommandError(str(e)) from None
     print(f"exported {args.model} to {path}")
     print(f"models.config: {path.parent.parent / MODELS_CONFIG}; check it with: seq2seq-keras check-servable {path}")

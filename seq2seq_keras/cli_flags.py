@@ -1,10 +1,14 @@
 """Command-line flags from the library's own settings, so no default is typed twice.
 
-Two mechanisms, both used by :mod:`seq2seq_keras.cli`:
+Three mechanisms, all used by :mod:`seq2seq_keras.cli`:
 
 * :func:`add_config_flags`: one ``train`` flag per :class:`~seq2seq_keras.config.TrainConfig`
   field (name, type, default and help from the field), so a new field is a new flag;
   :func:`train_config_from_args` turns the parsed flags back into a ``TrainConfig``.
+* :func:`add_decoding_flags`: the decoding flags of ``translate``, ``export`` and ``evaluate``,
+  one per :class:`~seq2seq_keras.decoding_options.DecodingOptions` (or
+  :class:`~seq2seq_keras.export.ExportSettings`) field; :func:`given_decoding_options` reads
+  back the ones the user gave.
 * :class:`HelpFormatter`: help texts may name a library default as ``{module.NAME}`` or
   ``{module.function(parameter)}``; the value is read from the module's source
   (:func:`library_default`) only when the help is printed, so neither building the parser
@@ -181,6 +185,45 @@ def _flag_type(annotation):
         parse.__name__ = f"comma-separated {item.__name__}s"
         return parse, None
     return annotation, None
+
+
+def add_decoding_flags(parser, options_class, names=None) -> None:
+    """One flag per field of ``options_class`` (:class:`~seq2seq_keras.decoding_options.DecodingOptions`
+    or a subclass), or of the fields in ``names``: name, type, choices and help from the field.
+
+    Every flag defaults to ``None`` (left out: not passed on, the library's default applies; the
+    help shows it). A ``bool`` field is a switch named by its ``flag`` (``--no-replace-unk``);
+    a field with ``flag=None`` has none; ``unk_dictionary`` takes a file (read by the command).
+    """
+    import dataclasses
+    import typing
+
+    types = typing.get_type_hints(options_class)
+    for field in dataclasses.fields(options_class):
+        meta = field.metadata
+        if (names is not None and field.name not in names) or ("flag" in meta and meta["flag"] is None):
+            continue
+        flag = meta.get("flag", "--" + field.name.replace("_", "-"))
+        help_text = meta["help"]
+        if field.default is not None and field.default != ():
+            default = _format_default(field.default)
+            help_text = help_text.replace("{default}", default) if "{default}" in help_text \
+                else f"{help_text} (default: {default})"
+        if types[field.name] is bool:
+            parser.add_argument(flag, dest=field.name, action="store_false" if field.default else "store_true",
+                                default=None, help=help_text)
+            continue
+        kind = str if field.name == "unk_dictionary" else _flag_type(types[field.name])[0]
+        parser.add_argument(flag, dest=field.name, type=kind, default=None, choices=meta.get("choices"),
+                            metavar=meta.get("metavar"), help=help_text)
+
+
+def given_decoding_options(args, options_class) -> dict:
+    """``{field: value}`` of the :func:`add_decoding_flags` flags the user gave (``unk_dictionary``: the file's path)."""
+    import dataclasses
+
+    return {f.name: getattr(args, f.name) for f in dataclasses.fields(options_class)
+            if getattr(args, f.name, None) is not None}
 
 
 def train_config_from_args(args):

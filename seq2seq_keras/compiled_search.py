@@ -24,7 +24,7 @@ the decode loop), with every size a compile-time constant:
   as well as on 2 cores (2.5 vs 1.45 ms at [64, 512] x [512, 5000]). At one sentence the
   compiled loop wins (0.4x the plain loop's time: per-op overhead dominates); at 64 sentences
   the input-feeding model's compiled loop took 1.4-1.6x the plain one's time (BENCHMARKS.md's short
-  run after issues 12-16: 1,512 against 2,393 sentences/s through TF Serving's loader).
+  run: 1,512 against 2,393 sentences/s through TF Serving's loader).
   With the fallback a big batch runs the plain signature's loop, and XLA compiles
   no bucket above :data:`MAX_COMPILED_BATCH` (less compile time and memory).
 
@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from .search import greedy_search, output_limit
+from .search import _banned_tokens, _never_generated, _start, _step_log_probs, greedy_search, output_limit
 from .text import END_ID, PAD_ID, START_ID
 
 #: The smallest source-length bucket; buckets double from here up to ``max_source_length``.
@@ -46,7 +46,6 @@ MIN_BUCKET = 8
 #: loop took 0.4x the plain one's time at 1 sentence, 0.7x at 32 and 1.4x at 64 (input feeding,
 #: vocabulary 5,000; fast mode 0.9x at 64), where the output projection's matmul dominates.
 MAX_COMPILED_BATCH = 32
-_NEG = -1e9
 
 
 def source_bucket(length, max_source_length: int):
@@ -67,30 +66,24 @@ def _next_power_of_two(n):
 def _greedy_core(model, source_ids, max_length: int):
     """The compiled body: source ids [B, S] (static shape at compile time) -> tokens [B, T_cap],
     length [B], attention [B, T_cap, S], log_prob [B], steps run (scalar)."""
-    encoder_outputs, encoder_states, source_mask = model.encoder(source_ids, training=False)
-    state, memory = model.decoder.start(encoder_outputs, encoder_states, source_mask)
-    source_length = tf.reduce_sum(tf.cast(source_mask, tf.int32), axis=1)
-    limit = output_limit(source_length, max_length)
+    state, memory, limit, _, _ = _start(model, source_ids, max_length)
     batch, src_len = tf.shape(source_ids)[0], tf.shape(source_ids)[1]
-    cap = tf.maximum(tf.minimum(tf.constant(max_length, tf.int32), 2 * src_len + 10), 1)  # compile-time constant
+    cap = tf.maximum(output_limit(src_len, max_length), 1)  # compile-time constant: the padded shape's cap
     tokens_ta = tf.TensorArray(tf.int32, size=cap, element_shape=[None])
     weights_ta = tf.TensorArray(tf.float32, size=cap, element_shape=[None, None])
-    vocab = model.decoder.vocabulary_size
-    banned = tf.where(tf.logical_or(tf.equal(tf.range(vocab), PAD_ID), tf.equal(tf.range(vocab), START_ID)),
-                      tf.constant(_NEG, tf.float32), 0.0)  # [PAD] and [START] are never generated
+    banned = _banned_tokens(model)  # [PAD] and [START] are never generated
 
     def cond(i, token, state, done, length, log_prob, tokens_ta, weights_ta):
         return tf.logical_and(i < cap, tf.logical_or(i == 0, tf.logical_not(tf.reduce_all(done))))
 
     def body(i, token, state, done, length, log_prob, tokens_ta, weights_ta):
-        logits, state, weights = model.decoder.step(token, state, memory, training=False)
-        log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32), axis=-1)
-        # top_k, lowest index first on ties: decoding.greedy_search's choice exactly.
-        next_token = tf.math.top_k(tf.where(banned < 0, banned, log_probs), k=1).indices[:, 0]
+        log_probs, state, weights = _step_log_probs(model, token, state, memory)
+        # top_k, lowest index first on ties: search.greedy_search's choice exactly.
+        next_token = tf.math.top_k(_never_generated(log_probs, banned), k=1).indices[:, 0]
         next_token = tf.where(done, PAD_ID, next_token)
         chosen = tf.gather(log_probs, next_token, batch_dims=1)
         log_prob = log_prob + tf.where(done, 0.0, chosen)
-        weights = tf.where(done[:, None], 0.0, tf.cast(weights, tf.float32))
+        weights = tf.where(done[:, None], 0.0, weights)
         length = length + tf.cast(tf.logical_not(done), tf.int32)
         done = tf.logical_or(tf.logical_or(done, tf.equal(next_token, END_ID)), length >= limit)
         return i + 1, next_token, state, done, length, log_prob, tokens_ta.write(i, next_token), weights_ta.write(i, weights)

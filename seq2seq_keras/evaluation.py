@@ -26,7 +26,6 @@ tokenisation, exponential smoothing; chrF2), see the signature.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import json
 import math
 import os
@@ -36,11 +35,10 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from .alignment import alignment_quality, example_indices, progress_batches
-from .decoding import DEFAULT_BEAM_WIDTH
+from .alignment import alignment_quality, example_indices
+from .decoding_options import DEFAULT_BEAM_WIDTH
 
 DEFAULT_BUCKET_EDGES: tuple[int, ...] = (5, 10, 15, 20, 25, 30, 40, 50)
-METHODS = ("greedy", "beam")
 
 REFERENCE_NOTE = (
     "References are normalised by the model's own target standardisation (lower case, accents stripped for "
@@ -188,39 +186,6 @@ def source_word_counts(sources: Sequence[str]) -> list[int]:
     return [len(word_tokens(s)) for s in sources]
 
 
-# =========================================================================== translating
-def supports_method(method: str) -> bool:
-    """Whether ``decoding.translate`` offers ``method=...`` (greedy always works)."""
-    from . import decoding
-
-    return method == "greedy" or "method" in inspect.signature(decoding.translate).parameters
-
-
-def translate_texts(model, texts: Sequence[str], *, method: str = "greedy", batch_size: int = 64,
-                    progress: bool = True, desc: str | None = None, **kwargs) -> list:
-    """Translate ``texts`` in batches with a progress bar; returns a list of Translation.
-
-    ``method`` and ``kwargs`` (``beam_width``, ``max_length``, ...) go to
-    :func:`seq2seq_keras.decoding.translate`.
-    """
-    from . import decoding
-
-    if method not in METHODS and method != "sample":
-        raise ValueError(f"method={method!r}: choose greedy, beam or sample.")
-    if not supports_method(method):
-        raise NotImplementedError(
-            f"decoding.translate in this version has no method= argument, so {method!r} search is not "
-            "available; evaluate with greedy decoding only (--beam-width 0)."
-        )
-    if method != "greedy":
-        kwargs["method"] = method
-    results: list = []
-    for start in progress_batches(range(0, len(texts), batch_size), progress, desc or method,
-                                  total_items=len(texts), batch_size=batch_size):
-        results.extend(decoding.translate(model, list(texts[start:start + batch_size]), **kwargs))
-    return results
-
-
 # =========================================================================== a whole evaluation
 def model_label(model) -> str:
     """``"attention (bahdanau)"`` or ``"no attention"``."""
@@ -273,9 +238,9 @@ def evaluate(
         "model": {"label": name, "attention": model.attention_type},
         "references": REFERENCE_NOTE,
     }
-    decode = {"batch_size": batch_size, "progress": progress, **({} if max_length is None else {"max_length": max_length})}
+    decode = {"batch_size": batch_size, **({} if max_length is None else {"max_length": max_length})}
     methods = {"greedy": {}, **({"beam": {"beam_width": beam_width, **(beam_options or {})}} if beam_width and beam_width > 0 else {})}
-    report["scores"], translations = _score_methods(model, sources, references, methods, name, decode)
+    report["scores"], translations = _score_methods(model, sources, references, methods, name, decode, progress)
 
     by_length = {name: bleu_by_length([t.text for t in translations["greedy"]], references, lengths, edges)}
     if compare is not None:
@@ -283,7 +248,7 @@ def evaluate(
         if compare_name == name:
             compare_name += " (compare)"
         compare_refs = normalize_references(compare.target_text, raw_references)
-        scores, out = _score_methods(compare, sources, compare_refs, {"greedy": {}}, compare_name, decode)
+        scores, out = _score_methods(compare, sources, compare_refs, {"greedy": {}}, compare_name, decode, progress)
         translations[f"{compare_name}, greedy"] = out["greedy"]
         report["compare"] = {"label": compare_name, "attention": compare.attention_type, "greedy": scores["greedy"]}
         by_length[compare_name] = bleu_by_length([t.text for t in out["greedy"]], compare_refs, lengths, edges)
@@ -307,16 +272,15 @@ def evaluate(
     return Evaluation(report=report, translations=translations, alignment_examples=alignment_examples)
 
 
-def _score_methods(model, sources, references, methods: Mapping[str, dict], name: str, decode: dict):
+def _score_methods(model, sources, references, methods: Mapping[str, dict], name: str, decode: dict, progress: bool):
     """``(scores, translations)`` per decoding method: corpus BLEU/chrF, time, sentences per second."""
+    from .decoding import translate
+
     scores: dict[str, Any] = {}
     translations: dict[str, list] = {}
     for method, extra in methods.items():
-        if not supports_method(method):
-            scores[method] = {"error": "decoding.translate has no method= argument yet (beam search unavailable)"}
-            continue
         start = time.perf_counter()
-        out = translate_texts(model, sources, method=method, desc=f"{name}: {method}", **decode, **extra)
+        out = translate(model, sources, method=method, progress=progress and f"{name}: {method}", **decode, **extra)
         seconds = time.perf_counter() - start
         translations[method] = out
         scores[method] = corpus_scores([t.text for t in out], references)
@@ -430,7 +394,7 @@ def write_report(evaluation: Evaluation, out_dir: str | os.PathLike, *, heatmaps
         images["attention_examples"] = "attention_examples.png"
     if evaluation.alignment_examples:
         from .builtin_ko_en import word_tokens
-        from .decoding import Translation
+        from .translation import Translation
 
         views = [Translation(source=s, text=t, source_tokens=word_tokens(s), target_tokens=word_tokens(t),
                              attention=a.astype(np.float32), log_prob=0.0)

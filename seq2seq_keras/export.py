@@ -12,31 +12,26 @@ TensorFlow Serving polls the model folder and loads any numeric folder the
 moment it appears, so it must never see a half-written one.
 
 Signatures (input ``text: string[batch]``; every output dense, batch-major, no
-float16, padding marked by the lengths):
+float16, padding marked by the lengths; each output's name, dtype and axes are in
+:mod:`seq2seq_keras.signatures`):
 
-* ``serving_default``: ``translation: string[batch]`` (greedy);
-* ``translate_with_attention``: ``translation``, ``source_tokens:
-  string[batch, src_len]``, ``target_tokens: string[batch, tgt_len]``,
-  ``source_length``, ``target_length: int32[batch]``, ``attention:
-  float32[batch, tgt_len, src_len]``, ``log_prob: float32[batch]``, ``replaced:
-  int32[batch, tgt_len]`` (1 where an ``[UNK]`` was replaced by the source word
-  under the attention argmax; int32, not bool, because every TF Serving client
-  and JSON decoder handles integers the same way) (greedy); a Transformer's
-  export adds ``attention_heads: float32[batch, layers, heads, tgt_len,
-  src_len]``, every layer's and head's cross-attention (see
-  :func:`attention_heads`), while ``attention`` stays the last layer's mean over heads;
-* ``beam_search``: the same for the best hypothesis plus ``score:
-  float32[batch]`` (``log_prob / lp(length)``), and every hypothesis'
-  ``beams_translation: string[batch, beam_width]`` and ``beams_score:
-  float32[batch, beam_width]``, best first, with ``beams_count: int32[batch]``,
-  how many of them are real hypotheses (at least 1; the first is the
-  ``translation``): a sentence with fewer than ``beam_width`` (a tiny
-  vocabulary, a short length cap, an empty source: 1) has empty entries after
-  them, ``""`` scored 0.0 (never a placeholder's -1e9, -inf or NaN). The beam width and length penalty are fixed at
-  export (``--beam-width``, ``--length-penalty``), and so are unknown-word
-  replacement (``--no-replace-unk``, ``--no-copy-unknown-names``, ``--unk-dictionary``) and n-gram blocking
-  (``--block-ngram-repeat`` for the greedy signatures, ``--beam-block-ngram-repeat``
-  for ``beam_search``);
+* ``serving_default``: ``translation`` (greedy);
+* ``translate_with_attention``: the translation with its tokens, lengths,
+  attention, ``log_prob`` and ``replaced`` marks (greedy); a Transformer's export
+  adds ``attention_heads``, every layer's and head's cross-attention
+  (:meth:`Seq2Seq.attention_heads <seq2seq_keras.model.Seq2Seq.attention_heads>`),
+  while ``attention`` stays the last layer's mean over heads;
+* ``beam_search``: the same for the best hypothesis plus its ``score``, and every
+  hypothesis' text and score, best first, with ``beams_count``, how many are real
+  (at least 1): a sentence with fewer than ``beam_width`` (a tiny vocabulary, a short
+  length cap, an empty source: 1) has empty entries after them, ``""`` scored 0.0
+  (never a placeholder's -1e9, -inf or NaN).
+
+The decoding options are fixed at export (:class:`ExportSettings`; ``export``'s flags
+``--beam-width``, ``--length-penalty``, ``--no-replace-unk``, ``--unk-dictionary``,
+``--block-ngram-repeat`` for the greedy signatures, ``--beam-block-ngram-repeat`` for
+``beam_search``, ...) and recorded in ``assets.extra/seq2seq_keras_export.json``.
+
 * with ``xla=True`` (``export --xla``), also ``serving_default_xla`` and
   ``translate_with_attention_xla``: the same outputs as their plain namesakes, with the
   numeric core (encoder and greedy decode loop) compiled by XLA
@@ -72,114 +67,73 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 from .decoding_options import (
     DEFAULT_BEAM_BLOCK_NGRAM_REPEAT,
-    DEFAULT_BEAM_WIDTH,
     DEFAULT_BLOCK_NGRAM_REPEAT,
-    DEFAULT_COPY_UNKNOWN_NAMES,
-    DEFAULT_COVERAGE_PENALTY,
-    DEFAULT_LENGTH_PENALTY,
-    DEFAULT_MAX_LENGTH,
-    DEFAULT_MAX_SOURCE_LENGTH,
-    DEFAULT_REPLACE_UNK,
+    DecodingOptions,
+    count,
+    option,
 )
+from .signatures import INPUT_NAME, SIGNATURES, XLA_SIGNATURES, output_names
 
 DEFAULT_BASE_DIR = "saved_models"
 MODELS_CONFIG = "models.config"
 #: Where ``docker run -v $PWD/saved_models:/models`` puts the folder (base paths in models.config).
 DEFAULT_SERVING_ROOT = "/models"
-INPUT_NAME = "text"
-SIGNATURES = ("serving_default", "translate_with_attention", "beam_search")
-#: Added by ``export(..., xla=True)``: the greedy signatures with the decode loop XLA-compiled.
-XLA_SIGNATURES = ("serving_default_xla", "translate_with_attention_xla")
-REQUIRED_SIGNATURES = ("serving_default", "translate_with_attention")
-#: The decoding each signature runs, i.e. the ``model.translate`` method that reproduces it (the parity checks
-#: of :mod:`seq2seq_keras.servable` read it; its options are recorded in ``assets.extra``).
-SIGNATURE_METHODS = {"serving_default": "greedy", "translate_with_attention": "greedy", "beam_search": "beam",
-                     "serving_default_xla": "greedy", "translate_with_attention_xla": "greedy"}
-ATTENTION_OUTPUTS = (
-    "translation",
-    "source_tokens",
-    "target_tokens",
-    "source_length",
-    "target_length",
-    "attention",
-    "log_prob",
-    "replaced",
-)
-BEAM_OUTPUTS = ATTENTION_OUTPUTS + ("score", "beams_translation", "beams_score", "beams_count")
-#: The per-head output of a Transformer's ``translate_with_attention``.
-HEADS_OUTPUT = "attention_heads"
-#: Each signature's outputs (a Transformer's ``translate_with_attention`` adds :data:`HEADS_OUTPUT`).
-SIGNATURE_OUTPUTS = {
-    "serving_default": ("translation",),
-    "translate_with_attention": ATTENTION_OUTPUTS,
-    "beam_search": BEAM_OUTPUTS,
-    "serving_default_xla": ("translation",),
-    "translate_with_attention_xla": ATTENTION_OUTPUTS,
-}
-#: The dtype of every output the package exports, as TF Serving's metadata names it (``DT_*``); the clients
-#: read a JSON answer with it when they cannot ask the server (``tests/test_serving.py`` checks it against
-#: the SignatureDefs of real exports).
-OUTPUT_DTYPES = {
-    "translation": "DT_STRING", "source_tokens": "DT_STRING", "target_tokens": "DT_STRING",
-    "source_length": "DT_INT32", "target_length": "DT_INT32", "attention": "DT_FLOAT", "log_prob": "DT_FLOAT",
-    "replaced": "DT_INT32", "score": "DT_FLOAT", "beams_translation": "DT_STRING", "beams_score": "DT_FLOAT",
-    "beams_count": "DT_INT32",
-    HEADS_OUTPUT: "DT_FLOAT",
-}
 WARMUP_FILE = "tf_serving_warmup_requests"
 #: What every exported signature computes in (see the module docstring).
 COMPUTE_DTYPE = "float32"
 SETTINGS_FILE = "seq2seq_keras_export.json"
 
-@dataclasses.dataclass(frozen=True)
-class ExportSettings:
-    """Decoding settings baked into the exported graph.
 
-    ``unk_dictionary``: ``(source word, target text)`` pairs for unknown-word
-    replacement (a dict is accepted and stored as sorted pairs).
+@dataclasses.dataclass(frozen=True)
+class ExportSettings(DecodingOptions):
+    """The :class:`DecodingOptions` an export bakes into its signatures, plus beam search's own n-gram blocking.
+
+    Each signature fixes its method (greedy, or beam for ``beam_search``), so the per-call
+    options (``method``, ``n_best``, ``temperature``, ``seed``, ``batch_size``) are not part of
+    an export; :meth:`signature_options` gives the options a signature runs with.
     ``block_ngram_repeat`` applies to the greedy signatures (0: exact greedy),
-    ``beam_block_ngram_repeat`` and ``coverage_penalty`` (GNMT ``beta``) to ``beam_search``.
+    ``beam_block_ngram_repeat`` to ``beam_search``.
     """
 
-    max_length: int = DEFAULT_MAX_LENGTH
-    max_source_length: int = DEFAULT_MAX_SOURCE_LENGTH
-    beam_width: int = DEFAULT_BEAM_WIDTH
-    length_penalty: float = DEFAULT_LENGTH_PENALTY
-    replace_unk: bool = DEFAULT_REPLACE_UNK
-    copy_unknown_names: bool = DEFAULT_COPY_UNKNOWN_NAMES
-    unk_dictionary: tuple = ()
-    block_ngram_repeat: int = DEFAULT_BLOCK_NGRAM_REPEAT
-    beam_block_ngram_repeat: int = DEFAULT_BEAM_BLOCK_NGRAM_REPEAT
-    coverage_penalty: float = DEFAULT_COVERAGE_PENALTY
+    block_ngram_repeat: int = option(DEFAULT_BLOCK_NGRAM_REPEAT, "never repeat an N-gram in the greedy signatures "
+                                     "(default: {default}; 0 is exact greedy)", count(0), graph="int32",
+                                     metavar="N")
+    beam_block_ngram_repeat: int = option(DEFAULT_BEAM_BLOCK_NGRAM_REPEAT, "never repeat an N-gram in the "
+                                          "beam_search signature (default: {default}; 0 turns it off)", count(0),
+                                          metavar="N")
 
     def __post_init__(self):
-        for name in ("max_length", "max_source_length", "beam_width"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
-        for name in ("block_ngram_repeat", "beam_block_ngram_repeat"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be an integer >= 0 (0 turns blocking off), got {value!r}.")
-        beta = self.coverage_penalty
-        if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not math.isfinite(beta) or beta < 0:
-            raise ValueError(f"coverage_penalty must be a finite number >= 0 (0 turns it off), got {beta!r}.")
-        for name in ("replace_unk", "copy_unknown_names"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}.")
-        pairs = self.unk_dictionary.items() if isinstance(self.unk_dictionary, dict) else self.unk_dictionary
-        pairs = tuple(sorted((str(k), str(v)) for k, v in pairs))
-        object.__setattr__(self, "unk_dictionary", pairs)
+        if self.seed is None:
+            object.__setattr__(self, "seed", 0)  # no signature samples: a fixed seed, not a fresh one
+        super().__post_init__()
+        per_call = {f.name for f in dataclasses.fields(DecodingOptions) if not f.metadata["exported"]}
+        changed = sorted(name for name in per_call if name != "seed"
+                         and getattr(self, name) != DecodingOptions.__dataclass_fields__[name].default)
+        if changed:
+            raise ValueError(f"{', '.join(changed)}: not part of an export (each signature fixes its decoding); "
+                             f"set {', '.join(self.exported())} instead.")
+
+    def signature_options(self, method: str) -> DecodingOptions:
+        """The options a signature running ``method`` (``"greedy"`` or ``"beam"``) decodes with."""
+        block = self.beam_block_ngram_repeat if method == "beam" else self.block_ngram_repeat
+        common = {name: getattr(self, name) for name in self.exported() if name in DecodingOptions.__dataclass_fields__}
+        return DecodingOptions(**dict(common, method=method, block_ngram_repeat=block, seed=0))
+
+    @classmethod
+    def from_record(cls, recorded: Mapping[str, Any]) -> "ExportSettings":
+        """The settings an export recorded (:meth:`exported`, e.g. ``assets.extra/seq2seq_keras_export.json``);
+        other keys of ``recorded`` are ignored."""
+        return cls(**{f.name: recorded[f.name] for f in dataclasses.fields(cls)
+                      if f.metadata["exported"] and f.name in recorded})
 
 
 # ---------------------------------------------------------------------- the exported module
@@ -210,12 +164,11 @@ def build_archive(model, settings: ExportSettings | None = None, *, xla: bool = 
     import keras
     import tensorflow as tf
 
-    from .decoding import translate_graph
-
-    from .decoding import unk_dictionary_tensors
+    from .decoding import graph_constants, graph_values, translate_graph
 
     settings = settings or ExportSettings()
     model = model.with_dtype_policy(COMPUTE_DTYPE)
+    transformer = getattr(model, "architecture", "rnn") == "transformer"
     archive = keras.export.ExportArchive()
     # The layers that hold the weights (not the whole model: its optimizer state
     # and metrics have no place on a server), and the tables of the text processors.
@@ -223,60 +176,46 @@ def build_archive(model, settings: ExportSettings | None = None, *, xla: bool = 
     archive.track(model.decoder)
     for resource in _text_resources(model.source_text) + _text_resources(model.target_text):
         archive.track(resource)
-
-    keys, values = unk_dictionary_tensors(model, dict(settings.unk_dictionary))
-    keys, values = keys.numpy().tolist(), values.numpy().tolist()  # constants in the graph
+    # Each method's options as Python values, made graph constants when a signature is traced.
+    values = {method: graph_values(model, settings.signature_options(method)) for method in ("greedy", "beam")}
 
     def run(text, method, search=None):
-        block = settings.beam_block_ngram_repeat if method == "beam" else settings.block_ngram_repeat
-        return translate_graph(
-            model,
-            text,
-            tf.constant(settings.max_length, tf.int32),
-            method=method,
-            beam_width=tf.constant(settings.beam_width, tf.int32),
-            length_penalty=tf.constant(settings.length_penalty, tf.float32),
-            max_source_length=tf.constant(settings.max_source_length, tf.int32),
-            replace_unk=tf.constant(settings.replace_unk),
-            unk_dictionary_keys=tf.constant(keys, tf.string, shape=[len(keys)]),
-            unk_dictionary_values=tf.constant(values, tf.string, shape=[len(values)]),
-            block_ngram_repeat=tf.constant(block, tf.int32),
-            copy_unknown_names=tf.constant(settings.copy_unknown_names),
-            search=search,
-            coverage_penalty=tf.constant(settings.coverage_penalty, tf.float32),
-        )
+        return translate_graph(model, text, method=method, search=search, **graph_constants(values[method]))
+
+    def outputs(signature, text, out):
+        """The signature's outputs (:mod:`seq2seq_keras.signatures`) of ``translate_graph``'s ``out`` for ``text``."""
+        names = output_names(signature, transformer)
+        result = {name: out[name] for name in names if name != "attention_heads"}
+        if "attention_heads" in names:
+            result["attention_heads"] = model.attention_heads(text, out, settings.max_source_length)
+        return result
 
     spec = [tf.TensorSpec([None], tf.string, name=INPUT_NAME)]
 
     @tf.function(input_signature=spec)
     def serving_default(text):
-        return {"translation": run(text, "greedy")["translation"]}
+        return outputs("serving_default", text, run(text, "greedy"))
 
     @tf.function(input_signature=spec)
     def translate_with_attention(text):
-        out = run(text, "greedy")
-        result = {name: out[name] for name in ATTENTION_OUTPUTS}
-        if getattr(model, "architecture", "rnn") == "transformer":
-            result[HEADS_OUTPUT] = attention_heads(model, text, out, settings.max_source_length)
-        return result
+        return outputs("translate_with_attention", text, run(text, "greedy"))
 
     @tf.function(input_signature=spec)
     def beam_search(text):
-        out = run(text, "beam")
-        return {name: out[name] for name in BEAM_OUTPUTS}
+        return outputs("beam_search", text, run(text, "beam"))
 
     endpoints = [("serving_default", serving_default), ("translate_with_attention", translate_with_attention),
                  ("beam_search", beam_search)]
     if xla:
-        endpoints += _xla_endpoints(model, settings, run, spec)
+        endpoints += _xla_endpoints(model, settings, run, outputs, spec)
     for name, fn in endpoints:
         fn.get_concrete_function()  # traced with autograph; the archive keeps this trace
         archive.add_endpoint(name, fn)
     return archive
 
 
-def _xla_endpoints(model, settings: ExportSettings, run, spec) -> list:
-    """``serving_default_xla`` and ``translate_with_attention_xla`` (:data:`XLA_SIGNATURES`)."""
+def _xla_endpoints(model, settings: ExportSettings, run, outputs, spec) -> list:
+    """``serving_default_xla`` and ``translate_with_attention_xla`` (:data:`~seq2seq_keras.signatures.XLA_SIGNATURES`)."""
     import tensorflow as tf
 
     from .compiled_search import compiled_greedy_search
@@ -288,45 +227,13 @@ def _xla_endpoints(model, settings: ExportSettings, run, spec) -> list:
 
     @tf.function(input_signature=spec)
     def serving_default_xla(text):
-        return {"translation": run(text, "greedy", search)["translation"]}
+        return outputs("serving_default_xla", text, run(text, "greedy", search))
 
     @tf.function(input_signature=spec)
     def translate_with_attention_xla(text):
-        out = run(text, "greedy", search)
-        return {name: out[name] for name in ATTENTION_OUTPUTS}
+        return outputs("translate_with_attention_xla", text, run(text, "greedy", search))
 
     return [("serving_default_xla", serving_default_xla), ("translate_with_attention_xla", translate_with_attention_xla)]
-
-
-def attention_heads(model, text, outputs, max_source_length):
-    """Every layer's and head's cross-attention over the decoded hypothesis (a Transformer).
-
-    Args:
-        text: string [batch], the sentences that were translated.
-        outputs: :func:`~seq2seq_keras.decoding.translate_graph`'s outputs for them
-            (``target_ids`` int32 [batch, tgt_len], ``target_length`` int32 [batch]).
-        max_source_length: the source truncation the search used.
-
-    Returns float32 [batch, layers, heads, tgt_len, src_len], zero on padding rows:
-    one teacher-forced pass (``model.cross_attention``) over ``[START] y_1 ..
-    y_{T-1}``. This is exactly what the search's steps attended to, because the
-    decoder's self-attention is causal: row ``t`` sees only the inputs ``0..t``,
-    which are the tokens the search had chosen when it took step ``t``. (Its last
-    layer's mean over heads is the ``attention`` output; the tests check both
-    agree through TF Serving's loader.) Computed after the search, so decoding
-    stays one code path and a step carries no per-head tensors.
-    """
-    import tensorflow as tf
-
-    from .decoding import encode_source
-    from .text import START_ID
-
-    source_ids = encode_source(model, text, max_source_length)[0]
-    target_ids = outputs["target_ids"]
-    start = tf.fill([tf.shape(target_ids)[0], 1], tf.constant(START_ID, target_ids.dtype))
-    weights = model.cross_attention(source_ids, tf.concat([start, target_ids[:, :-1]], axis=1))
-    valid = tf.sequence_mask(outputs["target_length"], tf.shape(target_ids)[1], dtype=weights.dtype)
-    return weights * valid[:, None, None, :, None]
 
 
 # ---------------------------------------------------------------------- versions and config
@@ -511,7 +418,7 @@ def export_model(
         extra.mkdir(exist_ok=True)
         recorded = {"signatures": list(SIGNATURES) + (list(XLA_SIGNATURES) if xla else []),
                     "compute_dtype": COMPUTE_DTYPE, "training_dtype_policy": model.dtype_policy.name,
-                    **dataclasses.asdict(settings)}
+                    **settings.exported()}
         if source_model is not None:
             recorded["source_model"] = str(Path(source_model).resolve())
         (extra / SETTINGS_FILE).write_text(json.dumps(recorded, indent=2) + "\n")

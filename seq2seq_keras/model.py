@@ -222,6 +222,35 @@ class Seq2Seq(keras.Model):
             weights = weights[:, None, None]
         return ops.cast(weights, "float32")
 
+    def attention_heads(self, text, outputs, max_source_length: int | None = None):
+        """Every layer's and head's cross-attention over a decoded hypothesis (for a Transformer).
+
+        Args:
+            text: string [batch], the sentences that were translated.
+            outputs: :func:`~seq2seq_keras.decoding.translate_graph`'s outputs for them
+                (``target_ids`` int32 [batch, tgt_len], ``target_length`` int32 [batch]).
+            max_source_length: the source truncation the search used (default:
+                :class:`~seq2seq_keras.decoding_options.DecodingOptions`').
+
+        Returns float32 [batch, layers, heads, tgt_len, src_len], zero on padding rows:
+        one teacher-forced pass (:meth:`cross_attention`) over ``[START] y_1 ..
+        y_{T-1}``. This is exactly what the search's steps attended to, because the
+        decoder's self-attention is causal: row ``t`` sees only the inputs ``0..t``,
+        which are the tokens the search had chosen when it took step ``t``. (Its last
+        layer's mean over heads is the ``attention`` output.) Computed after the search,
+        so decoding stays one code path and a step carries no per-head tensors.
+        """
+        from .decoding import encode_source
+        from .decoding_options import DEFAULT_MAX_SOURCE_LENGTH
+        from .text import START_ID
+
+        source_ids = encode_source(self, text, max_source_length or DEFAULT_MAX_SOURCE_LENGTH)[0]
+        target_ids = outputs["target_ids"]
+        start = tf.fill([tf.shape(target_ids)[0], 1], tf.constant(START_ID, target_ids.dtype))
+        weights = self.cross_attention(source_ids, tf.concat([start, target_ids[:, :-1]], axis=1))
+        valid = tf.sequence_mask(outputs["target_length"], tf.shape(target_ids)[1], dtype=weights.dtype)
+        return weights * valid[:, None, None, :, None]
+
     def call_with_attention(self, inputs, training=None):
         source_ids, target_in = inputs
         encoder_outputs, encoder_states, source_mask = self.encoder(source_ids, training=training)
@@ -322,21 +351,19 @@ class Seq2Seq(keras.Model):
         return self._update_metrics(*self._global_sums(*self._batch_statistics(data, training=False)))
 
     # ------------------------------------------------------------------ translation
-    def translate(self, texts: str | Sequence[str], *, method: str = "greedy", **kwargs):
-        """Translate raw sentences: ``method="greedy"`` (default), ``"sample"`` or ``"beam"``.
+    def translate(self, texts: str | Sequence[str], options=None, **keywords):
+        """Translate raw sentences (:func:`seq2seq_keras.decoding.translate`).
 
-        Returns a list of :class:`~seq2seq_keras.decoding.Translation` (one per input,
-        a single one if ``texts`` is a ``str``) with the text, source and target
-        tokens, the log-probability, the attention matrix [tgt_len, src_len] and
-        the positions filled by unknown-word replacement (``replaced``).
-        Keyword arguments (``beam_width``, ``length_penalty``, ``n_best``,
-        ``temperature``, ``seed``, ``max_length``, ``max_source_length``,
-        ``replace_unk``, ``copy_unknown_names``, ``unk_dictionary``,
-        ``block_ngram_repeat``) are those of :func:`seq2seq_keras.decoding.translate`.
+        Returns a :class:`~seq2seq_keras.translation.Translation` per sentence (a single
+        one if ``texts`` is a ``str``) with the text, source and target tokens, the
+        log-probability, the attention matrix [tgt_len, src_len] and the positions
+        filled by unknown-word replacement (``replaced``). How to decode is a
+        :class:`~seq2seq_keras.decoding_options.DecodingOptions` (``options``) or its
+        fields as keywords: ``model.translate(texts, method="beam", beam_width=4)``.
         """
         from .decoding import translate
 
-        return translate(self, texts, method=method, **kwargs)
+        return translate(self, texts, options, **keywords)
 
     # ------------------------------------------------------------------ precision
     def with_dtype_policy(self, policy: str = "float32") -> "Seq2Seq":

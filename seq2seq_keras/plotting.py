@@ -503,7 +503,7 @@ def plot_attention_heads(
             dropped); default ``translation["attention_heads"]``, the output a
             Transformer's exported ``translate_with_attention`` adds. From Python:
             ``model.cross_attention(source, target)[0]`` or
-            :func:`seq2seq_keras.export.attention_heads` over a search's output.
+            :meth:`Seq2Seq.attention_heads <seq2seq_keras.model.Seq2Seq.attention_heads>` over a search's output.
         save, title, cmap: as in :func:`plot_attention` (default title: the translation).
 
     Subplot ``[layer, head]`` (rows: layers from the first, columns: heads) shows

@@ -44,19 +44,8 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
-from .decoding_options import DEFAULT_MAX_SOURCE_LENGTH
-from .export import (
-    ATTENTION_OUTPUTS,
-    HEADS_OUTPUT,
-    INPUT_NAME,
-    REQUIRED_SIGNATURES,
-    SETTINGS_FILE,
-    SIGNATURE_METHODS,
-    SIGNATURES,
-    duplicate_version_folders,
-    version_folders,
-    version_number,
-)
+from .export import SETTINGS_FILE, ExportSettings, duplicate_version_folders, version_folders, version_number
+from .signatures import BY_NAME, INPUT_NAME, REQUIRED_SIGNATURES, SIGNATURE_METHODS, SIGNATURES, TRANSLATION_OUTPUTS
 from .serving_loader import tf_text_op_libraries
 
 #: Ops registered by tensorflow-text 2.21. All come from the cc targets of
@@ -190,7 +179,7 @@ def run_servable_fresh(
     and ``outputs``: ``{"session:<key>": {output_name: numpy array}, "tf2:<key>": ...}``
     (``session``: TF Serving's loader through the C API; ``tf2``: ``tf.saved_model.load``).
     """
-    from .decoding import as_utf8_bytes
+    from .translation import as_utf8_bytes
 
     request = {
         "mode": "check",
@@ -345,7 +334,7 @@ def _serve_signature_defs(path: Path, report: ServableReport):
 def _check_signature_defs(signature_defs, report: ServableReport) -> list[str]:
     """Step 2: the required signatures are there, each with the right input and dense, batch-major outputs.
 
-    Returns the signature names to run, in :data:`~seq2seq_keras.export.SIGNATURES` order."""
+    Returns the signature names to run, in :data:`~seq2seq_keras.signatures.SIGNATURES` order."""
     present = [s for s in signature_defs if not s.startswith("__")]
     report.facts.append(f"signatures: {', '.join(sorted(present))}")
     for required in REQUIRED_SIGNATURES:
@@ -461,10 +450,9 @@ def _token_mismatch(outputs: dict, b: int, expected) -> str | None:
         return f"target_tokens {target[:n]} vs {expected.target_tokens}"
     if any(target[n:]):
         return f"target_tokens after the target_length {n} are not empty padding: {target[n:]}"
-    if "replaced" in outputs:  # exports from before unknown-word replacement have no "replaced" output
-        replaced = np.asarray(outputs["replaced"][b]).astype(bool)
-        if replaced[:n].tolist() != list(expected.replaced) or replaced[n:].any():
-            return f"replaced {replaced.tolist()} vs {list(expected.replaced)} (then False padding)"
+    replaced = np.asarray(outputs["replaced"][b]).astype(bool)
+    if replaced[:n].tolist() != list(expected.replaced) or replaced[n:].any():
+        return f"replaced {replaced.tolist()} vs {list(expected.replaced)} (then False padding)"
     return None
 
 
@@ -497,14 +485,15 @@ def compare_with_translations(outputs: dict, translations: Sequence, *, with_sco
     ``model.translate`` returned for the same sentences (the reference). Per sentence: text, lengths and
     tokens identical, token and attention padding empty, ``replaced`` marks identical; attention within
     :data:`ATTENTION_TOLERANCE`, ``log_prob`` (and ``score``) within :data:`LOG_PROB_TOLERANCE`.
-    Reads the raw arrays (not :func:`~seq2seq_keras.decoding.results_to_translations`), so the clients'
+    Reads the raw arrays (not :func:`~seq2seq_keras.translation.results_to_translations`), so the clients'
     parser is not part of what is trusted.
     """
     import numpy as np
 
     outputs = {k: v.numpy() if hasattr(v, "numpy") else np.asarray(v) for k, v in outputs.items()}
-    needed = ["translation", "source_tokens", "source_length", "target_tokens", "target_length", "log_prob"]
-    needed += ["attention"] * any(t.attention is not None for t in translations) + ["score"] * with_score
+    with_attention = any(t.attention is not None for t in translations)
+    needed = [name for name in TRANSLATION_OUTPUTS if name != "attention" or with_attention]
+    needed += ["replaced"] + ["score"] * with_score
     differences = OutputDifferences()
     missing = [name for name in needed if name not in outputs]
     if missing:
@@ -545,31 +534,21 @@ def _parity_model(model, settings: dict, report: ServableReport):
     return model, label
 
 
-def exported_decoding_options(settings: dict) -> tuple[dict, dict]:
-    """``(greedy, beam)`` keyword arguments of ``model.translate`` that reproduce what the export baked in.
+def exported_decoding_options(settings: dict) -> dict:
+    """``{"greedy": options, "beam": options}``: the :class:`~seq2seq_keras.decoding_options.DecodingOptions`
+    with which ``model.translate`` reproduces what the export baked in.
 
-    ``settings``: :func:`export_settings` of the SavedModel. Used by the parity checks here and in
+    ``settings``: :func:`export_settings` of the SavedModel (read back into
+    :class:`~seq2seq_keras.export.ExportSettings`). Used by the parity checks here and in
     ``benchmarks/parity.py``.
     """
-    from .decoding import DEFAULT_BEAM_WIDTH, DEFAULT_LENGTH_PENALTY
-
-    limits = {k: settings[k] for k in ("max_length", "max_source_length") if k in settings}
-    # Unknown-word replacement and n-gram blocking as baked in (exports from before them: off).
-    limits["replace_unk"] = bool(settings.get("replace_unk", False))
-    limits["unk_dictionary"] = {k: v for k, v in settings.get("unk_dictionary", [])}
-    limits["copy_unknown_names"] = bool(settings.get("copy_unknown_names", False))
-    greedy = dict(block_ngram_repeat=int(settings.get("block_ngram_repeat", 0)), **limits)
-    beam = dict(method="beam", beam_width=settings.get("beam_width", DEFAULT_BEAM_WIDTH),
-                length_penalty=settings.get("length_penalty", DEFAULT_LENGTH_PENALTY),
-                block_ngram_repeat=int(settings.get("beam_block_ngram_repeat", 0)),
-                coverage_penalty=float(settings.get("coverage_penalty", 0.0)), **limits)
-    return greedy, beam
+    exported = ExportSettings.from_record(settings)
+    return {method: exported.signature_options(method) for method in ("greedy", "beam")}
 
 
 #: Outputs :func:`signature_parity` compares with ``model.translate``; any other output of a signature is
 #: named in its report line as not compared.
-COMPARED_OUTPUTS = frozenset(ATTENTION_OUTPUTS + ("score", "beams_translation", "beams_score", "beams_count",
-                                                 HEADS_OUTPUT))
+COMPARED_OUTPUTS = frozenset(name for name, output in BY_NAME.items() if output.signatures)
 
 
 @dataclasses.dataclass
@@ -599,7 +578,7 @@ class SignatureParity:
         """One line for a report: what was compared and the largest differences."""
         worst = [f"attention {self.max_attention:.2g}", f"log_prob {self.max_log_prob:.2g}"]
         worst += [f"score {self.max_score:.2g}"] * ("score" in self.compared)
-        worst += [f"attention_heads {self.max_heads:.2g}"] * (HEADS_OUTPUT in self.compared)
+        worst += [f"attention_heads {self.max_heads:.2g}"] * ("attention_heads" in self.compared)
         verdict = f"{len(self.problems)} difference(s)" if self.problems else "identical"
         line = (f"{self.signature} ({self.method}): {verdict} on {self.sentences} sentences; outputs "
                 f"{', '.join(self.compared)}")
@@ -618,7 +597,7 @@ def signature_parity(run, signatures: Sequence[str], model, settings: dict, sent
     Args:
         run: ``run(signature, sentences) -> {output name: array [batch, ...]}``: one call through the
             loader under test (TF Serving's, :class:`~seq2seq_keras.serving_loader.ServingSession`).
-        signatures: the signatures to compare; those of :data:`~seq2seq_keras.export.SIGNATURE_METHODS`
+        signatures: the signatures to compare; those of :data:`~seq2seq_keras.signatures.SIGNATURE_METHODS`
             (every signature the package exports, ``*_xla`` included) are, others are left out.
         model: the Python model the export came from; it is run in the export's recorded
             ``compute_dtype`` (:meth:`Seq2Seq.with_dtype_policy`), as the export is.
@@ -638,8 +617,8 @@ def signature_parity(run, signatures: Sequence[str], model, settings: dict, sent
     sentences = list(sentences)
     # The export computes in its recorded dtype (float32) whatever the model trained in: compare like with like.
     model = model.with_dtype_policy(settings.get("compute_dtype", "float32"))
-    greedy, beam = exported_decoding_options(settings)
-    options = {"greedy": greedy, "beam": dict(beam, n_best=beam["beam_width"])}
+    options = exported_decoding_options(settings)
+    options["beam"] = dataclasses.replace(options["beam"], n_best=options["beam"].beam_width)
     expected: dict[str, list] = {}
     unreplaced: dict[str, list] = {}  # the model's own tokens, before unknown-word replacement
     requests = [sentences] + [[s] for s in sentences[:singles]]
@@ -650,7 +629,7 @@ def signature_parity(run, signatures: Sequence[str], model, settings: dict, sent
         if method is None:
             continue
         if method not in expected:
-            expected[method] = model.translate(sentences, **options[method])
+            expected[method] = model.translate(sentences, options[method])
         result = results[signature] = SignatureParity(signature, method)
         for first, request in zip(starts, requests):
             if not request:
@@ -661,9 +640,9 @@ def signature_parity(run, signatures: Sequence[str], model, settings: dict, sent
             except Exception as e:  # noqa: BLE001 - the loader's failure is this signature's problem
                 result.problems.append(f"the call failed: {type(e).__name__}: {str(e).splitlines()[0][:300]}")
                 break
-            if HEADS_OUTPUT in outputs and method not in unreplaced:
-                unreplaced[method] = model.translate(sentences, **dict(options[method], replace_unk=False))
-            own = unreplaced[method][first:first + len(request)] if HEADS_OUTPUT in outputs else None
+            if "attention_heads" in outputs and method not in unreplaced:
+                unreplaced[method] = model.translate(sentences, options[method], replace_unk=False)
+            own = unreplaced[method][first:first + len(request)] if "attention_heads" in outputs else None
             _compare_outputs(result, outputs, reference, own, model, settings)
             result.sentences += len(request)
     return results
@@ -697,8 +676,8 @@ def _compare_outputs(result: SignatureParity, outputs: dict, reference: list, ow
         return
     if {"beams_translation", "beams_score", "beams_count"} & set(outputs):
         _compare_beams(result, outputs, reference)
-    if HEADS_OUTPUT in outputs:
-        _compare_heads(result, outputs[HEADS_OUTPUT], own, model, settings)
+    if "attention_heads" in outputs:
+        _compare_heads(result, outputs["attention_heads"], own, model, settings)
 
 
 def _compare_beams(result: SignatureParity, outputs: dict, reference: list) -> None:
@@ -737,7 +716,7 @@ def _compare_heads(result: SignatureParity, heads, own: list, model, settings: d
 
     heads = np.asarray(heads, dtype=np.float64)
     index = {token: i for i, token in enumerate(model.target_text.vocabulary)}
-    max_source_length = int(settings.get("max_source_length", DEFAULT_MAX_SOURCE_LENGTH))
+    max_source_length = ExportSettings.from_record(settings).max_source_length
     for b, t in enumerate(own):
         n, s = t.length, len(t.source_tokens)
         where = f"sentence {t.source!r}: attention_heads"
@@ -812,7 +791,7 @@ def benchmark_servable(
         ValueError: no sentences, or an unknown loader.
         RuntimeError: the fresh process failed (the last line of its error output is in the message).
     """
-    from .decoding import readable
+    from .translation import readable
 
     if loader not in ("session", "tf2"):
         raise ValueError(f"loader={loader!r}: choose 'session' (TF Serving's C API path) or 'tf2'.")

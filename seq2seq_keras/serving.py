@@ -37,12 +37,10 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from .signatures import INPUT_NAME, OUTPUT_DTYPES, output_names
 from .translation import Translation, as_utf8_bytes, readable, results_to_translations
 
-from .export import OUTPUT_DTYPES, SIGNATURE_OUTPUTS
-
 DEFAULT_SIGNATURE = "translate_with_attention"
-INPUT_NAME = "text"
 #: TensorFlow dtype names (``DT_*``, as TF Serving's metadata writes them) -> NumPy dtypes of decoded JSON.
 _NUMPY_DTYPES = {"DT_STRING": object, "DT_FLOAT": np.float32, "DT_DOUBLE": np.float64, "DT_INT32": np.int32,
                  "DT_INT64": np.int64, "DT_INT16": np.int16, "DT_INT8": np.int8, "DT_UINT8": np.uint8,
@@ -82,15 +80,14 @@ def signature_outputs(metadata: Mapping | None, signature_name: str) -> dict[str
 
     ``metadata``: a :meth:`RestClient.metadata` / :meth:`GrpcClient.metadata` answer (the served
     model's own SignatureDefs). Without it, or for a signature it lacks: the signatures this package
-    exports (:data:`seq2seq_keras.export.SIGNATURE_OUTPUTS`, dtypes from ``OUTPUT_DTYPES``; a
-    Transformer's ``attention_heads`` read by its name), else ``{}`` (unknown: read as JSON gives it).
+    exports (the table of :mod:`seq2seq_keras.signatures`; a Transformer's ``attention_heads`` is read
+    by its name), else ``{}`` (unknown: read as JSON gives it).
     """
     defs = ((metadata or {}).get("metadata") or {}).get("signature_def", {}).get("signature_def", {})
     if signature_name in defs:
         outputs = defs[signature_name].get("outputs", {})
         return {name: info.get("dtype", "DT_INVALID") for name, info in sorted(outputs.items())}
-    names = SIGNATURE_OUTPUTS.get(signature_name, ())
-    return {name: OUTPUT_DTYPES[name] for name in names}
+    return {name: OUTPUT_DTYPES[name] for name in output_names(signature_name)}
 
 
 def _column_to_array(value, dtype: str | None) -> np.ndarray:

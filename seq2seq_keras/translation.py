@@ -115,8 +115,7 @@ def _floats(out, name, default):
 
 
 def _beam_columns(out) -> dict:
-    """The ``beams_*`` outputs, hypothesis axis second: [batch, k, ...]; ``count`` [batch] (all ``k`` for
-    exports and servers from before ``beams_count``)."""
+    """The ``beams_*`` outputs, hypothesis axis second: [batch, k, ...]; ``count`` [batch] the real ones."""
     beams = {
         "text": to_python_strings(_as_numpy(out["beams_translation"])),
         "tokens": to_python_strings(_as_numpy(out["beams_target_tokens"])),
@@ -125,13 +124,8 @@ def _beam_columns(out) -> dict:
         "log_prob": _as_numpy(out["beams_log_prob"]).astype(np.float32),
         "score": _as_numpy(out["beams_score"]).astype(np.float32),
     }
-    beams["replaced"] = (
-        _as_numpy(out["beams_replaced"]).astype(bool) if "beams_replaced" in out
-        else np.zeros(beams["attention"].shape[:3], bool)
-    )
-    batch, k = beams["length"].shape[:2]
-    beams["count"] = (_as_numpy(out["beams_count"]).astype(np.int64).reshape(-1) if "beams_count" in out
-                      else np.full(batch, k, np.int64))
+    beams["replaced"] = _as_numpy(out["beams_replaced"]).astype(bool)
+    beams["count"] = _as_numpy(out["beams_count"]).astype(np.int64).reshape(-1)
     return beams
 
 
@@ -154,15 +148,12 @@ def results_to_translations(out: Mapping, sources: Sequence, has_attention: bool
                             n_best: int = 1) -> list[Translation]:
     """Turn a dict of batch-major outputs (graph, SavedModel or server) into Translations.
 
-    Needs ``translation`` [batch], ``source_tokens`` [batch, src_len],
-    ``source_length`` [batch], ``target_tokens`` [batch, tgt_len],
-    ``target_length`` [batch], ``attention`` [batch, tgt_len, src_len]; uses
-    ``log_prob``, ``score`` and ``replaced`` when present, and the ``beams_*``
-    outputs ([batch, k, ...]) for ``n_best > 1``: the alternatives are the
-    first ``min(n_best, beams_count) - 1`` after the best (``beams_count``
-    [batch] the real hypotheses per sentence; without it, all ``k``). Values may be NumPy arrays,
-    nested lists or tensors; ``sources`` (``str`` or ``bytes``) fill
-    ``Translation.source``.
+    ``out`` holds the outputs :mod:`seq2seq_keras.signatures` describes (names, dtypes, axes):
+    those of :data:`~seq2seq_keras.signatures.TRANSLATION_OUTPUTS` and ``replaced``, ``score``
+    when there is one (else the score is ``log_prob``, as greedy search ranks), and the
+    ``beams_*`` outputs for ``n_best > 1``: the alternatives are the first
+    ``min(n_best, beams_count) - 1`` after the best. Values may be NumPy arrays, nested lists
+    or tensors; ``sources`` (``str`` or ``bytes``) fill ``Translation.source``.
 
     Raises:
         ValueError: ``len(sources)`` is not the batch size of ``out``.
@@ -180,8 +171,7 @@ def results_to_translations(out: Mapping, sources: Sequence, has_attention: bool
         return []
     tgt_tokens = to_python_strings(_as_numpy(out["target_tokens"]))
     attention = _as_numpy(out["attention"]).astype(np.float32)
-    # Exports and servers from before unknown-word replacement have no "replaced" output.
-    replaced = _as_numpy(out["replaced"]).astype(bool) if "replaced" in out else np.zeros(attention.shape[:2], bool)
+    replaced = _as_numpy(out["replaced"]).astype(bool)
     beams = _beam_columns(out) if n_best > 1 else None
     translations = []
     for b, text in enumerate(texts):

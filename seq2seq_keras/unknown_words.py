@@ -189,33 +189,18 @@ def replace_in_hypotheses(model, ids, text, tokens, attention, source, replace_u
 
 
 # ---------------------------------------------------------------------- the user's dictionary
-def unk_dictionary_tensors(model, unk_dictionary):
-    """A ``{source word: target text}`` mapping -> (keys, values) string [n] for the graph.
+def unk_dictionary_tensors(model, pairs):
+    """``(source word, target text)`` pairs -> (keys, values) string [n] for the graph.
 
-    Keys are standardised like the source side (lower-cased, accents stripped
-    for Latin scripts, ...), so ``{"José": "José"}`` matches the source word
-    ``jose`` the model sees. Values are used as written.
-
-    Raises:
-        TypeError: ``unk_dictionary`` is not a mapping (or pairs) of ``str`` to ``str``.
+    ``pairs`` as :class:`~seq2seq_keras.decoding_options.DecodingOptions` holds them (checked
+    there: ``str`` to ``str``). Keys are standardised like the source side (lower-cased, accents
+    stripped for Latin scripts, ...), so ``{"José": "José"}`` matches the source word ``jose``
+    the model sees. Values are used as written.
     """
-    if not unk_dictionary:
+    if not pairs:
         return empty_dictionary()
-    if not isinstance(unk_dictionary, dict):
-        try:
-            unk_dictionary = dict(unk_dictionary)
-        except (TypeError, ValueError):
-            raise TypeError(
-                "unk_dictionary must map source words to target text, e.g. {'bruselas': 'Brussels'}."
-            ) from None
-    keys, values = [], []
-    for key, value in unk_dictionary.items():
-        if not isinstance(key, str) or not isinstance(value, str):
-            raise TypeError(f"unk_dictionary entries must be str -> str, got {key!r} -> {value!r}.")
-        keys.append(key)
-        values.append(value)
-    standard = model.source_text.standardize(tf.constant(keys, tf.string))
-    return standard, tf.constant(values, tf.string)
+    keys, values = zip(*pairs)
+    return model.source_text.standardize(tf.constant(keys, tf.string)), tf.constant(values, tf.string)
 
 
 def read_unk_dictionary(path) -> dict[str, str]:

@@ -35,7 +35,7 @@ def test_every_command_has_help(command, capsys):
 
 def test_help_shows_the_library_defaults_it_does_not_retype(capsys):
     """Defaults come from the library's constants and signatures; a flag left out is not passed on."""
-    from seq2seq_keras import decoding, evaluation, export, plotting
+    from seq2seq_keras import decoding_options, evaluation, export, plotting
 
     def help_of(command):
         with pytest.raises(SystemExit):
@@ -43,13 +43,13 @@ def test_help_shows_the_library_defaults_it_does_not_retype(capsys):
         return " ".join(capsys.readouterr().out.split())
 
     translate = help_of("translate")
-    assert f"with --method beam (default: {decoding.DEFAULT_BEAM_WIDTH})" in translate
-    assert f"{decoding.DEFAULT_BEAM_BLOCK_NGRAM_REPEAT} for beam" in translate
+    assert f"with --method beam (default: {decoding_options.DEFAULT_BEAM_WIDTH})" in translate
+    assert f"{decoding_options.DEFAULT_BEAM_BLOCK_NGRAM_REPEAT} for beam" in translate
     edges = ",".join(map(str, evaluation.DEFAULT_BUCKET_EDGES))
     assert f"(default: {edges})" in help_of("evaluate")
     exported = help_of("export")
     assert f"(default: {export.DEFAULT_BASE_DIR})" in exported and f"(default: {export.DEFAULT_SERVING_ROOT}," in exported
-    assert f"(default: {decoding.DEFAULT_LENGTH_PENALTY})" in exported
+    assert f"(default: {decoding_options.DEFAULT_LENGTH_PENALTY})" in exported
     import inspect
 
     assert f"(default: {inspect.signature(plotting.plot_attention_grid).parameters['ncols'].default})" in help_of("plot")
@@ -118,7 +118,7 @@ def test_library_defaults_are_read_from_the_source_as_the_modules_define_them():
     """The statically read defaults equal the imported ones, names followed across modules."""
     import inspect
 
-    from seq2seq_keras import cli_flags, decoding, evaluation, export, plotting, servable
+    from seq2seq_keras import cli_flags, decoding_options, evaluation, export, plotting, servable
 
     assert cli_flags.static_default("evaluation", "DEFAULT_BUCKET_EDGES") == evaluation.DEFAULT_BUCKET_EDGES
     assert cli_flags.static_default("export", "DEFAULT_BASE_DIR") == export.DEFAULT_BASE_DIR
@@ -129,7 +129,7 @@ def test_library_defaults_are_read_from_the_source_as_the_modules_define_them():
         expected = inspect.signature(function).parameters[parameter].default
         assert cli_flags.static_default(module, function.__name__, parameter) == expected
         assert cli_flags.library_default(f"{module}.{function.__name__}({parameter})") == expected
-    assert cli_flags.library_default("evaluation.evaluate(beam_width)") == decoding.DEFAULT_BEAM_WIDTH
+    assert cli_flags.library_default("evaluation.evaluate(beam_width)") == decoding_options.DEFAULT_BEAM_WIDTH
     with pytest.raises(cli_flags._NotStatic):  # a name the module does not bind: nothing to read
         cli_flags.static_default("evaluation", "REFERENCE_NOTE_MISSING")
 

@@ -294,7 +294,8 @@ def test_output_and_source_limits(tiny_model, sentences):
 
 
 def test_bad_input_through_the_python_api(tiny_model):
-    from seq2seq_keras.decoding import DEFAULT_MAX_LENGTH, DEFAULT_MAX_SOURCE_LENGTH, translate
+    from seq2seq_keras.decoding import translate
+    from seq2seq_keras.decoding_options import DEFAULT_MAX_LENGTH, DEFAULT_MAX_SOURCE_LENGTH
 
     long = " ".join(["학생"] * 2000)
     inputs = ["", "   \t ", "\x00\x01\x1f", b"\xff\xfe \xc3(", "\udcff abc", "😀 ሰላም ∑ 漢字", "나는\n학생이다", long]
@@ -354,6 +355,24 @@ def test_seq2seq_translate_forwards_the_decoding_options(tiny_model, sentences):
     assert [(t.text, [x.text for x in t.alternatives]) for t in a] == [(t.text, [x.text for x in t.alternatives]) for t in b]
     single = tiny_model.translate(sentences[0], method="sample", seed=4)
     assert single.source == sentences[0] and isinstance(single.text, str)
+
+
+def test_options_are_one_object_and_an_unknown_keyword_names_the_valid_ones(tiny_model, sentences):
+    """DecodingOptions, or its fields as keywords, give the same translations; a progress bar changes
+    nothing; a keyword that is no option fails in one line naming every option."""
+    from seq2seq_keras.decoding import translate
+    from seq2seq_keras.decoding_options import DecodingOptions
+
+    options = DecodingOptions(method="beam", beam_width=3, n_best=2, batch_size=2)
+    by_object = translate(tiny_model, sentences[:5], options)
+    by_keywords = tiny_model.translate(sentences[:5], method="beam", beam_width=3, n_best=2, batch_size=2)
+    with_progress = translate(tiny_model, sentences[:5], options, progress="beam")
+    for a, b, c in zip(by_object, by_keywords, with_progress):
+        assert (a.text, a.score, [x.text for x in a.alternatives]) == (b.text, b.score, [x.text for x in b.alternatives])
+        assert (a.text, a.score, [x.text for x in a.alternatives]) == (c.text, c.score, [x.text for x in c.alternatives])
+    with pytest.raises(TypeError, match="beam_widht.*choose among method, beam_width") as e:
+        translate(tiny_model, sentences[:1], beam_widht=3)
+    assert "\n" not in str(e.value)
 
 
 def test_cli_translate_survives_bad_input(tiny_run):

@@ -167,6 +167,28 @@ def test_a_failed_export_leaves_no_version_behind(word_model, tmp_path, monkeypa
     assert not (tmp_path / "models.config").exists()
 
 
+def test_export_settings_are_decoding_options_recorded_and_read_back_into_the_same_class():
+    """ExportSettings is DecodingOptions plus beam_search's blocking: checked by the same fields, recorded as
+    JSON, read back equal; each signature's options are DecodingOptions; a per-call option is refused."""
+    import json
+
+    from seq2seq_keras.decoding_options import DecodingOptions
+    from seq2seq_keras.export import ExportSettings
+
+    settings = ExportSettings(beam_width=5, unk_dictionary={"b": "B", "a": "A"}, block_ngram_repeat=2,
+                              beam_block_ngram_repeat=0, coverage_penalty=0.5)
+    assert settings.unk_dictionary == (("a", "A"), ("b", "B"))
+    recorded = json.loads(json.dumps({"compute_dtype": "float32", **settings.exported()}))
+    assert ExportSettings.from_record(recorded) == settings
+    greedy, beam = settings.signature_options("greedy"), settings.signature_options("beam")
+    assert type(greedy) is DecodingOptions and (greedy.method, greedy.block_ngram_repeat) == ("greedy", 2)
+    assert (beam.method, beam.beam_width, beam.block_ngram_repeat, beam.coverage_penalty) == ("beam", 5, 0, 0.5)
+    with pytest.raises(ValueError, match="beam_width must be >= 1"):
+        ExportSettings(beam_width=0)
+    with pytest.raises(ValueError, match="temperature: not part of an export"):
+        ExportSettings(temperature=0.5)
+
+
 def test_models_config_covers_only_folders_with_a_saved_model(tmp_path):
     from google.protobuf import text_format
     from tensorflow_serving.config import model_server_config_pb2
@@ -199,7 +221,8 @@ def test_signatures_are_dense_batch_major_and_named(loaded):
 def test_warmup_requests_replay_through_tf_servings_loader(word_export, session):
     from tensorflow_serving.apis import prediction_log_pb2
 
-    from seq2seq_keras.export import SIGNATURES, WARMUP_FILE
+    from seq2seq_keras.export import WARMUP_FILE
+    from seq2seq_keras.signatures import SIGNATURES
 
     records = list(tf.data.TFRecordDataset(str(word_export / "assets.extra" / WARMUP_FILE)).as_numpy_iterator())
     logs = [prediction_log_pb2.PredictionLog.FromString(r) for r in records]
@@ -212,7 +235,7 @@ def test_warmup_requests_replay_through_tf_servings_loader(word_export, session)
 
 # ---------------------------------------------------------------------- bad input and random strings
 def test_bad_input_through_tf_servings_loader(session):
-    from seq2seq_keras.decoding import DEFAULT_MAX_LENGTH, DEFAULT_MAX_SOURCE_LENGTH
+    from seq2seq_keras.decoding_options import DEFAULT_MAX_LENGTH, DEFAULT_MAX_SOURCE_LENGTH
     from seq2seq_keras.serving_loader import ServingLoaderError
 
     def run(name, texts):
@@ -351,7 +374,8 @@ def test_xla_signatures_match_the_plain_ones_through_tf_servings_loader(xla_expo
     and the same as the Python API."""
     import json
 
-    from seq2seq_keras.export import SETTINGS_FILE, XLA_SIGNATURES
+    from seq2seq_keras.export import SETTINGS_FILE
+    from seq2seq_keras.signatures import XLA_SIGNATURES
     from seq2seq_keras.serving_loader import ServingSession, tf_text_op_libraries
 
     recorded = json.loads((xla_export / "assets.extra" / SETTINGS_FILE).read_text())
@@ -524,7 +548,7 @@ def test_check_servable_compares_every_signature_of_a_bf16_models_export_with_py
     tests/test_servable.py, the same check.)"""
     from test_servable import _parity_lines
 
-    from seq2seq_keras.export import SIGNATURE_METHODS
+    from seq2seq_keras.signatures import SIGNATURE_METHODS
     from seq2seq_keras.servable import check_servable
 
     path = xla_exported_dir(tmp_path_factory, "mixed_bfloat16")

@@ -11,7 +11,7 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.image import imread
 
-from seq2seq_keras.decoding import Translation
+from seq2seq_keras.translation import Translation
 from seq2seq_keras.plotting import (
     attention_view,
     hangul_font_path,
@@ -482,7 +482,6 @@ def test_cli_plot_heads_and_self_attention_of_a_transformer(tmp_path, capsys):
 
     from seq2seq_keras.cli import main
     from seq2seq_keras.decoding import translate_graph
-    from seq2seq_keras.export import attention_heads
 
     model, run = _transformer_run(tmp_path / "run")
     out = tmp_path / "heads.png"
@@ -493,7 +492,7 @@ def test_cli_plot_heads_and_self_attention_of_a_transformer(tmp_path, capsys):
     # What --heads draws: the search's own hypothesis, every layer and head, matching the step-wise heatmap.
     text = tf.constant(["나는 학생이다"])
     result = translate_graph(model, text, tf.constant(5))
-    heads = attention_heads(model, text, result, 256).numpy()[0]
+    heads = model.attention_heads(text, result, 256).numpy()[0]
     t = model.translate("나는 학생이다", max_length=5)
     np.testing.assert_allclose(heads[-1].mean(0)[:t.length], t.attention, atol=1e-5)
     assert main(["plot", "--model", str(run), "--heads", "a", "b", "--out", str(out)]) == 2

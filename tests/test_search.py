@@ -305,7 +305,8 @@ def test_a_forced_loop_is_cut_by_ngram_blocking(tiny_run, n):
 
 
 def test_greedy_stays_exact_greedy_by_default_and_beam_blocks_3_grams(tiny_run, tiny_model, sentences):
-    from seq2seq_keras.decoding import DEFAULT_BEAM_BLOCK_NGRAM_REPEAT, translate
+    from seq2seq_keras.decoding import translate
+    from seq2seq_keras.decoding_options import DEFAULT_BEAM_BLOCK_NGRAM_REPEAT
 
     default, off = translate(tiny_model, sentences), translate(tiny_model, sentences, block_ngram_repeat=0)
     assert [(t.target_tokens, t.log_prob) for t in default] == [(t.target_tokens, t.log_prob) for t in off]

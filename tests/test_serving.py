@@ -290,6 +290,22 @@ def test_rest_errors_are_raised_with_the_server_message():
         parse_rest_predict_response({"error": "Servable not found for request: Latest(x)"})
 
 
+def test_a_rest_answer_with_attention_heads_parses_to_float32_without_the_servers_metadata():
+    """A Transformer's translate_with_attention answer read with the package's own table
+    (seq2seq_keras.signatures): attention_heads is float32 [batch, layers, heads, tgt_len, src_len],
+    not an object array, in both answer formats."""
+    from seq2seq_keras.serving import parse_rest_predict_response
+
+    heads = [[[[[0.25, 0.75], [1.0, 0.0]]]]]  # [1, 1, 1, 2, 2]
+    row = {"translation": "a", "source_tokens": ["x", "y"], "target_tokens": ["a", "[END]"], "source_length": 2,
+           "target_length": 2, "attention": [[0.25, 0.75], [1.0, 0.0]], "log_prob": -0.5, "replaced": [0, 0],
+           "attention_heads": heads[0]}
+    for body in ({"predictions": [row]}, {"outputs": {name: [value] for name, value in row.items()}}):
+        parsed = parse_rest_predict_response(body, "translate_with_attention")
+        assert parsed["attention_heads"].dtype == np.float32 and parsed["attention_heads"].shape == (1, 1, 1, 2, 2)
+        assert parsed["attention"].dtype == np.float32 and parsed["replaced"].dtype == np.int32
+
+
 # ---------------------------------------------------------------------- REST without TensorFlow
 def test_rest_client_imports_no_tensorflow_or_keras(tmp_path):
     """The REST path needs HTTP and NumPy only: serving.py and translation.py import no TensorFlow, Keras or

@@ -223,15 +223,14 @@ def test_a_recurrent_model_gives_its_one_attention_as_one_layer_and_head(tiny_pr
 
 
 def test_per_head_attention_of_the_decoded_hypothesis_is_what_the_steps_attended_to(model):
-    """export.attention_heads (teacher forcing over the search's own output, after the search) equals the
+    """Seq2Seq.attention_heads (teacher forcing over the search's own output, after the search) equals the
     step-wise weights the search recorded: its last layer's head mean is the search's ``attention``, row by
     row, in a batch of different source and output lengths; each sentence alone gives the same weights."""
     from seq2seq_keras.decoding import translate_graph
-    from seq2seq_keras.export import attention_heads
 
     sentences = tf.constant(["나는 학생이다.", "그는 사과를 먹는다. 너는 의사이다.", "", "책"])
     out = translate_graph(model, sentences, tf.constant(9), block_ngram_repeat=tf.constant(0))
-    heads = attention_heads(model, sentences, out, 256).numpy()
+    heads = model.attention_heads(sentences, out, 256).numpy()
     batch, tgt_len, src_len = out["attention"].shape
     assert heads.shape == (batch, 2, 2, tgt_len, src_len) and heads.dtype == np.float32
     np.testing.assert_allclose(heads[:, -1].mean(axis=1), out["attention"].numpy(), atol=1e-5)
@@ -245,7 +244,7 @@ def test_per_head_attention_of_the_decoded_hypothesis_is_what_the_steps_attended
         np.testing.assert_allclose(heads[b, :, :, :n, :s].sum(-1), 1.0, atol=1e-5)
         if n:
             alone = translate_graph(model, sentences[b:b + 1], tf.constant(9), block_ngram_repeat=tf.constant(0))
-            np.testing.assert_allclose(attention_heads(model, sentences[b:b + 1], alone, 256).numpy()[0, :, :, :n, :s],
+            np.testing.assert_allclose(model.attention_heads(sentences[b:b + 1], alone, 256).numpy()[0, :, :, :n, :s],
                                        heads[b, :, :, :n, :s], atol=1e-5)
 
 

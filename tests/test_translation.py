@@ -32,6 +32,8 @@ def _outputs(with_beams=True):
             beams_attention=np.stack([attention, attention + 1], axis=1),
             beams_log_prob=np.array([[-0.5, -0.75], [0.0, 0.0]]),
             beams_score=np.array([[-0.25, -0.375], [0.0, 0.0]]),
+            beams_replaced=np.zeros((2, 2, 4), np.int32),
+            beams_count=np.array([2, 2], np.int32),
         )
     return out
 
@@ -47,13 +49,13 @@ def test_outputs_become_translations_cut_to_their_lengths():
     assert (second.text, second.target_tokens, second.log_prob, second.score) == (
         "it eats.", ["it", "eats", "[END]"], -0.75, -0.375)
     np.testing.assert_array_equal(second.attention, np.float32(np.arange(9).reshape(3, 3) / 100 + 1))
-    assert second.replaced == [False] * 3  # no beams_replaced output: nothing replaced
+    assert second.replaced == [False] * 3  # beams_replaced all 0: nothing replaced
     assert (empty.source, empty.text, empty.target_tokens, empty.attention.shape) == ("\ufffd", "", [], (0, 0))
 
 
 def test_beams_count_says_how_many_alternatives_are_real():
     """``beams_count`` [batch]: only the real hypotheses become alternatives (none for the empty sentence, whose
-    second entry is empty padding), in NumPy and JSON-shaped outputs; without it (older exports) all k are."""
+    second entry is empty padding), in NumPy and JSON-shaped outputs."""
     out = dict(_outputs(), beams_count=np.array([2, 1], np.int32))
     for values in (out, {name: value.tolist() for name, value in out.items()}):
         first, empty = results_to_translations(values, ["그는 eats.", ""], n_best=2)
@@ -65,12 +67,12 @@ def test_beams_count_says_how_many_alternatives_are_real():
     assert len(first.alternatives) == len(empty.alternatives) == 1
 
 
-def test_older_outputs_and_models_without_attention():
+def test_outputs_without_scores_and_models_without_attention():
     out = _outputs(with_beams=False)
-    for name in ("log_prob", "score", "replaced"):
+    for name in ("log_prob", "score"):
         del out[name]
     first, _ = results_to_translations(out, ["a", "b"], has_attention=False)
-    assert (first.log_prob, first.score, first.replaced, first.attention) == (0.0, 0.0, [False] * 4, None)
+    assert (first.log_prob, first.score, first.replaced, first.attention) == (0.0, 0.0, [True] + [False] * 3, None)
     assert first.alternatives == []
     nested = {name: value.tolist() for name, value in _outputs(with_beams=False).items()}  # JSON-shaped
     assert results_to_translations(nested, ["a", "b"])[0].text == "he eats."
