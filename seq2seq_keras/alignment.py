@@ -223,7 +223,7 @@ def alignment_quality(model, pairs, *, batch_size: int = 64, progress: bool = Fa
     ``"examples"``: the first few ``(source, target, attention, gold)``. ``layer``: see
     :func:`forced_attention`.
     """
-    from .builtin_ko_en import word_tokens
+    from .words import word_tokens
 
     if getattr(pairs, "alignments", None) is None:
         raise ValueError(

@@ -48,7 +48,7 @@ tokens (a sample of 30,000: 2 to 28, median 7).
 
 Tokens and alignment
 --------------------
-Tokens follow the package's text processing (see :func:`word_tokens`):
+Tokens follow the package's text processing (see :func:`seq2seq_keras.words.word_tokens`):
 lowercase, put spaces around every punctuation character, split on whitespace.
 ``alignment`` holds ``(source_index, target_index)`` links; every English
 token has at least one. Content words link to the Korean word they translate;
@@ -88,7 +88,6 @@ import dataclasses
 import functools
 import itertools
 import random
-import unicodedata
 from typing import NamedTuple, Optional, Sequence, Union
 
 import numpy as np
@@ -105,7 +104,6 @@ __all__ = [
     "generate_pairs",
     "has_batchim",
     "max_distinct_pairs",
-    "word_tokens",
 ]
 
 
@@ -424,23 +422,6 @@ def _indefinite(next_word: str) -> str:
     return "an" if next_word[0].lower() in "aeiou" else "a"
 
 
-# ================================================================ text helpers
-def word_tokens(text: str) -> list[str]:
-    """Tokens by the package's rule: lowercase, punctuation split off, whitespace split.
-
-    Mirrors ``TextProcessor.standardize`` (which also turns control and format
-    characters into spaces) for NFC text.
-    """
-    pieces = []
-    for ch in text.lower():
-        category = unicodedata.category(ch)
-        if category[0] == "P":
-            pieces.append(f" {ch} ")
-        elif category in ("Cc", "Cf"):
-            pieces.append(" ")
-        else:
-            pieces.append(ch)
-    return "".join(pieces).split()
 
 
 @dataclasses.dataclass(frozen=True)

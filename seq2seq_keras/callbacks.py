@@ -64,7 +64,7 @@ class SnapshotSentence:
     """A sentence to watch: its source, and optionally its reference and gold word alignment.
 
     ``alignment`` holds ``(source_word, target_word)`` links over
-    :func:`~seq2seq_keras.builtin_ko_en.word_tokens` of ``source`` and ``reference``.
+    :func:`~seq2seq_keras.words.word_tokens` of ``source`` and ``reference``.
     """
 
     source: str
@@ -100,7 +100,7 @@ def _as_sentence(item: Any) -> SnapshotSentence:
 
 def _check_not_blank(index: int, sentence: SnapshotSentence) -> None:
     """Refuse a source (or a given reference) without a word: its attention has no row or column to draw."""
-    from .builtin_ko_en import word_tokens
+    from .words import word_tokens
 
     for part in ("source", "reference"):
         text = getattr(sentence, part)
@@ -185,7 +185,7 @@ class AttentionSnapshots(keras.callbacks.Callback):
         sentences: what to watch: source strings, ``(source, reference)`` or
             ``(source, reference, alignment)`` tuples (``alignment``:
             ``(source_word, target_word)`` links over
-            :func:`~seq2seq_keras.builtin_ko_en.word_tokens`), or
+            :func:`~seq2seq_keras.words.word_tokens`), or
             ``builtin_ko_en.AlignedPair``. Default: :func:`default_sentences`
             (``나는 학생이다`` and two longer built-in sentences, with gold links).
         every: take a snapshot every this many epochs (and after the last one).
@@ -267,7 +267,7 @@ class AttentionSnapshots(keras.callbacks.Callback):
 
     def snapshot(self, epoch: int, *, write: bool = False) -> AttentionSnapshot:
         """Translate and score the sentences now; with ``write``, log the summaries at step ``epoch``."""
-        from .builtin_ko_en import word_tokens
+        from .words import word_tokens
         from .translation import Translation
         from .alignment import alignment_score, argmax_links, forced_attention, gold_matrix
 
@@ -348,7 +348,7 @@ class AttentionSnapshots(keras.callbacks.Callback):
         return out
 
     def _check_alignments(self) -> None:
-        from .builtin_ko_en import word_tokens
+        from .words import word_tokens
         from .alignment import gold_matrix
 
         for s in self.sentences:

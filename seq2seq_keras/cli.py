@@ -7,7 +7,7 @@ parses, calls the library and prints: ``train``'s flags are generated (:mod:`seq
 ``export`` and ``evaluate`` from :class:`~seq2seq_keras.decoding_options.DecodingOptions`'
 (:class:`~seq2seq_keras.export.ExportSettings`'), every other default is the
 library's own (a flag left out is not passed on; the help shows the library's
-value), and the work is done in the library (:func:`seq2seq_keras.evaluation.evaluate_run`, ...).
+value), and the work is done in the library (:func:`seq2seq_keras.runs.evaluate_run`, ...).
 
 Start-up: building the parser and ``--help`` import neither TensorFlow nor Keras
 (the package is lazy); a command imports what it needs when it runs. Before
@@ -353,7 +353,8 @@ def _add_evaluate(sub):
 
 def _run_evaluate(args):
     start_tensorflow()
-    from .evaluation import check_bucket_edges, evaluate_run, evaluate_run_robustness, load_run_split
+    from .evaluation import check_bucket_edges
+    from .runs import evaluate_run, evaluate_run_robustness, load_run_split
 
     options = _given(args, "beam_width", "batch_size", "max_length")
     if args.buckets is not None:
@@ -432,7 +433,8 @@ def _add_export(sub):
 
 def _run_export(args):
     start_tensorflow()
-    from .export import MODELS_CONFIG, ExportSettings, export_run
+    from .export import MODELS_CONFIG, ExportSettings
+    from .runs import export_run
 
     try:
         settings = ExportSettings(**_decoding_options(args, ExportSettings))

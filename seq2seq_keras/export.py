@@ -435,9 +435,3 @@ def export_model(
     return final
 
 
-def export_run(run_dir: str | os.PathLike, name: str, base_dir: str | os.PathLike = DEFAULT_BASE_DIR, **kwargs) -> Path:
-    """Load a training run folder (or ``.keras`` file) and :func:`export_model` it."""
-    from .run_folder import load_model
-
-    kwargs.setdefault("source_model", run_dir)
-    return export_model(load_model(run_dir), name, base_dir, **kwargs)

@@ -8,7 +8,8 @@ import pytest
 from test_evaluation import tiny_model  # noqa: F401  (fixture)
 
 from seq2seq_keras import alignment as al
-from seq2seq_keras.builtin_ko_en import alignment_matrix, generate_pairs, word_tokens
+from seq2seq_keras.builtin_ko_en import alignment_matrix, generate_pairs
+from seq2seq_keras.words import word_tokens
 
 
 # ---------------------------------------------------------------------- alignment

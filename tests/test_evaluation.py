@@ -10,6 +10,8 @@ import pytest
 import sacrebleu
 
 from seq2seq_keras import evaluation as ev
+from seq2seq_keras.report import write_report
+from seq2seq_keras.runs import load_run_split
 
 HYPS = ["the cat sat on the mat .", "a dog barks", "i am a student ."]
 REFS = ["the cat sat on the mat .", "the dog barks loudly", "i am a student ."]
@@ -122,7 +124,7 @@ def test_evaluate_and_write_report(tiny_model, tmp_path):
     assert list(models) == ["attention (bahdanau)", "no attention"]
     assert sum(r["count"] for r in models["no attention"]) == 12
     assert report["alignment"]["sentences"] == 12
-    paths = ev.write_report(result, tmp_path / "report")
+    paths = write_report(result, tmp_path / "report")
     for name in ("report.md", "report.json", "bleu_by_length", "attention_examples", "alignment_examples"):
         assert paths[name].stat().st_size > 0
     loaded = json.loads(paths["report.json"].read_text(encoding="utf-8"))
@@ -173,14 +175,14 @@ def test_load_run_split_reads_the_runs_corpus_settings(tiny_model, tmp_path):
     model, _ = tiny_model
     save_run(model, TrainConfig(limit=200, seed=1, embedding_dim=8, encoder_units=8, epochs=0),
              {"loss": [5.0]}, tmp_path / "run")
-    run = ev.load_run_split(tmp_path / "run", max_sentences=3)
+    run = load_run_split(tmp_path / "run", max_sentences=3)
     train, validation, test = split_pairs(load_corpus("builtin-ko-en", limit=200, seed=1))
     assert (run.data, run.limit, run.split, run.loaded) == ("builtin-ko-en", 200, "test", 200)
     assert list(run.pairs.source) == list(test.source[:3]) and list(run.train.source) == list(train.source)
     assert run.run["config"]["limit"] == 200 and run.compare is None and run.label == "builtin-ko-en, test split"
-    other = ev.load_run_split(tmp_path / "run", limit=400, split="validation")
+    other = load_run_split(tmp_path / "run", limit=400, split="validation")
     assert list(other.pairs.source) == list(split_pairs(load_corpus("builtin-ko-en", limit=400, seed=1))[1].source)
     with pytest.raises(ValueError, match="'test' or 'validation'"):
-        ev.load_run_split(tmp_path / "run", split="train")
+        load_run_split(tmp_path / "run", split="train")
     with pytest.raises(FileNotFoundError, match="No trained model"):
-        ev.load_run_split(tmp_path / "run", compare=tmp_path / "nothing")
+        load_run_split(tmp_path / "run", compare=tmp_path / "nothing")

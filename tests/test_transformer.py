@@ -400,7 +400,7 @@ def test_evaluate_scores_the_compared_model_and_each_layer_against_gold_alignmen
     from seq2seq_keras import Seq2Seq, TextProcessor
     from seq2seq_keras import alignment as al
     from seq2seq_keras import evaluation as ev
-    from seq2seq_keras.builtin_ko_en import word_tokens
+    from seq2seq_keras.words import word_tokens
     from seq2seq_keras.data import load_corpus
 
     pairs = load_corpus("builtin-ko-en", limit=200, seed=1)
@@ -423,5 +423,7 @@ def test_evaluate_scores_the_compared_model_and_each_layer_against_gold_alignmen
         links.append(al.argmax_links(first))
     assert by_layer[0]["aer"] == pytest.approx(al.alignment_score(golds, links).aer, abs=1e-9)
     assert report["compare"]["alignment"]["attention"] == al.alignment_quality(gru, test)["attention"]
-    markdown = ev.report_markdown(report)
+    from seq2seq_keras.report import report_markdown
+
+    markdown = report_markdown(report)
     assert "| layer 1 (mean of heads) |" in markdown and "attention (bahdanau): attention argmax" in markdown
