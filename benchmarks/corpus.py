@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from seq2seq_keras.data import SentencePairs, load_corpus, shared_data_dir, split_pairs
+from seq2seq_keras.data.corpora import SentencePairs, load_corpus, shared_data_dir, split_pairs
 
 
 @dataclasses.dataclass
@@ -19,7 +19,7 @@ class BenchData:
 def load_bench_data(data: str = "spa-eng", limit: int | None = None) -> BenchData:
     """Load and split ``data`` (Spanish -> English for spa-eng, as the tutorial).
 
-    A named Tatoeba corpus missing from :func:`seq2seq_keras.data.shared_data_dir`
+    A named Tatoeba corpus missing from :func:`seq2seq_keras.data.corpora.shared_data_dir`
     falls back to ``builtin-ko-en`` (30,000 generated pairs, or ``limit``) with a
     notice that the report prints: its numbers are not comparable with spa-eng's.
     """

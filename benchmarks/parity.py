@@ -2,10 +2,10 @@
 
 For each of our SavedModels (plain and ``--xla`` exports) and each translating
 signature, a batch of test sentences and the first few one by one go through the C
-API session (:class:`seq2seq_keras.serving_loader.ServingSession`, TF Serving's
+API session (:class:`seq2seq_keras.serving.tf_serving_loader.ServingSession`, TF Serving's
 ``LoadSavedModel`` + ``Session::Run``) and are compared with ``model.translate`` by
 the package's own parity check, the one ``check-servable`` runs
-(:func:`seq2seq_keras.servable.signature_parity`: every output the signature has,
+(:func:`seq2seq_keras.serving.check.signature_parity`: every output the signature has,
 with the decoding options the export recorded).
 """
 
@@ -19,7 +19,7 @@ def check_parity(savedmodel: str, model, sentences: Sequence[str], *, singles: i
     """Compare every translating signature of ``savedmodel`` with ``model.translate``.
 
     Args:
-        savedmodel: a SavedModel version folder written by :func:`seq2seq_keras.export.export_model`.
+        savedmodel: a SavedModel version folder written by :func:`seq2seq_keras.serving.export.export_model`.
         model: the trained Keras model it was exported from.
         sentences: source sentences: sent as one batch, and the first ``singles`` one at a time.
         signatures: only these (default: every translating signature the SavedModel has).
@@ -30,8 +30,8 @@ def check_parity(savedmodel: str, model, sentences: Sequence[str], *, singles: i
     """
     import numpy as np
 
-    from seq2seq_keras.servable import export_settings, signature_parity
-    from seq2seq_keras.serving_loader import ServingSession, tf_text_op_libraries
+    from seq2seq_keras.serving.check import export_settings, signature_parity
+    from seq2seq_keras.serving.tf_serving_loader import ServingSession, tf_text_op_libraries
 
     with ServingSession(savedmodel, op_libraries=tf_text_op_libraries()) as session:
         chosen = [s for s in session.signatures if signatures is None or s in signatures]

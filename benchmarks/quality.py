@@ -182,8 +182,8 @@ def train_and_evaluate(
             hypotheses.extend(_decode(out["text"].numpy()))
         result.update(savedmodel=str(path), kind="tutorial")
     else:
-        from seq2seq_keras.decoding import translate
-        from seq2seq_keras.export import ExportSettings, export_model
+        from seq2seq_keras.decoding.pipeline import translate
+        from seq2seq_keras.serving.export import ExportSettings, export_model
 
         hypotheses = [t.text for t in translate(model, list(test.source))]
         path = export_model(model, f"bench_{family}", workdir, version=1,
@@ -242,7 +242,7 @@ def quality_curve(family: str, model, snapshots: list[dict], folder: Path, valid
                 out.extend(_decode(translator.tf_translate(tf.constant(list(validation.source[i:i + 64])))["text"].numpy()))
             return out
     else:
-        from seq2seq_keras.decoding import translate
+        from seq2seq_keras.decoding.pipeline import translate
 
         def hypotheses() -> list[str]:
             return [t.text for t in translate(model, list(validation.source))]

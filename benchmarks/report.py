@@ -335,7 +335,7 @@ def quality_section(quality: dict, plot: str | None) -> list[str]:
               "compilation count), then greedy-translates the test split (SHA-1 of the English side divisible "
               "by 50). BLEU and chrF by sacrebleu, lower-cased, against the raw English references, the same for "
               "every model. Ours train with the options the package chooses by default on this machine for a run "
-              "of that length (`seq2seq_keras.hardware`: the line below the table); the reference with the "
+              "of that length (`seq2seq_keras.training.hardware`: the line below the table); the reference with the "
               "tutorial's own recipe.", ""]
     table = []
     for family, q in quality.items():

@@ -4,7 +4,7 @@ It reuses what the quality part trained (no extra training): our models from the
 ``bench_<family>.keras`` files the quality part saves, the tutorial reference from
 its exported SavedModel (its ``tf_translate``, the way the tutorial translates).
 The sentences and metrics are those of ``seq2seq-keras evaluate --robustness``
-(:mod:`seq2seq_keras.robustness`); ours are scored with unknown-word replacement
+(:mod:`seq2seq_keras.evaluation.robustness`); ours are scored with unknown-word replacement
 on and off and with n-gram blocking, so the report shows what each lever bought.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 
-from seq2seq_keras.robustness import build_robustness_set, evaluate_robustness, model_translator
+from seq2seq_keras.evaluation.robustness import build_robustness_set, evaluate_robustness, model_translator
 
 #: Our decoding variants scored for the main model (label suffix -> translate() options).
 OUR_VARIANTS = {
@@ -49,7 +49,7 @@ def robustness(models: dict, data, *, seed: int = 0, swapped: int = 300, longest
     ``models``: family -> {"savedmodel", "kind", optional "keras_model"}. Returns
     {"set": sizes, "rows": {label: metrics}, "seconds"}.
     """
-    from seq2seq_keras.run_folder import load_model
+    from seq2seq_keras.training import load_model
 
     rset = build_robustness_set(data.train, data.test, seed=seed, swapped=swapped, longest=longest,
                                 concatenations=concatenations)

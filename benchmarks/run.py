@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="a few minutes: fewer speed rows, short windows, 1-minute budgets, 500 test sentences, no thread rows")
     p.add_argument("--parts", default=None, help=f"comma-separated subset of {','.join(PARTS)} (default: all; --quick: all but threads)")
     p.add_argument("--embedding-dim", type=int, default=128)
-    p.add_argument("--units", type=int, default=256, help="the tutorial's GRU width (default: %(default)s)")
+    p.add_argument("--encoder-units", type=int, default=256, help="the tutorial's GRU width (default: %(default)s)")
     p.add_argument("--encoder-units", type=int, default=None, help="our encoder units per direction (default: units/2, so that our encoder output and decoder are --units wide like the tutorial's)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--vocabulary", type=int, default=5000, help="vocabulary cap per language, for every model (default: %(default)s, the tutorial's)")
@@ -239,8 +239,8 @@ def child_serving_export(settings: Settings, spec: dict) -> dict:
 
 def child_parity(settings: Settings, spec: dict) -> dict:
     """Every signature of ours (plain and XLA exports) through TF Serving's loader against ``model.translate``."""
-    from seq2seq_keras.export import XLA_SIGNATURES
-    from seq2seq_keras.run_folder import load_model
+    from seq2seq_keras.serving.signatures import XLA_SIGNATURES
+    from seq2seq_keras.training import load_model
 
     from .parity import check_parity
     from .serving import report_name

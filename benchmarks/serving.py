@@ -4,7 +4,7 @@ Each SavedModel is loaded by TF Serving's own loader, TensorFlow's C API
 (``TF_LoadSessionFromSavedModel``: the C++ ``LoadSavedModel``, restore and init ops)
 with tensorflow-text's ops registered as the model server links them, and every call
 is a ``TF_SessionRun`` on the signature's tensor names
-(:class:`seq2seq_keras.serving_loader.ServingSession`): no Keras, no Python model
+(:class:`seq2seq_keras.serving.tf_serving_loader.ServingSession`): no Keras, no Python model
 code. The same SavedModels are also measured through the TF2 path
 (``tf.saved_model.load``) as a second column. All models are loaded in one process
 and measured interleaved, sentence by sentence, so the ratios see the same machine
@@ -79,7 +79,7 @@ def _load(path: str, loader: str):
     """``{signature: call(sentences)}`` for one SavedModel through one loader (tensorflow-text's ops registered)."""
     import tensorflow_text  # noqa: F401  (registers the ops the graphs use, for the TF2 path)
 
-    from seq2seq_keras.serving_loader import load_callables, tf_text_op_libraries
+    from seq2seq_keras.serving.tf_serving_loader import load_callables, tf_text_op_libraries
 
     return load_callables(path, loader, tf_text_op_libraries() if loader == "session" else ())
 
@@ -91,8 +91,8 @@ def export_for_serving(models: dict[str, dict], workdir: str, families=None) -> 
 
     A model that cannot be exported with XLA keeps its plain rows; the error is printed.
     """
-    from seq2seq_keras.export import export_model
-    from seq2seq_keras.run_folder import load_model
+    from seq2seq_keras.serving.export import export_model
+    from seq2seq_keras.training import load_model
 
     out = dict(models)
     for name, spec in models.items():
@@ -116,7 +116,7 @@ def _export_settings(savedmodel: str):
     import dataclasses
     import json
 
-    from seq2seq_keras.export import SETTINGS_FILE, ExportSettings
+    from seq2seq_keras.serving.export import SETTINGS_FILE, ExportSettings
 
     recorded = json.loads((Path(savedmodel) / "assets.extra" / SETTINGS_FILE).read_text())
     fields = {f.name for f in dataclasses.fields(ExportSettings)}
@@ -186,10 +186,10 @@ def serving_speed(
     buckets the first did not reach) and are reported under the
     plain model's name (``feed-xla`` -> ``feed``). Beam search is measured on a quarter of the
     single sentences (it is the slowest) and not in batches. The timing loop is the package's own
-    (:func:`seq2seq_keras.serving_loader.time_plan`), the one ``seq2seq-keras check-servable
+    (:func:`seq2seq_keras.serving.tf_serving_loader.time_plan`), the one ``seq2seq-keras check-servable
     --benchmark`` runs, on :func:`bench_plan`'s calls.
     """
-    from seq2seq_keras.serving_loader import time_plan, timing_plan
+    from seq2seq_keras.serving.tf_serving_loader import time_plan, timing_plan
 
     xla = any(spec["kind"] == "seq2seq_keras_xla" for spec in models.values())
     with _compile_log(xla) as (mark, counts):
@@ -223,7 +223,7 @@ def serving_speed(
 
 
 def bench_plan(plan: list, *, single_only=(), every: dict | None = None, warm_every_input=()) -> list:
-    """The package's :func:`~seq2seq_keras.serving_loader.timing_plan` adapted to the bench's rows.
+    """The package's :func:`~seq2seq_keras.serving.tf_serving_loader.timing_plan` adapted to the bench's rows.
 
     Args:
         plan: ``[(phase, key, request)]`` from ``timing_plan``.

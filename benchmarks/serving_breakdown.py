@@ -1,6 +1,6 @@
 """Where a serving call's time goes: text processing, encoder, decode loop (per step), the rest, call overhead.
 
-Measured through TF Serving's loader (:class:`seq2seq_keras.serving_loader.ServingSession`), for
+Measured through TF Serving's loader (:class:`seq2seq_keras.serving.tf_serving_loader.ServingSession`), for
 one signature of each SavedModel at each batch size:
 
 * ``latency``: the median of untraced calls (``TF_SessionRun``, as the serving table);
@@ -35,10 +35,10 @@ import statistics
 import time
 from typing import Sequence
 
-from seq2seq_keras.serving_loader import ServingLoaderError, ServingSession, _Status, tensorflow_library_dir
+from seq2seq_keras.serving.tf_serving_loader import ServingLoaderError, ServingSession, _Status, tensorflow_library_dir
 
 class BenchSession(ServingSession):
-    """TF Serving's loader (:class:`~seq2seq_keras.serving_loader.ServingSession`) with what the
+    """TF Serving's loader (:class:`~seq2seq_keras.serving.tf_serving_loader.ServingSession`) with what the
     breakdown needs besides ``run``: a session config, traced calls, calls that compute nothing.
 
     Args:
@@ -225,7 +225,7 @@ def breakdown(
     """
     import numpy as np
 
-    from seq2seq_keras.serving_loader import tf_text_op_libraries
+    from seq2seq_keras.serving.tf_serving_loader import tf_text_op_libraries
 
     from tensorflow.core.protobuf import config_pb2
 

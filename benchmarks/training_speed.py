@@ -29,9 +29,10 @@ import tensorflow as tf
 
 from keras import ops
 
-from seq2seq_keras import Seq2Seq, TextProcessor, fast_gru
-from seq2seq_keras.attention import masked_softmax
-from seq2seq_keras.batching import make_dataset
+from seq2seq_keras import Seq2Seq, TextProcessor
+from seq2seq_keras.model import fast_gru
+from seq2seq_keras.model.attention import masked_softmax
+from seq2seq_keras.data import make_dataset
 
 from . import tutorial_reference
 from .measure import TutorialSizes, forward_macs, median, sizes_of, training_flops, tutorial_forward_macs
@@ -150,11 +151,11 @@ def default_variant(family: str, planned_steps: int, machine=None):
     """The configuration ``seq2seq-keras train``'s ``"auto"`` options choose for ``family`` on this machine.
 
     ``planned_steps``: the run's length in optimizer steps (XLA pays only for long runs);
-    ``machine``: a :class:`seq2seq_keras.hardware.Machine` (default: this one). Returns
+    ``machine``: a :class:`seq2seq_keras.training.hardware.Machine` (default: this one). Returns
     ``(Variant, TrainingOptions)``: the ladder's row for the choice (e.g. ``feed-xla``), or the
     family's default row with the chosen precision and ``jit_compile`` where the ladder has none.
     """
-    from seq2seq_keras.hardware import detect_machine, resolve_options
+    from seq2seq_keras.training.hardware import detect_machine, resolve_options
 
     options = resolve_options("auto", "auto", machine or detect_machine(), planned_steps)
     rows = {v.key: v for v in ladder(bfloat16=True)}
@@ -205,7 +206,7 @@ class StepwiseSeq2Seq(Seq2Seq):
 def no_precompute_step(decoder, embedded, state, memory):
     """The fused input-feeding GRU step without its precomputation (the ``feed-3`` rung).
 
-    The decoder's fast GRU step (:meth:`seq2seq_keras.decoder.Decoder.input_feeding_step`)
+    The decoder's fast GRU step (:meth:`seq2seq_keras.model.Decoder.input_feeding_step`)
     without its speed tricks: the whole GRU input ``[embed(y) ; c_i] W + b_in`` is
     multiplied here, at every step, and the weights are read in the step. Same weights
     and numbers as the decoder.

@@ -27,7 +27,7 @@ Adaptations to Keras 3 (no change in the computation): ``tf.keras`` -> ``keras``
 ``Dataclass``/``typing`` containers for the decoder input, ``self.loss`` kept as a
 plain attribute ``masked_loss``. Translation (``Translator.tf_translate``) is
 greedy (the tutorial's ``temperature=0`` branch) so that it is comparable with
-:func:`seq2seq_keras.search.greedy_search`.
+:func:`seq2seq_keras.decoding.search.greedy_search`.
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ Windows) and the folder entry is synced too. A kill or a full disk during the
 write leaves the old file intact (the temporary file is removed, or swept up later
 by :func:`remove_temporaries`).
 
-Used by the run folder (:mod:`seq2seq_keras.run_folder`), the checkpoints
-(:mod:`seq2seq_keras.checkpointing`), the exporter and the evaluation reports;
+Used by the run folder (:mod:`seq2seq_keras.training.run_folder`), the checkpoints
+(:mod:`seq2seq_keras.training.checkpointing`), the exporter and the evaluation reports;
 standard library only.
 """
 

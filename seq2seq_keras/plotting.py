@@ -20,7 +20,7 @@ Hangul comes from NanumGothic and anything it lacks falls back to DejaVu Sans
 this does not change the global ``rcParams``.
 
 :func:`animate_attention` turns the snapshots that
-:class:`seq2seq_keras.callbacks.AttentionSnapshots` takes during training into an
+:class:`seq2seq_keras.evaluation.attention_snapshots.AttentionSnapshots` takes during training into an
 animation, one frame per epoch (a GIF through Pillow, or ``to_jshtml()`` in a notebook).
 
 Figures are built with :class:`matplotlib.figure.Figure`, not ``pyplot``: they do
@@ -336,7 +336,7 @@ def animate_attention(
     """Animate attention snapshots taken during training: one frame per snapshot; returns a ``FuncAnimation``.
 
     Args:
-        snapshots: :class:`~seq2seq_keras.callbacks.AttentionSnapshot` objects in
+        snapshots: :class:`~seq2seq_keras.evaluation.attention_snapshots.AttentionSnapshot` objects in
             order (``AttentionSnapshots(...).snapshots``), or the callback itself.
             Each frame is a grid with one heatmap per watched sentence,
             ``[target_words, source_words]`` (teacher-forced on the reference
@@ -410,7 +410,7 @@ def plot_bleu_by_length(
     """BLEU against sentence length, one line per model (after Bahdanau et al. 2014, Figure 2).
 
     ``buckets`` maps a model label to its rows from
-    :func:`seq2seq_keras.evaluation.bleu_by_length` (``low``, ``high``, ``count``,
+    :func:`seq2seq_keras.evaluation.scores.bleu_by_length` (``low``, ``high``, ``count``,
     ``bleu``). Each point sits at the bucket's mean source length, and the x ticks
     name the bucket and its number of sentences; empty buckets (``bleu`` None)
     leave a gap. Returns the Figure.

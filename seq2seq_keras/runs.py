@@ -1,7 +1,7 @@
 """A run folder, end to end: its budget, its test split rebuilt, evaluated, checked for robustness, exported.
 
 The functions the ``evaluate`` and ``export`` commands call on a run folder (or a ``.keras`` file). They sit
-above training (they read the run folder and its :class:`~seq2seq_keras.config.TrainConfig`), evaluation
+above training (they read the run folder and its :class:`~seq2seq_keras.training.TrainConfig`), evaluation
 and export, and import each where it is used.
 """
 
@@ -17,8 +17,8 @@ from typing import Any, Callable
 
 def run_summary(run_dir: str | os.PathLike) -> dict[str, Any] | None:
     """The training budget of a run folder (``config.json`` + ``history.json``), or None if absent."""
-    from .config import TrainConfig
-    from .run_folder import CONFIG_FILE, HISTORY_FILE
+    from .training.config import TrainConfig
+    from .training.run_folder import CONFIG_FILE, HISTORY_FILE
 
     run = Path(run_dir)
     if not (run / CONFIG_FILE).is_file():
@@ -29,7 +29,7 @@ def run_summary(run_dir: str | os.PathLike) -> dict[str, Any] | None:
         history = json.loads((run / HISTORY_FILE).read_text(encoding="utf-8"))
     epochs = len(history.get("loss", [])) or config.epochs
     summary = (f"{config.data}, limit {config.limit}, {epochs} epochs, batch {config.batch_size}, "
-               f"lr {config.learning_rate:g}, {config.rnn} embedding {config.embedding_dim} units {config.units}, "
+               f"lr {config.learning_rate:g}, {config.rnn} embedding {config.embedding_dim} units {config.encoder_units}, "
                f"attention {config.attention or 'none'}")
     final = {k: v[-1] for k, v in history.items() if v}
     if "val_accuracy" in final:
@@ -81,9 +81,9 @@ def load_run_split(path: str | os.PathLike, *, data: str | None = None, limit: i
         FileNotFoundError: no trained model at ``path`` or ``compare``, or no corpus file.
         ValueError: an unknown corpus or split.
     """
-    from .config import TrainConfig
-    from .data import load_corpus, split_pairs
-    from .run_folder import load_model
+    from .training.config import TrainConfig
+    from .data.corpora import load_corpus, split_pairs
+    from .training.run_folder import load_model
 
     if split not in ("test", "validation"):
         raise ValueError(f"split={split!r}: choose 'test' or 'validation'.")
@@ -115,8 +115,8 @@ def evaluate_run(run: RunSplit, out_dir: str | os.PathLike, **options) -> tuple[
     ``max_length``, ``progress``). The report also records where the model, the data and
     the training budget came from. Returns ``(report, paths)``.
     """
-    from .evaluation import evaluate
-    from .report import write_report
+    from .evaluation.scores import evaluate
+    from .evaluation.report import write_report
 
     result = evaluate(run.model, run.pairs, compare=run.compare, **options)
     report = result.report
@@ -132,9 +132,9 @@ def evaluate_run(run: RunSplit, out_dir: str | os.PathLike, **options) -> tuple[
 def evaluate_run_robustness(run: RunSplit, out_dir: str | os.PathLike, *, beam_width: int | None = None,
                             coverage_penalty: float | None = None, batch_size: int = 64, max_length: int | None = None,
                             log: Callable[[str], None] | None = None) -> tuple[dict[str, Any], Path]:
-    """The robustness evaluation (:mod:`seq2seq_keras.robustness`) of a loaded run, written to ``out_dir``.
+    """The robustness evaluation (:mod:`seq2seq_keras.evaluation.robustness`) of a loaded run, written to ``out_dir``.
 
-    Scores every :data:`~seq2seq_keras.robustness.DEFAULT_VARIANTS` system on a set built
+    Scores every :data:`~seq2seq_keras.evaluation.robustness.DEFAULT_VARIANTS` system on a set built
     from ``run.train`` and ``run.pairs``; ``beam_width`` replaces the beam variant's width
     (0 leaves beam search out) and ``coverage_penalty`` its GNMT coverage penalty.
     Writes ``robustness.json`` and ``robustness.md``; returns
@@ -143,8 +143,8 @@ def evaluate_run_robustness(run: RunSplit, out_dir: str | os.PathLike, *, beam_w
     Raises:
         ValueError: the split has no pairs to build a robustness set from.
     """
-    from .robustness import DEFAULT_VARIANTS, build_robustness_set, evaluate_robustness, model_translator
-    from .robustness import robustness_markdown
+    from .evaluation.robustness import DEFAULT_VARIANTS, build_robustness_set, evaluate_robustness, model_translator
+    from .evaluation.robustness import robustness_markdown
 
     rset = build_robustness_set(run.train, run.pairs)
     if not rset.swapped and not rset.long:
@@ -173,13 +173,13 @@ def evaluate_run_robustness(run: RunSplit, out_dir: str | os.PathLike, *, beam_w
 
 
 def export_run(run_dir: str | os.PathLike, name: str, base_dir: str | os.PathLike | None = None, **kwargs) -> Path:
-    """Load a run folder (or ``.keras`` file) and :func:`~seq2seq_keras.export.export_model` it.
+    """Load a run folder (or ``.keras`` file) and :func:`~seq2seq_keras.serving.export.export_model` it.
 
     ``base_dir`` defaults to the export's (``saved_models``); ``kwargs`` go to ``export_model``. The run
     folder is recorded as the export's source model, so ``check-servable`` compares the export with it.
     """
-    from .export import DEFAULT_BASE_DIR, export_model
-    from .run_folder import load_model
+    from .serving.export import DEFAULT_BASE_DIR, export_model
+    from .training.run_folder import load_model
 
     kwargs.setdefault("source_model", run_dir)
     return export_model(load_model(run_dir), name, DEFAULT_BASE_DIR if base_dir is None else base_dir, **kwargs)

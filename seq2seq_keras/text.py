@@ -37,7 +37,6 @@ import keras
 import tensorflow as tf
 import tensorflow_text as tf_text
 
-from .translation import to_python_strings  # noqa: F401  (re-exported; its one copy lives with the result type)
 
 PAD, UNK, START, END = "", "[UNK]", "[START]", "[END]"
 RESERVED_TOKENS = (PAD, UNK, START, END)

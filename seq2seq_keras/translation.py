@@ -1,13 +1,13 @@
 """The result of translating one sentence (:class:`Translation`), in NumPy and plain Python only.
 
-:func:`seq2seq_keras.decoding.translate` (the model in this process), the
-REST and gRPC clients (:mod:`seq2seq_keras.serving`, a TensorFlow Serving
+:func:`seq2seq_keras.decoding.pipeline.translate` (the model in this process), the
+REST and gRPC clients (:mod:`seq2seq_keras.serving.client`, a TensorFlow Serving
 somewhere else) and the plots (:mod:`seq2seq_keras.plotting`) all speak this
 type, so a heatmap is drawn the same way whoever translated.
 
 This module must never import TensorFlow, Keras or tensorflow-text (nor a
 module of this package that does): a REST client needs only HTTP and NumPy.
-``tests/test_serving.py`` checks that in a fresh process that forbids those
+``tests/serving/test_client.py`` checks that in a fresh process that forbids those
 imports.
 """
 
@@ -148,8 +148,8 @@ def results_to_translations(out: Mapping, sources: Sequence, has_attention: bool
                             n_best: int = 1) -> list[Translation]:
     """Turn a dict of batch-major outputs (graph, SavedModel or server) into Translations.
 
-    ``out`` holds the outputs :mod:`seq2seq_keras.signatures` describes (names, dtypes, axes):
-    those of :data:`~seq2seq_keras.signatures.TRANSLATION_OUTPUTS` and ``replaced``, ``score``
+    ``out`` holds the outputs :mod:`seq2seq_keras.serving.signatures` describes (names, dtypes, axes):
+    those of :data:`~seq2seq_keras.serving.signatures.TRANSLATION_OUTPUTS` and ``replaced``, ``score``
     when there is one (else the score is ``log_prob``, as greedy search ranks), and the
     ``beams_*`` outputs for ``n_best > 1``: the alternatives are the first
     ``min(n_best, beams_count) - 1`` after the best. Values may be NumPy arrays, nested lists

@@ -1,6 +1,14 @@
-"""Shared fixtures: tiny processors and models, the shared-data location."""
+"""Shared fixtures: tiny processors and models, the shared-data location.
+
+The tests mirror the package: ``tests/<subpackage>/test_<module>.py``, with ``fixtures/`` (files the tests
+read) and ``programs/`` (scripts the tests run in fresh processes) beside them. Test modules that build a
+trained tiny model or an export share it by importing each other by module name (``from test_pipeline
+import tiny_run_dir``), so every test folder is put on the import path here.
+"""
 
 import os
+import sys
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -9,12 +17,17 @@ import contextlib
 import numpy as np
 import pytest
 
+TESTS = Path(__file__).resolve().parent
+for _folder in sorted(TESTS.iterdir()):
+    if _folder.is_dir() and _folder.name not in ("fixtures", "programs") and not _folder.name.startswith((".", "_")):
+        sys.path.insert(0, str(_folder))
+
 TINY_SOURCE = ["나는 학생이다.", "그는 사과를 먹는다.", "너는 의사이다.", "우리는 책을 읽었다."]
 TINY_TARGET = ["I am a student.", "He eats an apple.", "You are a doctor.", "We read a book."]
 
 #: Precision is a test dimension: the dtype policies every precision-invariant test runs under
 #: (float32, and mixed_bfloat16, what ``--precision auto`` trains in on CPUs with AMX-BF16; oneDNN
-#: computes bf16 on any x86 CPU, only slower). ``SEQ2SEQ_KERAS_CPUINFO=tests/data/cpuinfo-sapphire-rapids``
+#: computes bf16 on any x86 CPU, only slower). ``SEQ2SEQ_KERAS_CPUINFO=tests/fixtures/cpuinfo-sapphire-rapids``
 #: runs the whole suite with ``auto`` resolving as on such a CPU.
 PRECISIONS = ("float32", "mixed_bfloat16")
 

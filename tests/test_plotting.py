@@ -201,7 +201,7 @@ def test_grid_has_one_heatmap_per_translation_and_one_colorbar(tmp_path):
 
 def _snapshots(n=3):
     """``n`` AttentionSnapshot objects whose attention goes from uniform to the gold links."""
-    from seq2seq_keras.callbacks import AttentionSnapshot
+    from seq2seq_keras.evaluation.attention_snapshots import AttentionSnapshot
 
     gold = np.zeros((len(TARGET), len(SOURCE)), dtype=bool)
     gold[[0, 1, 2, 3, 4], [0, 1, 1, 1, 2]] = True
@@ -284,7 +284,7 @@ def tiny_model():
     src = TextProcessor.for_language("ko").adapt(TINY_SOURCE)
     tgt = TextProcessor.for_language("en", add_start_end=True).adapt(TINY_TARGET)
     keras.utils.set_random_seed(0)
-    return Seq2Seq(src, tgt, embedding_dim=8, units=8)
+    return Seq2Seq(src, tgt, embedding_dim=8, encoder_units=8)
 
 
 def _image_data(fig):
@@ -303,7 +303,7 @@ def _signature_outputs(model, sentences):
     """What the exported `translate_with_attention` signature computes, as numpy (batch-major)."""
     import tensorflow as tf
 
-    from seq2seq_keras.decoding import translate_graph
+    from seq2seq_keras.decoding.pipeline import translate_graph
 
     out = translate_graph(model, tf.constant(sentences), tf.constant(6, tf.int32))
     return {k: v.numpy() for k, v in out.items()}
@@ -312,7 +312,7 @@ def _signature_outputs(model, sentences):
 def test_plots_a_tf_serving_rest_answer(tiny_model):
     import json
 
-    from seq2seq_keras import serving  # our own module: an import error must fail, not skip
+    from seq2seq_keras.serving import client as serving  # our own module: an import error must fail, not skip
     sentences = ["나는 학생이다", "그는 사과를 먹는다 ."]
     outputs = _signature_outputs(tiny_model, sentences)
     # TF Serving's row-format JSON: one object per sentence, strings as UTF-8 text.
@@ -349,9 +349,10 @@ def test_plots_a_tf_serving_grpc_answer(tiny_model):
 
 
 def _saved_run(model, folder, attention="bahdanau"):
-    from seq2seq_keras.training import TrainConfig, save_run
+    from seq2seq_keras.training.config import TrainConfig
+    from seq2seq_keras.training.run_folder import save_run
 
-    save_run(model, TrainConfig(embedding_dim=8, units=8, epochs=0, attention=attention), {}, folder)
+    save_run(model, TrainConfig(embedding_dim=8, encoder_units=8, epochs=0, attention=attention), {}, folder)
     return folder
 
 
@@ -375,7 +376,7 @@ def test_cli_plot_errors_say_what_to_do(tiny_model, tmp_path, capsys):
 
     assert main(["plot", "--model", str(tmp_path / "missing"), "a", "--out", str(tmp_path / "a.png")]) == 2
     assert "No trained model" in capsys.readouterr().err
-    plain = Seq2Seq(tiny_model.source_text, tiny_model.target_text, embedding_dim=8, units=8, attention=None)
+    plain = Seq2Seq(tiny_model.source_text, tiny_model.target_text, embedding_dim=8, encoder_units=8, attention=None)
     run = _saved_run(plain, tmp_path / "plain", attention=None)
     assert main(["plot", "--model", str(run), "나는 학생이다", "--out", str(tmp_path / "b.png")]) == 2
     assert "no attention weights" in capsys.readouterr().err
@@ -465,7 +466,8 @@ def _transformer_run(folder):
 
     from seq2seq_keras import Seq2Seq, TextProcessor
     from seq2seq_keras.data import load_corpus
-    from seq2seq_keras.training import TrainConfig, save_run
+    from seq2seq_keras.training.config import TrainConfig
+    from seq2seq_keras.training.run_folder import save_run
 
     pairs = load_corpus("builtin-ko-en", limit=200, seed=1)
     src = TextProcessor.for_language("ko").adapt(pairs.source)
@@ -481,7 +483,7 @@ def test_cli_plot_heads_and_self_attention_of_a_transformer(tmp_path, capsys):
     import tensorflow as tf
 
     from seq2seq_keras.cli import main
-    from seq2seq_keras.decoding import translate_graph
+    from seq2seq_keras.decoding.pipeline import translate_graph
 
     model, run = _transformer_run(tmp_path / "run")
     out = tmp_path / "heads.png"

@@ -8,7 +8,8 @@ import pytest
 import tensorflow as tf
 
 from seq2seq_keras import TextProcessor
-from seq2seq_keras.text import END_ID, PAD_ID, START_ID, UNK_ID, to_python_strings
+from seq2seq_keras.text import END_ID, PAD_ID, START_ID, UNK_ID
+from seq2seq_keras.translation import to_python_strings
 
 
 def test_korean_stays_nfc_hangul_not_jamo():
@@ -105,7 +106,7 @@ def test_works_inside_tf_data_and_tf_function():
 
 def test_tf_tokenization_matches_the_builtin_corpus_gold_tokens():
     """The alignment indices of the built-in corpus refer to exactly these tokens."""
-    from seq2seq_keras.builtin_ko_en import generate_pairs
+    from seq2seq_keras.data.builtin_ko_en import generate_pairs
 
     pairs = generate_pairs(2000, seed=3)
     ko, en = TextProcessor.for_language("ko"), TextProcessor.for_language("en")
@@ -175,7 +176,7 @@ def test_subword_token_words_give_the_whole_word_of_every_piece():
 
 def test_unknown_word_replacement_in_subword_mode_copies_the_whole_source_word():
     """Attention on the 2nd piece of "estudiante" copies "estudiante", never "##ante"."""
-    from seq2seq_keras.unknown_words import replace_unknown_words
+    from seq2seq_keras.decoding.unknown_words import replace_unknown_words
 
     source = TextProcessor(language="es", subword=True, vocabulary=["el", "estudi", "##ante", "llega"])
     target = _en_pieces(add_start_end=True)

@@ -1,0 +1,309 @@
+"""The ``tf.data`` pipeline for teacher forcing: tokenise, bucket by length, batch.
+
+:func:`make_dataset` turns :class:`~seq2seq_keras.data.SentencePairs` into the
+batches ``model.fit`` trains on::
+
+    ds = make_dataset(train, src, tgt, batch_size=64)
+    # ds yields ((source_ids [batch, src_len], target_in [batch, tgt_len]),
+    #            target_out [batch, tgt_len]), int32, 0-padded.
+
+Its steps, each a function here: encode in vectorised chunks
+(:func:`_encode_chunks`) -> measure every example's length once
+(:func:`_measure_lengths`; bucket boundaries, :func:`auto_bucket_boundaries`, and the
+number of batches, :func:`count_batches`) -> examples (unbatch, cache, shuffle)
+-> batches (length buckets, or plain padded batches) -> model inputs (and, for
+XLA, :func:`pad_batch_shapes`) -> prefetch.
+
+Reading and splitting corpora is :mod:`seq2seq_keras.data.corpora`. TensorFlow is imported inside the functions, so importing
+this module is cheap.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal, Protocol, Sequence
+
+if TYPE_CHECKING:  # pragma: no cover
+    import tensorflow as tf
+
+    from .corpora import SentencePairs
+
+__all__ = [
+    "SupportsEncode",
+    "auto_bucket_boundaries",
+    "count_batches",
+    "pad_batch_shapes",
+    "make_dataset",
+]
+
+#: Pairs tokenised per vectorised ``map`` call.
+ENCODE_CHUNK = 1024
+
+
+class SupportsEncode(Protocol):
+    """What :func:`make_dataset` needs from a text processor."""
+
+    def encode(self, strings: tf.Tensor) -> tf.RaggedTensor:
+        """``string[batch]`` -> ``int64[batch, (len)]`` token ids, 0 reserved for padding."""
+
+
+def auto_bucket_boundaries(lengths: Sequence[int], *, step: int = 4, percentile: float = 99.0) -> list[int]:
+    """Bucket boundaries every ``step`` tokens up to the ``percentile`` of ``lengths``.
+
+    Boundaries are ``1 + step, 1 + 2*step, ...`` up to the first one above the
+    percentile, so lengths ``1..step`` share the first bucket, the next ``step``
+    lengths the second, and so on; the longest ~1% fall into the last,
+    open-ended bucket. E.g. a 99th percentile of 12 gives ``[5, 9, 13]``.
+    """
+    import numpy as np
+
+    if len(lengths) == 0:
+        raise ValueError("No lengths to derive bucket boundaries from: the dataset is empty.")
+    if step < 1:
+        raise ValueError(f"step={step}: use a positive number of tokens.")
+    top = int(np.ceil(np.percentile(np.asarray(lengths), percentile)))
+    return list(range(1 + step, max(top, 1) + step + 1, step))
+
+
+def _encode_chunks(
+    pairs: SentencePairs, source_text: SupportsEncode, target_text: SupportsEncode, max_length: int | None
+) -> tf.data.Dataset:
+    """Ragged chunks ``(source [chunk, (src_len)], target_in [chunk, (tgt_len)], target_out [chunk, (tgt_len)])``.
+
+    Vectorised over chunks of :data:`ENCODE_CHUNK` pairs: encode both sides (int32), drop pairs
+    with an empty source, an encoded target shorter than 2 ids, or (with
+    ``max_length``) a source or encoded target longer than ``max_length``, then
+    shift the target for teacher forcing: ``target_in`` = ids without the last,
+    ``target_out`` = ids without the first.
+    """
+    import tensorflow as tf
+
+    def as_ragged(ids) -> tf.RaggedTensor:
+        if not isinstance(ids, tf.RaggedTensor):
+            ids = tf.RaggedTensor.from_tensor(ids, padding=0)
+        return tf.cast(ids, tf.int32)
+
+    def encode_chunk(source: tf.Tensor, target: tf.Tensor):
+        src = as_ragged(source_text.encode(source))  # [chunk, (src_len)]
+        tgt = as_ragged(target_text.encode(target))  # [chunk, (tgt_len + 1)]
+        src_len, tgt_len = src.row_lengths(), tgt.row_lengths()
+        keep = tf.logical_and(src_len > 0, tgt_len >= 2)
+        if max_length is not None:
+            keep = tf.logical_and(keep, tf.logical_and(src_len <= max_length, tgt_len <= max_length))
+        src, tgt = tf.ragged.boolean_mask(src, keep), tf.ragged.boolean_mask(tgt, keep)
+        return src, tgt[:, :-1], tgt[:, 1:]
+
+    strings = tf.data.Dataset.from_tensor_slices(
+        (tf.constant(pairs.source, tf.string), tf.constant(pairs.target, tf.string))
+    )
+    return strings.batch(ENCODE_CHUNK).map(encode_chunk, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _as_tensors(*components: tf.Tensor) -> tuple[tf.Tensor, ...]:
+    """Identity map: turns unbatched ragged rows (RaggedTensorSpec, ragged_rank 0),
+    which ``padded_batch`` rejects, into plain Tensors."""
+    return components
+
+
+def _chunk_lengths(source: tf.RaggedTensor, target_in: tf.RaggedTensor, target_out: tf.RaggedTensor) -> tf.Tensor:
+    """Bucketing keys of a ragged chunk: ``max(src_len, tgt_len)``, tgt_len = len(target_in)."""
+    import tensorflow as tf
+
+    return tf.maximum(source.row_lengths(), target_in.row_lengths())
+
+
+def _example_length(source: tf.Tensor, target_in: tf.Tensor, target_out: tf.Tensor) -> tf.Tensor:
+    """Bucketing key of one example, as in :func:`_chunk_lengths` (int32)."""
+    import tensorflow as tf
+
+    return tf.maximum(tf.shape(source)[0], tf.shape(target_in)[0])
+
+
+def _measure_lengths(chunks: tf.data.Dataset) -> list[int]:
+    """Bucketing keys of every example, from the ragged chunks (one vectorised pass)."""
+    import tensorflow as tf
+
+    keys = chunks.map(_chunk_lengths, num_parallel_calls=tf.data.AUTOTUNE)
+    return [int(k) for batch in keys.as_numpy_iterator() for k in batch]
+
+
+def count_batches(lengths: Sequence[int], batch_size: int, boundaries: Sequence[int] | None) -> int:
+    """Batches per epoch: ``bucket_by_sequence_length`` emits ``ceil(n_i / batch_size)``
+    batches for the ``n_i`` examples of bucket ``i``, whatever the shuffle order."""
+    import numpy as np
+
+    if boundaries is None:
+        return -(-len(lengths) // batch_size)
+    buckets = np.searchsorted(np.asarray(boundaries), np.asarray(lengths), side="right")
+    counts = np.bincount(buckets, minlength=len(boundaries) + 1)
+    return int(sum(-(-int(n) // batch_size) for n in counts))
+
+
+def _check_boundaries(bucket_boundaries: Sequence[int]) -> list[int]:
+    boundaries = [int(b) for b in bucket_boundaries]
+    if not boundaries or boundaries[0] < 1 or any(b <= a for a, b in zip(boundaries, boundaries[1:])):
+        raise ValueError(
+            f"bucket_boundaries={bucket_boundaries!r}: use strictly increasing positive "
+            "lengths, 'auto', or None (no bucketing)."
+        )
+    return boundaries
+
+
+def _to_model_inputs(source: tf.Tensor, target_in: tf.Tensor, target_out: tf.Tensor):
+    """``(source, target_in, target_out)`` -> ``((source, target_in), target_out)`` for ``fit``."""
+    return (source, target_in), target_out
+
+
+def pad_batch_shapes(multiple: int, batch_size: int):
+    """A ``Dataset.map`` function for ``((source_ids, target_in), target_out)`` batches:
+    lengths padded up to a multiple of ``multiple`` and short batches up to
+    ``batch_size`` rows.
+
+    XLA (``jit_compile=True``) compiles once per input shape; bucketed batches have
+    hundreds of shapes, these a few dozen. Padding is masked: empty rows and padded
+    positions hold no target token and add nothing to the loss, which is normalised
+    by real target tokens.
+    """
+    import tensorflow as tf
+
+    if multiple < 1 or batch_size < 1:
+        raise ValueError(f"pad_batch_shapes({multiple}, {batch_size}): both must be positive.")
+
+    def up(ids):
+        length, rows = tf.shape(ids)[1], tf.shape(ids)[0]
+        return tf.pad(ids, [[0, tf.maximum(batch_size - rows, 0)], [0, (-length) % multiple]])
+
+    def pad(inputs, target_out):
+        source_ids, target_in = inputs
+        return (up(source_ids), up(target_in)), up(target_out)
+
+    return pad
+
+
+def _check_arguments(pairs: SentencePairs, batch_size: int, bucket_boundaries) -> None:
+    """The argument errors :func:`make_dataset` can name before encoding anything."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size={batch_size}: use a positive number of examples.")
+    if len(pairs) == 0:
+        raise ValueError(f"make_dataset got an empty corpus {pairs.name!r}: nothing to train on.")
+    if isinstance(bucket_boundaries, str) and bucket_boundaries != "auto":
+        raise ValueError(f"bucket_boundaries={bucket_boundaries!r}: use 'auto', a list of lengths, or None.")
+
+
+def _resolve_boundaries(
+    bucket_boundaries: Literal["auto"] | Sequence[int] | None, lengths: Sequence[int]
+) -> list[int] | None:
+    """``"auto"`` -> :func:`auto_bucket_boundaries` of ``lengths``; a list -> checked; ``None`` -> no bucketing."""
+    if bucket_boundaries == "auto":
+        return auto_bucket_boundaries(lengths)
+    if bucket_boundaries is not None:
+        return _check_boundaries(bucket_boundaries)
+    return None
+
+
+def _examples(chunks: tf.data.Dataset, *, cache: bool, shuffle: bool, buffer_size: int, seed: int) -> tf.data.Dataset:
+    """Ragged chunks -> single examples ``(source [src_len], target_in [tgt_len], target_out [tgt_len])``,
+    cached and shuffled (whole corpus, reshuffled each epoch) as asked."""
+    import tensorflow as tf
+
+    examples = chunks.unbatch().map(_as_tensors, num_parallel_calls=tf.data.AUTOTUNE)
+    if cache:  # per example, not per chunk: later epochs then skip unbatching (~10x faster)
+        examples = examples.cache()
+    if shuffle:
+        examples = examples.shuffle(buffer_size, seed=seed, reshuffle_each_iteration=True)
+    return examples
+
+
+def _batches(examples: tf.data.Dataset, batch_size: int, boundaries: list[int] | None) -> tf.data.Dataset:
+    """Examples -> 0-padded batches: one length bucket per batch (``boundaries``), or in order (``None``)."""
+    padded_shapes = ([None], [None], [None])
+    if boundaries is None:
+        return examples.padded_batch(batch_size, padded_shapes=padded_shapes)
+    return examples.bucket_by_sequence_length(
+        element_length_func=_example_length,
+        bucket_boundaries=boundaries,
+        bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
+        padded_shapes=padded_shapes,
+        pad_to_bucket_boundary=False,
+    )
+
+
+def make_dataset(
+    pairs: SentencePairs,
+    source_text: SupportsEncode,
+    target_text: SupportsEncode,
+    *,
+    batch_size: int = 64,
+    shuffle: bool = True,
+    seed: int = 0,
+    bucket_boundaries: Literal["auto"] | Sequence[int] | None = "auto",
+    max_length: int | None = None,
+    cache: bool = True,
+    pad_to_multiple: int | None = None,
+) -> tf.data.Dataset:
+    """A teacher-forcing ``tf.data`` pipeline for ``model.fit``.
+
+    Yields ``((source_ids, target_in), target_out)``, all int32, dense, 0-padded:
+
+    * ``source_ids``: ``[batch, src_len]``, ``source_text.encode(source)``.
+    * ``target_in``: ``[batch, tgt_len]``, each target's ids without its last
+      token (``[START] w1 ... wn``).
+    * ``target_out``: ``[batch, tgt_len]``, each target's ids without its first
+      token (``w1 ... wn [END]``).
+
+    Steps: tokenise in vectorised batches (``map`` with ``AUTOTUNE``, then
+    unbatch) -> drop pairs whose source encodes to nothing (and, with
+    ``max_length``, pairs whose source or encoded target, ``[START]``/``[END]``
+    included, is longer than ``max_length`` tokens; they are dropped, not
+    truncated) -> ``cache()`` -> shuffle (whole corpus, ``seed``, reshuffled each
+    epoch) -> batch -> ``prefetch(AUTOTUNE)``.
+
+    Batching uses length bucketing (``bucket_by_sequence_length`` keyed on
+    ``max(src_len, tgt_len)``, ``pad_to_bucket_boundary=False``): each batch holds
+    examples from one length range and is padded only to its own longest
+    example, so short sentences are not padded to the corpus' longest. Batches
+    can be smaller than ``batch_size`` at the end of each bucket, and with
+    shuffling the order of lengths is random per epoch.
+
+    Args:
+        pairs: the corpus (usually the training split).
+        source_text, target_text: adapted text processors; the target one must
+            add ``[START]``/``[END]`` (``add_start_end=True``).
+        batch_size: examples per batch.
+        shuffle: shuffle the examples each epoch (deterministic given ``seed``).
+        seed: shuffle seed.
+        bucket_boundaries: ``"auto"`` measures every example once (an extra,
+            vectorised encoding pass when this is called) and puts a boundary
+            every 4 tokens up to the 99th-percentile length (see
+            :func:`auto_bucket_boundaries`); a list of increasing lengths uses
+            those (bucket ``i`` holds keys in ``[b[i-1], b[i])``); ``None``
+            disables bucketing (plain ``padded_batch`` in corpus order).
+        max_length: drop (not truncate) pairs whose source, or target with
+            ``[START]``/``[END]``, has more ids; ``None`` keeps all. (A
+            ``TextProcessor(max_length=...)`` truncates instead, before this.)
+        cache: keep the tokenised examples in memory after the first pass
+            (later epochs skip tokenisation).
+        pad_to_multiple: pad every batch to ``batch_size`` rows and its lengths to
+            a multiple of this many tokens (:func:`pad_batch_shapes`), for XLA;
+            ``None`` (default) pads each batch only to its longest example.
+    """
+    import tensorflow as tf
+
+    _check_arguments(pairs, batch_size, bucket_boundaries)
+    chunks = _encode_chunks(pairs, source_text, target_text, max_length)
+    # One vectorised pass over the lengths: for "auto" boundaries, and to know the
+    # number of batches (Keras then shows a full progress bar from the first epoch
+    # and does not warn that the input "ran out of data").
+    lengths = _measure_lengths(chunks)
+    if not lengths:
+        raise ValueError(
+            f"No pairs of {pairs.name!r} are left after dropping empty sources"
+            f"{'' if max_length is None else f' and pairs longer than max_length={max_length}'}."
+        )
+    boundaries = _resolve_boundaries(bucket_boundaries, lengths)
+    examples = _examples(chunks, cache=cache, shuffle=shuffle, buffer_size=len(pairs), seed=seed)
+    batches = _batches(examples, batch_size, boundaries)
+    batches = batches.apply(tf.data.experimental.assert_cardinality(count_batches(lengths, batch_size, boundaries)))
+    batches = batches.map(_to_model_inputs, num_parallel_calls=tf.data.AUTOTUNE)
+    if pad_to_multiple is not None:
+        batches = batches.map(pad_batch_shapes(pad_to_multiple, batch_size), num_parallel_calls=tf.data.AUTOTUNE)
+    return batches.prefetch(tf.data.AUTOTUNE)
