@@ -8,12 +8,16 @@ interpolated linearly between points; the curve starts at (0 s, BLEU 0).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 #: Curves drawn, in this order, with these labels.
-CURVE_LABELS = {"tutorial": "tutorial (reference)", "feed": "ours, input feeding (default)",
-                "fast": "ours, fast mode", "transformer": "ours, Transformer"}
+CURVE_LABELS = {
+    "tutorial": "tutorial (reference)",
+    "feed": "ours, input feeding (default)",
+    "fast": "ours, fast mode",
+    "transformer": "ours, Transformer",
+}
 
 
 def time_to_reach(curve: Sequence[dict], bleu: float) -> float | None:
@@ -64,8 +68,14 @@ def write_plot(quality: dict, path: str | Path) -> Path | None:
         points = curves[family]
         minutes = [0.0] + [p["train_seconds"] / 60 for p in points]
         bleu = [0.0] + [p["bleu"] for p in points]
-        axes.plot(minutes, bleu, marker="o", markersize=3, label=CURVE_LABELS.get(family, family),
-                  linestyle="--" if family == "tutorial" else "-")
+        axes.plot(
+            minutes,
+            bleu,
+            marker="o",
+            markersize=3,
+            label=CURVE_LABELS.get(family, family),
+            linestyle="--" if family == "tutorial" else "-",
+        )
     reached = time_to_quality(quality)
     if reached:
         axes.axhline(reached["reference_bleu"], color="grey", linewidth=0.8, linestyle=":")

@@ -141,7 +141,7 @@ class OurSizes:
         return self.value_dim
 
     @classmethod
-    def of(cls, model) -> "OurSizes":
+    def of(cls, model) -> OurSizes:
         return cls(
             embedding_dim=model.embedding_dim,
             encoder_units=model.encoder_units,
@@ -155,7 +155,13 @@ class OurSizes:
 
 def our_forward_macs(sizes: OurSizes, batch: int, src_len: int, tgt_len: int) -> int:
     """Multiply-adds of one teacher-forced forward pass of our model (see the module docstring)."""
-    E, Ue, V, U, A = sizes.embedding_dim, sizes.encoder_units, sizes.value_dim, sizes.decoder_units, sizes.attention_units
+    E, Ue, V, U, A = (
+        sizes.embedding_dim,
+        sizes.encoder_units,
+        sizes.value_dim,
+        sizes.decoder_units,
+        sizes.attention_units,
+    )
     D = 2 if sizes.bidirectional else 1
     B, S, T = batch, src_len, tgt_len
     macs = B * S * D * 3 * Ue * (E + Ue)  # encoder GRU
@@ -191,9 +197,13 @@ class TransformerSizes:
     target_vocabulary: int
 
     @classmethod
-    def of(cls, model) -> "TransformerSizes":
-        return cls(num_layers=model.num_layers, model_dim=model.model_dim, ff_dim=model.ff_dim,
-                   target_vocabulary=model.target_text.vocabulary_size)
+    def of(cls, model) -> TransformerSizes:
+        return cls(
+            num_layers=model.num_layers,
+            model_dim=model.model_dim,
+            ff_dim=model.ff_dim,
+            target_vocabulary=model.target_text.vocabulary_size,
+        )
 
 
 def transformer_forward_macs(sizes: TransformerSizes, batch: int, src_len: int, tgt_len: int) -> int:
@@ -212,7 +222,7 @@ def transformer_forward_macs(sizes: TransformerSizes, batch: int, src_len: int, 
     return int(B * (L * (encoder + decoder) + T * d * sizes.target_vocabulary))
 
 
-def sizes_of(model) -> "OurSizes | TransformerSizes":
+def sizes_of(model) -> OurSizes | TransformerSizes:
     """The sizes :func:`forward_macs` needs, for either architecture of :class:`seq2seq_keras.Seq2Seq`."""
     if getattr(model, "architecture", "rnn") == "transformer":
         return TransformerSizes.of(model)

@@ -11,11 +11,12 @@ with the decoding options the export recorded).
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 
-def check_parity(savedmodel: str, model, sentences: Sequence[str], *, singles: int = 8,
-                 signatures: Sequence[str] | None = None) -> dict:
+def check_parity(
+    savedmodel: str, model, sentences: Sequence[str], *, singles: int = 8, signatures: Sequence[str] | None = None
+) -> dict:
     """Compare every translating signature of ``savedmodel`` with ``model.translate``.
 
     Args:
@@ -35,8 +36,21 @@ def check_parity(savedmodel: str, model, sentences: Sequence[str], *, singles: i
 
     with ServingSession(savedmodel, op_libraries=tf_text_op_libraries()) as session:
         chosen = [s for s in session.signatures if signatures is None or s in signatures]
-        results = signature_parity(lambda signature, texts: session.run(signature, {"text": np.array(texts, dtype=object)}),
-                                   chosen, model, export_settings(savedmodel), list(sentences), singles=singles)
-    return {signature: {"sentences": r.sentences, "max_attention_difference": r.max_attention,
-                        "compared": r.compared, "line": r.line(), "problems": r.problems}
-            for signature, r in results.items()}
+        results = signature_parity(
+            lambda signature, texts: session.run(signature, {"text": np.array(texts, dtype=object)}),
+            chosen,
+            model,
+            export_settings(savedmodel),
+            list(sentences),
+            singles=singles,
+        )
+    return {
+        signature: {
+            "sentences": r.sentences,
+            "max_attention_difference": r.max_attention,
+            "compared": r.compared,
+            "line": r.line(),
+            "problems": r.problems,
+        }
+        for signature, r in results.items()
+    }

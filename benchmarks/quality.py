@@ -19,8 +19,8 @@ clock and after its peak-RSS reading keeps both figures what they were without i
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import keras
 import numpy as np
@@ -29,7 +29,6 @@ import tensorflow as tf
 from . import tutorial_reference
 from .measure import peak_rss_mb
 from .training_speed import ModelSize, Variant, build_our_model, our_dataset, our_text_processors
-
 
 #: When the quality curve takes a weights snapshot, as fractions of the training budget.
 CURVE_FRACTIONS = (1 / 30, 1 / 15, 1 / 10, 2 / 15, 1 / 5, 4 / 15, 1 / 3, 2 / 5, 1 / 2, 2 / 3, 5 / 6)
@@ -46,8 +45,14 @@ class TimeBudget(keras.callbacks.Callback):
     ``snapshots`` lists ``{"index", "train_seconds", "steps"}`` for each one taken.
     """
 
-    def __init__(self, seconds: float, report_every_s: float = 60.0, label: str = "",
-                 snapshot=None, snapshot_at: Sequence[float] = ()):
+    def __init__(
+        self,
+        seconds: float,
+        report_every_s: float = 60.0,
+        label: str = "",
+        snapshot=None,
+        snapshot_at: Sequence[float] = (),
+    ):
         super().__init__()
         self.seconds = float(seconds)
         self.report_every_s = report_every_s
@@ -70,8 +75,11 @@ class TimeBudget(keras.callbacks.Callback):
         now = time.perf_counter()
         elapsed = self.elapsed
         if now - self.last_report >= self.report_every_s:
-            print(f"  [{self.label}] {elapsed:.0f}/{self.seconds:.0f} s, {self.steps} steps, "
-                  f"epoch {self.epochs_done + 1}, loss {self.loss:.3f}", flush=True)
+            print(
+                f"  [{self.label}] {elapsed:.0f}/{self.seconds:.0f} s, {self.steps} steps, "
+                f"epoch {self.epochs_done + 1}, loss {self.loss:.3f}",
+                flush=True,
+            )
             self.last_report = now
         if elapsed >= self.seconds:
             self.model.stop_training = True
@@ -113,8 +121,12 @@ def corpus_scores(hypotheses: Sequence[str], references: Sequence[str]) -> dict:
     bleu, chrf = BLEU(lowercase=True), CHRF(lowercase=True)
     b = bleu.corpus_score(list(hypotheses), [list(references)])
     c = chrf.corpus_score(list(hypotheses), [list(references)])
-    return {"bleu": float(b.score), "chrf": float(c.score),
-            "bleu_signature": str(bleu.get_signature()), "chrf_signature": str(chrf.get_signature())}
+    return {
+        "bleu": float(b.score),
+        "chrf": float(c.score),
+        "bleu_signature": str(bleu.get_signature()),
+        "chrf_signature": str(chrf.get_signature()),
+    }
 
 
 def _decode(values) -> list[str]:
@@ -147,12 +159,21 @@ def train_and_evaluate(
     snapshots = workdir / f"curve-{family}"
     if curve:
         snapshots.mkdir(parents=True, exist_ok=True)
-    budget = TimeBudget(budget_s, label=family, snapshot_at=[f * budget_s for f in CURVE_FRACTIONS] if curve else (),
-                        snapshot=(lambda i: save_weights(model, snapshots / f"{i}.npz")) if curve else None)
+    budget = TimeBudget(
+        budget_s,
+        label=family,
+        snapshot_at=[f * budget_s for f in CURVE_FRACTIONS] if curve else (),
+        snapshot=(lambda i: save_weights(model, snapshots / f"{i}.npz")) if curve else None,
+    )
     if family == "tutorial":
-        model = tutorial_reference.build(data.train.source, data.train.target, embedding_dim=size.embedding_dim,
-                                         units=size.units, max_vocab_size=size.vocabulary,
-                                         learning_rate=size.learning_rate)
+        model = tutorial_reference.build(
+            data.train.source,
+            data.train.target,
+            embedding_dim=size.embedding_dim,
+            units=size.units,
+            max_vocab_size=size.vocabulary,
+            learning_rate=size.learning_rate,
+        )
         dataset = tutorial_reference.make_dataset(data.train.source, data.train.target, size.batch_size, seed=seed)
     else:
         source_text, target_text = our_text_processors(data.train, size.vocabulary)
@@ -170,15 +191,18 @@ def train_and_evaluate(
         "train_peak_rss_mb": peak_rss_mb(),
         "test_sentences": len(test),
     }
-    print(f"  [{family}] trained {budget.steps} steps ({budget.epochs_done} full epochs) in {trained_s:.0f} s; "
-          f"peak RSS {result['train_peak_rss_mb']:.0f} MiB; translating {len(test)} test sentences", flush=True)
+    print(
+        f"  [{family}] trained {budget.steps} steps ({budget.epochs_done} full epochs) in {trained_s:.0f} s; "
+        f"peak RSS {result['train_peak_rss_mb']:.0f} MiB; translating {len(test)} test sentences",
+        flush=True,
+    )
     start = time.perf_counter()
     if family == "tutorial":
         path = workdir / "tutorial_savedmodel"
         translator = tutorial_reference.export(model, str(path))
         hypotheses = []
         for i in range(0, len(test), 64):
-            out = translator.tf_translate(tf.constant(list(test.source[i:i + 64])))
+            out = translator.tf_translate(tf.constant(list(test.source[i : i + 64])))
             hypotheses.extend(_decode(out["text"].numpy()))
         result.update(savedmodel=str(path), kind="tutorial")
     else:
@@ -186,8 +210,15 @@ def train_and_evaluate(
         from seq2seq_keras.serving.export import ExportSettings, export_model
 
         hypotheses = [t.text for t in translate(model, list(test.source))]
-        path = export_model(model, f"bench_{family}", workdir, version=1,
-                            settings=ExportSettings(beam_width=beam_width), warmup_texts=[], write_config=False)
+        path = export_model(
+            model,
+            f"bench_{family}",
+            workdir,
+            version=1,
+            settings=ExportSettings(beam_width=beam_width),
+            warmup_texts=[],
+            write_config=False,
+        )
         result.update(savedmodel=str(path), kind="seq2seq_keras")
     result["translate_seconds"] = time.perf_counter() - start
     if family != "tutorial":
@@ -233,13 +264,16 @@ def quality_curve(family: str, model, snapshots: list[dict], folder: Path, valid
     Leaves ``model`` holding the last snapshot's weights (the end of the budget).
     """
     if family == "tutorial":
-        translator = tutorial_reference.Translator(model.encoder, model.decoder, model.input_text_processor,
-                                                   model.output_text_processor)
+        translator = tutorial_reference.Translator(
+            model.encoder, model.decoder, model.input_text_processor, model.output_text_processor
+        )
 
         def hypotheses() -> list[str]:
             out = []
             for i in range(0, len(validation), 64):
-                out.extend(_decode(translator.tf_translate(tf.constant(list(validation.source[i:i + 64])))["text"].numpy()))
+                out.extend(
+                    _decode(translator.tf_translate(tf.constant(list(validation.source[i : i + 64])))["text"].numpy())
+                )
             return out
     else:
         from seq2seq_keras.decoding.pipeline import translate
@@ -252,10 +286,18 @@ def quality_curve(family: str, model, snapshots: list[dict], folder: Path, valid
         path = folder / f"{snapshot['index']}.npz"
         load_weights(model, path)
         scores = corpus_scores(hypotheses(), validation.target)
-        points.append({"train_seconds": snapshot["train_seconds"], "steps": snapshot["steps"],
-                       "bleu": scores["bleu"], "chrf": scores["chrf"]})
+        points.append(
+            {
+                "train_seconds": snapshot["train_seconds"],
+                "steps": snapshot["steps"],
+                "bleu": scores["bleu"],
+                "chrf": scores["chrf"],
+            }
+        )
         path.unlink()
-        print(f"  [{family}] curve: {snapshot['train_seconds']:.0f} s, {snapshot['steps']} steps: "
-              f"validation BLEU {scores['bleu']:.1f}", flush=True)
+        print(
+            f"  [{family}] curve: {snapshot['train_seconds']:.0f} s, {snapshot['steps']} steps: "
+            f"validation BLEU {scores['bleu']:.1f}",
+            flush=True,
+        )
     return points
-

@@ -35,15 +35,16 @@ def tutorial_translator(savedmodel: str, batch_size: int = 64):
     def run(texts):
         out = []
         for i in range(0, len(texts), batch_size):
-            result = fn(tf.constant(list(texts[i:i + batch_size])))
+            result = fn(tf.constant(list(texts[i : i + batch_size])))
             out.extend(v.decode("utf-8", errors="replace") for v in result["text"].numpy())
         return out
 
     return run
 
 
-def robustness(models: dict, data, *, seed: int = 0, swapped: int = 300, longest: int = 150,
-               concatenations: int = 150) -> dict:
+def robustness(
+    models: dict, data, *, seed: int = 0, swapped: int = 300, longest: int = 150, concatenations: int = 150
+) -> dict:
     """Score every model of the quality part on the robustness set of ``data`` (a BenchData).
 
     ``models``: family -> {"savedmodel", "kind", optional "keras_model"}. Returns
@@ -51,8 +52,9 @@ def robustness(models: dict, data, *, seed: int = 0, swapped: int = 300, longest
     """
     from seq2seq_keras.training import load_model
 
-    rset = build_robustness_set(data.train, data.test, seed=seed, swapped=swapped, longest=longest,
-                                concatenations=concatenations)
+    rset = build_robustness_set(
+        data.train, data.test, seed=seed, swapped=swapped, longest=longest, concatenations=concatenations
+    )
     rows = {}
     start = time.perf_counter()
     for family, spec in models.items():
@@ -70,6 +72,9 @@ def robustness(models: dict, data, *, seed: int = 0, swapped: int = 300, longest
             label = f"ours ({family}), {suffix}"
             print(f"  [robustness] {label}", flush=True)
             rows[label] = evaluate_robustness(model_translator(model, **options), rset)
-    kinds = {"swapped": len(rset.swapped), "longest": sum(r["kind"] == "longest" for r in rset.long),
-             "concatenation": sum(r["kind"] == "concatenation" for r in rset.long)}
+    kinds = {
+        "swapped": len(rset.swapped),
+        "longest": sum(r["kind"] == "longest" for r in rset.long),
+        "concatenation": sum(r["kind"] == "concatenation" for r in rset.long),
+    }
     return {"set": kinds, "rows": rows, "seconds": time.perf_counter() - start}

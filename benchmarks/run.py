@@ -50,36 +50,112 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m benchmarks.run",
         description="Benchmark seq2seq_keras against an in-run re-implementation of TensorFlow's NMT-with-attention "
-                    "tutorial: training speed lever by lever, BLEU/chrF after a wall-clock budget, SavedModel serving "
-                    "latency and throughput, peak memory. Prints a table and rewrites BENCHMARKS.md.",
+        "tutorial: training speed lever by lever, BLEU/chrF after a wall-clock budget, SavedModel serving "
+        "latency and throughput, peak memory. Prints a table and rewrites BENCHMARKS.md.",
     )
-    p.add_argument("--data", default="spa-eng", help="corpus (default: %(default)s, from ../shared/data; falls back to builtin-ko-en with a notice)")
+    p.add_argument(
+        "--data",
+        default="spa-eng",
+        help="corpus (default: %(default)s, from ../shared/data; falls back to builtin-ko-en with a notice)",
+    )
     p.add_argument("--limit", type=int, default=None, help="use only the first N pairs of the corpus")
-    p.add_argument("--budget-minutes", type=float, default=None, help="wall-clock training budget per model for the quality part (default 15, --quick 1)")
-    p.add_argument("--quick", action="store_true", help="a few minutes: fewer speed rows, short windows, 1-minute budgets, 500 test sentences, no thread rows")
-    p.add_argument("--parts", default=None, help=f"comma-separated subset of {','.join(PARTS)} (default: all; --quick: all but threads)")
+    p.add_argument(
+        "--budget-minutes",
+        type=float,
+        default=None,
+        help="wall-clock training budget per model for the quality part (default 15, --quick 1)",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="a few minutes: fewer speed rows, short windows, 1-minute budgets, 500 test sentences, no thread rows",
+    )
+    p.add_argument(
+        "--parts",
+        default=None,
+        help=f"comma-separated subset of {','.join(PARTS)} (default: all; --quick: all but threads)",
+    )
     p.add_argument("--embedding-dim", type=int, default=128)
     p.add_argument("--encoder-units", type=int, default=256, help="the tutorial's GRU width (default: %(default)s)")
-    p.add_argument("--encoder-units", type=int, default=None, help="our encoder units per direction (default: units/2, so that our encoder output and decoder are --units wide like the tutorial's)")
+    p.add_argument(
+        "--encoder-units",
+        type=int,
+        default=None,
+        help="our encoder units per direction (default: units/2, so that our encoder output and decoder are --units wide like the tutorial's)",
+    )
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--vocabulary", type=int, default=5000, help="vocabulary cap per language, for every model (default: %(default)s, the tutorial's)")
+    p.add_argument(
+        "--vocabulary",
+        type=int,
+        default=5000,
+        help="vocabulary cap per language, for every model (default: %(default)s, the tutorial's)",
+    )
     p.add_argument("--learning-rate", type=float, default=1e-3)
-    p.add_argument("--num-layers", type=int, default=2, help="the Transformer row: encoder and decoder layers, each (default: %(default)s)")
-    p.add_argument("--num-heads", type=int, default=4, help="the Transformer row: attention heads (default: %(default)s)")
-    p.add_argument("--model-dim", type=int, default=192, help="the Transformer row: width (default: %(default)s, about the GRU default's parameters)")
-    p.add_argument("--ff-dim", type=int, default=768, help="the Transformer row: feed-forward width (default: %(default)s)")
-    p.add_argument("--mixed-precision", choices=("auto", "on", "off"), default="auto", help="add mixed_bfloat16 rows (auto: when the CPU has AMX/AVX512-BF16)")
+    p.add_argument(
+        "--num-layers",
+        type=int,
+        default=2,
+        help="the Transformer row: encoder and decoder layers, each (default: %(default)s)",
+    )
+    p.add_argument(
+        "--num-heads", type=int, default=4, help="the Transformer row: attention heads (default: %(default)s)"
+    )
+    p.add_argument(
+        "--model-dim",
+        type=int,
+        default=192,
+        help="the Transformer row: width (default: %(default)s, about the GRU default's parameters)",
+    )
+    p.add_argument(
+        "--ff-dim", type=int, default=768, help="the Transformer row: feed-forward width (default: %(default)s)"
+    )
+    p.add_argument(
+        "--mixed-precision",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="add mixed_bfloat16 rows (auto: when the CPU has AMX/AVX512-BF16)",
+    )
+    p.add_argument(
+        "--speed-xla",
+        choices=("on", "off"),
+        default="on",
+        help="the XLA rows of the training-speed table (off: a shorter table without XLA compiles; the quality runs still train with what auto picks)",
+    )
     p.add_argument("--steps", type=int, default=None, help="training steps per timed window (default 10, --quick 5)")
-    p.add_argument("--repeats", type=int, default=None, help="timed windows per row, after warm-up (default 5, --quick 3)")
+    p.add_argument(
+        "--repeats", type=int, default=None, help="timed windows per row, after warm-up (default 5, --quick 3)"
+    )
     p.add_argument("--warmup", type=int, default=None, help="warm-up steps per row before timing (default 5)")
-    p.add_argument("--xla-warmup", type=int, default=40, help="warm-up steps of XLA rows: one compilation per new batch shape (default: %(default)s)")
-    p.add_argument("--eval-limit", type=int, default=None, help="score only the first N test sentences (default: all; --quick 500)")
-    p.add_argument("--serving-sentences", type=int, default=None, help="single-sentence calls per SavedModel (default 200, --quick 40)")
-    p.add_argument("--serving-xla", default=None, help=f"which of our models the serving part also exports with XLA for its *_xla rows (XLA compilation per input shape is the slowest part of serving): comma-separated subset of {','.join(OUR_FAMILIES)}, or none (default: all)")
-    p.add_argument("--output", default=str(REPO_ROOT / "BENCHMARKS.md"), help="report to rewrite (default: BENCHMARKS.md)")
+    p.add_argument(
+        "--xla-warmup",
+        type=int,
+        default=40,
+        help="warm-up steps of XLA rows: one compilation per new batch shape (default: %(default)s)",
+    )
+    p.add_argument(
+        "--eval-limit", type=int, default=None, help="score only the first N test sentences (default: all; --quick 500)"
+    )
+    p.add_argument(
+        "--serving-sentences",
+        type=int,
+        default=None,
+        help="single-sentence calls per SavedModel (default 200, --quick 40)",
+    )
+    p.add_argument(
+        "--serving-xla",
+        default=None,
+        help=f"which of our models the serving part also exports with XLA for its *_xla rows (XLA compilation per input shape is the slowest part of serving): comma-separated subset of {','.join(OUR_FAMILIES)}, or none (default: all)",
+    )
+    p.add_argument(
+        "--output", default=str(REPO_ROOT / "BENCHMARKS.md"), help="report to rewrite (default: BENCHMARKS.md)"
+    )
     p.add_argument("--no-write", action="store_true", help="print the report, do not rewrite --output")
     p.add_argument("--json", default=None, help="also write the raw results to this JSON file")
-    p.add_argument("--workdir", default=None, help="folder for SavedModels and child results (default: a temporary folder, removed at the end)")
+    p.add_argument(
+        "--workdir",
+        default=None,
+        help="folder for SavedModels and child results (default: a temporary folder, removed at the end)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--note", default=None, help="a remark printed at the top of the report (e.g. why a run is partial)")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
@@ -97,6 +173,7 @@ class Settings:
     parts: tuple[str, ...]
     size: dict
     bfloat16: bool | None  # None: decide from the CPU
+    speed_xla: bool
     steps: int
     repeats: int
     warmup: int
@@ -109,16 +186,24 @@ class Settings:
 
 def settings_from_args(args) -> Settings:
     quick = args.quick
-    parts = tuple(p.strip() for p in args.parts.split(",")) if args.parts else (
-        tuple(p for p in PARTS if p != "threads") if quick else PARTS)
+    parts = (
+        tuple(p.strip() for p in args.parts.split(","))
+        if args.parts
+        else (tuple(p for p in PARTS if p != "threads") if quick else PARTS)
+    )
     unknown = set(parts) - set(PARTS)
     if unknown:
         raise SystemExit(f"--parts: unknown part(s) {sorted(unknown)}; choose from {', '.join(PARTS)}.")
-    serving_xla = OUR_FAMILIES if args.serving_xla is None else tuple(
-        f.strip() for f in args.serving_xla.split(",") if f.strip() and f.strip() != "none")
+    serving_xla = (
+        OUR_FAMILIES
+        if args.serving_xla is None
+        else tuple(f.strip() for f in args.serving_xla.split(",") if f.strip() and f.strip() != "none")
+    )
     unknown = set(serving_xla) - set(OUR_FAMILIES)
     if unknown:
-        raise SystemExit(f"--serving-xla: unknown model(s) {sorted(unknown)}; choose from {', '.join(OUR_FAMILIES)} or none.")
+        raise SystemExit(
+            f"--serving-xla: unknown model(s) {sorted(unknown)}; choose from {', '.join(OUR_FAMILIES)} or none."
+        )
     budget = args.budget_minutes if args.budget_minutes is not None else (1.0 if quick else 15.0)
     if budget <= 0:
         raise SystemExit(f"--budget-minutes must be positive, got {budget}.")
@@ -128,10 +213,20 @@ def settings_from_args(args) -> Settings:
         budget_s=60.0 * budget,
         quick=quick,
         parts=parts,
-        size=dict(embedding_dim=args.embedding_dim, units=args.units, encoder_units=args.encoder_units,
-                  batch_size=args.batch_size, vocabulary=args.vocabulary, learning_rate=args.learning_rate,
-                  num_layers=args.num_layers, num_heads=args.num_heads, model_dim=args.model_dim, ff_dim=args.ff_dim),
+        size=dict(
+            embedding_dim=args.embedding_dim,
+            units=args.units,
+            encoder_units=args.encoder_units,
+            batch_size=args.batch_size,
+            vocabulary=args.vocabulary,
+            learning_rate=args.learning_rate,
+            num_layers=args.num_layers,
+            num_heads=args.num_heads,
+            model_dim=args.model_dim,
+            ff_dim=args.ff_dim,
+        ),
         bfloat16={"auto": None, "on": True, "off": False}[args.mixed_precision],
+        speed_xla=args.speed_xla == "on",
         steps=args.steps or (5 if quick else 10),
         repeats=args.repeats or (3 if quick else 5),
         warmup=args.warmup or 5,
@@ -169,18 +264,36 @@ def child_speed(settings: Settings, spec: dict) -> dict:
     from .training_speed import ladder, measure_speed
 
     data = load_bench_data(settings.data, settings.limit)
-    result = {"machine": machine_description(), "data": data.name, "notice": data.notice,
-              "train_pairs": len(data.train), "test_pairs": len(data.test)}
+    result = {
+        "machine": machine_description(),
+        "data": data.name,
+        "notice": data.notice,
+        "train_pairs": len(data.train),
+        "test_pairs": len(data.test),
+    }
     result["peak_flops_float32"] = matmul_flops_per_second(2048, "float32")
     if cpu_has_bfloat16_matmul():
         result["peak_flops_bfloat16"] = matmul_flops_per_second(2048, "bfloat16")
     if threads:  # the reference and both float32 defaults
         variants = [v for v in ladder(quick=True, bfloat16=False, xla=False) if v.family != "transformer"]
     else:
-        variants = ladder(quick=settings.quick, bfloat16=_bfloat16(settings))
-    rows = measure_speed(variants, data, _model_size(settings), steps=settings.steps, repeats=settings.repeats,
-                         warmup=settings.warmup, xla_warmup=settings.xla_warmup, peak_flops=result["peak_flops_float32"], seed=settings.seed,
-                         progress=lambda m: print(f"[speed{' ' + str(threads) if threads else ''}] {m}", flush=True))
+        variants = [
+            v
+            for v in ladder(quick=settings.quick, bfloat16=_bfloat16(settings))
+            if settings.speed_xla or not v.jit_compile
+        ]
+    rows = measure_speed(
+        variants,
+        data,
+        _model_size(settings),
+        steps=settings.steps,
+        repeats=settings.repeats,
+        warmup=settings.warmup,
+        xla_warmup=settings.xla_warmup,
+        peak_flops=result["peak_flops_float32"],
+        seed=settings.seed,
+        progress=lambda m: print(f"[speed{' ' + str(threads) if threads else ''}] {m}", flush=True),
+    )
     result["rows"] = [r.to_dict() for r in rows]
     # The matmul once more after the step loops: the machine drifts (other processes, clocks);
     # efficiencies use the better of the two medians, i.e. the machine's demonstrated peak.
@@ -203,8 +316,16 @@ def child_quality(settings: Settings, spec: dict) -> dict:
     else:  # what the package's "auto" options choose on this machine for a run of the budget's length
         variant, options = default_variant(spec["family"], spec["planned_steps"])
         print(f"  [{spec['family']}] {options.describe()}", flush=True)
-    result = train_and_evaluate(spec["family"], variant, data, _model_size(settings), settings.budget_s,
-                                spec["workdir"], eval_limit=settings.eval_limit, seed=settings.seed)
+    result = train_and_evaluate(
+        spec["family"],
+        variant,
+        data,
+        _model_size(settings),
+        settings.budget_s,
+        spec["workdir"],
+        eval_limit=settings.eval_limit,
+        seed=settings.seed,
+    )
     result["planned_steps"] = spec.get("planned_steps")
     result["options"] = options.describe() if options else None
     return result
@@ -221,8 +342,12 @@ def child_serving(settings: Settings, spec: dict) -> dict:
 
     compile_log_environment()  # before TensorFlow starts: XLA compilations are counted from its log
 
-    return serving_speed(spec["models"], _test_sentences(settings), single=settings.serving_sentences,
-                         batches=max(3, settings.serving_sentences // 20))
+    return serving_speed(
+        spec["models"],
+        _test_sentences(settings),
+        single=settings.serving_sentences,
+        batches=max(3, settings.serving_sentences // 20),
+    )
 
 
 def child_serving_rss(settings: Settings, spec: dict) -> dict:
@@ -274,9 +399,16 @@ def child_robustness(settings: Settings, spec: dict) -> dict:
     return robustness(spec["models"], data, seed=settings.seed, **sizes)
 
 
-CHILDREN = {"speed": child_speed, "quality": child_quality, "serving": child_serving, "serving-rss": child_serving_rss,
-            "serving-export": child_serving_export, "parity": child_parity, "serving-breakdown": child_serving_breakdown,
-            "robustness": child_robustness}
+CHILDREN = {
+    "speed": child_speed,
+    "quality": child_quality,
+    "serving": child_serving,
+    "serving-rss": child_serving_rss,
+    "serving-export": child_serving_export,
+    "parity": child_parity,
+    "serving-breakdown": child_serving_breakdown,
+    "robustness": child_robustness,
+}
 
 
 def run_child(kind: str, argv: list[str], spec: dict, workdir: Path, label: str) -> dict | None:
@@ -284,8 +416,18 @@ def run_child(kind: str, argv: list[str], spec: dict, workdir: Path, label: str)
     spec_path = workdir / f"{label}.spec.json"
     out_path = workdir / f"{label}.result.json"
     spec_path.write_text(json.dumps(spec))
-    command = [sys.executable, "-m", "benchmarks.run", *argv, "--child", kind,
-               "--child-spec", str(spec_path), "--child-out", str(out_path)]
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks.run",
+        *argv,
+        "--child",
+        kind,
+        "--child-spec",
+        str(spec_path),
+        "--child-out",
+        str(out_path),
+    ]
     print(f"== {label}", flush=True)
     start = time.perf_counter()
     completed = subprocess.run(command, cwd=REPO_ROOT)
@@ -317,9 +459,12 @@ def _parent_argv(argv: list[str]) -> list[str]:
 # =========================================================================== orchestration
 def run_all(settings: Settings, argv: list[str], workdir: Path) -> dict:
     child_argv = _parent_argv(argv)
-    results: dict = {"settings": dataclasses.asdict(settings), "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-                     "allocator": "TF_ONEDNN_USE_SYSTEM_ALLOCATOR=" + os.environ.get(
-                         "TF_ONEDNN_USE_SYSTEM_ALLOCATOR", "(unset: TensorFlow's oneDNN pool)")}
+    results: dict = {
+        "settings": dataclasses.asdict(settings),
+        "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "allocator": "TF_ONEDNN_USE_SYSTEM_ALLOCATOR="
+        + os.environ.get("TF_ONEDNN_USE_SYSTEM_ALLOCATOR", "(unset: TensorFlow's oneDNN pool)"),
+    }
     speed = None
     if "speed" in settings.parts:
         speed = run_child("speed", child_argv, {}, workdir, "speed")
@@ -346,12 +491,18 @@ def run_all(settings: Settings, argv: list[str], workdir: Path) -> dict:
             print("== serving skipped: it measures the SavedModels the quality part exports (add 'quality' to --parts)")
         else:
             from .serving import rss_specs  # ours also exported with xla=True (serving.py), its *_xla rows
-            served = run_child("serving-export", child_argv, {"models": models, "workdir": str(workdir)}, workdir,
-                               "serving-export") or models
+
+            served = (
+                run_child(
+                    "serving-export", child_argv, {"models": models, "workdir": str(workdir)}, workdir, "serving-export"
+                )
+                or models
+            )
             results["parity"] = run_child("parity", child_argv, {"models": served}, workdir, "parity")
             results["serving"] = run_child("serving", child_argv, {"models": served}, workdir, "serving")
-            results["serving_breakdown"] = run_child("serving-breakdown", child_argv, {"models": served}, workdir,
-                                                     "serving-breakdown")
+            results["serving_breakdown"] = run_child(
+                "serving-breakdown", child_argv, {"models": served}, workdir, "serving-breakdown"
+            )
             results["serving_rss"], results["serving_rss_details"] = {}, {}
             for name, spec in rss_specs(served).items():
                 r = run_child("serving-rss", child_argv, spec, workdir, f"serving-rss-{name}")

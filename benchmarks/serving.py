@@ -35,9 +35,9 @@ import os
 import re
 import sys
 import tempfile
+from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Sequence
 
 from .measure import peak_rss_mb
 
@@ -101,9 +101,16 @@ def export_for_serving(models: dict[str, dict], workdir: str, families=None) -> 
         if families is not None and name not in families:
             continue
         try:
-            path = export_model(load_model(spec["keras_model"]), f"bench_{name}_xla", workdir, version=1,
-                                settings=_export_settings(spec["savedmodel"]), warmup_texts=[],
-                                write_config=False, xla=True)
+            path = export_model(
+                load_model(spec["keras_model"]),
+                f"bench_{name}_xla",
+                workdir,
+                version=1,
+                settings=_export_settings(spec["savedmodel"]),
+                warmup_texts=[],
+                write_config=False,
+                xla=True,
+            )
         except Exception as error:  # the plain rows stand without it
             print(f"  [{name}] no XLA export: {type(error).__name__}: {error}", flush=True)
             continue
@@ -157,7 +164,7 @@ def _compile_log(enabled: bool):
         current = ("load", None)
         for line in log.read().splitlines():
             if line.startswith(_MARK):
-                current = ast.literal_eval(line[len(_MARK):].decode())
+                current = ast.literal_eval(line[len(_MARK) :].decode())
             elif _COMPILE_LINE.search(line):
                 counts[current] = counts.get(current, 0) + 1
             elif not re.match(rb"^I\d{4} ", line):
@@ -203,8 +210,7 @@ def serving_speed(
                         labels[(name, signature, loader)] = label
         beams = {key for key in functions if key[1] == "beam_search"}
         compiled = {key for key in functions if key[1].endswith("_xla")}
-        plan = timing_plan(functions, sentences, single=single, batches=batches, batch_size=batch_size,
-                           warmup=warmup)
+        plan = timing_plan(functions, sentences, single=single, batches=batches, batch_size=batch_size, warmup=warmup)
         plan = bench_plan(plan, single_only=beams, every={key: 4 for key in beams}, warm_every_input=compiled)
         figures = time_plan(functions, _marked(plan, mark) if xla else plan)
     results: dict[str, dict] = {}
@@ -212,8 +218,13 @@ def serving_speed(
         if (name, signature, loader) in compiled:
             # Every XLA SavedModel compiles at least once per loader: no line at all means no log (None).
             logged = any(k[1][0] == name and k[1][2] == loader for k in counts if isinstance(k[1], tuple))
-            f = dict(f, **{f"xla_compilations_{phase}": counts.get((phase, (name, signature, loader)), 0) if logged
-                           else None for phase in ("warmup", "timed")})
+            f = dict(
+                f,
+                **{
+                    f"xla_compilations_{phase}": counts.get((phase, (name, signature, loader)), 0) if logged else None
+                    for phase in ("warmup", "timed")
+                },
+            )
         entry = results.setdefault(report_name(name), {}).setdefault(signature, {})
         if loader == "session":
             entry.update(label=labels[(name, signature, loader)], **f)
@@ -268,12 +279,20 @@ def _marked(plan, mark):
 def rss_specs(models: dict[str, dict]) -> dict[str, dict]:
     """One fresh-process RSS measurement per model and signature kind: ``{label: spec}`` for
     :func:`serving_rss` (the plain comparison signature of every model, the XLA one of XLA exports)."""
-    return {name: {"savedmodel": spec["savedmodel"], "kind": spec["kind"], "signature": SIGNATURES[spec["kind"]][0][0]}
-            for name, spec in models.items()}
+    return {
+        name: {"savedmodel": spec["savedmodel"], "kind": spec["kind"], "signature": SIGNATURES[spec["kind"]][0][0]}
+        for name, spec in models.items()
+    }
 
 
-def serving_rss(savedmodel: str, kind: str, sentences: Sequence[str], batch_size: int = 64, single: int = 50,
-                signature: str | None = None) -> dict:
+def serving_rss(
+    savedmodel: str,
+    kind: str,
+    sentences: Sequence[str],
+    batch_size: int = 64,
+    single: int = 50,
+    signature: str | None = None,
+) -> dict:
     """Peak RSS (MiB) of a process that loads one SavedModel (TF Serving's loader) and serves
     ``single`` sentences one by one and 10 batches of ``batch_size`` through ``signature``
     (default: the kind's comparison signature): ``getrusage`` peak after the load and after the calls."""
@@ -284,5 +303,5 @@ def serving_rss(savedmodel: str, kind: str, sentences: Sequence[str], batch_size
     for s in sentences[:single]:
         call([s])
     for i in range(0, min(len(sentences), 10 * batch_size), batch_size):
-        call(sentences[i:i + batch_size])
+        call(sentences[i : i + batch_size])
     return {"serving_peak_rss_mb": peak_rss_mb(), "after_load_rss_mb": after_load, "signature": signature}

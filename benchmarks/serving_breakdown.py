@@ -33,9 +33,10 @@ from __future__ import annotations
 import ctypes
 import statistics
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from seq2seq_keras.serving.tf_serving_loader import ServingLoaderError, ServingSession, _Status, tensorflow_library_dir
+
 
 class BenchSession(ServingSession):
     """TF Serving's loader (:class:`~seq2seq_keras.serving.tf_serving_loader.ServingSession`) with what the
@@ -81,10 +82,12 @@ class BenchSession(ServingSession):
 
         outputs = self._signature(signature).outputs
         names = list(output_names) if output_names is not None else sorted(outputs)
-        options = config_pb2.RunOptions(trace_level=config_pb2.RunOptions.FULL_TRACE,
-                                        output_partition_graphs=partition_graphs)
-        result, metadata = self._session_run(signature, inputs, {n: outputs[n].name for n in names},
-                                             options.SerializeToString())
+        options = config_pb2.RunOptions(
+            trace_level=config_pb2.RunOptions.FULL_TRACE, output_partition_graphs=partition_graphs
+        )
+        result, metadata = self._session_run(
+            signature, inputs, {n: outputs[n].name for n in names}, options.SerializeToString()
+        )
         return result, config_pb2.RunMetadata.FromString(metadata)
 
     def run_nothing(self, signature: str, inputs: dict):
@@ -103,10 +106,35 @@ class BenchSession(ServingSession):
 
 
 STAGES = ("text processing", "encoder", "decode loop", "other")
-_TEXT_MARKERS = ("String", "Regex", "Ragged", "Lookup", "UTF8", "Unicode", "Join", "Tokeniz", "Wordpiece",
-                 "HashTable", "text_vectorization", "string_lookup")
-_PLUMBING = {"Enter", "Exit", "Merge", "Switch", "NextIteration", "LoopCond", "Identity", "_Recv", "_Send", "NoOp",
-             "IdentityN", "_Arg", "_Retval"}
+_TEXT_MARKERS = (
+    "String",
+    "Regex",
+    "Ragged",
+    "Lookup",
+    "UTF8",
+    "Unicode",
+    "Join",
+    "Tokeniz",
+    "Wordpiece",
+    "HashTable",
+    "text_vectorization",
+    "string_lookup",
+)
+_PLUMBING = {
+    "Enter",
+    "Exit",
+    "Merge",
+    "Switch",
+    "NextIteration",
+    "LoopCond",
+    "Identity",
+    "_Recv",
+    "_Send",
+    "NoOp",
+    "IdentityN",
+    "_Arg",
+    "_Retval",
+}
 
 
 def _op_type(label: str) -> str:
@@ -146,12 +174,17 @@ def trace_stages(metadata) -> dict:
         op_us[stage] += n.op_end_rel_micros - n.op_start_rel_micros
         ops[stage] += 1
         loop_compute += stage == "decode loop" and op not in _PLUMBING and op != "Const"
-        if op == "LoopCond" and loop and n.node_name.startswith(loop) and "/while/" not in n.node_name[len(loop):]:
+        if op == "LoopCond" and loop and n.node_name.startswith(loop) and "/while/" not in n.node_name[len(loop) :]:
             loop_conds += 1
     start = min(n.all_start_micros for n in nodes)
     end = max(n.all_start_micros + n.all_end_rel_micros for n in nodes)
-    return {"op_us": op_us, "ops": ops, "loop_compute_ops": loop_compute, "steps": max(loop_conds - 1, 0),
-            "graph_us": end - start}
+    return {
+        "op_us": op_us,
+        "ops": ops,
+        "loop_compute_ops": loop_compute,
+        "steps": max(loop_conds - 1, 0),
+        "graph_us": end - start,
+    }
 
 
 def graph_counts(metadata) -> dict:
@@ -165,10 +198,13 @@ def graph_counts(metadata) -> dict:
         by_stage[stage] += 1
         if stage == "decode loop" and n.op not in _PLUMBING and n.op != "Const":
             loop_compute += 1
-    return {"nodes": len(nodes), "by_stage": by_stage, "decode_loop_compute_ops": loop_compute,
-            "constant_folding_nodes": sum(n.name.startswith("ConstantFolding") for n in nodes),
-            "fused_kernels": sum(n.op.startswith("_Fused") or (n.op.startswith("_Mkl") and "Fused" in n.op)
-                                 for n in nodes)}
+    return {
+        "nodes": len(nodes),
+        "by_stage": by_stage,
+        "decode_loop_compute_ops": loop_compute,
+        "constant_folding_nodes": sum(n.name.startswith("ConstantFolding") for n in nodes),
+        "fused_kernels": sum(n.op.startswith("_Fused") or (n.op.startswith("_Mkl") and "Fused" in n.op) for n in nodes),
+    }
 
 
 def savedmodel_loop_body_ops(meta_graph, signature: str) -> int | None:
@@ -224,23 +260,25 @@ def breakdown(
     "savedmodel_loop_body_ops": n}``.
     """
     import numpy as np
+    from tensorflow.core.protobuf import config_pb2
 
     from seq2seq_keras.serving.tf_serving_loader import tf_text_op_libraries
-
-    from tensorflow.core.protobuf import config_pb2
 
     session = BenchSession(savedmodel, op_libraries=tf_text_op_libraries())
     # Traced in a second session of the same SavedModel with one inter-op thread: its ops run one at
     # a time, so their traced times add up (in the default session independent ops overlap, and one
     # that waits for a core while another runs would count its wait).
-    sequential = BenchSession(savedmodel, op_libraries=tf_text_op_libraries(),
-                                config=config_pb2.ConfigProto(inter_op_parallelism_threads=1))
+    sequential = BenchSession(
+        savedmodel, op_libraries=tf_text_op_libraries(), config=config_pb2.ConfigProto(inter_op_parallelism_threads=1)
+    )
     (input_name,) = session.inputs(signature)
     sentences = list(sentences)
     out: dict = {"savedmodel_loop_body_ops": savedmodel_loop_body_ops(session.meta_graph, signature)}
     for batch in batch_sizes:
-        requests = [{input_name: np.array([sentences[(i * batch + j) % len(sentences)] for j in range(batch)], object)}
-                    for i in range(calls)]
+        requests = [
+            {input_name: np.array([sentences[(i * batch + j) % len(sentences)] for j in range(batch)], object)}
+            for i in range(calls)
+        ]
         for r in requests:  # warm-up: every request once
             session.run(signature, r)
         latency, overhead = [], []
@@ -291,6 +329,11 @@ def serving_breakdown(models: dict[str, dict], sentences: Sequence[str], **kwarg
     ``{name: breakdown}``."""
     from .serving import SIGNATURES
 
-    return {name: {"signature": SIGNATURES[spec["kind"]][0][0],
-                   **breakdown(spec["savedmodel"], SIGNATURES[spec["kind"]][0][0], sentences, **kwargs)}
-            for name, spec in models.items() if spec["kind"] in ("tutorial", "seq2seq_keras")}
+    return {
+        name: {
+            "signature": SIGNATURES[spec["kind"]][0][0],
+            **breakdown(spec["savedmodel"], SIGNATURES[spec["kind"]][0][0], sentences, **kwargs),
+        }
+        for name, spec in models.items()
+        if spec["kind"] in ("tutorial", "seq2seq_keras")
+    }

@@ -11,8 +11,11 @@ import math
 
 #: The serving-memory target: ours no more than the reference's + 10%.
 TARGET_RSS_RATIO = 1.10
-NAMES = {"tutorial": "tutorial formulation (reference)", "feed": "ours, input feeding (Bahdanau)",
-         "fast": "ours, fast mode (no input feeding)"}
+NAMES = {
+    "tutorial": "tutorial formulation (reference)",
+    "feed": "ours, input feeding (Bahdanau)",
+    "fast": "ours, fast mode (no input feeding)",
+}
 
 
 def _f(value, digits: int = 1, suffix: str = "") -> str:
@@ -42,20 +45,44 @@ def first_calls(serving: dict) -> list[str]:
         for sig, m in sigs.items():
             if "first_call_ms" not in m:
                 continue
-            compiles = (f"{_count(m['xla_compilations_warmup'])} / {_count(m['xla_compilations_timed'])}"
-                        if "xla_compilations_warmup" in m else "-")
-            rows.append([_name(name), f"`{sig}`", _f(m["first_call_ms"], 0), _f(m["latency_ms_median"], 2),
-                         m.get("warmup_calls", "n/a"), compiles])
+            compiles = (
+                f"{_count(m['xla_compilations_warmup'])} / {_count(m['xla_compilations_timed'])}"
+                if "xla_compilations_warmup" in m
+                else "-"
+            )
+            rows.append(
+                [
+                    _name(name),
+                    f"`{sig}`",
+                    _f(m["first_call_ms"], 0),
+                    _f(m["latency_ms_median"], 2),
+                    m.get("warmup_calls", "n/a"),
+                    compiles,
+                ]
+            )
     if not rows:
         return []
-    return ["## Serving: first calls and XLA compilations", "",
-            "The first call of each signature after loading (TF Serving's path): Grappler optimises a graph at its "
-            "first `Session::Run`, and an XLA signature compiles once per (batch, source-length) bucket it meets. "
-            "The XLA rows' warm-up sends every input the timed calls send, so compilations land there; they are "
-            "counted from TensorFlow's log (one `device_compiler` line per compilation). The two XLA signatures of a "
-            "SavedModel share one compiled function: the second one compiles only buckets the first did not meet.", "",
-            *_table(["model", "signature", "first call ms", "warm median ms", "warm-up calls",
-                     "XLA compilations (warm-up / timed)"], rows)]
+    return [
+        "## Serving: first calls and XLA compilations",
+        "",
+        "The first call of each signature after loading (TF Serving's path): Grappler optimises a graph at its "
+        "first `Session::Run`, and an XLA signature compiles once per (batch, source-length) bucket it meets. "
+        "The XLA rows' warm-up sends every input the timed calls send, so compilations land there; they are "
+        "counted from TensorFlow's log (one `device_compiler` line per compilation). The two XLA signatures of a "
+        "SavedModel share one compiled function: the second one compiles only buckets the first did not meet.",
+        "",
+        *_table(
+            [
+                "model",
+                "signature",
+                "first call ms",
+                "warm median ms",
+                "warm-up calls",
+                "XLA compilations (warm-up / timed)",
+            ],
+            rows,
+        ),
+    ]
 
 
 def memory(results: dict) -> list[str]:
@@ -69,15 +96,28 @@ def memory(results: dict) -> list[str]:
     for name, peak in rss.items():
         d = details[name]
         ratio = peak / ref if ref else None
-        status = "" if name == "tutorial" or ratio is None else (
-            "**met**" if ratio <= TARGET_RSS_RATIO else "**missed**")
-        rows.append([_name(name), f"`{d.get('signature', 'n/a')}`", _f(d.get("after_load_rss_mb"), 0), _f(peak, 0),
-                     _f(ratio, 2, "x"), status])
-    return ["## Serving memory", "",
-            "Peak resident set size (`getrusage`), one fresh process per SavedModel: TF Serving's loader (C API), "
-            "then 50 single sentences and 10 batches of 64 through the signature named. "
-            f"Target: ours <= the reference's + {TARGET_RSS_RATIO - 1:.0%}.", "",
-            *_table(["model", "signature", "after load MiB", "peak MiB", "x reference", "target"], rows)]
+        status = (
+            "" if name == "tutorial" or ratio is None else ("**met**" if ratio <= TARGET_RSS_RATIO else "**missed**")
+        )
+        rows.append(
+            [
+                _name(name),
+                f"`{d.get('signature', 'n/a')}`",
+                _f(d.get("after_load_rss_mb"), 0),
+                _f(peak, 0),
+                _f(ratio, 2, "x"),
+                status,
+            ]
+        )
+    return [
+        "## Serving memory",
+        "",
+        "Peak resident set size (`getrusage`), one fresh process per SavedModel: TF Serving's loader (C API), "
+        "then 50 single sentences and 10 batches of 64 through the signature named. "
+        f"Target: ours <= the reference's + {TARGET_RSS_RATIO - 1:.0%}.",
+        "",
+        *_table(["model", "signature", "after load MiB", "peak MiB", "x reference", "target"], rows),
+    ]
 
 
 def time_breakdown(breakdown: dict) -> list[str]:
@@ -89,39 +129,93 @@ def time_breakdown(breakdown: dict) -> list[str]:
         for batch in sorted((k for k in b if k.isdigit()), key=int):
             r = b[batch]
             s = r["stages_ms"]
-            rows.append([_name(name), batch, _f(r["latency_ms"], 2), _f(r["overhead_ms"], 2),
-                         _f(s["text processing"], 2), _f(s["encoder"], 2), _f(s["decode loop"], 2),
-                         f"{_f(r['per_step_ms'], 3)} x {r['steps']:g}", _f(s["other"], 2)])
-            ops.append([_name(name), batch, _f(r["ops_per_step"], 0), _f(r.get("compute_ops_per_step"), 0),
-                        _f(r["executed_ops"]["encoder"], 0)])
-    graph_rows = [[_name(name), b.get("savedmodel_loop_body_ops", "n/a"),
-                   (b.get("graph") or {}).get("decode_loop_compute_ops", "n/a"),
-                   (b.get("graph") or {}).get("nodes", "n/a"), (b.get("graph") or {}).get("fused_kernels", "n/a"),
-                   (b.get("graph") or {}).get("constant_folding_nodes", "n/a")] for name, b in breakdown.items()]
-    return ["## Where the time goes", "",
-            "One signature per model (the comparison row) through TF Serving's loader. *Latency*: median of untraced "
-            "calls. *Call overhead*: median of calls feeding the same request but fetching a constant (conversion, "
-            "C API, executor setup). The rest, latency - overhead, is shared out over the stages by their op time in "
-            "traced calls (`RunOptions(FULL_TRACE)` step stats) of a second session with one inter-op thread, where "
-            "ops run one at a time; stages by the executed nodes' names (`/encoder`; the outermost `while`: decode "
-            "loop; string, ragged and lookup ops: text processing; the rest, e.g. the decoder's start and the "
-            "outputs: other). Decode steps: the loop's `LoopCond` runs. These are trained models whose batches "
-            "may run to the length limit.", "",
-            *_table(["model", "batch", "latency ms", "call overhead ms", "text processing ms", "encoder ms",
-                     "decode loop ms", "per step ms x steps", "other ms"], rows),
-            "Ops: executed per decode step (all, and without control-flow plumbing: Enter/Merge/Switch/NextIteration/"
-            "Identity), and executed by the encoder per call.", "",
-            *_table(["model", "batch", "ops per step", "compute ops per step", "encoder ops"], ops),
-            "Grappler (TF Serving runs TensorFlow's default meta-optimizer at a graph's first `Session::Run`; the C "
-            "API loader does the same): the decode-loop body's ops in the SavedModel's function library (before "
-            "Grappler, `Const` excluded, called functions included) against the loop's compute ops in the graph the "
-            "session ran (`partition_graphs`, after Grappler and lowering), the whole graph's nodes, and Grappler's "
-            "visible work: fused kernels (`_Fused*`, `_Mkl*Fused*`) and `ConstantFolding/` nodes.", "",
-            *_table(["model", "loop body ops (SavedModel)", "loop compute ops (after Grappler)", "graph nodes run",
-                     "fused kernels", "constant-folding nodes"], graph_rows)]
+            rows.append(
+                [
+                    _name(name),
+                    batch,
+                    _f(r["latency_ms"], 2),
+                    _f(r["overhead_ms"], 2),
+                    _f(s["text processing"], 2),
+                    _f(s["encoder"], 2),
+                    _f(s["decode loop"], 2),
+                    f"{_f(r['per_step_ms'], 3)} x {r['steps']:g}",
+                    _f(s["other"], 2),
+                ]
+            )
+            ops.append(
+                [
+                    _name(name),
+                    batch,
+                    _f(r["ops_per_step"], 0),
+                    _f(r.get("compute_ops_per_step"), 0),
+                    _f(r["executed_ops"]["encoder"], 0),
+                ]
+            )
+    graph_rows = [
+        [
+            _name(name),
+            b.get("savedmodel_loop_body_ops", "n/a"),
+            (b.get("graph") or {}).get("decode_loop_compute_ops", "n/a"),
+            (b.get("graph") or {}).get("nodes", "n/a"),
+            (b.get("graph") or {}).get("fused_kernels", "n/a"),
+            (b.get("graph") or {}).get("constant_folding_nodes", "n/a"),
+        ]
+        for name, b in breakdown.items()
+    ]
+    return [
+        "## Where the time goes",
+        "",
+        "One signature per model (the comparison row) through TF Serving's loader. *Latency*: median of untraced "
+        "calls. *Call overhead*: median of calls feeding the same request but fetching a constant (conversion, "
+        "C API, executor setup). The rest, latency - overhead, is shared out over the stages by their op time in "
+        "traced calls (`RunOptions(FULL_TRACE)` step stats) of a second session with one inter-op thread, where "
+        "ops run one at a time; stages by the executed nodes' names (`/encoder`; the outermost `while`: decode "
+        "loop; string, ragged and lookup ops: text processing; the rest, e.g. the decoder's start and the "
+        "outputs: other). Decode steps: the loop's `LoopCond` runs. These are trained models whose batches "
+        "may run to the length limit.",
+        "",
+        *_table(
+            [
+                "model",
+                "batch",
+                "latency ms",
+                "call overhead ms",
+                "text processing ms",
+                "encoder ms",
+                "decode loop ms",
+                "per step ms x steps",
+                "other ms",
+            ],
+            rows,
+        ),
+        "Ops: executed per decode step (all, and without control-flow plumbing: Enter/Merge/Switch/NextIteration/"
+        "Identity), and executed by the encoder per call.",
+        "",
+        *_table(["model", "batch", "ops per step", "compute ops per step", "encoder ops"], ops),
+        "Grappler (TF Serving runs TensorFlow's default meta-optimizer at a graph's first `Session::Run`; the C "
+        "API loader does the same): the decode-loop body's ops in the SavedModel's function library (before "
+        "Grappler, `Const` excluded, called functions included) against the loop's compute ops in the graph the "
+        "session ran (`partition_graphs`, after Grappler and lowering), the whole graph's nodes, and Grappler's "
+        "visible work: fused kernels (`_Fused*`, `_Mkl*Fused*`) and `ConstantFolding/` nodes.",
+        "",
+        *_table(
+            [
+                "model",
+                "loop body ops (SavedModel)",
+                "loop compute ops (after Grappler)",
+                "graph nodes run",
+                "fused kernels",
+                "constant-folding nodes",
+            ],
+            graph_rows,
+        ),
+    ]
 
 
 def sections(results: dict) -> list[str]:
     """All the serving sections of this module, as Markdown lines (empty when nothing was measured)."""
-    return (first_calls(results.get("serving") or {}) + memory(results)
-            + time_breakdown(results.get("serving_breakdown") or {}))
+    return (
+        first_calls(results.get("serving") or {})
+        + memory(results)
+        + time_breakdown(results.get("serving_breakdown") or {})
+    )

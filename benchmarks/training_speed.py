@@ -21,18 +21,17 @@ from __future__ import annotations
 import dataclasses
 import gc
 import time
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import keras
 import numpy as np
 import tensorflow as tf
-
 from keras import ops
 
 from seq2seq_keras import Seq2Seq, TextProcessor
+from seq2seq_keras.data import make_dataset
 from seq2seq_keras.model import fast_gru
 from seq2seq_keras.model.attention import masked_softmax
-from seq2seq_keras.data import make_dataset
 
 from . import tutorial_reference
 from .measure import TutorialSizes, forward_macs, median, sizes_of, training_flops, tutorial_forward_macs
@@ -91,8 +90,14 @@ class Variant:
 
 
 TUTORIAL = Variant("tutorial", "tutorial", "tutorial formulation (in-run reference)")
-TRANSFORMER = Variant("transformer", "transformer", "Transformer (pre-norm; sizes below), same pipeline and Adam",
-                      attention=None, input_feeding=False, architecture="transformer")
+TRANSFORMER = Variant(
+    "transformer",
+    "transformer",
+    "Transformer (pre-norm; sizes below), same pipeline and Adam",
+    attention=None,
+    input_feeding=False,
+    architecture="transformer",
+)
 
 
 def ladder(*, quick: bool = False, bfloat16: bool = False, xla: bool = True) -> list[Variant]:
@@ -102,48 +107,121 @@ def ladder(*, quick: bool = False, bfloat16: bool = False, xla: bool = True) -> 
     (the candidates for the quality runs). ``xla=False`` leaves XLA rows out.
     """
     feed = Variant("feed", "feed", "our default: all levers below (input feeding, Bahdanau)", default=True)
-    fast = Variant("fast", "fast", "fast mode: no input feeding, Luong general, fused scans",
-                   attention="luong-general", input_feeding=False)
+    fast = Variant(
+        "fast",
+        "fast",
+        "fast mode: no input feeding, Luong general, fused scans",
+        attention="luong-general",
+        input_feeding=False,
+    )
     padded = "batches padded to 64 x multiples of 4 tokens"
     feed_xla = Variant("feed-xla", "feed", f"default + XLA ({padded})", jit_compile=True, pad_multiple=4)
-    fast_xla = Variant("fast-xla", "fast", f"fast mode + XLA ({padded})", attention="luong-general",
-                       input_feeding=False, jit_compile=True, pad_multiple=4)
+    fast_xla = Variant(
+        "fast-xla",
+        "fast",
+        f"fast mode + XLA ({padded})",
+        attention="luong-general",
+        input_feeding=False,
+        jit_compile=True,
+        pad_multiple=4,
+    )
     feed_bf16 = Variant("feed-bf16", "feed", "default + mixed_bfloat16 (float32 logits)", policy="mixed_bfloat16")
-    fast_bf16 = Variant("fast-bf16", "fast", "fast mode + mixed_bfloat16 (float32 logits)",
-                        attention="luong-general", input_feeding=False, policy="mixed_bfloat16")
+    fast_bf16 = Variant(
+        "fast-bf16",
+        "fast",
+        "fast mode + mixed_bfloat16 (float32 logits)",
+        attention="luong-general",
+        input_feeding=False,
+        policy="mixed_bfloat16",
+    )
     rows = [TUTORIAL]
     if quick:
         rows += [feed] + ([feed_xla] if xla else []) + ([feed_bf16] if bfloat16 else [])
         rows += [fast] + ([fast_xla] if xla else []) + ([fast_bf16] if bfloat16 else [])
         return rows + [TRANSFORMER]
     rows += [
-        Variant("feed-0", "feed", "ours run the tutorial's way: per-step layer calls, keys every step, "
-                "output projection in the loop, no bucketing",
-                stepwise="keys-every-step", encoder_impl="layers", decoder_impl="layers", bucketing=False),
-        Variant("feed-1", "feed", "+ key projection once per sentence",
-                stepwise="keys-once", encoder_impl="layers", decoder_impl="layers", bucketing=False),
-        Variant("feed-2", "feed", "+ output projection after the loop (one matmul)",
-                encoder_impl="layers", decoder_impl="layers", bucketing=False),
-        Variant("feed-3", "feed", "+ single fused step function (raw ops)",
-                encoder_impl="layers", decoder_impl="layers", no_precompute=True, bucketing=False),
-        Variant("feed-4", "feed", "+ GRU input part precomputed outside the loop",
-                encoder_impl="layers", decoder_impl="fused", bucketing=False),
-        Variant("feed-5", "feed", "+ encoder: both directions in one scan, hand-written gradient",
-                decoder_impl="fused", bucketing=False),
+        Variant(
+            "feed-0",
+            "feed",
+            "ours run the tutorial's way: per-step layer calls, keys every step, "
+            "output projection in the loop, no bucketing",
+            stepwise="keys-every-step",
+            encoder_impl="layers",
+            decoder_impl="layers",
+            bucketing=False,
+        ),
+        Variant(
+            "feed-1",
+            "feed",
+            "+ key projection once per sentence",
+            stepwise="keys-once",
+            encoder_impl="layers",
+            decoder_impl="layers",
+            bucketing=False,
+        ),
+        Variant(
+            "feed-2",
+            "feed",
+            "+ output projection after the loop (one matmul)",
+            encoder_impl="layers",
+            decoder_impl="layers",
+            bucketing=False,
+        ),
+        Variant(
+            "feed-3",
+            "feed",
+            "+ single fused step function (raw ops)",
+            encoder_impl="layers",
+            decoder_impl="layers",
+            no_precompute=True,
+            bucketing=False,
+        ),
+        Variant(
+            "feed-4",
+            "feed",
+            "+ GRU input part precomputed outside the loop",
+            encoder_impl="layers",
+            decoder_impl="fused",
+            bucketing=False,
+        ),
+        Variant(
+            "feed-5",
+            "feed",
+            "+ encoder: both directions in one scan, hand-written gradient",
+            decoder_impl="fused",
+            bucketing=False,
+        ),
         dataclasses.replace(feed, label="+ length bucketing = " + feed.label),
         Variant("feed-nocache", "feed", "default without tf.data cache (tokenise every epoch)", cache=False),
     ]
     rows += ([feed_xla] if xla else []) + ([feed_bf16] if bfloat16 else [])
     rows += [
-        Variant("fast-layers", "fast", "fast mode with Keras' GRU layers (cuDNN on a GPU; generic loop on a CPU)",
-                attention="luong-general", input_feeding=False, encoder_impl="layers", decoder_impl="layers"),
+        Variant(
+            "fast-layers",
+            "fast",
+            "fast mode with Keras' GRU layers (cuDNN on a GPU; generic loop on a CPU)",
+            attention="luong-general",
+            input_feeding=False,
+            encoder_impl="layers",
+            decoder_impl="layers",
+        ),
         fast,
         Variant("fast-bahdanau", "fast", "fast mode with Bahdanau's score", input_feeding=False),
     ]
     rows += ([fast_xla] if xla else []) + ([fast_bf16] if bfloat16 else [])
     if bfloat16 and xla:
-        rows.append(Variant("fast-bf16-xla", "fast", "fast mode + mixed_bfloat16 + XLA", attention="luong-general",
-                            input_feeding=False, policy="mixed_bfloat16", jit_compile=True, pad_multiple=4))
+        rows.append(
+            Variant(
+                "fast-bf16-xla",
+                "fast",
+                "fast mode + mixed_bfloat16 + XLA",
+                attention="luong-general",
+                input_feeding=False,
+                policy="mixed_bfloat16",
+                jit_compile=True,
+                pad_multiple=4,
+            )
+        )
     return rows + [TRANSFORMER]
 
 
@@ -164,8 +242,14 @@ def default_variant(family: str, planned_steps: int, machine=None):
     if key in rows:
         return rows[key], options
     label = f"{base.label}; {options.precision}{', XLA' if options.jit_compile else ''}"
-    return dataclasses.replace(base, key=key, label=label, policy=options.precision, jit_compile=options.jit_compile,
-                               pad_multiple=4 if options.jit_compile else None), options
+    return dataclasses.replace(
+        base,
+        key=key,
+        label=label,
+        policy=options.precision,
+        jit_compile=options.jit_compile,
+        pad_multiple=4 if options.jit_compile else None,
+    ), options
 
 
 # --------------------------------------------------------------------------- models
@@ -215,7 +299,8 @@ def no_precompute_step(decoder, embedded, state, memory):
     dtype = h.dtype
     cell = decoder.cell
     kernel, recurrent_kernel, input_bias, recurrent_bias = fast_gru.gru_weights(
-        cell.kernel, cell.recurrent_kernel, cell.bias, dtype)
+        cell.kernel, cell.recurrent_kernel, cell.bias, dtype
+    )
     values = ops.cast(memory.values, dtype)
     if decoder.attention is None:
         weights = ops.zeros(ops.shape(values)[:2], dtype=dtype)
@@ -263,7 +348,9 @@ class NoPrecomputeSeq2Seq(Seq2Seq):
 def our_text_processors(train, vocabulary: int):
     """Source and target :class:`TextProcessor` adapted on the training split, ``vocabulary`` tokens each."""
     source = TextProcessor.for_language(train.source_lang, max_tokens=vocabulary, name="source_text")
-    target = TextProcessor.for_language(train.target_lang, add_start_end=True, max_tokens=vocabulary, name="target_text")
+    target = TextProcessor.for_language(
+        train.target_lang, add_start_end=True, max_tokens=vocabulary, name="target_text"
+    )
     return source.adapt(train.source), target.adapt(train.target)
 
 
@@ -274,10 +361,18 @@ def build_our_model(variant: Variant, size: ModelSize, source_text, target_text,
     keras.config.set_dtype_policy(variant.policy)
     try:
         if variant.architecture == "transformer":
-            model = Seq2Seq(source_text, target_text, architecture="transformer", num_layers=size.num_layers,
-                            num_heads=size.num_heads, model_dim=size.model_dim, ff_dim=size.ff_dim)
-            model.compile(keras.optimizers.Adam(size.learning_rate, global_clipnorm=5.0),
-                          jit_compile=variant.jit_compile)
+            model = Seq2Seq(
+                source_text,
+                target_text,
+                architecture="transformer",
+                num_layers=size.num_layers,
+                num_heads=size.num_heads,
+                model_dim=size.model_dim,
+                ff_dim=size.ff_dim,
+            )
+            model.compile(
+                keras.optimizers.Adam(size.learning_rate, global_clipnorm=5.0), jit_compile=variant.jit_compile
+            )
             return model
         cls = StepwiseSeq2Seq if variant.stepwise else NoPrecomputeSeq2Seq if variant.no_precompute else Seq2Seq
         model = cls(
@@ -300,7 +395,9 @@ def build_our_model(variant: Variant, size: ModelSize, source_text, target_text,
 
 def our_dataset(variant: Variant, pairs, source_text, target_text, size: ModelSize, seed: int = 0) -> tf.data.Dataset:
     dataset = make_dataset(
-        pairs, source_text, target_text,
+        pairs,
+        source_text,
+        target_text,
         batch_size=size.batch_size,
         seed=seed,
         bucket_boundaries="auto" if variant.bucketing else None,
@@ -325,8 +422,9 @@ class Window:
 class Runner:
     """Runs training steps of one variant and accounts pairs, tokens and FLOPs of each batch."""
 
-    def __init__(self, variant: Variant, model, dataset: tf.data.Dataset,
-                 account: Callable[[object], tuple[int, int, float]]):
+    def __init__(
+        self, variant: Variant, model, dataset: tf.data.Dataset, account: Callable[[object], tuple[int, int, float]]
+    ):
         self.variant = variant
         self.model = model
         self.iterator = iter(dataset.repeat())
@@ -365,9 +463,14 @@ class Runner:
 def tutorial_runner(train, size: ModelSize, seed: int = 0, model=None) -> Runner:
     keras.utils.set_random_seed(seed)
     if model is None:
-        model = tutorial_reference.build(train.source, train.target, embedding_dim=size.embedding_dim,
-                                         units=size.units, max_vocab_size=size.vocabulary,
-                                         learning_rate=size.learning_rate)
+        model = tutorial_reference.build(
+            train.source,
+            train.target,
+            embedding_dim=size.embedding_dim,
+            units=size.units,
+            max_vocab_size=size.vocabulary,
+            learning_rate=size.learning_rate,
+        )
     sizes = TutorialSizes(size.embedding_dim, size.units, model.output_text_processor.vocabulary_size())
 
     def account(batch):
@@ -459,7 +562,7 @@ def measure_speed(
     for runner in runners:
         runner.run(steps)
     for round_index in range(repeats):
-        order = runners[round_index % len(runners):] + runners[:round_index % len(runners)]
+        order = runners[round_index % len(runners) :] + runners[: round_index % len(runners)]
         for runner in order:
             runner.measure(steps)
         reference = runners[0].windows[-1]
@@ -475,19 +578,21 @@ def measure_speed(
         pairs_per_s = [x.pairs / x.wall_s for x in w]
         ratios = [p / (r.pairs / r.wall_s) for p, r in zip(pairs_per_s, reference.windows)]
         flops_per_s = median([x.flops / x.wall_s for x in w])
-        rows.append(SpeedRow(
-            variant=runner.variant,
-            steps_per_s=median([x.steps / x.wall_s for x in w]),
-            pairs_per_s=median(pairs_per_s),
-            tokens_per_s=median([x.tokens / x.wall_s for x in w]),
-            flops_per_s=flops_per_s,
-            cpu_ms_per_step=median([1000 * x.cpu_s / x.steps for x in w]),
-            ratio=median(ratios),
-            efficiency=flops_per_s / peak_flops if peak_flops == peak_flops else float("nan"),
-            warmup_s=runner.warmup_s,
-            parameters=int(sum(np.prod(v.shape) for v in runner.model.trainable_variables)),
-            windows=len(w),
-        ))
+        rows.append(
+            SpeedRow(
+                variant=runner.variant,
+                steps_per_s=median([x.steps / x.wall_s for x in w]),
+                pairs_per_s=median(pairs_per_s),
+                tokens_per_s=median([x.tokens / x.wall_s for x in w]),
+                flops_per_s=flops_per_s,
+                cpu_ms_per_step=median([1000 * x.cpu_s / x.steps for x in w]),
+                ratio=median(ratios),
+                efficiency=flops_per_s / peak_flops if peak_flops == peak_flops else float("nan"),
+                warmup_s=runner.warmup_s,
+                parameters=int(sum(np.prod(v.shape) for v in runner.model.trainable_variables)),
+                windows=len(w),
+            )
+        )
     runners.clear()
     gc.collect()
     return rows

@@ -180,7 +180,7 @@ class TrainTranslator(keras.Model):
             dec_state = enc_state
             loss = tf.constant(0.0)
             for t in tf.range(max_target_length - 1):
-                new_tokens = target_tokens[:, t:t + 2]
+                new_tokens = target_tokens[:, t : t + 2]
                 step_loss, dec_state = self._loop_step(new_tokens, input_mask, enc_output, dec_state)
                 loss = loss + step_loss
             average_loss = loss / tf.reduce_sum(tf.cast(target_mask, tf.float32))
@@ -189,8 +189,9 @@ class TrainTranslator(keras.Model):
         self.optimizer.apply_gradients(zip(gradients, variables))
         return {"batch_loss": average_loss}
 
-    @tf.function(input_signature=[[tf.TensorSpec(dtype=tf.string, shape=[None]),
-                                   tf.TensorSpec(dtype=tf.string, shape=[None])]])
+    @tf.function(
+        input_signature=[[tf.TensorSpec(dtype=tf.string, shape=[None]), tf.TensorSpec(dtype=tf.string, shape=[None])]]
+    )
     def _tf_train_step(self, inputs):
         return self._train_step(inputs)
 
@@ -257,8 +258,15 @@ class Translator(tf.Module):
         return self.translate_symbolic(input_text)
 
 
-def build(train_source, train_target, *, embedding_dim: int = 128, units: int = 256,
-          max_vocab_size: int = MAX_VOCAB_SIZE, learning_rate: float = 1e-3) -> TrainTranslator:
+def build(
+    train_source,
+    train_target,
+    *,
+    embedding_dim: int = 128,
+    units: int = 256,
+    max_vocab_size: int = MAX_VOCAB_SIZE,
+    learning_rate: float = 1e-3,
+) -> TrainTranslator:
     """Adapt both text processors on the training pairs, build and compile a ``TrainTranslator``."""
     source_text = make_text_processor(train_source, max_vocab_size)
     target_text = make_text_processor(train_target, max_vocab_size)
@@ -275,8 +283,9 @@ def export(model: TrainTranslator, path: str, max_length: int = 50) -> Translato
     written through ``keras.export.ExportArchive`` (the same graph, every variable and table tracked),
     which TF Serving loads: the benchmark compares two servable models.
     """
-    translator = Translator(model.encoder, model.decoder, model.input_text_processor,
-                            model.output_text_processor, max_length=max_length)
+    translator = Translator(
+        model.encoder, model.decoder, model.input_text_processor, model.output_text_processor, max_length=max_length
+    )
     archive = keras.export.ExportArchive()
     for layer in (model.encoder, model.decoder, model.input_text_processor, model.output_text_processor):
         archive.track(layer)
