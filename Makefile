@@ -7,7 +7,7 @@ DEMO   := runs/demo
 # when the user has not set the level (a level set here would show those lines in `make demo`).
 export PYTHONUNBUFFERED := 1
 
-.PHONY: demo test bench install install-dev clean
+.PHONY: demo test lint bench install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ demo: $(VENV)/.installed
 ## make test: the whole suite.
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
+
+## make lint: ruff's linter and formatter check (settings in pyproject.toml); `ruff format .` fixes the layout.
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 clean:
 	rm -rf $(VENV) runs build *.egg-info .pytest_cache

@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"comma-separated subset of {','.join(PARTS)} (default: all; --quick: all but threads)",
     )
     p.add_argument("--embedding-dim", type=int, default=128)
-    p.add_argument("--encoder-units", type=int, default=256, help="the tutorial's GRU width (default: %(default)s)")
+    p.add_argument("--units", type=int, default=256, help="the tutorial's GRU width (default: %(default)s)")
     p.add_argument(
         "--encoder-units",
         type=int,

@@ -14,11 +14,14 @@ from seq2seq_keras.data import corpora as data
 from seq2seq_keras.data import SentencePairs
 
 
-def test_data_re_exports_the_pipeline():
-    """README, notebooks and benchmarks import ``make_dataset`` from ``seq2seq_keras.data.corpora``."""
-    assert data.make_dataset is batching.make_dataset
-    assert data.auto_bucket_boundaries is batching.auto_bucket_boundaries
-    assert data.pad_batch_shapes is batching.pad_batch_shapes
+def test_the_data_package_offers_the_pipeline_with_the_corpora():
+    """``from seq2seq_keras.data import load_corpus, split_pairs, make_dataset`` (README, notebooks): the package
+    offers both modules' names, and the corpora module itself does not import the pipeline."""
+    import seq2seq_keras.data as package
+
+    assert package.make_dataset is batching.make_dataset
+    assert package.load_corpus is data.load_corpus and package.split_pairs is data.split_pairs
+    assert not hasattr(data, "make_dataset")
 
 
 def test_count_batches_is_ceil_per_bucket():

@@ -244,7 +244,7 @@ def test_builtin_corpus_maps_fields_and_alignments(monkeypatch):
     fake = types.ModuleType("seq2seq_keras.data.builtin_ko_en")
     fake.generate_pairs = generate_pairs
     monkeypatch.setitem(sys.modules, "seq2seq_keras.data.builtin_ko_en", fake)
-    monkeypatch.setattr(sys.modules["seq2seq_keras"], "builtin_ko_en", fake, raising=False)
+    monkeypatch.setattr(sys.modules["seq2seq_keras.data"], "builtin_ko_en", fake, raising=False)
     pairs = load_corpus("builtin-ko-en", limit=5, seed=7)
     assert calls == [(5, 7)]
     assert (len(pairs), pairs.source_lang, pairs.target_lang, pairs.name) == (5, "ko", "en", "builtin-ko-en")

@@ -251,8 +251,8 @@ def test_default_sentences_follow_the_model_direction():
 #: ``none`` runs to the end. The kill is the real signal; the hook only chooses the moment.
 KILL_SCRIPT = """
 import os, signal, sys
-from seq2seq_keras import checkpointing
-from seq2seq_keras.training.loop import TrainConfig, train
+from seq2seq_keras.training import checkpointing
+from seq2seq_keras.training import TrainConfig, train
 
 config, out, mode, at = TrainConfig.from_json(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
 commit_epoch_end = checkpointing.SafeBackupAndRestore._commit_epoch_end

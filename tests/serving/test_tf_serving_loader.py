@@ -104,31 +104,31 @@ def test_keras_layers_in_a_tf_module_fail_where_the_export_archive_runs(tmp_path
 
 
 def test_the_fresh_process_files_import_neither_keras_nor_this_package():
-    """check-servable runs ``servable_program.py`` by path with ``python -I -S`` (a path without Keras or
-    seq2seq_keras), and that file loads its sibling ``serving_loader.py`` by path: both may import only the
+    """check-servable runs ``check_program.py`` by path with ``python -I -S`` (a path without Keras or
+    seq2seq_keras), and that file loads its sibling ``tf_serving_loader.py`` by path: both may import only the
     standard library, NumPy and TensorFlow. (tests/serving/test_check.py runs the program and checks
     ``modules_leaked``.)"""
     import ast
     from pathlib import Path
 
-    import seq2seq_keras
+    import seq2seq_keras.serving
 
     allowed = {"__future__", "base64", "ctypes", "importlib", "json", "os", "pathlib", "sys", "time",
                "numpy", "tensorflow", "tensorflow_serving"}
-    folder = Path(seq2seq_keras.__file__).parent
-    for name in ("servable_program.py", "serving_loader.py"):
+    folder = Path(seq2seq_keras.serving.__file__).parent
+    for name in ("check_program.py", "tf_serving_loader.py"):
         imported = set()
         for node in ast.walk(ast.parse((folder / name).read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import):
                 imported.update(alias.name.split(".")[0] for alias in node.names)
             elif isinstance(node, ast.ImportFrom) and node.level:  # only when imported as part of the package
-                assert (name, node.module, node.level) == ("servable_program.py", "serving_loader", 1)
+                assert (name, node.module, node.level) == ("check_program.py", "tf_serving_loader", 1)
             elif isinstance(node, ast.ImportFrom):
                 imported.add(node.module.split(".")[0])
         assert imported and imported <= allowed, (name, imported - allowed)
-    program = (folder / "servable_program.py").read_text(encoding="utf-8")
-    assert 'with_name("servable_program.py")' in (folder / "servable.py").read_text(encoding="utf-8")
-    assert '"serving_loader.py"' in program and 'if __name__ == "__main__":' in program
+    program = (folder / "check_program.py").read_text(encoding="utf-8")
+    assert 'with_name("check_program.py")' in (folder / "check.py").read_text(encoding="utf-8")
+    assert '"tf_serving_loader.py"' in program and 'if __name__ == "__main__":' in program
 
 
 # ---------------------------------------------------------------------- the timing loop (check-servable --benchmark)

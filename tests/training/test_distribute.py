@@ -29,7 +29,7 @@ SCRIPT = textwrap.dedent(
     )
     import keras
     from seq2seq_keras import Seq2Seq, TextProcessor
-    from seq2seq_keras.data.corpora import load_corpus, make_dataset
+    from seq2seq_keras.data import load_corpus, make_dataset
 
     input_feeding = sys.argv[1] == "feed"
     pairs = load_corpus("builtin-ko-en", limit=36, seed=3)
@@ -136,8 +136,8 @@ TENSORBOARD_SCRIPT = textwrap.dedent(
     import keras
     from seq2seq_keras import Seq2Seq, TextProcessor
     from seq2seq_keras.evaluation.attention_snapshots import tensorboard_callbacks
-    from seq2seq_keras.data.corpora import load_corpus, make_dataset
-    from seq2seq_keras.training.loop import TrainConfig, train
+    from seq2seq_keras.data import load_corpus, make_dataset
+    from seq2seq_keras.training import TrainConfig, train
 
     out = Path(sys.argv[1])
     mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])

@@ -72,8 +72,8 @@ def test_final_model_write_failing_half_way_keeps_the_previous_model(reference_r
     script = f"""
         import resource, signal, sys
         import keras
-        from seq2seq_keras.training.checkpointing import atomic_save_model
-        from seq2seq_keras.training.loop import load_model
+        from seq2seq_keras.atomic import atomic_save_model
+        from seq2seq_keras.training import load_model
         model = load_model({str(tmp_path)!r})
         model.get_layer("decoder").trainable_weights[0].assign(
             keras.ops.zeros_like(model.get_layer("decoder").trainable_weights[0]))
@@ -256,7 +256,7 @@ def test_checkpoint_write_failing_half_way_leaves_the_previous_checkpoint_loadab
         import keras, numpy as np
         from pathlib import Path
         from seq2seq_keras.training.checkpointing import read_records
-        from seq2seq_keras.training.loop import TrainConfig, train
+        from seq2seq_keras.training import TrainConfig, train
         out = Path({str(out)!r})
 
         class FailNextCheckpoint(keras.callbacks.Callback):
