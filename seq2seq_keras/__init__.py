@@ -22,16 +22,19 @@ from ._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
-__getattr__, __dir__ = lazy_exports(__name__, {
-    "AttentionSnapshots": "evaluation.attention_snapshots",
-    "BahdanauAttention": "model.attention",
-    "Decoder": "model.decoder",
-    "Encoder": "model.encoder",
-    "LuongAttention": "model.attention",
-    "Seq2Seq": "model.seq2seq",
-    "TextProcessor": "text",
-    "Translation": "translation",
-})
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "AttentionSnapshots": "evaluation.attention_snapshots",
+        "BahdanauAttention": "model.attention",
+        "Decoder": "model.decoder",
+        "Encoder": "model.encoder",
+        "LuongAttention": "model.attention",
+        "Seq2Seq": "model.seq2seq",
+        "TextProcessor": "text",
+        "Translation": "translation",
+    },
+)
 
 __all__ = [
     "AttentionSnapshots",

@@ -18,8 +18,8 @@ import hashlib
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 _TEMPORARY_PATTERN = re.compile(r"^\..+\.tmp(\.weights\.h5|\.keras)?$")
 

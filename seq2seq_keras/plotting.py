@@ -35,8 +35,9 @@ import base64
 import importlib.util
 import math
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -150,7 +151,7 @@ def attention_view(translation: Any) -> tuple[list[str], list[str], np.ndarray, 
     replaced = _field(translation, "replaced")
     if replaced is not None and len(replaced):
         marks = np.asarray(replaced).reshape(-1)[: len(target_tokens)].astype(bool)
-        target_tokens = [f"{t}*" if m else t for t, m in zip(target_tokens, marks)] + target_tokens[len(marks):]
+        target_tokens = [f"{t}*" if m else t for t, m in zip(target_tokens, marks)] + target_tokens[len(marks) :]
     attention = attention[: len(target_tokens), : len(source_tokens)]
     if attention.size == 0:
         raise ValueError(
@@ -186,11 +187,18 @@ def _wrap(title: str, width_inches: float) -> str:
     return "\n".join(textwrap.fill(line, width=max(20, int(width_inches * 10))) for line in title.split("\n"))
 
 
-def _draw_heatmap(ax, source_tokens, target_tokens, attention, *, title, gold, cmap, vmax, family, legend=True,
-                  width_inches=8.0):
+def _draw_heatmap(
+    ax, source_tokens, target_tokens, attention, *, title, gold, cmap, vmax, family, legend=True, width_inches=8.0
+):
     image = ax.imshow(attention, cmap=cmap, vmin=0.0, vmax=vmax, aspect="auto", interpolation="nearest")
-    ax.set_xticks(range(len(source_tokens)), labels=source_tokens, rotation=60,
-                  ha="left", rotation_mode="anchor", fontfamily=family)
+    ax.set_xticks(
+        range(len(source_tokens)),
+        labels=source_tokens,
+        rotation=60,
+        ha="left",
+        rotation_mode="anchor",
+        fontfamily=family,
+    )
     ax.set_yticks(range(len(target_tokens)), labels=target_tokens, fontfamily=family)
     ax.xaxis.tick_top()
     ax.xaxis.set_label_position("top")
@@ -203,11 +211,13 @@ def _draw_heatmap(ax, source_tokens, target_tokens, attention, *, title, gold, c
         if gold.shape != attention.shape:
             raise ValueError(f"gold alignment has shape {gold.shape}, attention {attention.shape}; they must match.")
         rows, cols = np.nonzero(gold)
-        ax.scatter(cols, rows, s=140, marker="s", facecolors="none", edgecolors="red", linewidths=1.5,
-                   label="gold alignment")
+        ax.scatter(
+            cols, rows, s=140, marker="s", facecolors="none", edgecolors="red", linewidths=1.5, label="gold alignment"
+        )
         if legend:
-            ax.legend(loc="upper right", bbox_to_anchor=(1.0, -0.01), fontsize="small", prop={"family": family},
-                      frameon=False)
+            ax.legend(
+                loc="upper right", bbox_to_anchor=(1.0, -0.01), fontsize="small", prop={"family": family}, frameon=False
+            )
     return image
 
 
@@ -246,9 +256,18 @@ def plot_attention(
         ax = fig.add_subplot()
     else:
         fig = ax.figure
-    image = _draw_heatmap(ax, source_tokens, target_tokens, attention,
-                          title=default_title if title is None else title, gold=gold, cmap=cmap,
-                          vmax=vmax, family=family, width_inches=size[0])
+    image = _draw_heatmap(
+        ax,
+        source_tokens,
+        target_tokens,
+        attention,
+        title=default_title if title is None else title,
+        gold=gold,
+        cmap=cmap,
+        vmax=vmax,
+        family=family,
+        width_inches=size[0],
+    )
     if colorbar:
         cbar = fig.colorbar(image, ax=ax, fraction=0.05, pad=0.02)
         cbar.set_label("attention weight", fontfamily=family)
@@ -275,7 +294,9 @@ def plot_attention_grid(
     if not translations:
         raise ValueError("plot_attention_grid needs at least one translation.")
     if golds is not None and len(golds) != len(translations):
-        raise ValueError(f"{len(golds)} gold alignments for {len(translations)} translations; pass one per translation.")
+        raise ValueError(
+            f"{len(golds)} gold alignments for {len(translations)} translations; pass one per translation."
+        )
     views = [attention_view(t) for t in translations]
     ncols = max(1, min(ncols, len(views)))
     cell_w, cell_h = _grid_cell_size(views)
@@ -287,8 +308,10 @@ def plot_attention_grid(
 
 
 def _grid_cell_size(views) -> tuple[float, float]:
-    return (max(_heatmap_size(len(v[0]), len(v[1]))[0] for v in views),
-            max(_heatmap_size(len(v[0]), len(v[1]))[1] for v in views))
+    return (
+        max(_heatmap_size(len(v[0]), len(v[1]))[0] for v in views),
+        max(_heatmap_size(len(v[0]), len(v[1]))[1] for v in views),
+    )
 
 
 def _grid_size(cell_w: float, cell_h: float, n: int, ncols: int) -> tuple[float, float]:
@@ -306,10 +329,19 @@ def _draw_grid(fig, views, *, golds, ncols, cmap, suptitle, family, cell_w, titl
             ax.set_axis_off()
             continue
         source_tokens, target_tokens, attention, title = views[k]
-        image = _draw_heatmap(ax, source_tokens, target_tokens, attention,
-                              title=title if titles is None else titles[k],
-                              gold=None if golds is None else golds[k], cmap=cmap, vmax=1.0, family=family,
-                              legend=False, width_inches=cell_w)
+        image = _draw_heatmap(
+            ax,
+            source_tokens,
+            target_tokens,
+            attention,
+            title=title if titles is None else titles[k],
+            gold=None if golds is None else golds[k],
+            cmap=cmap,
+            vmax=1.0,
+            family=family,
+            legend=False,
+            width_inches=cell_w,
+        )
     cbar = fig.colorbar(image, ax=axes.ravel().tolist(), fraction=0.03, pad=0.02)
     cbar.set_label("attention weight", fontfamily=family)
     if golds is not None and any(g is not None for g in golds):
@@ -359,12 +391,16 @@ def animate_attention(
     family = register_fonts()
     snapshots = list(getattr(snapshots, "snapshots", snapshots))
     if not snapshots:
-        raise ValueError("animate_attention needs at least one snapshot; train with the AttentionSnapshots callback "
-                         "first (its .snapshots fill at each epoch end).")
+        raise ValueError(
+            "animate_attention needs at least one snapshot; train with the AttentionSnapshots callback "
+            "first (its .snapshots fill at each epoch end)."
+        )
     counts = {len(s.views) for s in snapshots}
     if len(counts) != 1:
-        raise ValueError(f"the snapshots watched different numbers of sentences ({sorted(counts)}); animate the "
-                         "snapshots of one AttentionSnapshots callback.")
+        raise ValueError(
+            f"the snapshots watched different numbers of sentences ({sorted(counts)}); animate the "
+            "snapshots of one AttentionSnapshots callback."
+        )
     n = counts.pop()
     ncols = max(1, min(ncols or min(n, 3), n))
     frames = [[attention_view(v) for v in s.views] for s in snapshots]
@@ -375,7 +411,7 @@ def animate_attention(
         snapshot = snapshots[i]
         fig.clear()
         titles, any_forced = [], False
-        for k, (source_tokens, target_tokens, attention, title) in enumerate(frames[i]):
+        for k, (source_tokens, *_) in enumerate(frames[i]):
             forced = bool(getattr(snapshot, "forced", [False] * n)[k])
             output = snapshot.outputs[k] if getattr(snapshot, "outputs", None) else ""
             source = _decode(_field(snapshot.views[k], "source", default="") or " ".join(source_tokens))
@@ -386,8 +422,17 @@ def animate_attention(
             heading += f": AER {snapshot.aer:.2f}, attention on gold words {snapshot.gold_mass:.2f}"
         if any_forced:
             heading += "\nrows: the reference, fed in (teacher forcing)"
-        _draw_grid(fig, frames[i], golds=list(snapshot.golds), ncols=ncols, cmap=cmap, suptitle=heading,
-                   family=family, cell_w=cell_w, titles=titles)
+        _draw_grid(
+            fig,
+            frames[i],
+            golds=list(snapshot.golds),
+            ncols=ncols,
+            cmap=cmap,
+            suptitle=heading,
+            family=family,
+            cell_w=cell_w,
+            titles=titles,
+        )
         return []
 
     draw(0)  # the figure itself shows the first frame (e.g. display(anim._fig)) before anything plays
@@ -470,8 +515,18 @@ def _draw_head_grid(fig, weights, row_tokens, column_tokens, *, family, cmap, yl
     axes = fig.subplots(layers, heads, squeeze=False)
     image = None
     for (layer, head), ax in np.ndenumerate(axes):
-        image = _draw_heatmap(ax, column_tokens, row_tokens, weights[layer, head], title=f"layer {layer + 1}, "
-                              f"head {head + 1}", gold=None, cmap=cmap, vmax=1.0, family=family, legend=False)
+        image = _draw_heatmap(
+            ax,
+            column_tokens,
+            row_tokens,
+            weights[layer, head],
+            title=f"layer {layer + 1}, head {head + 1}",
+            gold=None,
+            cmap=cmap,
+            vmax=1.0,
+            family=family,
+            legend=False,
+        )
         ax.set_xlabel("")
         ax.set_ylabel(ylabel if head == 0 else "", fontfamily=family)
     cbar = fig.colorbar(image, ax=axes.ravel().tolist(), fraction=0.03, pad=0.02)
@@ -517,13 +572,24 @@ def plot_attention_heads(
     if heads is None:
         heads = _field(translation, "attention_heads")
     if heads is None:
-        raise ValueError("No per-head weights: pass heads=[layers, heads, tgt_len, src_len] (model.cross_attention) "
-                         "or a prediction of a Transformer's translate_with_attention (its 'attention_heads').")
+        raise ValueError(
+            "No per-head weights: pass heads=[layers, heads, tgt_len, src_len] (model.cross_attention) "
+            "or a prediction of a Transformer's translate_with_attention (its 'attention_heads')."
+        )
     weights = _as_heads(heads, len(target_tokens), len(source_tokens), "heads")
     fig = _new_figure(_head_grid_size(len(source_tokens), len(target_tokens), *weights.shape[:2]))
-    _draw_head_grid(fig, weights, target_tokens, source_tokens, family=family, cmap=cmap, ylabel="output tokens",
-                    suptitle="\n".join(filter(None, [default_title if title is None else title,
-                                                     "cross-attention, rows: layers, columns: heads"])))
+    _draw_head_grid(
+        fig,
+        weights,
+        target_tokens,
+        source_tokens,
+        family=family,
+        cmap=cmap,
+        ylabel="output tokens",
+        suptitle="\n".join(
+            filter(None, [default_title if title is None else title, "cross-attention, rows: layers, columns: heads"])
+        ),
+    )
     if save is not None:
         save_figure(fig, save)
     return fig
@@ -557,8 +623,16 @@ def plot_self_attention(
     weights = _as_heads(weights, len(tokens), len(tokens), "weights")
     fig = _new_figure(_head_grid_size(len(tokens), len(tokens), *weights.shape[:2]))
     heading = " ".join(tokens) if title is None else title
-    _draw_head_grid(fig, weights, tokens, tokens, family=family, cmap=cmap, ylabel="attending token",
-                    suptitle="\n".join(filter(None, [heading, "encoder self-attention, rows: layers, columns: heads"])))
+    _draw_head_grid(
+        fig,
+        weights,
+        tokens,
+        tokens,
+        family=family,
+        cmap=cmap,
+        ylabel="attending token",
+        suptitle="\n".join(filter(None, [heading, "encoder self-attention, rows: layers, columns: heads"])),
+    )
     if save is not None:
         save_figure(fig, save)
     return fig

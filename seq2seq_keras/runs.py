@@ -10,9 +10,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
-
+from typing import Any
 
 
 def run_summary(run_dir: str | os.PathLike) -> dict[str, Any] | None:
@@ -28,14 +28,21 @@ def run_summary(run_dir: str | os.PathLike) -> dict[str, Any] | None:
     if (run / HISTORY_FILE).is_file():
         history = json.loads((run / HISTORY_FILE).read_text(encoding="utf-8"))
     epochs = len(history.get("loss", [])) or config.epochs
-    summary = (f"{config.data}, limit {config.limit}, {epochs} epochs, batch {config.batch_size}, "
-               f"lr {config.learning_rate:g}, {config.rnn} embedding {config.embedding_dim} units {config.encoder_units}, "
-               f"attention {config.attention or 'none'}")
+    summary = (
+        f"{config.data}, limit {config.limit}, {epochs} epochs, batch {config.batch_size}, "
+        f"lr {config.learning_rate:g}, {config.rnn} embedding {config.embedding_dim} units {config.encoder_units}, "
+        f"attention {config.attention or 'none'}"
+    )
     final = {k: v[-1] for k, v in history.items() if v}
     if "val_accuracy" in final:
         summary += f"; final validation token accuracy {final['val_accuracy']:.3f}"
-    return {"path": str(run), "config": dataclasses.asdict(config), "epochs": epochs, "final": final,
-            "summary": summary}
+    return {
+        "path": str(run),
+        "config": dataclasses.asdict(config),
+        "epochs": epochs,
+        "final": final,
+        "summary": summary,
+    }
 
 
 # =========================================================================== a run folder, end to end
@@ -61,9 +68,15 @@ class RunSplit:
         return f"{self.data}, {self.split} split"
 
 
-def load_run_split(path: str | os.PathLike, *, data: str | None = None, limit: int | str | None = None,
-                   split: str = "test", max_sentences: int | None = None,
-                   compare: str | os.PathLike | None = None) -> RunSplit:
+def load_run_split(
+    path: str | os.PathLike,
+    *,
+    data: str | None = None,
+    limit: int | str | None = None,
+    split: str = "test",
+    max_sentences: int | None = None,
+    compare: str | os.PathLike | None = None,
+) -> RunSplit:
     """Load a run folder's model and the split of its corpus it never trained on.
 
     Args:
@@ -81,8 +94,8 @@ def load_run_split(path: str | os.PathLike, *, data: str | None = None, limit: i
         FileNotFoundError: no trained model at ``path`` or ``compare``, or no corpus file.
         ValueError: an unknown corpus or split.
     """
-    from .training.config import TrainConfig
     from .data.corpora import load_corpus, split_pairs
+    from .training.config import TrainConfig
     from .training.run_folder import load_model
 
     if split not in ("test", "validation"):
@@ -103,9 +116,20 @@ def load_run_split(path: str | os.PathLike, *, data: str | None = None, limit: i
     if max_sentences is not None:
         chosen = chosen[:max_sentences]
     compare_run = run_summary(compare) if compare and os.path.isdir(compare) else None
-    return RunSplit(path=path, model=model, pairs=chosen, train=train, loaded=len(pairs), data=data, limit=limit,
-                    split=split, run=run, compare=compare_model, compare_path=None if compare is None else str(compare),
-                    compare_run=compare_run)
+    return RunSplit(
+        path=path,
+        model=model,
+        pairs=chosen,
+        train=train,
+        loaded=len(pairs),
+        data=data,
+        limit=limit,
+        split=split,
+        run=run,
+        compare=compare_model,
+        compare_path=None if compare is None else str(compare),
+        compare_run=compare_run,
+    )
 
 
 def evaluate_run(run: RunSplit, out_dir: str | os.PathLike, **options) -> tuple[dict[str, Any], dict[str, Path]]:
@@ -115,8 +139,8 @@ def evaluate_run(run: RunSplit, out_dir: str | os.PathLike, **options) -> tuple[
     ``max_length``, ``progress``). The report also records where the model, the data and
     the training budget came from. Returns ``(report, paths)``.
     """
-    from .evaluation.scores import evaluate
     from .evaluation.report import write_report
+    from .evaluation.scores import evaluate
 
     result = evaluate(run.model, run.pairs, compare=run.compare, **options)
     report = result.report
@@ -129,9 +153,16 @@ def evaluate_run(run: RunSplit, out_dir: str | os.PathLike, **options) -> tuple[
     return report, write_report(result, out_dir)
 
 
-def evaluate_run_robustness(run: RunSplit, out_dir: str | os.PathLike, *, beam_width: int | None = None,
-                            coverage_penalty: float | None = None, batch_size: int = 64, max_length: int | None = None,
-                            log: Callable[[str], None] | None = None) -> tuple[dict[str, Any], Path]:
+def evaluate_run_robustness(
+    run: RunSplit,
+    out_dir: str | os.PathLike,
+    *,
+    beam_width: int | None = None,
+    coverage_penalty: float | None = None,
+    batch_size: int = 64,
+    max_length: int | None = None,
+    log: Callable[[str], None] | None = None,
+) -> tuple[dict[str, Any], Path]:
     """The robustness evaluation (:mod:`seq2seq_keras.evaluation.robustness`) of a loaded run, written to ``out_dir``.
 
     Scores every :data:`~seq2seq_keras.evaluation.robustness.DEFAULT_VARIANTS` system on a set built
@@ -143,8 +174,13 @@ def evaluate_run_robustness(run: RunSplit, out_dir: str | os.PathLike, *, beam_w
     Raises:
         ValueError: the split has no pairs to build a robustness set from.
     """
-    from .evaluation.robustness import DEFAULT_VARIANTS, build_robustness_set, evaluate_robustness, model_translator
-    from .evaluation.robustness import robustness_markdown
+    from .evaluation.robustness import (
+        DEFAULT_VARIANTS,
+        build_robustness_set,
+        evaluate_robustness,
+        model_translator,
+        robustness_markdown,
+    )
 
     rset = build_robustness_set(run.train, run.pairs)
     if not rset.swapped and not rset.long:
@@ -166,8 +202,14 @@ def evaluate_run_robustness(run: RunSplit, out_dir: str | os.PathLike, *, beam_w
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "robustness.json", json.dumps(
-        {"model": run.path, "data": run.label, "results": results, "set": rset.to_dict()}, indent=1, ensure_ascii=False))
+    atomic_write_text(
+        out / "robustness.json",
+        json.dumps(
+            {"model": run.path, "data": run.label, "results": results, "set": rset.to_dict()},
+            indent=1,
+            ensure_ascii=False,
+        ),
+    )
     atomic_write_text(out / "robustness.md", robustness_markdown(results, rset, title=f"{run.path} on {run.label}"))
     return results, out / "robustness.md"
 

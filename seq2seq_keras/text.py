@@ -31,12 +31,11 @@ by sharing their pieces. See :class:`TextProcessor` for which wins where.
 from __future__ import annotations
 
 import collections
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import keras
 import tensorflow as tf
 import tensorflow_text as tf_text
-
 
 PAD, UNK, START, END = "", "[UNK]", "[START]", "[END]"
 RESERVED_TOKENS = (PAD, UNK, START, END)
@@ -124,13 +123,11 @@ class TextProcessor(keras.layers.Layer):
         normalization = (normalization or default_form).upper()
         if normalization not in _NORMALIZATION_FORMS:
             raise ValueError(
-                f"normalization={normalization!r} is not a Unicode form; "
-                f"use one of {_NORMALIZATION_FORMS}."
+                f"normalization={normalization!r} is not a Unicode form; use one of {_NORMALIZATION_FORMS}."
             )
         if language == "ko" and normalization in ("NFD", "NFKD"):
             raise ValueError(
-                f"normalization={normalization!r} splits Hangul syllables into jamo; "
-                "use NFC (or NFKC) for Korean."
+                f"normalization={normalization!r} splits Hangul syllables into jamo; use NFC (or NFKC) for Korean."
             )
         if max_tokens is not None and max_tokens <= len(RESERVED_TOKENS):
             raise ValueError(f"max_tokens must be > {len(RESERVED_TOKENS)} (reserved tokens), got {max_tokens}.")
@@ -150,7 +147,7 @@ class TextProcessor(keras.layers.Layer):
             self.set_vocabulary(vocabulary)
 
     @classmethod
-    def for_language(cls, language: str, **kwargs) -> "TextProcessor":
+    def for_language(cls, language: str, **kwargs) -> TextProcessor:
         """A processor with the defaults for ``language`` (e.g. ``"ko"``, ``"en"``)."""
         return cls(language=language, **kwargs)
 
@@ -195,7 +192,7 @@ class TextProcessor(keras.layers.Layer):
                 unknown_token=UNK,
             )
 
-    def adapt(self, texts: Iterable[str] | tf.data.Dataset, batch_size: int = 1024) -> "TextProcessor":
+    def adapt(self, texts: Iterable[str] | tf.data.Dataset, batch_size: int = 1024) -> TextProcessor:
         """Build the vocabulary from raw texts (a list of str or a string dataset)."""
         if isinstance(texts, tf.data.Dataset):
             dataset = texts
@@ -232,16 +229,13 @@ class TextProcessor(keras.layers.Layer):
             vocab_size=size,
             reserved_tokens=[t for t in RESERVED_TOKENS if t],
             bert_tokenizer_params={"lower_case": False},
-            learn_params={"upper_thresh": 10_000_000,
-                          "lower_thresh": max(self.min_frequency, WORDPIECE_MIN_FREQUENCY)},
+            learn_params={"upper_thresh": 10_000_000, "lower_thresh": max(self.min_frequency, WORDPIECE_MIN_FREQUENCY)},
         )
         self.set_vocabulary(_cap_wordpiece_vocabulary(vocab, size))
 
     def _require_vocabulary(self) -> None:
         if self._vocabulary is None:
-            raise ValueError(
-                "This TextProcessor has no vocabulary yet: call .adapt(texts) or pass vocabulary=[...]."
-            )
+            raise ValueError("This TextProcessor has no vocabulary yet: call .adapt(texts) or pass vocabulary=[...].")
 
     # ------------------------------------------------------------------ text -> tokens
     def standardize(self, strings: tf.Tensor, lowercase: bool | None = None) -> tf.Tensor:
@@ -390,7 +384,7 @@ class TextProcessor(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(
-            vocabulary=None if self._vocabulary is None else self._vocabulary[len(RESERVED_TOKENS):],
+            vocabulary=None if self._vocabulary is None else self._vocabulary[len(RESERVED_TOKENS) :],
             language=self.language,
             normalization=self.normalization,
             strip_accents=self.strip_accents,

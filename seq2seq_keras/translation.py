@@ -14,7 +14,7 @@ imports.
 from __future__ import annotations
 
 import dataclasses
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -43,7 +43,7 @@ class Translation:
     attention: np.ndarray | None
     log_prob: float
     score: float | None = None
-    alternatives: list["Translation"] = dataclasses.field(default_factory=list)
+    alternatives: list[Translation] = dataclasses.field(default_factory=list)
     replaced: list[bool] = dataclasses.field(default_factory=list)
 
     @property
@@ -129,8 +129,9 @@ def _beam_columns(out) -> dict:
     return beams
 
 
-def _translation(source, text, source_tokens, s, tokens, t, weights, log_prob, score, marks,
-                 has_attention) -> Translation:
+def _translation(
+    source, text, source_tokens, s, tokens, t, weights, log_prob, score, marks, has_attention
+) -> Translation:
     """One hypothesis cut to its lengths (``s`` source, ``t`` target tokens): ``weights`` [tgt_len, src_len] -> [t, s]."""
     return Translation(
         source=source,
@@ -144,8 +145,9 @@ def _translation(source, text, source_tokens, s, tokens, t, weights, log_prob, s
     )
 
 
-def results_to_translations(out: Mapping, sources: Sequence, has_attention: bool = True,
-                            n_best: int = 1) -> list[Translation]:
+def results_to_translations(
+    out: Mapping, sources: Sequence, has_attention: bool = True, n_best: int = 1
+) -> list[Translation]:
     """Turn a dict of batch-major outputs (graph, SavedModel or server) into Translations.
 
     ``out`` holds the outputs :mod:`seq2seq_keras.serving.signatures` describes (names, dtypes, axes):
@@ -179,13 +181,34 @@ def results_to_translations(out: Mapping, sources: Sequence, has_attention: bool
         if isinstance(source, bytes):
             source = source.decode("utf-8", errors="replace")
         s = int(src_len[b])
-        t = _translation(source, text, src_tokens[b], s, tgt_tokens[b], int(tgt_len[b]), attention[b], log_prob[b],
-                         score[b], replaced[b], has_attention)
+        t = _translation(
+            source,
+            text,
+            src_tokens[b],
+            s,
+            tgt_tokens[b],
+            int(tgt_len[b]),
+            attention[b],
+            log_prob[b],
+            score[b],
+            replaced[b],
+            has_attention,
+        )
         if beams is not None:
             t.alternatives = [
-                _translation(source, beams["text"][b][j], src_tokens[b], s, beams["tokens"][b][j],
-                             int(beams["length"][b, j]), beams["attention"][b, j], beams["log_prob"][b, j],
-                             beams["score"][b, j], beams["replaced"][b, j], has_attention)
+                _translation(
+                    source,
+                    beams["text"][b][j],
+                    src_tokens[b],
+                    s,
+                    beams["tokens"][b][j],
+                    int(beams["length"][b, j]),
+                    beams["attention"][b, j],
+                    beams["log_prob"][b, j],
+                    beams["score"][b, j],
+                    beams["replaced"][b, j],
+                    has_attention,
+                )
                 for j in range(1, min(n_best, len(beams["text"][b]), int(beams["count"][b])))
             ]
         translations.append(t)

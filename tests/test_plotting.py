@@ -11,7 +11,6 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.image import imread
 
-from seq2seq_keras.translation import Translation
 from seq2seq_keras.plotting import (
     attention_view,
     hangul_font_path,
@@ -22,12 +21,14 @@ from seq2seq_keras.plotting import (
     plot_self_attention,
     register_fonts,
 )
+from seq2seq_keras.translation import Translation
 
 SOURCE = ["나는", "학생이다", "."]
 TARGET = ["i", "am", "a", "student", "[END]"]
 
 
-def _known_matrix(t=len(TARGET), s=len(SOURCE)):
+def _known_matrix(t=None, s=None):
+    t, s = t or len(TARGET), s or len(SOURCE)
     # Distinct values, rows sum to 1: row i differs from row j and column order matters.
     m = np.arange(1, t * s + 1, dtype=np.float32).reshape(t, s) ** 2
     return m / m.sum(axis=1, keepdims=True)
@@ -35,8 +36,12 @@ def _known_matrix(t=len(TARGET), s=len(SOURCE)):
 
 def _translation(attention=None):
     return Translation(
-        source="나는 학생이다.", text="i am a student", source_tokens=list(SOURCE), target_tokens=list(TARGET),
-        attention=_known_matrix() if attention is None else attention, log_prob=-1.5,
+        source="나는 학생이다.",
+        text="i am a student",
+        source_tokens=list(SOURCE),
+        target_tokens=list(TARGET),
+        attention=_known_matrix() if attention is None else attention,
+        log_prob=-1.5,
     )
 
 
@@ -210,8 +215,17 @@ def _snapshots(n=3):
         share = k / max(n - 1, 1)  # 0: uniform, 1: all weight on the gold cells
         matrix = (1 - share) / len(SOURCE) + share * gold
         views = [_translation(matrix.astype(np.float32)), _translation(_known_matrix())]
-        out.append(AttentionSnapshot(epoch=k - 1, views=views, outputs=["i am a student", "i i i i i i"],
-                                     golds=[gold, None], forced=[True, False], aer=1.0 - share, gold_mass=share))
+        out.append(
+            AttentionSnapshot(
+                epoch=k - 1,
+                views=views,
+                outputs=["i am a student", "i i i i i i"],
+                golds=[gold, None],
+                forced=[True, False],
+                aer=1.0 - share,
+                gold_mass=share,
+            )
+        )
     return out
 
 
@@ -277,9 +291,9 @@ def test_bleu_by_length_plot_has_one_line_per_model_and_gaps_for_empty_buckets()
 @pytest.fixture(scope="module")
 def tiny_model():
     import keras
+    from conftest import TINY_SOURCE, TINY_TARGET
 
     from seq2seq_keras import Seq2Seq, TextProcessor
-    from conftest import TINY_SOURCE, TINY_TARGET
 
     src = TextProcessor.for_language("ko").adapt(TINY_SOURCE)
     tgt = TextProcessor.for_language("en", add_start_end=True).adapt(TINY_TARGET)
@@ -313,12 +327,15 @@ def test_plots_a_tf_serving_rest_answer(tiny_model):
     import json
 
     from seq2seq_keras.serving import client as serving  # our own module: an import error must fail, not skip
+
     sentences = ["나는 학생이다", "그는 사과를 먹는다 ."]
     outputs = _signature_outputs(tiny_model, sentences)
     # TF Serving's row-format JSON: one object per sentence, strings as UTF-8 text.
     utf8 = np.vectorize(lambda x: x.decode("utf-8"), otypes=[object])
-    rows = [{k: (utf8(v[b]) if v.dtype == object else v[b]).tolist() for k, v in outputs.items()}
-            for b in range(len(sentences))]
+    rows = [
+        {k: (utf8(v[b]) if v.dtype == object else v[b]).tolist() for k, v in outputs.items()}
+        for b in range(len(sentences))
+    ]
     body = json.loads(json.dumps({"predictions": rows}))
     translations = serving.outputs_to_translations(serving.parse_rest_predict_response(body), sentences)
     expected = tiny_model.translate(sentences, max_length=6)
@@ -392,7 +409,12 @@ def test_replaced_words_are_marked_on_the_heatmap():
     assert target_tokens == ["i", "am", "a", "kim*", "[END]"]
     fig = plot_attention(t)
     assert [label.get_text() for label in fig.axes[0].get_yticklabels()] == target_tokens
-    row = {"source_tokens": SOURCE, "target_tokens": TARGET, "attention": _known_matrix(), "replaced": [[0, 1, 0, 0, 0]]}
+    row = {
+        "source_tokens": SOURCE,
+        "target_tokens": TARGET,
+        "attention": _known_matrix(),
+        "replaced": [[0, 1, 0, 0, 0]],
+    }
     assert attention_view(row)[1] == ["i", "am*", "a", "student", "[END]"]
     assert attention_view(_translation())[1] == TARGET  # nothing replaced: labels as they are
 
@@ -434,12 +456,19 @@ def test_head_grid_has_layers_times_heads_heatmaps_of_the_weights_with_token_lab
 
 def test_head_grid_reads_a_padded_serving_prediction_and_says_what_is_missing():
     padded = np.zeros((1, 2, 2, len(TARGET) + 2, len(SOURCE) + 1), np.float32)
-    padded[0, :, :, :len(TARGET), :len(SOURCE)] = _known_heads(2, 2, len(TARGET), len(SOURCE))
-    row = {"source_tokens": SOURCE + [""], "target_tokens": TARGET + ["", ""], "source_length": 3,
-           "target_length": 5, "attention": padded[0, -1].mean(0), "attention_heads": padded}
+    padded[0, :, :, : len(TARGET), : len(SOURCE)] = _known_heads(2, 2, len(TARGET), len(SOURCE))
+    row = {
+        "source_tokens": SOURCE + [""],
+        "target_tokens": TARGET + ["", ""],
+        "source_length": 3,
+        "target_length": 5,
+        "attention": padded[0, -1].mean(0),
+        "attention_heads": padded,
+    }
     panels = _panels(plot_attention_heads(row))
-    np.testing.assert_array_equal(np.asarray(panels[(1, 0)].get_images()[0].get_array()),
-                                  padded[0, 1, 0, :len(TARGET), :len(SOURCE)])
+    np.testing.assert_array_equal(
+        np.asarray(panels[(1, 0)].get_images()[0].get_array()), padded[0, 1, 0, : len(TARGET), : len(SOURCE)]
+    )
     with pytest.raises(ValueError, match="No per-head weights"):
         plot_attention_heads(_translation())
     with pytest.raises(ValueError, match="layers, heads"):
@@ -489,13 +518,15 @@ def test_cli_plot_heads_and_self_attention_of_a_transformer(tmp_path, capsys):
     out = tmp_path / "heads.png"
     assert main(["plot", "--model", str(run), "--heads", "나는 학생이다", "--out", str(out), "--max-length", "5"]) == 0
     assert f"saved to {out}" in capsys.readouterr().out and imread(out).ndim == 3
-    assert main(["plot", "--model", str(run), "--self-attention", "나는 학생이다", "--out", str(tmp_path / "s.png")]) == 0
+    assert (
+        main(["plot", "--model", str(run), "--self-attention", "나는 학생이다", "--out", str(tmp_path / "s.png")]) == 0
+    )
     assert imread(tmp_path / "s.png").ndim == 3
     # What --heads draws: the search's own hypothesis, every layer and head, matching the step-wise heatmap.
     text = tf.constant(["나는 학생이다"])
     result = translate_graph(model, text, tf.constant(5))
     heads = model.attention_heads(text, result, 256).numpy()[0]
     t = model.translate("나는 학생이다", max_length=5)
-    np.testing.assert_allclose(heads[-1].mean(0)[:t.length], t.attention, atol=1e-5)
+    np.testing.assert_allclose(heads[-1].mean(0)[: t.length], t.attention, atol=1e-5)
     assert main(["plot", "--model", str(run), "--heads", "a", "b", "--out", str(out)]) == 2
     assert "one sentence" in capsys.readouterr().err

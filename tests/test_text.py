@@ -139,8 +139,14 @@ def test_subword_pieces_and_detokenize_round_trip_like_word_mode():
         ["[UNK]", "stud", "##s", "."],
     ]
     v = p.vocabulary
-    assert p(sentences).numpy()[1].tolist()[:6] == [START_ID, UNK_ID, v.index("stud"), v.index("##s"),
-                                                   v.index("."), END_ID]
+    assert p(sentences).numpy()[1].tolist()[:6] == [
+        START_ID,
+        UNK_ID,
+        v.index("stud"),
+        v.index("##s"),
+        v.index("."),
+        END_ID,
+    ]
     words = TextProcessor(language="en", add_start_end=True).adapt(sentences)
     # Pieces joined into words, no "##" left, punctuation spaced exactly as the word vocabulary does.
     assert to_python_strings(p.detokenize(p(sentences))) == ["the students aren't here, are they?", "[UNK] studs."]
@@ -181,15 +187,22 @@ def test_unknown_word_replacement_in_subword_mode_copies_the_whole_source_word()
     source = TextProcessor(language="es", subword=True, vocabulary=["el", "estudi", "##ante", "llega"])
     target = _en_pieces(add_start_end=True)
     words = source.token_words(["El estudiante Zq llega"]).to_tensor()
-    assert to_python_strings(source.tokenize(["El estudiante Zq llega"])) == [["el", "estudi", "##ante", "[UNK]",
-                                                                              "llega"]]
+    assert to_python_strings(source.tokenize(["El estudiante Zq llega"])) == [
+        ["el", "estudi", "##ante", "[UNK]", "llega"]
+    ]
     v = target.vocabulary
     ids = tf.constant([[v.index("the"), UNK_ID, UNK_ID, END_ID]])
     tokens = target.ids_to_tokens(ids)
-    attention = tf.constant([[[0.7, 0.1, 0.1, 0.05, 0.05],
-                              [0.1, 0.3, 0.4, 0.1, 0.1],  # argmax: "##ante", a piece of "estudiante"
-                              [0.1, 0.1, 0.1, 0.6, 0.1],  # argmax: "zq", an unknown word
-                              [0.2, 0.2, 0.2, 0.2, 0.2]]])
+    attention = tf.constant(
+        [
+            [
+                [0.7, 0.1, 0.1, 0.05, 0.05],
+                [0.1, 0.3, 0.4, 0.1, 0.1],  # argmax: "##ante", a piece of "estudiante"
+                [0.1, 0.1, 0.1, 0.6, 0.1],  # argmax: "zq", an unknown word
+                [0.2, 0.2, 0.2, 0.2, 0.2],
+            ]
+        ]
+    )
     new_tokens, replaced = replace_unknown_words(ids, tokens, attention, words)
     assert to_python_strings(new_tokens) == [["the", "estudiante", "zq", "[END]"]]
     assert replaced.numpy().tolist() == [[False, True, True, False]]
@@ -199,8 +212,20 @@ def test_readable_pieces_mark_both_sides_of_every_join():
     from seq2seq_keras.text import readable_pieces
 
     tokens = ["the", "stud", "##ent", "##s", ",", "[UNK]", "##s", "학생", "##이었", "##다", "##", "[END]"]
-    assert readable_pieces(tokens) == ["the", "stud-", "-ent-", "-s", ",", "[UNK]-", "-s", "학생-", "-이었-", "-다",
-                                       "##", "[END]"]
+    assert readable_pieces(tokens) == [
+        "the",
+        "stud-",
+        "-ent-",
+        "-s",
+        ",",
+        "[UNK]-",
+        "-s",
+        "학생-",
+        "-이었-",
+        "-다",
+        "##",
+        "[END]",
+    ]
     word_tokens = ["i", "'", "m", "a", "well", "-", "known", "student", "."]
     assert readable_pieces(word_tokens) == word_tokens
 
@@ -208,9 +233,13 @@ def test_readable_pieces_mark_both_sides_of_every_join():
 def test_heatmap_labels_of_a_subword_translation_are_readable():
     from seq2seq_keras.plotting import attention_view
 
-    view = {"source": "estudiantes", "source_tokens": ["estudi", "##antes", ""],
-            "target_tokens": ["stud", "##ent", "##s", "[END]"], "attention": np.full((4, 3), 1 / 3),
-            "replaced": [0, 0, 0, 0]}
+    view = {
+        "source": "estudiantes",
+        "source_tokens": ["estudi", "##antes", ""],
+        "target_tokens": ["stud", "##ent", "##s", "[END]"],
+        "attention": np.full((4, 3), 1 / 3),
+        "replaced": [0, 0, 0, 0],
+    }
     source_labels, target_labels, attention, _ = attention_view(view)
     assert source_labels == ["estudi-", "-antes"]
     assert target_labels == ["stud-", "-ent-", "-s", "[END]"]

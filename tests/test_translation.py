@@ -26,8 +26,10 @@ def _outputs(with_beams=True):
     if with_beams:
         out.update(
             beams_translation=np.array([["he eats.", "it eats."], ["", ""]], dtype=object),
-            beams_target_tokens=np.array([[["he", "eats", ".", "[END]"], ["it", "eats", "[END]", ""]],
-                                          [["", "", "", ""], ["", "", "", ""]]], dtype=object),
+            beams_target_tokens=np.array(
+                [[["he", "eats", ".", "[END]"], ["it", "eats", "[END]", ""]], [["", "", "", ""], ["", "", "", ""]]],
+                dtype=object,
+            ),
             beams_target_length=np.array([[4, 3], [0, 0]], np.int32),
             beams_attention=np.stack([attention, attention + 1], axis=1),
             beams_log_prob=np.array([[-0.5, -0.75], [0.0, 0.0]]),
@@ -47,7 +49,11 @@ def test_outputs_become_translations_cut_to_their_lengths():
     assert (first.log_prob, first.score, first.replaced) == (-0.5, -0.25, [True, False, False, False])
     (second,) = first.alternatives  # n_best = 2: the other hypothesis, with its own length
     assert (second.text, second.target_tokens, second.log_prob, second.score) == (
-        "it eats.", ["it", "eats", "[END]"], -0.75, -0.375)
+        "it eats.",
+        ["it", "eats", "[END]"],
+        -0.75,
+        -0.375,
+    )
     np.testing.assert_array_equal(second.attention, np.float32(np.arange(9).reshape(3, 3) / 100 + 1))
     assert second.replaced == [False] * 3  # beams_replaced all 0: nothing replaced
     assert (empty.source, empty.text, empty.target_tokens, empty.attention.shape) == ("\ufffd", "", [], (0, 0))

@@ -23,6 +23,8 @@ import os
 import sys
 import time
 
+from ..decoding.options import DecodingOptions
+from ..startup import quiet_tensorflow_logging, start_tensorflow
 from .flags import (
     HelpFormatter,
     add_config_flags,
@@ -31,8 +33,6 @@ from .flags import (
     library_default,
     train_config_from_args,
 )
-from ..decoding.options import DecodingOptions
-from ..startup import quiet_tensorflow_logging, start_tensorflow
 
 quiet_tensorflow_logging()  # before TensorFlow is imported (nothing above imports it)
 
@@ -53,7 +53,8 @@ def _given(args, *names: str) -> dict:
 # ---------------------------------------------------------------------- train
 def _add_train(sub):
     p = _command(
-        sub, "train",
+        sub,
+        "train",
         help="train a translation model",
         description=(
             "Train a Seq2Seq model with model.fit and save it (model.keras, config.json, history.json) to --out. "
@@ -66,8 +67,13 @@ def _add_train(sub):
     add_config_flags(p)
     p.add_argument("--out", required=True, help="run folder to write; an interrupted run there is resumed")
     p.add_argument("--restart", action="store_true", help="discard the training state in --out and start over")
-    p.add_argument("--checkpoint-every", type=int, default=None, metavar="STEPS",
-                   help="also checkpoint every STEPS batches (a kill then loses at most STEPS); default: each epoch end")
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=None,
+        metavar="STEPS",
+        help="also checkpoint every STEPS batches (a kill then loses at most STEPS); default: each epoch end",
+    )
     p.set_defaults(func=_run_train)
 
 
@@ -105,8 +111,13 @@ def _train_command(args, received: list) -> int | None:
     config = train_config_from_args(args)
     start = time.perf_counter()
     try:
-        _, history = train(config, out_dir=args.out, restart=args.restart, checkpoint_every=args.checkpoint_every,
-                           callbacks=[InterruptGuard(received)])
+        _, history = train(
+            config,
+            out_dir=args.out,
+            restart=args.restart,
+            checkpoint_every=args.checkpoint_every,
+            callbacks=[InterruptGuard(received)],
+        )
     except TrainingInterrupted as e:
         print(flush=True)  # end the progress bar's line
         print(f"seq2seq-keras train: {e}", file=sys.stderr)
@@ -148,7 +159,8 @@ def _decoding_options(args, options_class) -> dict:
 # ---------------------------------------------------------------------- translate
 def _add_translate(sub):
     p = _command(
-        sub, "translate",
+        sub,
+        "translate",
         help="translate sentences with a trained model",
         description="Translate sentences (arguments, or one per line on stdin with '-') with greedy search, "
         "beam search or sampling.",
@@ -199,7 +211,8 @@ def _run_translate(args):
 # ---------------------------------------------------------------------- plot
 def _add_plot(sub):
     p = _command(
-        sub, "plot",
+        sub,
+        "plot",
         help="save the attention heatmap of sentences (local model or TF Serving)",
         description="Translate sentences with a run folder (--model) or a TF Serving server (--server) and save "
         "their attention heatmap: one sentence per figure, several as a grid. Hangul renders with NanumGothic.",
@@ -209,16 +222,29 @@ def _add_plot(sub):
     where.add_argument("--server", help="TF Serving: http://HOST:8501 (REST) or HOST:8500 / grpc://HOST:8500 (gRPC)")
     p.add_argument("--model-name", help="served model name (with --server)")
     p.add_argument("--version", type=int, default=None, help="served model version (with --server; default: latest)")
-    p.add_argument("--method", choices=("greedy", "beam"), default="greedy", help="decoding with --model (default: %(default)s)")
-    p.add_argument("--max-length", type=int, default=None,
-                   help="cap on output tokens (with --model; default: {decoding.options.DEFAULT_MAX_LENGTH})")
-    p.add_argument("--ncols", type=int,
-                   help="grid columns for several sentences (default: {plotting.plot_attention_grid(ncols)})")
+    p.add_argument(
+        "--method", choices=("greedy", "beam"), default="greedy", help="decoding with --model (default: %(default)s)"
+    )
+    p.add_argument(
+        "--max-length",
+        type=int,
+        default=None,
+        help="cap on output tokens (with --model; default: {decoding.options.DEFAULT_MAX_LENGTH})",
+    )
+    p.add_argument(
+        "--ncols", type=int, help="grid columns for several sentences (default: {plotting.plot_attention_grid(ncols)})"
+    )
     heads = p.add_mutually_exclusive_group()
-    heads.add_argument("--heads", action="store_true",
-                       help="one sentence: every layer's and head's cross-attention as a layers x heads grid (with --model)")
-    heads.add_argument("--self-attention", action="store_true",
-                       help="one sentence: a Transformer encoder's self-attention, layers x heads (with --model)")
+    heads.add_argument(
+        "--heads",
+        action="store_true",
+        help="one sentence: every layer's and head's cross-attention as a layers x heads grid (with --model)",
+    )
+    heads.add_argument(
+        "--self-attention",
+        action="store_true",
+        help="one sentence: a Transformer encoder's self-attention, layers x heads (with --model)",
+    )
     p.add_argument("--out", required=True, help="image to write (.png; .pdf/.svg also work)")
     p.add_argument("sentences", nargs="+", help="sentences to translate; '-' reads stdin")
     p.set_defaults(func=_run_plot)
@@ -284,8 +310,8 @@ def _plot_heads(args, model, sentences):
     """``plot --heads`` / ``--self-attention``: the layers x heads grids of one sentence (plotting.py)."""
     import tensorflow as tf
 
-    from ..decoding.pipeline import encode_source, translate_graph
     from ..decoding.options import DEFAULT_MAX_LENGTH
+    from ..decoding.pipeline import encode_source, translate_graph
     from ..plotting import plot_attention_heads, plot_self_attention
 
     text = tf.constant(sentences)
@@ -321,7 +347,8 @@ def _limit_value(text: str) -> int | str:
 
 def _add_evaluate(sub):
     p = _command(
-        sub, "evaluate",
+        sub,
+        "evaluate",
         help="BLEU/chrF (greedy and beam), BLEU by sentence length, attention vs. gold alignment",
         description="Evaluate a run on the test split of its corpus and write report.md, report.json and PNG plots "
         "to --out. With --compare RUN2 (e.g. the same budget with --attention none) the BLEU-by-length plot has "
@@ -329,24 +356,40 @@ def _add_evaluate(sub):
     )
     p.add_argument("--model", required=True, help="run folder written by 'train'")
     p.add_argument("--data", default=None, help="corpus or .txt path (default: the run's own, from config.json)")
-    p.add_argument("--limit", type=_limit_value, default=None, help="pairs to load before the split, or 'all' "
-                   "(default: the run's own limit); the split hashes the English side, so a larger value gives a "
-                   "larger test split that still never overlaps the run's training pairs")
+    p.add_argument(
+        "--limit",
+        type=_limit_value,
+        default=None,
+        help="pairs to load before the split, or 'all' "
+        "(default: the run's own limit); the split hashes the English side, so a larger value gives a "
+        "larger test split that still never overlaps the run's training pairs",
+    )
     p.add_argument("--split", choices=("test", "validation"), default="test", help="(default: %(default)s)")
     p.add_argument("--max-sentences", type=int, default=None, help="evaluate only the first N pairs of the split")
     p.add_argument("--compare", default=None, help="a second run folder for the length-bucket comparison")
-    p.add_argument("--beam-width", type=int,
-                   help="beam width; 0 skips beam search (default: {evaluation.scores.evaluate(beam_width)})")
-    p.add_argument("--buckets", metavar="EDGES",
-                   help="source-length bucket edges in words (default: {evaluation.scores.DEFAULT_BUCKET_EDGES})")
-    p.add_argument("--batch-size", type=int, help="sentences per batch (default: {evaluation.scores.evaluate(batch_size)})")
+    p.add_argument(
+        "--beam-width",
+        type=int,
+        help="beam width; 0 skips beam search (default: {evaluation.scores.evaluate(beam_width)})",
+    )
+    p.add_argument(
+        "--buckets",
+        metavar="EDGES",
+        help="source-length bucket edges in words (default: {evaluation.scores.DEFAULT_BUCKET_EDGES})",
+    )
+    p.add_argument(
+        "--batch-size", type=int, help="sentences per batch (default: {evaluation.scores.evaluate(batch_size)})"
+    )
     add_decoding_flags(p, DecodingOptions, ["max_length", "coverage_penalty"])
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.add_argument("--robustness", action="store_true",
-                   help="instead: the robustness evaluation (test pairs with names/numbers swapped for unseen ones, "
-                   "the longest test sentences and concatenations of 2-3 test pairs; copy rate, [UNK] rate, BLEU/chrF "
-                   "and repetition rate), with and without unknown-word replacement and n-gram blocking; writes "
-                   "robustness.md and robustness.json to --out")
+    p.add_argument(
+        "--robustness",
+        action="store_true",
+        help="instead: the robustness evaluation (test pairs with names/numbers swapped for unseen ones, "
+        "the longest test sentences and concatenations of 2-3 test pairs; copy rate, [UNK] rate, BLEU/chrF "
+        "and repetition rate), with and without unknown-word replacement and n-gram blocking; writes "
+        "robustness.md and robustness.json to --out",
+    )
     p.add_argument("--out", required=True, help="report folder to write")
     p.set_defaults(func=_run_evaluate)
 
@@ -363,8 +406,14 @@ def _run_evaluate(args):
         except ValueError:
             raise CommandError(f"--buckets {args.buckets!r}: give increasing whole numbers, e.g. 5,10,15,20.") from None
     try:
-        run = load_run_split(args.model, data=args.data, limit=args.limit, split=args.split,
-                             max_sentences=args.max_sentences, compare=None if args.robustness else args.compare)
+        run = load_run_split(
+            args.model,
+            data=args.data,
+            limit=args.limit,
+            split=args.split,
+            max_sentences=args.max_sentences,
+            compare=None if args.robustness else args.compare,
+        )
     except (FileNotFoundError, ValueError) as e:
         raise CommandError(str(e)) from None
     if args.robustness:
@@ -372,8 +421,9 @@ def _run_evaluate(args):
 
         options.pop("edges", None)
         try:
-            results, path = evaluate_run_robustness(run, args.out, **options, **_given(args, "coverage_penalty"),
-                                                    log=lambda line: print(line, flush=True))
+            results, path = evaluate_run_robustness(
+                run, args.out, **options, **_given(args, "coverage_penalty"), log=lambda line: print(line, flush=True)
+            )
         except ValueError as e:
             raise CommandError(str(e)) from None
         print(robustness_table(results))
@@ -381,8 +431,13 @@ def _run_evaluate(args):
         return
     print(f"evaluating {args.model} on {run.pairs.name}: {len(run.pairs)} pairs (of {run.loaded} loaded)")
     try:
-        report, paths = evaluate_run(run, args.out, progress=not args.no_progress, **options,
-                                     beam_options=_given(args, "coverage_penalty") or None)
+        report, paths = evaluate_run(
+            run,
+            args.out,
+            progress=not args.no_progress,
+            **options,
+            beam_options=_given(args, "coverage_penalty") or None,
+        )
     except ValueError as e:
         raise CommandError(str(e)) from None
     _print_evaluation(report)
@@ -400,14 +455,17 @@ def _print_evaluation(report) -> None:
         print(f"{c['label']} (greedy): BLEU {c['greedy']['bleu']:.2f}  chrF {c['greedy']['chrf']:.2f}")
     if "alignment" in report:
         a = report["alignment"]
-        print(f"alignment AER: attention {a['attention']['aer']:.3f}, uniform {a['uniform']['aer']:.3f}, "
-              f"diagonal {a['diagonal']['aer']:.3f} (lower is better)")
+        print(
+            f"alignment AER: attention {a['attention']['aer']:.3f}, uniform {a['uniform']['aer']:.3f}, "
+            f"diagonal {a['diagonal']['aer']:.3f} (lower is better)"
+        )
 
 
 # ---------------------------------------------------------------------- export
 def _add_export(sub):
     p = _command(
-        sub, "export",
+        sub,
+        "export",
         help="export a trained model as a SavedModel for TensorFlow Serving",
         description="Write BASE_DIR/NAME/<version>/ (next integer version by default; written to a hidden "
         "folder and renamed into place) with the signatures serving_default, translate_with_attention and "
@@ -415,31 +473,46 @@ def _add_export(sub):
     )
     p.add_argument("--model", required=True, help="run folder written by 'train' (or a .keras file)")
     p.add_argument("--name", required=True, help="model name clients ask the server for (letters, digits, _ - .)")
-    p.add_argument("--base-dir", metavar="BASE_DIR",
-                   help="folder holding the served models (default: {serving.export.DEFAULT_BASE_DIR})")
+    p.add_argument(
+        "--base-dir",
+        metavar="BASE_DIR",
+        help="folder holding the served models (default: {serving.export.DEFAULT_BASE_DIR})",
+    )
     p.add_argument("--version", type=int, default=None, help="version number (default: the next integer)")
     from ..serving.export import ExportSettings
 
-    add_decoding_flags(p, ExportSettings, [f.name for f in dataclasses.fields(ExportSettings) if f.metadata["exported"]])
-    p.add_argument("--serving-root",
-                   help="where the server sees --base-dir, for models.config "
-                   "(default: {serving.export.DEFAULT_SERVING_ROOT}, the docker mount)")
-    p.add_argument("--xla", action="store_true",
-                   help="also write serving_default_xla and translate_with_attention_xla (greedy decode loop "
-                        "compiled by XLA); TF Serving needs --xla_cpu_compilation_enabled=true for them "
-                        "(saved_models/serve.sh --xla)")
+    add_decoding_flags(
+        p, ExportSettings, [f.name for f in dataclasses.fields(ExportSettings) if f.metadata["exported"]]
+    )
+    p.add_argument(
+        "--serving-root",
+        help="where the server sees --base-dir, for models.config "
+        "(default: {serving.export.DEFAULT_SERVING_ROOT}, the docker mount)",
+    )
+    p.add_argument(
+        "--xla",
+        action="store_true",
+        help="also write serving_default_xla and translate_with_attention_xla (greedy decode loop "
+        "compiled by XLA); TF Serving needs --xla_cpu_compilation_enabled=true for them "
+        "(saved_models/serve.sh --xla)",
+    )
     p.set_defaults(func=_run_export)
 
 
 def _run_export(args):
     start_tensorflow()
-    from ..serving.export import MODELS_CONFIG, ExportSettings
     from ..runs import export_run
+    from ..serving.export import MODELS_CONFIG, ExportSettings
 
     try:
         settings = ExportSettings(**_decoding_options(args, ExportSettings))
-        path = export_run(args.model, args.name, settings=settings,
-                          xla=args.xla, **_given(args, "base_dir", "version", "serving_root"))
+        path = export_run(
+            args.model,
+            args.name,
+            settings=settings,
+            xla=args.xla,
+            **_given(args, "base_dir", "version", "serving_root"),
+        )
     except (FileNotFoundError, FileExistsError, ValueError, TypeError) as e:
         raise CommandError(str(e)) from None
     print(f"exported {args.model} to {path}")
@@ -449,7 +522,8 @@ def _run_export(args):
 # ---------------------------------------------------------------------- check-servable
 def _add_check_servable(sub):
     p = _command(
-        sub, "check-servable",
+        sub,
+        "check-servable",
         help="check that an exported SavedModel is servable by TensorFlow Serving (no server needed)",
         description="Report tags and signatures, check that outputs are dense, batch-major and not float16, then, in a "
         "fresh Python process that cannot import Keras or this package: audit every op (core TensorFlow or "
@@ -459,18 +533,37 @@ def _add_check_servable(sub):
         "Python model's translations (tokens identical, attention within 1e-5). Exit status: 0 servable, 1 not "
         "servable (reasons printed), 2 bad request.",
     )
-    p.add_argument("path", help="an exported version folder (saved_models/demo/1), or a model folder (saved_models/demo: its latest version)")
-    p.add_argument("--no-smoke", action="store_true",
-                   help="only check the files and signatures (skip the fresh process: loaders, warm-up, parity)")
-    p.add_argument("--model", default=None,
-                   help="run folder (or .keras file) to compare translations with (default: the one recorded at export)")
-    p.add_argument("--timeout", type=float, help="seconds allowed for the fresh process "
-                   "(default: {serving.check.check_servable(timeout)}; --benchmark: at least {serving.check.benchmark_servable(timeout)})")
-    p.add_argument("--benchmark", action="store_true",
-                   help="also time it through TF Serving's loader (fresh process, C API): 1-sentence latency "
-                   "(median, p90) and sentences/s at batch 64, greedy (serving_default) and beam_search")
-    p.add_argument("--benchmark-data", default="builtin-ko-en",
-                   help="corpus whose source sentences are timed (default: %(default)s)")
+    p.add_argument(
+        "path",
+        help="an exported version folder (saved_models/demo/1), or a model folder (saved_models/demo: its latest version)",
+    )
+    p.add_argument(
+        "--no-smoke",
+        action="store_true",
+        help="only check the files and signatures (skip the fresh process: loaders, warm-up, parity)",
+    )
+    p.add_argument(
+        "--model",
+        default=None,
+        help="run folder (or .keras file) to compare translations with (default: the one recorded at export)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        help="seconds allowed for the fresh process "
+        "(default: {serving.check.check_servable(timeout)}; --benchmark: at least {serving.check.benchmark_servable(timeout)})",
+    )
+    p.add_argument(
+        "--benchmark",
+        action="store_true",
+        help="also time it through TF Serving's loader (fresh process, C API): 1-sentence latency "
+        "(median, p90) and sentences/s at batch 64, greedy (serving_default) and beam_search",
+    )
+    p.add_argument(
+        "--benchmark-data",
+        default="builtin-ko-en",
+        help="corpus whose source sentences are timed (default: %(default)s)",
+    )
     p.set_defaults(func=_run_check_servable)
 
 
@@ -495,11 +588,17 @@ def _run_check_servable(args):
             sentences = list(load_corpus(args.benchmark_data, limit=640).source)
         except (FileNotFoundError, ValueError) as e:
             raise CommandError(str(e)) from None
-        longer = {} if args.timeout is None else {"timeout": max(args.timeout, library_default("serving.check.benchmark_servable(timeout)"))}
+        longer = (
+            {}
+            if args.timeout is None
+            else {"timeout": max(args.timeout, library_default("serving.check.benchmark_servable(timeout)"))}
+        )
         timings = benchmark_servable(args.path, sentences, **longer)
         for signature, t in timings.items():
-            print(f"{signature} (TF Serving's loader): 1 sentence {t['latency_median_ms']:.1f} ms median, {t['latency_p90_ms']:.1f} ms p90; "
-                  f"batch of 64: {t['sentences_per_second']:.0f} sentences/s")
+            print(
+                f"{signature} (TF Serving's loader): 1 sentence {t['latency_median_ms']:.1f} ms median, {t['latency_p90_ms']:.1f} ms p90; "
+                f"batch of 64: {t['sentences_per_second']:.0f} sentences/s"
+            )
     return 0
 
 

@@ -22,7 +22,6 @@ import re
 
 from ..startup import start_tensorflow
 
-
 #: Library modules that import neither TensorFlow nor Keras: their defaults are read without starting TensorFlow.
 _LIGHT_MODULES = frozenset({"decoding.options", "model.choices", "training.config", "training.hardware", "translation"})
 _PACKAGE = __package__.rpartition(".")[0]  # seq2seq_keras
@@ -92,18 +91,24 @@ def static_default(module: str, name: str, parameter: str | None = None):
             if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)) and statement.name == name:
                 arguments = statement.args
                 positional = arguments.posonlyargs + arguments.args
-                defaults = dict(zip([a.arg for a in positional[len(positional) - len(arguments.defaults):]],
-                                    arguments.defaults))
+                defaults = dict(
+                    zip([a.arg for a in positional[len(positional) - len(arguments.defaults) :]], arguments.defaults)
+                )
                 defaults.update((a.arg, d) for a, d in zip(arguments.kwonlyargs, arguments.kw_defaults) if d)
                 if parameter not in defaults:
                     raise _NotStatic(f"{module}.{name}({parameter})")
                 return resolve(defaults[parameter])
             continue
-        if isinstance(statement, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name
-                                                     for t in statement.targets):
+        if isinstance(statement, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == name for t in statement.targets
+        ):
             return resolve(statement.value)
-        if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name) \
-                and statement.target.id == name and statement.value is not None:
+        if (
+            isinstance(statement, ast.AnnAssign)
+            and isinstance(statement.target, ast.Name)
+            and statement.target.id == name
+            and statement.value is not None
+        ):
             return resolve(statement.value)
         if isinstance(statement, ast.ImportFrom) and statement.level and statement.module:
             for alias in statement.names:
@@ -152,17 +157,28 @@ def add_config_flags(parser) -> None:
         help_text = meta.get("help", "")
         if types[field.name] is bool:
             negative = field.default is True
-            parser.add_argument(meta.get("flag", f"--no-{field.name.replace('_', '-')}" if negative else flag),
-                                dest=field.name, action="store_false" if negative else "store_true",
-                                default=field.default, help=help_text)
+            parser.add_argument(
+                meta.get("flag", f"--no-{field.name.replace('_', '-')}" if negative else flag),
+                dest=field.name,
+                action="store_false" if negative else "store_true",
+                default=field.default,
+                help=help_text,
+            )
             continue
         kind, choices = _flag_type(types[field.name])
         if field.default is not None:
             help_text += f" (default: {_format_default(field.default)})"
-        parser.add_argument(meta.get("flag", flag), *meta.get("aliases", ()), dest=field.name, type=kind,
-                            default=field.default, choices=meta.get("choices", choices),
-                            metavar=meta.get("metavar"), help=help_text,
-                            **{key: meta[key] for key in ("nargs", "const") if key in meta})
+        parser.add_argument(
+            meta.get("flag", flag),
+            *meta.get("aliases", ()),
+            dest=field.name,
+            type=kind,
+            default=field.default,
+            choices=meta.get("choices", choices),
+            metavar=meta.get("metavar"),
+            help=help_text,
+            **{key: meta[key] for key in ("nargs", "const") if key in meta},
+        )
 
 
 def _flag_type(annotation):
@@ -209,23 +225,41 @@ def add_decoding_flags(parser, options_class, names=None) -> None:
         help_text = meta["help"]
         if field.default is not None and field.default != ():
             default = _format_default(field.default)
-            help_text = help_text.replace("{default}", default) if "{default}" in help_text \
+            help_text = (
+                help_text.replace("{default}", default)
+                if "{default}" in help_text
                 else f"{help_text} (default: {default})"
+            )
         if types[field.name] is bool:
-            parser.add_argument(flag, dest=field.name, action="store_false" if field.default else "store_true",
-                                default=None, help=help_text)
+            parser.add_argument(
+                flag,
+                dest=field.name,
+                action="store_false" if field.default else "store_true",
+                default=None,
+                help=help_text,
+            )
             continue
         kind = str if field.name == "unk_dictionary" else _flag_type(types[field.name])[0]
-        parser.add_argument(flag, dest=field.name, type=kind, default=None, choices=meta.get("choices"),
-                            metavar=meta.get("metavar"), help=help_text)
+        parser.add_argument(
+            flag,
+            dest=field.name,
+            type=kind,
+            default=None,
+            choices=meta.get("choices"),
+            metavar=meta.get("metavar"),
+            help=help_text,
+        )
 
 
 def given_decoding_options(args, options_class) -> dict:
     """``{field: value}`` of the :func:`add_decoding_flags` flags the user gave (``unk_dictionary``: the file's path)."""
     import dataclasses
 
-    return {f.name: getattr(args, f.name) for f in dataclasses.fields(options_class)
-            if getattr(args, f.name, None) is not None}
+    return {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(options_class)
+        if getattr(args, f.name, None) is not None
+    }
 
 
 def train_config_from_args(args):

@@ -3,10 +3,13 @@
 
 from .._lazy import lazy_exports
 
-__getattr__, __dir__ = lazy_exports(__name__, {
-    "SentencePairs": "corpora",
-    "load_corpus": "corpora",
-    "split_pairs": "corpora",
-    "download_anki": "corpora",
-    "make_dataset": "batching",
-})
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "SentencePairs": "corpora",
+        "load_corpus": "corpora",
+        "split_pairs": "corpora",
+        "download_anki": "corpora",
+        "make_dataset": "batching",
+    },
+)

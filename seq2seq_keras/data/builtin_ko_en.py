@@ -88,7 +88,8 @@ import dataclasses
 import functools
 import itertools
 import random
-from typing import NamedTuple, Optional, Sequence, Union
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -117,8 +118,8 @@ class Pronoun(NamedTuple):
 class Noun(NamedTuple):
     ko: str
     en: str
-    plural: Optional[str]  # English plural; None for uncountable nouns
-    article: Optional[str]  # as an object: "a" (a/an), "the", or None (bare)
+    plural: str | None  # English plural; None for uncountable nouns
+    article: str | None  # as an object: "a" (a/an), "the", or None (bare)
     tags: frozenset  # semantic classes, see _tags
 
 
@@ -138,7 +139,7 @@ class Verb(NamedTuple):
     en_3s: str
     en_past: str
     subject_tags: frozenset
-    object_tags: Optional[frozenset]  # None: intransitive
+    object_tags: frozenset | None  # None: intransitive
     negatable: bool  # False for N+하다 verbs (공부 안 한다, not 안 공부한다)
 
 
@@ -147,7 +148,7 @@ class Adjective(NamedTuple):
     past: str
     future: str  # adnominal before 것이다
     en: str
-    en_human: Optional[str]  # English for human subjects (크다: tall)
+    en_human: str | None  # English for human subjects (크다: tall)
     subject_tags: frozenset
     negatable: bool
 
@@ -180,8 +181,14 @@ PRONOUNS = (
 )
 
 # Possessive determiners for objects (나의 책 -> my book).
-POSSESSIVES = (("나의", "my"), ("너의", "your"), ("그의", "his"),
-               ("그녀의", "her"), ("우리의", "our"), ("그들의", "their"))
+POSSESSIVES = (
+    ("나의", "my"),
+    ("너의", "your"),
+    ("그의", "his"),
+    ("그녀의", "her"),
+    ("우리의", "our"),
+    ("그들의", "their"),
+)
 
 # Tags: person (common-noun subject/object), human, adult (copula subject),
 # young, job (copula complement), animal, thing, vehicle, reading, writable,
@@ -292,26 +299,50 @@ TRANSITIVE_VERBS = (
     _V("마시다", "마신다", "마셨다", "마실", "drink", "drinks", "drank", _ANIMATE, _tags("drink"), True),
     _V("읽다", "읽는다", "읽었다", "읽을", "read", "reads", "read", _HUMAN, _tags("reading"), True),
     _V("쓰다", "쓴다", "썼다", "쓸", "write", "writes", "wrote", _HUMAN, _tags("writable"), True),
-    _V("보다", "본다", "봤다", "볼", "see", "sees", "saw", _ANIMATE,
-       _tags("person animal thing movie"), True),
-    _V("좋아하다", "좋아한다", "좋아했다", "좋아할", "like", "likes", "liked", _ANIMATE,
-       _tags("person animal thing reading food drink movie"), True),
-    _V("사다", "산다", "샀다", "살", "buy", "buys", "bought", _HUMAN,
-       _tags("food drink reading thing"), True),
+    _V("보다", "본다", "봤다", "볼", "see", "sees", "saw", _ANIMATE, _tags("person animal thing movie"), True),
+    _V(
+        "좋아하다",
+        "좋아한다",
+        "좋아했다",
+        "좋아할",
+        "like",
+        "likes",
+        "liked",
+        _ANIMATE,
+        _tags("person animal thing reading food drink movie"),
+        True,
+    ),
+    _V("사다", "산다", "샀다", "살", "buy", "buys", "bought", _HUMAN, _tags("food drink reading thing"), True),
     _V("만들다", "만든다", "만들었다", "만들", "make", "makes", "made", _HUMAN, _tags("makeable"), True),
-    _V("찾다", "찾는다", "찾았다", "찾을", "find", "finds", "found", _ANIMATE,
-       _tags("thing animal"), True),
-    _V("원하다", "원한다", "원했다", "원할", "want", "wants", "wanted", _ANIMATE,
-       _tags("food drink thing reading"), True),
-    _V("기다리다", "기다린다", "기다렸다", "기다릴", "wait for", "waits for", "waited for",
-       _ANIMATE, _tags("person animal"), True),
+    _V("찾다", "찾는다", "찾았다", "찾을", "find", "finds", "found", _ANIMATE, _tags("thing animal"), True),
+    _V(
+        "원하다",
+        "원한다",
+        "원했다",
+        "원할",
+        "want",
+        "wants",
+        "wanted",
+        _ANIMATE,
+        _tags("food drink thing reading"),
+        True,
+    ),
+    _V(
+        "기다리다",
+        "기다린다",
+        "기다렸다",
+        "기다릴",
+        "wait for",
+        "waits for",
+        "waited for",
+        _ANIMATE,
+        _tags("person animal"),
+        True,
+    ),
     _V("만나다", "만난다", "만났다", "만날", "meet", "meets", "met", _HUMAN, _tags("person"), True),
-    _V("돕다", "돕는다", "도왔다", "도울", "help", "helps", "helped", _HUMAN,
-       _tags("person animal"), True),
-    _V("그리다", "그린다", "그렸다", "그릴", "draw", "draws", "drew", _HUMAN,
-       _tags("animal thing"), True),
-    _V("씻다", "씻는다", "씻었다", "씻을", "wash", "washes", "washed", _HUMAN,
-       _tags("washable"), True),
+    _V("돕다", "돕는다", "도왔다", "도울", "help", "helps", "helped", _HUMAN, _tags("person animal"), True),
+    _V("그리다", "그린다", "그렸다", "그릴", "draw", "draws", "drew", _HUMAN, _tags("animal thing"), True),
+    _V("씻다", "씻는다", "씻었다", "씻을", "wash", "washes", "washed", _HUMAN, _tags("washable"), True),
 )
 
 INTRANSITIVE_VERBS = (
@@ -401,8 +432,7 @@ def has_batchim(word: str) -> bool:
     return code % 28 != 0
 
 
-_PARTICLES = {"topic": ("은", "는"), "subject": ("이", "가"), "object": ("을", "를"),
-              "with": ("과", "와")}
+_PARTICLES = {"topic": ("은", "는"), "subject": ("이", "가"), "object": ("을", "를"), "with": ("과", "와")}
 _IRREGULAR_SUBJECT = {"나": "내가", "너": "네가"}
 
 
@@ -420,8 +450,6 @@ def attach_particle(noun: str, kind: str) -> str:
 
 def _indefinite(next_word: str) -> str:
     return "an" if next_word[0].lower() in "aeiou" else "a"
-
-
 
 
 @dataclasses.dataclass(frozen=True)
@@ -446,9 +474,9 @@ def alignment_matrix(pair: AlignedPair) -> np.ndarray:
 # ========================================================== clause representation
 @dataclasses.dataclass(frozen=True)
 class _Subject:
-    head: Union[Pronoun, Noun]
+    head: Pronoun | Noun
     plural: bool = False
-    modifier: Optional[Modifier] = None
+    modifier: Modifier | None = None
     topic: bool = True  # 은/는 (True) or 이/가
 
     @property
@@ -469,20 +497,20 @@ class _Subject:
 @dataclasses.dataclass(frozen=True)
 class _NounPhrase:
     noun: Noun
-    possessive: Optional[tuple[str, str]] = None
-    modifier: Optional[Modifier] = None
+    possessive: tuple[str, str] | None = None
+    modifier: Modifier | None = None
 
 
 @dataclasses.dataclass(frozen=True)
 class _Clause:
     kind: str  # copula | transitive | intransitive | adjective
     subject: _Subject
-    predicate: Union[Verb, Adjective, _NounPhrase]  # _NounPhrase: copula complement
-    obj: Optional[_NounPhrase] = None
+    predicate: Verb | Adjective | _NounPhrase  # _NounPhrase: copula complement
+    obj: _NounPhrase | None = None
     negated: bool = False
-    time: Optional[TimeAdverb] = None
-    location: Optional[Location] = None
-    companion: Optional[_NounPhrase] = None  # 친구와 함께 -> with a friend
+    time: TimeAdverb | None = None
+    location: Location | None = None
+    companion: _NounPhrase | None = None  # 친구와 함께 -> with a friend
 
 
 _Links = tuple[int, ...]
@@ -539,8 +567,7 @@ def _render_object(np_: _NounPhrase, ko: _Korean, particle: str = "object") -> _
     return en + _english(np_.noun.en, [i])
 
 
-def _ko_predicate(present: str, past: str, future: str, stem: str, tense: str,
-                  final: bool) -> list[str]:
+def _ko_predicate(present: str, past: str, future: str, stem: str, tense: str, final: bool) -> list[str]:
     """Korean predicate words for a tense; ``final=False`` gives the -고 form."""
     if tense == PRESENT:
         return [present if final else stem + "고"]
@@ -560,8 +587,9 @@ def _ko_copula(noun: str, tense: str, final: bool) -> list[str]:
     return [noun + "일", "것이" + ending]
 
 
-def _en_verb(verb: Verb, tense: str, negated: bool, person: str,
-             i_verb: int, i_neg: Optional[int], i_will: Optional[int]) -> _EnglishTokens:
+def _en_verb(
+    verb: Verb, tense: str, negated: bool, person: str, i_verb: int, i_neg: int | None, i_will: int | None
+) -> _EnglishTokens:
     """English verb group with do-support for negation and will for the future."""
     if tense == FUTURE:
         en = _english("will", [i_will])
@@ -576,12 +604,21 @@ def _en_verb(verb: Verb, tense: str, negated: bool, person: str,
     return _english(verb.en_3s if person == "3s" else verb.en, [i_verb])
 
 
-_BE = {(PRESENT, "1s"): "am", (PRESENT, "2"): "are", (PRESENT, "3s"): "is", (PRESENT, "pl"): "are",
-       (PAST, "1s"): "was", (PAST, "2"): "were", (PAST, "3s"): "was", (PAST, "pl"): "were"}
+_BE = {
+    (PRESENT, "1s"): "am",
+    (PRESENT, "2"): "are",
+    (PRESENT, "3s"): "is",
+    (PRESENT, "pl"): "are",
+    (PAST, "1s"): "was",
+    (PAST, "2"): "were",
+    (PAST, "3s"): "was",
+    (PAST, "pl"): "were",
+}
 
 
-def _en_be(tense: str, negated: bool, person: str, i_pred: int, i_neg: Optional[int],
-           i_will: Optional[int]) -> _EnglishTokens:
+def _en_be(
+    tense: str, negated: bool, person: str, i_pred: int, i_neg: int | None, i_will: int | None
+) -> _EnglishTokens:
     """am/is/are/was/were (+ not), or will (+ not) be."""
     if tense == FUTURE:
         en = _english("will", [i_will])
@@ -608,8 +645,9 @@ def _render_adverbials(clause: _Clause, ko: _Korean) -> _EnglishTokens:
     return en
 
 
-def _render_verb_group(ko: _Korean, present: str, past: str, future: str, stem: str,
-                       tense: str, negated: bool, final: bool) -> tuple[int, Optional[int], Optional[int]]:
+def _render_verb_group(
+    ko: _Korean, present: str, past: str, future: str, stem: str, tense: str, negated: bool, final: bool
+) -> tuple[int, int | None, int | None]:
     """Adds [안] verb [것이다]; returns indices (verb, 안, 것이다)."""
     i_neg = ko.add("안") if negated else None
     words = _ko_predicate(present, past, future, stem, tense, final)
@@ -618,8 +656,7 @@ def _render_verb_group(ko: _Korean, present: str, past: str, future: str, stem: 
     return i_verb, i_neg, i_will
 
 
-def _render_copula(clause: _Clause, tense: str, final: bool, ko: _Korean,
-                   en_subject: _EnglishTokens) -> _EnglishTokens:
+def _render_copula(clause: _Clause, tense: str, final: bool, ko: _Korean, en_subject: _EnglishTokens) -> _EnglishTokens:
     comp: _NounPhrase = clause.predicate
     person = clause.subject.person
     mod = ko.add(comp.modifier.ko) if comp.modifier else None
@@ -653,14 +690,16 @@ def _render_clause(clause: _Clause, tense: str, final: bool) -> tuple[list[str],
     person = clause.subject.person
     pred = clause.predicate
     if clause.kind == "adjective":
-        i_pred, i_neg, i_will = _render_verb_group(ko, pred.ko, pred.past, pred.future, pred.ko[:-1],
-                                                   tense, clause.negated, final)
+        i_pred, i_neg, i_will = _render_verb_group(
+            ko, pred.ko, pred.past, pred.future, pred.ko[:-1], tense, clause.negated, final
+        )
         en += _en_be(tense, clause.negated, person, i_pred, i_neg, i_will)
         word = pred.en_human if (pred.en_human and clause.subject.human) else pred.en
         return ko.words, en + _english(word, [i_pred]) + adverbials
     en_obj = _render_object(clause.obj, ko) if clause.kind == "transitive" else []
-    i_verb, i_neg, i_will = _render_verb_group(ko, pred.present, pred.past, pred.future, pred.ko[:-1],
-                                               tense, clause.negated, final)
+    i_verb, i_neg, i_will = _render_verb_group(
+        ko, pred.present, pred.past, pred.future, pred.ko[:-1], tense, clause.negated, final
+    )
     en += _en_verb(pred, tense, clause.negated, person, i_verb, i_neg, i_will)
     return ko.words, en + en_obj + adverbials
 
@@ -687,8 +726,7 @@ def _build_pair(clauses: Sequence[_Clause], tense: str, period: bool) -> Aligned
         links.add((len(source_tokens), len(target_tokens)))
         source_tokens.append(".")
         target_tokens.append(".")
-    return AlignedPair(source, target, tuple(source_tokens), tuple(target_tokens),
-                       tuple(sorted(links)))
+    return AlignedPair(source, target, tuple(source_tokens), tuple(target_tokens), tuple(sorted(links)))
 
 
 # ========================================================== choices and counting
@@ -723,17 +761,19 @@ def _modifiers_for(noun: Noun, role: str) -> list[Modifier]:
     if role == "complement":
         return [m for m in MODIFIERS if "job" in m.tags]
     tags = noun.tags - {"job"}
-    return [m for m in MODIFIERS
-            if m.tags & tags and not (m.countable_only and noun.plural is None)]
+    return [m for m in MODIFIERS if m.tags & tags and not (m.countable_only and noun.plural is None)]
 
 
 def _predicates() -> list[tuple[str, object]]:
-    return ([("copula", None)] + [("transitive", v) for v in TRANSITIVE_VERBS]
-            + [("intransitive", v) for v in INTRANSITIVE_VERBS]
-            + [("adjective", a) for a in ADJECTIVES])
+    return (
+        [("copula", None)]
+        + [("transitive", v) for v in TRANSITIVE_VERBS]
+        + [("intransitive", v) for v in INTRANSITIVE_VERBS]
+        + [("adjective", a) for a in ADJECTIVES]
+    )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _subject_options(kind: str, predicate) -> _Options:
     if kind == "copula":
         tags, topics = _tags("adult"), [(True, 1.0)]
@@ -748,17 +788,15 @@ def _subject_options(kind: str, predicate) -> _Options:
             weighted.append((_Subject(p, topic=topic), p_pronoun / len(pronouns) * wt))
     p_noun = 1.0 - p_pronoun if pronouns else 1.0
     for noun in nouns:
-        plurals = (_optional([True], _P_PLURAL) if noun.plural and noun.tags & _ANIMATE
-                   else [(None, 1.0)])
+        plurals = _optional([True], _P_PLURAL) if noun.plural and noun.tags & _ANIMATE else [(None, 1.0)]
         for plural, wp in plurals:
             for mod, wm in _optional(_modifiers_for(noun, "subject"), _P_SUBJECT_MODIFIER):
                 for topic, wt in topics:
-                    weighted.append((_Subject(noun, bool(plural), mod, topic),
-                                     p_noun / len(nouns) * wp * wm * wt))
+                    weighted.append((_Subject(noun, bool(plural), mod, topic), p_noun / len(nouns) * wp * wm * wt))
     return _Options(weighted)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _object_options(verb: Verb) -> _Options:
     nouns = [n for n in NOUNS if n.tags & verb.object_tags]
     weighted = []
@@ -770,27 +808,30 @@ def _object_options(verb: Verb) -> _Options:
     return _Options(weighted)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _companion_options() -> _Options:
     nouns = [n for n in NOUNS if n.tags & _ANIMATE]
-    return _Options(_optional([_NounPhrase(n, poss) for n in nouns for poss in (None,) + POSSESSIVES],
-                              _P_COMPANION))
+    return _Options(_optional([_NounPhrase(n, poss) for n in nouns for poss in (None,) + POSSESSIVES], _P_COMPANION))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _complement_options() -> _Options:
     jobs = [n for n in NOUNS if "job" in n.tags]
-    return _Options([(_NounPhrase(n, None, mod), wm / len(jobs))
-                     for n in jobs
-                     for mod, wm in _optional(_modifiers_for(n, "complement"), _P_COMPLEMENT_MODIFIER)])
+    return _Options(
+        [
+            (_NounPhrase(n, None, mod), wm / len(jobs))
+            for n in jobs
+            for mod, wm in _optional(_modifiers_for(n, "complement"), _P_COMPLEMENT_MODIFIER)
+        ]
+    )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _time_options(tense: str) -> _Options:
     return _Options(_optional([t for t in TIME_ADVERBS if tense in t.tenses], _P_TIME))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _location_options() -> _Options:
     return _Options(_optional(LOCATIONS, _P_LOCATION))
 
@@ -804,7 +845,7 @@ _NEGATION = _Options([(False, 1 - _P_NEGATION), (True, _P_NEGATION)])
 _NO_NEGATION = _Options([(False, 1.0)])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _clause_count(tense: str) -> int:
     """Number of distinct clauses in ``tense`` (each renders to distinct Korean)."""
     adverbials = len(_time_options(tense)) * len(_location_options())
@@ -853,8 +894,7 @@ def _sample_clause(rng: random.Random, tense: str) -> _Clause:
 _CLAUSE_KINDS = tuple(_CLAUSE_KIND_WEIGHTS)
 _CLAUSE_KIND_CUM = tuple(itertools.accumulate(_CLAUSE_KIND_WEIGHTS.values()))
 _TENSE_CUM = tuple(itertools.accumulate(_TENSE_WEIGHTS[t] for t in TENSES))
-_PREDICATES_OF_KIND = {"transitive": TRANSITIVE_VERBS, "intransitive": INTRANSITIVE_VERBS,
-                       "adjective": ADJECTIVES}
+_PREDICATES_OF_KIND = {"transitive": TRANSITIVE_VERBS, "intransitive": INTRANSITIVE_VERBS, "adjective": ADJECTIVES}
 
 
 def _clause_number_weights(max_clauses: int) -> list[float]:
@@ -906,8 +946,7 @@ def _canonical_pairs(max_clauses: int) -> list[AlignedPair]:
         ([tr("나", "마시다", "물", time="내일")], FUTURE, True),
         ([cop("나", "학생"), cop("그", "선생님")], PRESENT, True),
     ]
-    return [_build_pair(clauses, tense, period) for clauses, tense, period in specs
-            if len(clauses) <= max_clauses]
+    return [_build_pair(clauses, tense, period) for clauses, tense, period in specs if len(clauses) <= max_clauses]
 
 
 # ================================================================== public API
@@ -928,8 +967,9 @@ def generate_pairs(n: int = 30000, seed: int = 0, max_clauses: int = 3) -> list[
         raise ValueError(f"n must be >= 0, got {n}")
     limit = max_distinct_pairs(max_clauses)
     if n > limit:
-        raise ValueError(f"the grammar has only {limit:,} distinct sentences with "
-                         f"max_clauses={max_clauses}; asked for {n:,}")
+        raise ValueError(
+            f"the grammar has only {limit:,} distinct sentences with max_clauses={max_clauses}; asked for {n:,}"
+        )
     pairs: list[AlignedPair] = []
     english_of: dict[str, str] = {}
 
@@ -955,7 +995,8 @@ def generate_pairs(n: int = 30000, seed: int = 0, max_clauses: int = 3) -> list[
         if attempts >= budget or duplicates_in_a_row >= _MAX_CONSECUTIVE_DUPLICATES:
             raise ValueError(
                 f"found only {len(pairs):,} distinct sentences in {attempts:,} attempts "
-                f"(asked for {n:,}, max_clauses={max_clauses}); ask for fewer or allow more clauses")
+                f"(asked for {n:,}, max_clauses={max_clauses}); ask for fewer or allow more clauses"
+            )
         attempts += 1
         if add(_sample_sentence(rng, number_weights)):
             duplicates_in_a_row = 0

@@ -38,8 +38,9 @@ import hashlib
 import os
 import re
 import urllib.request
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Literal, Sequence
+from typing import Any, Literal
 
 __all__ = [
     "CorpusFormatError",
@@ -61,11 +62,33 @@ BUILTIN_DEFAULT_PAIRS = 30_000
 
 #: Tatoeba / manythings.org 3-letter file codes -> ISO 639-1 codes.
 ANKI_LANGUAGES = {
-    "ara": "ar", "ces": "cs", "cmn": "zh", "dan": "da", "deu": "de", "ell": "el",
-    "fin": "fi", "fra": "fr", "heb": "he", "hin": "hi", "hun": "hu", "ind": "id",
-    "ita": "it", "jpn": "ja", "kor": "ko", "nld": "nl", "nob": "nb", "pol": "pl",
-    "por": "pt", "ron": "ro", "rus": "ru", "spa": "es", "swe": "sv", "tha": "th",
-    "tur": "tr", "ukr": "uk", "vie": "vi",
+    "ara": "ar",
+    "ces": "cs",
+    "cmn": "zh",
+    "dan": "da",
+    "deu": "de",
+    "ell": "el",
+    "fin": "fi",
+    "fra": "fr",
+    "heb": "he",
+    "hin": "hi",
+    "hun": "hu",
+    "ind": "id",
+    "ita": "it",
+    "jpn": "ja",
+    "kor": "ko",
+    "nld": "nl",
+    "nob": "nb",
+    "pol": "pl",
+    "por": "pt",
+    "ron": "ro",
+    "rus": "ru",
+    "spa": "es",
+    "swe": "sv",
+    "tha": "th",
+    "tur": "tr",
+    "ukr": "uk",
+    "vie": "vi",
 }
 _ISO1_TO_ANKI = {iso1: code for code, iso1 in ANKI_LANGUAGES.items()}
 
@@ -75,8 +98,7 @@ TENSORFLOW_SPA_ENG_URL = "https://storage.googleapis.com/download.tensorflow.org
 MANYTHINGS_URL = "https://www.manythings.org/anki/{code}-eng.zip"
 #: manythings.org answers 403 to urllib's default User-Agent.
 BROWSER_USER_AGENT = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
-    "(KHTML, like Gecko) Chrome/124.0 Safari/537.36"
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"
 )
 
 _UTF8_BOM = b"\xef\xbb\xbf"
@@ -201,9 +223,7 @@ def _parse_tatoeba_line(raw: bytes) -> tuple[str, str]:
     try:
         line = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ValueError(
-            f"invalid UTF-8 byte {raw[exc.start:exc.start + 1]!r} at byte {exc.start}"
-        ) from None
+        raise ValueError(f"invalid UTF-8 byte {raw[exc.start : exc.start + 1]!r} at byte {exc.start}") from None
     columns = line.split("\t")
     if len(columns) not in (2, 3):
         preview = line if len(line) <= 60 else line[:57] + "..."
@@ -259,7 +279,7 @@ def load_tatoeba(
         raise FileNotFoundError(f"No corpus file at {path}: check the path, or fetch one with download_anki().")
     data = path.read_bytes()
     if data.startswith(_UTF8_BOM):
-        data = data[len(_UTF8_BOM):]
+        data = data[len(_UTF8_BOM) :]
     lines = data.split(b"\n")
     while lines and not lines[-1].strip():  # trailing newline and blank trailing lines
         lines.pop()
@@ -308,9 +328,7 @@ def _anki_code(language: str) -> str:
     return code
 
 
-def anki_url(
-    language: str = "spa", host: Literal["auto", "tensorflow", "manythings"] = "auto"
-) -> tuple[str, str, str]:
+def anki_url(language: str = "spa", host: Literal["auto", "tensorflow", "manythings"] = "auto") -> tuple[str, str, str]:
     """Where to download a language's zip: ``(url, cache_file_name, txt_name)``.
 
     ``host="auto"`` uses TensorFlow's copy for Spanish (the exact file of the
@@ -322,9 +340,7 @@ def anki_url(
         host = "tensorflow" if code == "spa" else "manythings"
     if host == "tensorflow":
         if code != "spa":
-            raise ValueError(
-                f"TensorFlow only hosts spa-eng.zip, not {code}-eng; use host='manythings'."
-            )
+            raise ValueError(f"TensorFlow only hosts spa-eng.zip, not {code}-eng; use host='manythings'.")
         return TENSORFLOW_SPA_ENG_URL, "spa-eng.zip", "spa.txt"
     if host == "manythings":
         return MANYTHINGS_URL.format(code=code), f"manythings-{code}-eng.zip", f"{code}.txt"
@@ -415,8 +431,10 @@ def _shared_corpus_path(name: str) -> Path:
     folder = shared_data_dir()
     if folder is not None and (folder / name / f"{code}.txt").is_file():
         return folder / name / f"{code}.txt"
-    looked = f"{folder / name / f'{code}.txt'}" if folder is not None else (
-        f"../shared/data/{name}/{code}.txt (no shared data folder found)"
+    looked = (
+        f"{folder / name / f'{code}.txt'}"
+        if folder is not None
+        else (f"../shared/data/{name}/{code}.txt (no shared data folder found)")
     )
     raise FileNotFoundError(
         f"Corpus {name!r} not found (looked for {looked}). Download it with "
@@ -435,11 +453,19 @@ def _builtin_pairs(n: int, seed: int, source: str) -> SentencePairs:
     links = tuple(tuple(p.alignment) for p in generated)  # (korean_index, english_index)
     if source == "english":  # English -> Korean: swap the sides and each link
         return SentencePairs(
-            source=english, target=korean, source_lang="en", target_lang="ko", name="builtin-ko-en",
+            source=english,
+            target=korean,
+            source_lang="en",
+            target_lang="ko",
+            name="builtin-ko-en",
             alignments=tuple(tuple(sorted((t, s) for s, t in pair)) for pair in links),
         )
     return SentencePairs(
-        source=korean, target=english, source_lang="ko", target_lang="en", name="builtin-ko-en",
+        source=korean,
+        target=english,
+        source_lang="ko",
+        target_lang="en",
+        name="builtin-ko-en",
         alignments=links,
     )
 

@@ -17,7 +17,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import secrets
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -83,9 +84,13 @@ def _number(minimum: float | None = None, above: float | None = None, note: str 
     bound = f" >= {minimum:g}" if minimum is not None else f" > {above:g}" if above is not None else ""
 
     def check(name, value):
-        if (isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating))
-                or not math.isfinite(value) or (minimum is not None and value < minimum)
-                or (above is not None and value <= above)):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float, np.integer, np.floating))
+            or not math.isfinite(value)
+            or (minimum is not None and value < minimum)
+            or (above is not None and value <= above)
+        ):
             raise ValueError(f"{name} must be a finite number{bound}{note}, got {value!r}.")
         return float(value)
 
@@ -120,8 +125,9 @@ def _pairs(name, value) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(items))
 
 
-def option(default, help: str, check: Callable, *, graph: str | None = None, shape: tuple = (),
-           exported: bool = True, **cli):
+def option(
+    default, help: str, check: Callable, *, graph: str | None = None, shape: tuple = (), exported: bool = True, **cli
+):
     """A :class:`DecodingOptions` field.
 
     Args:
@@ -136,8 +142,10 @@ def option(default, help: str, check: Callable, *, graph: str | None = None, sha
         exported: whether an export bakes it into its signatures (:class:`seq2seq_keras.serving.export.ExportSettings`).
         cli: ``flag`` (another flag name), ``metavar``, ``choices``; ``flag=None`` for no flag.
     """
-    return dataclasses.field(default=default, metadata={"help": help, "check": check, "graph": graph,
-                                                        "shape": shape, "exported": exported, **cli})
+    return dataclasses.field(
+        default=default,
+        metadata={"help": help, "check": check, "graph": graph, "shape": shape, "exported": exported, **cli},
+    )
 
 
 # ---------------------------------------------------------------------- the options
@@ -152,45 +160,107 @@ class DecodingOptions:
     replacement in :mod:`seq2seq_keras.decoding.unknown_words`.
     """
 
-    method: str = option("greedy", "search: greedy, beam or sample (default: {default})", _method,
-                         choices=METHODS, exported=False)
-    beam_width: int = option(DEFAULT_BEAM_WIDTH, "beam search: hypotheses kept per sentence, with --method beam "
-                             "(default: {default}); export: the beam_search signature's", count(1), graph="int32")
-    length_penalty: float = option(DEFAULT_LENGTH_PENALTY, "GNMT length penalty alpha of beam search: 0 ranks "
-                                   "by log-probability alone, larger favours longer outputs (default: {default})",
-                                   _number(), graph="float32", metavar="ALPHA")
-    n_best: int = option(1, "with beam search, also return the next n_best - 1 hypotheses "
-                         "(Translation.alternatives; at most beam_width)", count(1), exported=False, flag=None)
-    temperature: float = option(DEFAULT_TEMPERATURE, "with --method sample: divides the logits; < 1 is closer to "
-                                "greedy, > 1 more varied", _number(above=0), graph="float32", exported=False)
-    seed: int | None = option(None, "with --method sample: the same seed and inputs give the same draws "
-                              "(default: a fresh one)", _seed, graph="int64", exported=False)
-    max_length: int = option(DEFAULT_MAX_LENGTH, "cap on output tokens; each sentence is also capped at "
-                             "2 x its source tokens + 10 (default: {default})", count(1), graph="int32")
-    max_source_length: int = option(DEFAULT_MAX_SOURCE_LENGTH, "longer sources are truncated to this many "
-                                    "tokens (default: {default})", count(1), graph="int32")
+    method: str = option(
+        "greedy", "search: greedy, beam or sample (default: {default})", _method, choices=METHODS, exported=False
+    )
+    beam_width: int = option(
+        DEFAULT_BEAM_WIDTH,
+        "beam search: hypotheses kept per sentence, with --method beam "
+        "(default: {default}); export: the beam_search signature's",
+        count(1),
+        graph="int32",
+    )
+    length_penalty: float = option(
+        DEFAULT_LENGTH_PENALTY,
+        "GNMT length penalty alpha of beam search: 0 ranks "
+        "by log-probability alone, larger favours longer outputs (default: {default})",
+        _number(),
+        graph="float32",
+        metavar="ALPHA",
+    )
+    n_best: int = option(
+        1,
+        "with beam search, also return the next n_best - 1 hypotheses (Translation.alternatives; at most beam_width)",
+        count(1),
+        exported=False,
+        flag=None,
+    )
+    temperature: float = option(
+        DEFAULT_TEMPERATURE,
+        "with --method sample: divides the logits; < 1 is closer to greedy, > 1 more varied",
+        _number(above=0),
+        graph="float32",
+        exported=False,
+    )
+    seed: int | None = option(
+        None,
+        "with --method sample: the same seed and inputs give the same draws (default: a fresh one)",
+        _seed,
+        graph="int64",
+        exported=False,
+    )
+    max_length: int = option(
+        DEFAULT_MAX_LENGTH,
+        "cap on output tokens; each sentence is also capped at 2 x its source tokens + 10 (default: {default})",
+        count(1),
+        graph="int32",
+    )
+    max_source_length: int = option(
+        DEFAULT_MAX_SOURCE_LENGTH,
+        "longer sources are truncated to this many tokens (default: {default})",
+        count(1),
+        graph="int32",
+    )
     batch_size: int = option(DEFAULT_BATCH_SIZE, "sentences per graph call", count(1), exported=False)
-    replace_unk: bool = option(DEFAULT_REPLACE_UNK, "keep [UNK] in the output instead of copying the source word "
-                               "under the attention argmax (Luong et al. 2015; replacing by default: {default})",
-                               _flag, graph="bool", flag="--no-replace-unk")
-    copy_unknown_names: bool = option(DEFAULT_COPY_UNKNOWN_NAMES, "do not copy an unknown source name or number "
-                                      "(leading capital or digit) over the output word attending to it most when "
-                                      "the model did not say [UNK] (copying by default: {default})", _flag,
-                                      graph="bool", flag="--no-copy-unknown-names")
-    unk_dictionary: tuple = option((), "source<TAB>target lines looked up before copying an unknown word (e.g. a "
-                                   "phrase table)", _pairs, graph="string", shape=(2, None), metavar="FILE")
+    replace_unk: bool = option(
+        DEFAULT_REPLACE_UNK,
+        "keep [UNK] in the output instead of copying the source word "
+        "under the attention argmax (Luong et al. 2015; replacing by default: {default})",
+        _flag,
+        graph="bool",
+        flag="--no-replace-unk",
+    )
+    copy_unknown_names: bool = option(
+        DEFAULT_COPY_UNKNOWN_NAMES,
+        "do not copy an unknown source name or number "
+        "(leading capital or digit) over the output word attending to it most when "
+        "the model did not say [UNK] (copying by default: {default})",
+        _flag,
+        graph="bool",
+        flag="--no-copy-unknown-names",
+    )
+    unk_dictionary: tuple = option(
+        (),
+        "source<TAB>target lines looked up before copying an unknown word (e.g. a phrase table)",
+        _pairs,
+        graph="string",
+        shape=(2, None),
+        metavar="FILE",
+    )
     block_ngram_repeat: int | None = option(
-        None, "never output a token that repeats an N-gram of the output (OpenNMT's option; 0 off; default: "
+        None,
+        "never output a token that repeats an N-gram of the output (OpenNMT's option; 0 off; default: "
         f"{DEFAULT_BLOCK_NGRAM_REPEAT} for greedy and sample, {DEFAULT_BEAM_BLOCK_NGRAM_REPEAT} for beam)",
-        count(0), graph="int32", metavar="N")
-    coverage_penalty: float = option(DEFAULT_COVERAGE_PENALTY, "beam search: GNMT coverage penalty beta (Wu et "
-                                     "al. 2016), ranks down hypotheses that left source words unattended "
-                                     "(default: {default}, off)", _number(minimum=0, note=" (0 turns it off)"),
-                                     graph="float32", metavar="BETA")
+        count(0),
+        graph="int32",
+        metavar="N",
+    )
+    coverage_penalty: float = option(
+        DEFAULT_COVERAGE_PENALTY,
+        "beam search: GNMT coverage penalty beta (Wu et "
+        "al. 2016), ranks down hypotheses that left source words unattended "
+        "(default: {default}, off)",
+        _number(minimum=0, note=" (0 turns it off)"),
+        graph="float32",
+        metavar="BETA",
+    )
 
     def __post_init__(self):
-        defaults = {"max_length": DEFAULT_MAX_LENGTH, "max_source_length": DEFAULT_MAX_SOURCE_LENGTH,
-                    "block_ngram_repeat": default_block_ngram_repeat(self.method)}
+        defaults = {
+            "max_length": DEFAULT_MAX_LENGTH,
+            "max_source_length": DEFAULT_MAX_SOURCE_LENGTH,
+            "block_ngram_repeat": default_block_ngram_repeat(self.method),
+        }
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
             if value is None and field.name in defaults:
@@ -202,7 +272,7 @@ class DecodingOptions:
             raise ValueError(f"n_best={self.n_best} is more than beam_width={self.beam_width}: raise beam_width.")
 
     @classmethod
-    def from_keywords(cls, options: "DecodingOptions | None" = None, **keywords):
+    def from_keywords(cls, options: DecodingOptions | None = None, **keywords):
         """``options`` (default: the defaults) with ``keywords`` replacing fields, checked.
 
         Raises:
@@ -223,5 +293,8 @@ class DecodingOptions:
 
     def exported(self) -> dict[str, Any]:
         """``{name: value}`` of the options an export bakes in and records (JSON-ready)."""
-        return {f.name: (list(map(list, getattr(self, f.name))) if f.name == "unk_dictionary" else getattr(self, f.name))
-                for f in dataclasses.fields(self) if f.metadata["exported"]}
+        return {
+            f.name: (list(map(list, getattr(self, f.name))) if f.name == "unk_dictionary" else getattr(self, f.name))
+            for f in dataclasses.fields(self)
+            if f.metadata["exported"]
+        }

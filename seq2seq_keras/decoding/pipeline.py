@@ -38,15 +38,15 @@ Limits, with the same result everywhere (Python API, CLI, SavedModel):
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 import tensorflow as tf
 
-from .options import DEFAULT_MAX_SOURCE_LENGTH, DecodingOptions, check_method, default_block_ngram_repeat
-from .search import beam_search, greedy_search, sample_search
 from ..text import PAD_ID
 from ..translation import Translation, as_utf8_bytes, readable, results_to_translations
+from .options import DEFAULT_MAX_SOURCE_LENGTH, DecodingOptions, check_method, default_block_ngram_repeat
+from .search import beam_search, greedy_search, sample_search
 from .unknown_words import empty_dictionary, replace_in_hypotheses, unk_dictionary_tensors
 
 
@@ -80,8 +80,9 @@ def encode_source(model, strings, max_source_length=DEFAULT_MAX_SOURCE_LENGTH, w
         return source_ids, tokens, length
     words = tokens if not model.source_text.subword else dense(model.source_text.token_words(strings))
     # Names and numbers: the word as written starts with a capital or a digit.
-    name_like = tf.strings.regex_full_match(dense(model.source_text.token_words_as_written(strings)),
-                                            r"[\p{Lu}\p{Lt}\p{Nd}].*")
+    name_like = tf.strings.regex_full_match(
+        dense(model.source_text.token_words_as_written(strings)), r"[\p{Lu}\p{Lt}\p{Nd}].*"
+    )
     return source_ids, tokens, length, words, name_like
 
 
@@ -143,15 +144,32 @@ def translate_graph(model, strings, max_length=None, *, method: str = "greedy", 
     )
 
     def replace(ids, text, tokens, attention, source):
-        return replace_in_hypotheses(model, ids, text, tokens, attention, source, given["replace_unk"], unk_keys,
-                                     unk_values, given["copy_unknown_names"])
+        return replace_in_hypotheses(
+            model,
+            ids,
+            text,
+            tokens,
+            attention,
+            source,
+            given["replace_unk"],
+            unk_keys,
+            unk_values,
+            given["copy_unknown_names"],
+        )
 
     source = (source_ids, source_words, name_like)
     outputs = {"source_tokens": source_tokens, "source_length": source_length}
     max_length, block = given["max_length"], given["block_ngram_repeat"]
     if method == "beam":
-        beams = beam_search(model, source_ids, max_length, given["beam_width"], given["length_penalty"], block,
-                            given["coverage_penalty"])
+        beams = beam_search(
+            model,
+            source_ids,
+            max_length,
+            given["beam_width"],
+            given["length_penalty"],
+            block,
+            given["coverage_penalty"],
+        )
         outputs.update(_every_beam_outputs(model, beams, source, replace))
         result = {name: value[:, 0] for name, value in beams.items() if name != "count"}
     elif method == "sample":
@@ -189,8 +207,11 @@ def _every_beam_outputs(model, beams, source, replace):
     shape = tf.shape(beams["tokens"])  # [batch, k, tgt_len]
     flat_source = tuple(tf.repeat(x, shape[1], axis=0) for x in source)
     flat_text, flat_tokens, flat_replaced = replace(
-        tf.reshape(beams["tokens"], [-1, shape[2]]), tf.reshape(text, [-1]), tf.reshape(tokens, [-1, shape[2]]),
-        tf.reshape(beams["attention"], [shape[0] * shape[1], shape[2], -1]), flat_source,
+        tf.reshape(beams["tokens"], [-1, shape[2]]),
+        tf.reshape(text, [-1]),
+        tf.reshape(tokens, [-1, shape[2]]),
+        tf.reshape(beams["attention"], [shape[0] * shape[1], shape[2], -1]),
+        flat_source,
     )
     return dict(
         beams_translation=tf.reshape(flat_text, shape[:2]),
@@ -241,8 +262,14 @@ def _compiled_translate(model, method: str):
     return cache[method]
 
 
-def translate(model, texts: str | bytes | Iterable[str | bytes], options: DecodingOptions | None = None, *,
-              progress: bool | str = False, **keywords):
+def translate(
+    model,
+    texts: str | bytes | Iterable[str | bytes],
+    options: DecodingOptions | None = None,
+    *,
+    progress: bool | str = False,
+    **keywords,
+):
     """Translate raw sentences with ``model``.
 
     Args:
@@ -279,12 +306,14 @@ def translate(model, texts: str | bytes | Iterable[str | bytes], options: Decodi
         label = progress if isinstance(progress, str) else options.method
         starts = progress_batches(starts, True, label, total_items=len(raw), batch_size=options.batch_size)
     for chunk_index, start in enumerate(starts):
-        chunk = raw[start:start + options.batch_size]
+        chunk = raw[start : start + options.batch_size]
         seed = (options.seed + chunk_index) % 2**63
         out = fn(tf.constant(chunk, tf.string), graph_constants(dict(values, seed=seed)))
-        results.extend(results_to_translations(
-            out, [readable(s) for s in chunk], has_attention=model.has_attention, n_best=options.n_best
-        ))
+        results.extend(
+            results_to_translations(
+                out, [readable(s) for s in chunk], has_attention=model.has_attention, n_best=options.n_best
+            )
+        )
     return results[0] if single else results
 
 

@@ -36,9 +36,14 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from .options import DEFAULT_BEAM_BLOCK_NGRAM_REPEAT, DEFAULT_BEAM_WIDTH, DEFAULT_BLOCK_NGRAM_REPEAT
-from .options import DEFAULT_COVERAGE_PENALTY, DEFAULT_LENGTH_PENALTY
 from ..text import END_ID, PAD_ID, START_ID
+from .options import (
+    DEFAULT_BEAM_BLOCK_NGRAM_REPEAT,
+    DEFAULT_BEAM_WIDTH,
+    DEFAULT_BLOCK_NGRAM_REPEAT,
+    DEFAULT_COVERAGE_PENALTY,
+    DEFAULT_LENGTH_PENALTY,
+)
 
 # A large finite negative number instead of -inf: -inf - -inf would give NaN. It only hides a token
 # from top_k; which beam-search hypotheses are real is tracked by a bool, never read from this value.
@@ -132,6 +137,7 @@ def repeated_ngram_tokens(history, step, n, vocab):
 
 def _block_repeats(log_probs, history, step, n):
     """``log_probs`` [rows, vocab] with the tokens of :func:`repeated_ngram_tokens` hidden (``n > 0``)."""
+
     def blocked():
         banned = repeated_ngram_tokens(history, step, n, tf.shape(log_probs)[-1])
         return tf.where(banned, tf.cast(_NEG, log_probs.dtype), log_probs)
@@ -174,8 +180,11 @@ class _NgramGuard:
             return None
         if self.static is not None:
             return repeated_ngram_tokens(history[0], step, self.n, vocab)
-        return tf.cond(self.n > 0, lambda: repeated_ngram_tokens(history[0], step, self.n, vocab),
-                       lambda: tf.zeros([tf.shape(history[0])[0], vocab], tf.bool))
+        return tf.cond(
+            self.n > 0,
+            lambda: repeated_ngram_tokens(history[0], step, self.n, vocab),
+            lambda: tf.zeros([tf.shape(history[0])[0], vocab], tf.bool),
+        )
 
     def record(self, history, step, token, rows=None):
         """The history after writing ``token`` [rows] at ``step`` (its rows first reordered by ``rows``, for beams)."""
@@ -217,8 +226,17 @@ def _single_path_search(model, source_ids, max_length, choose, block_ngram_repea
         step = i + 1
         length = tf.where(done, length, step)  # an unfinished row has stepped every time: its length is i + 1
         done = tf.logical_or(tf.logical_or(done, tf.equal(next_token, END_ID)), length >= limit)
-        return (step, next_token, state, done, length, log_prob, history,
-                tokens_ta.write(i, next_token), weights_ta.write(i, weights))
+        return (
+            step,
+            next_token,
+            state,
+            done,
+            length,
+            log_prob,
+            history,
+            tokens_ta.write(i, next_token),
+            weights_ta.write(i, weights),
+        )
 
     _, _, _, _, length, log_prob, _, tokens_ta, weights_ta = tf.while_loop(
         cond, body, (tf.constant(0), token, state, done, length, log_prob, guard.initial, tokens_ta, weights_ta)
@@ -259,8 +277,9 @@ def greedy_search(model, source_ids, max_length, block_ngram_repeat=DEFAULT_BLOC
     return _single_path_search(model, source_ids, max_length, argmax_token, block_ngram_repeat)
 
 
-def sample_search(model, source_ids, max_length, temperature=1.0, seed=0,
-                  block_ngram_repeat=DEFAULT_BLOCK_NGRAM_REPEAT):
+def sample_search(
+    model, source_ids, max_length, temperature=1.0, seed=0, block_ngram_repeat=DEFAULT_BLOCK_NGRAM_REPEAT
+):
     """Temperature sampling in the graph; same outputs as :func:`greedy_search`.
 
     Each step draws from ``softmax(logits / temperature)`` with
@@ -284,6 +303,7 @@ def sample_search(model, source_ids, max_length, temperature=1.0, seed=0,
 def length_penalty_factor(length, alpha):
     """GNMT length penalty ``((5 + length) / 6) ** alpha`` (Wu et al. 2016, eq. 14); 1 for ``alpha=0``."""
     return tf.pow((5.0 + tf.cast(length, tf.float32)) / 6.0, tf.cast(alpha, tf.float32))
+
 
 def _repeat_memory(memory, tile):
     """``tile`` applied to every batch-major tensor of a decoder's memory.
@@ -315,8 +335,15 @@ def coverage_penalty(coverage, source_mask, beta):
     return tf.cast(beta, tf.float32) * tf.reduce_sum(logs, axis=-1)
 
 
-def beam_search(model, source_ids, max_length, beam_width=DEFAULT_BEAM_WIDTH, length_penalty=DEFAULT_LENGTH_PENALTY,
-                block_ngram_repeat=DEFAULT_BEAM_BLOCK_NGRAM_REPEAT, coverage_penalty_weight=DEFAULT_COVERAGE_PENALTY):
+def beam_search(
+    model,
+    source_ids,
+    max_length,
+    beam_width=DEFAULT_BEAM_WIDTH,
+    length_penalty=DEFAULT_LENGTH_PENALTY,
+    block_ngram_repeat=DEFAULT_BEAM_BLOCK_NGRAM_REPEAT,
+    coverage_penalty_weight=DEFAULT_COVERAGE_PENALTY,
+):
     """Batched beam search in the graph.
 
     Every step extends each unfinished hypothesis by its ``beam_width`` best
@@ -378,12 +405,10 @@ def beam_search(model, source_ids, max_length, beam_width=DEFAULT_BEAM_WIDTH, le
     parents_ta = tf.TensorArray(tf.int32, size=0, dynamic_size=True)
     weights_ta = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
 
-    def cond(i, tokens, state, log_prob, length, finished, real, history, coverage, tokens_ta, parents_ta,
-             weights_ta):
+    def cond(i, tokens, state, log_prob, length, finished, real, history, coverage, tokens_ta, parents_ta, weights_ta):
         return tf.logical_and(i < steps, tf.logical_or(i == 0, tf.logical_not(tf.reduce_all(finished))))
 
-    def body(i, tokens, state, log_prob, length, finished, real, history, coverage, tokens_ta, parents_ta,
-             weights_ta):
+    def body(i, tokens, state, log_prob, length, finished, real, history, coverage, tokens_ta, parents_ta, weights_ta):
         step_log_probs, new_state, weights = _step_log_probs(model, tf.reshape(tokens, [-1]), state, memory)
         vocab = tf.shape(step_log_probs)[-1]
         allowed = tf.logical_not(banned)[None, :]  # [1 or batch * k, vocab]
@@ -407,13 +432,38 @@ def beam_search(model, source_ids, max_length, beam_width=DEFAULT_BEAM_WIDTH, le
         new_tokens, new_log_prob = same(new_tokens, tokens), same(new_log_prob, log_prob)
         new_length, new_finished = same(new_length, length), same(new_finished, finished)
         new_real = same(new_real, real)
-        return (i + 1, new_tokens, new_state, new_log_prob, new_length, new_finished, new_real, history, coverage,
-                tokens_ta.write(i, new_tokens), parents_ta.write(i, parent), weights_ta.write(i, step_weights))
+        return (
+            i + 1,
+            new_tokens,
+            new_state,
+            new_log_prob,
+            new_length,
+            new_finished,
+            new_real,
+            history,
+            coverage,
+            tokens_ta.write(i, new_tokens),
+            parents_ta.write(i, parent),
+            weights_ta.write(i, step_weights),
+        )
 
     _, _, _, log_prob, length, _, real, _, coverage, tokens_ta, parents_ta, weights_ta = tf.while_loop(
-        cond, body,
-        (tf.constant(0), tokens, state, log_prob, length, finished, real, guard.initial, ranking.initial,
-         tokens_ta, parents_ta, weights_ta),
+        cond,
+        body,
+        (
+            tf.constant(0),
+            tokens,
+            state,
+            log_prob,
+            length,
+            finished,
+            real,
+            guard.initial,
+            ranking.initial,
+            tokens_ta,
+            parents_ta,
+            weights_ta,
+        ),
     )
     score = ranking.score(log_prob, length, ranking.penalty(coverage))
     return _best_first(score, log_prob, length, real, tokens_ta, parents_ta, weights_ta, batch, k, src_len)
@@ -432,8 +482,9 @@ def _best_first(score, log_prob, length, real, tokens_ta, parents_ta, weights_ta
     """The finished beams ([batch, k] scores and real flags, per-step TensorArrays) -> :func:`beam_search`'s
     dict, real hypotheses first and best first among them, the other entries emptied."""
     order = tf.math.top_k(_real_first(score, real), k=k).indices  # [batch, k]
-    tokens, attention = _follow_back_pointers(tokens_ta.stack(), parents_ta.stack(), weights_ta.stack(), order,
-                                              batch, k, src_len)
+    tokens, attention = _follow_back_pointers(
+        tokens_ta.stack(), parents_ta.stack(), weights_ta.stack(), order, batch, k, src_len
+    )
     real = tf.gather(real, order, batch_dims=1)
 
     def kept(x, empty):  # [batch, k, ...]: the real entries, ``empty`` in the others
@@ -532,10 +583,12 @@ def _best_extensions(step_log_probs, allowed, log_prob, length, finished, real, 
     candidate_log_prob = log_prob[:, :, None] + tf.where(fin, tf.where(first, 0.0, _NEG), top.values)
     candidate_token = tf.where(fin, PAD_ID, top.indices)
     candidate_length = length[:, :, None] + tf.where(fin, 0, tf.ones_like(top.indices))
-    candidate_real = tf.logical_and(real[:, :, None],
-                                    tf.where(fin, first, tf.gather(allowed, top.indices, batch_dims=2)))
-    candidate_score = ranking.score(candidate_log_prob, candidate_length,
-                                    None if parent_penalty is None else parent_penalty[:, :, None])
+    candidate_real = tf.logical_and(
+        real[:, :, None], tf.where(fin, first, tf.gather(allowed, top.indices, batch_dims=2))
+    )
+    candidate_score = ranking.score(
+        candidate_log_prob, candidate_length, None if parent_penalty is None else parent_penalty[:, :, None]
+    )
     # Stage 2: the k best of the k * per_beam candidates of each sentence, real ones first.
     flat = lambda x: tf.reshape(x, [batch, k * per_beam])  # noqa: E731
     best = tf.math.top_k(_real_first(flat(candidate_score), flat(candidate_real)), k=k).indices  # [batch, k]
@@ -545,8 +598,9 @@ def _best_extensions(step_log_probs, allowed, log_prob, length, finished, real, 
     new_length = tf.gather(flat(candidate_length), best, batch_dims=1)
     new_real = tf.gather(flat(candidate_real), best, batch_dims=1)
     parent_finished = tf.gather(finished, parent, batch_dims=1)
-    new_finished = (parent_finished | tf.equal(new_tokens, END_ID) | (new_length >= limit[:, None])
-                    | tf.logical_not(new_real))
+    new_finished = (
+        parent_finished | tf.equal(new_tokens, END_ID) | (new_length >= limit[:, None]) | tf.logical_not(new_real)
+    )
     return parent, new_tokens, new_log_prob, new_length, new_finished, new_real
 
 

@@ -32,9 +32,19 @@ def empty_dictionary():
     return tf.zeros([0], tf.string), tf.zeros([0], tf.string)
 
 
-def replace_unknown_words(target_ids, target_tokens, attention, source_words, enabled=True,
-                          dictionary_keys=None, dictionary_values=None, *, copy_names=False,
-                          source_ids=None, source_name_like=None):
+def replace_unknown_words(
+    target_ids,
+    target_tokens,
+    attention,
+    source_words,
+    enabled=True,
+    dictionary_keys=None,
+    dictionary_values=None,
+    *,
+    copy_names=False,
+    source_ids=None,
+    source_name_like=None,
+):
     """Unknown-word replacement through attention (Luong et al. 2015; OpenNMT's ``replace_unk``).
 
     Every ``[UNK]`` of a hypothesis becomes the source word with the highest
@@ -85,11 +95,23 @@ def replace_unknown_words(target_ids, target_tokens, attention, source_words, en
         return tf.where(replaced, translated, target_tokens), replaced
     copy_names = tf.logical_and(tf.cast(copy_names, tf.bool), enabled)
     unknown = tf.logical_and(tf.equal(tf.cast(source_ids, tf.int32), UNK_ID), source_name_like)  # [batch, src_len]
-    replaced = tf.logical_and(tf.logical_or(replaced, tf.logical_and(
-        copy_names, _name_copies(target_ids, target_tokens, attention, position, unknown))), enabled)
+    replaced = tf.logical_and(
+        tf.logical_or(
+            replaced, tf.logical_and(copy_names, _name_copies(target_ids, target_tokens, attention, position, unknown))
+        ),
+        enabled,
+    )
     tokens = tf.where(replaced, translated, target_tokens)
-    tokens, inserted = _insert_uncopied_names(target_ids, tokens, replaced, attention, position,
-                                              tf.logical_and(unknown, copy_names), source_words, translated_source)
+    tokens, inserted = _insert_uncopied_names(
+        target_ids,
+        tokens,
+        replaced,
+        attention,
+        position,
+        tf.logical_and(unknown, copy_names),
+        source_words,
+        translated_source,
+    )
     return tokens, tf.logical_or(replaced, inserted)
 
 
@@ -103,8 +125,7 @@ def _look_up(words, keys, values):
     return tf.where(found, tf.gather(tf.concat([values, [""]], 0), first), words)
 
 
-def _insert_uncopied_names(target_ids, tokens, replaced, attention, position, unknown, source_words,
-                           translated_source):
+def _insert_uncopied_names(target_ids, tokens, replaced, attention, position, unknown, source_words, translated_source):
     """Unknown names/numbers that no step attends most (so :func:`_name_copies` had no step for them),
     written next to the step attending them most: after it when it is a word, before punctuation.
 
@@ -134,16 +155,18 @@ def _name_copies(target_ids, target_tokens, attention, position, unknown):
     """bool [batch, tgt_len]: the steps that get an unknown source name/number copied (see
     :func:`replace_unknown_words`): per such source word (``unknown`` [batch, src_len]), the word step
     attending to it most."""
-    is_word = tf.logical_and(tf.strings.regex_full_match(target_tokens, r"[\p{L}\p{N}].*|\[UNK\]"),
-                             tf.not_equal(target_ids, END_ID))
+    is_word = tf.logical_and(
+        tf.strings.regex_full_match(target_tokens, r"[\p{L}\p{N}].*|\[UNK\]"), tf.not_equal(target_ids, END_ID)
+    )
     eligible = tf.logical_and(is_word, tf.gather(unknown, position, batch_dims=1))  # [batch, tgt_len]
     weight = tf.where(eligible, tf.gather(attention, position, axis=2, batch_dims=2), -1.0)
     # Step i loses to step i2 attending the same source word with more weight (the earlier one on a tie).
     same = tf.logical_and(tf.equal(position[:, :, None], position[:, None, :]), eligible[:, None, :])
     steps = tf.range(tf.shape(position)[1])
-    stronger = tf.logical_or(weight[:, None, :] > weight[:, :, None],
-                             tf.logical_and(tf.equal(weight[:, None, :], weight[:, :, None]),
-                                            steps[None, None, :] < steps[None, :, None]))
+    stronger = tf.logical_or(
+        weight[:, None, :] > weight[:, :, None],
+        tf.logical_and(tf.equal(weight[:, None, :], weight[:, :, None]), steps[None, None, :] < steps[None, :, None]),
+    )
     return tf.logical_and(eligible, tf.logical_not(tf.reduce_any(tf.logical_and(same, stronger), axis=2)))
 
 
@@ -179,9 +202,18 @@ def replace_in_hypotheses(model, ids, text, tokens, attention, source, replace_u
     """
     enabled = tf.logical_and(tf.cast(replace_unk, tf.bool), model.has_attention)
     source_ids, source_words, name_like = source
-    new_tokens, replaced = replace_unknown_words(ids, tokens, attention, source_words, enabled, keys, values,
-                                                 copy_names=copy_names, source_ids=source_ids,
-                                                 source_name_like=name_like)
+    new_tokens, replaced = replace_unknown_words(
+        ids,
+        tokens,
+        attention,
+        source_words,
+        enabled,
+        keys,
+        values,
+        copy_names=copy_names,
+        source_ids=source_ids,
+        source_name_like=name_like,
+    )
     any_replaced = tf.reduce_any(replaced, axis=-1)
     # Sentences without a replacement keep the processor's own detokenization, bit for bit.
     text = tf.where(any_replaced, _tokens_to_text(model.target_text, ids, new_tokens), text)
@@ -220,4 +252,3 @@ def read_unk_dictionary(path) -> dict[str, str]:
             key, value = line.split("\t", 1)
             entries.setdefault(key.strip(), value.strip())
     return entries
-

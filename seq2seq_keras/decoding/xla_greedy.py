@@ -37,8 +37,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from .search import _banned_tokens, _never_generated, _start, _step_log_probs, greedy_search, output_limit
 from ..text import END_ID, PAD_ID, START_ID
+from .search import _banned_tokens, _never_generated, _start, _step_log_probs, greedy_search, output_limit
 
 #: The smallest source-length bucket; buckets double from here up to ``max_source_length``.
 MIN_BUCKET = 8
@@ -86,18 +86,36 @@ def _greedy_core(model, source_ids, max_length: int):
         weights = tf.where(done[:, None], 0.0, weights)
         length = length + tf.cast(tf.logical_not(done), tf.int32)
         done = tf.logical_or(tf.logical_or(done, tf.equal(next_token, END_ID)), length >= limit)
-        return i + 1, next_token, state, done, length, log_prob, tokens_ta.write(i, next_token), weights_ta.write(i, weights)
+        return (
+            i + 1,
+            next_token,
+            state,
+            done,
+            length,
+            log_prob,
+            tokens_ta.write(i, next_token),
+            weights_ta.write(i, weights),
+        )
 
-    initial = (tf.constant(0), tf.fill([batch], START_ID), state, limit <= 0, tf.zeros([batch], tf.int32),
-               tf.zeros([batch], tf.float32), tokens_ta, weights_ta)
+    initial = (
+        tf.constant(0),
+        tf.fill([batch], START_ID),
+        state,
+        limit <= 0,
+        tf.zeros([batch], tf.int32),
+        tf.zeros([batch], tf.float32),
+        tokens_ta,
+        weights_ta,
+    )
     steps, _, _, _, length, log_prob, tokens_ta, weights_ta = tf.while_loop(cond, body, initial, maximum_iterations=cap)
     tokens = tf.transpose(tokens_ta.stack(), (1, 0))  # [B, cap]; steps >= i only hold zeros
     attention = tf.transpose(weights_ta.stack(), (1, 0, 2))
     return tokens, length, attention, log_prob, steps
 
 
-def compiled_greedy_search(model, max_length: int, max_source_length: int,
-                           max_compiled_batch: int = MAX_COMPILED_BATCH):
+def compiled_greedy_search(
+    model, max_length: int, max_source_length: int, max_compiled_batch: int = MAX_COMPILED_BATCH
+):
     """A search function for ``translate_graph(..., search=...)``: greedy, XLA-compiled.
 
     Returns ``search(model, source_ids, max_length, block_ngram_repeat)`` -> the dict of
@@ -118,11 +136,15 @@ def compiled_greedy_search(model, max_length: int, max_source_length: int,
     def search(model_, source_ids, max_length_, block_ngram_repeat):
         block = tf.get_static_value(block_ngram_repeat)
         if block is None or int(block) != 0:
-            raise ValueError("The XLA-compiled greedy search does not block n-gram repeats: export with "
-                             "--block-ngram-repeat 0 (the default) to add the *_xla signatures.")
-        return tf.cond(tf.shape(source_ids)[0] <= int(max_compiled_batch),
-                       lambda: compiled(source_ids),
-                       lambda: greedy_search(model_, source_ids, max_length_, block_ngram_repeat=0))
+            raise ValueError(
+                "The XLA-compiled greedy search does not block n-gram repeats: export with "
+                "--block-ngram-repeat 0 (the default) to add the *_xla signatures."
+            )
+        return tf.cond(
+            tf.shape(source_ids)[0] <= int(max_compiled_batch),
+            lambda: compiled(source_ids),
+            lambda: greedy_search(model_, source_ids, max_length_, block_ngram_repeat=0),
+        )
 
     def compiled(source_ids):
         batch, src_len = tf.shape(source_ids)[0], tf.shape(source_ids)[1]

@@ -4,7 +4,10 @@ files (``report``) and the TensorBoard callback that shows attention learning (`
 
 from .._lazy import lazy_exports
 
-__getattr__, __dir__ = lazy_exports(__name__, {
-    "evaluate": "scores",
-    "trim_empty_tail": "scores",
-})
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "evaluate": "scores",
+        "trim_empty_tail": "scores",
+    },
+)

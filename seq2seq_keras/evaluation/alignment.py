@@ -30,7 +30,8 @@ of a source word and averaged over the pieces of an output word.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -44,6 +45,7 @@ ALIGNMENT_DEFINITION = (
     "gold-linked source words. Uniform control: each row spread evenly (its argmax tie counted as a random "
     "source word, exact expectation). Diagonal control: output word i of T -> source word floor((i+0.5)S/T)."
 )
+
 
 @dataclasses.dataclass(frozen=True)
 class AlignmentScore:
@@ -169,8 +171,15 @@ def _to_words(attention: np.ndarray, source_tokens: Sequence[str], target_tokens
     return words / np.maximum(counts, 1)
 
 
-def forced_attention(model, sources: Sequence[str], targets: Sequence[str], *, batch_size: int = 64,
-                     progress: bool = False, layer: int | None = None) -> list[np.ndarray | None]:
+def forced_attention(
+    model,
+    sources: Sequence[str],
+    targets: Sequence[str],
+    *,
+    batch_size: int = 64,
+    progress: bool = False,
+    layer: int | None = None,
+) -> list[np.ndarray | None]:
     """Word-level attention ``[target_words, source_words]`` under teacher forcing, one per pair.
 
     The gold ``targets`` are fed to the decoder (``[START] y_1 .. y_T``); row ``i``
@@ -191,14 +200,16 @@ def forced_attention(model, sources: Sequence[str], targets: Sequence[str], *, b
         if layer is None:
             fn = tf.function(lambda s, t: model.call_with_attention((s, t), training=False)[1], reduce_retracing=True)
         else:
-            fn = tf.function(lambda s, t: tf.reduce_mean(model.cross_attention(s, t)[:, layer], axis=1),
-                             reduce_retracing=True)
+            fn = tf.function(
+                lambda s, t: tf.reduce_mean(model.cross_attention(s, t)[:, layer], axis=1), reduce_retracing=True
+            )
         object.__setattr__(model, cache, fn)  # a cache, not tracked by Keras
     out: list[np.ndarray | None] = []
-    for start in progress_batches(range(0, len(sources), batch_size), progress, "alignment",
-                                  total_items=len(sources), batch_size=batch_size):
-        src = list(sources[start:start + batch_size])
-        tgt = list(targets[start:start + batch_size])
+    for start in progress_batches(
+        range(0, len(sources), batch_size), progress, "alignment", total_items=len(sources), batch_size=batch_size
+    ):
+        src = list(sources[start : start + batch_size])
+        tgt = list(targets[start : start + batch_size])
         src_tokens = to_python_strings(model.source_text.tokenize(tf.constant(src)))
         tgt_tokens = to_python_strings(model.target_text.tokenize(tf.constant(tgt)))
         src_ids = model.source_text(src)
@@ -215,8 +226,9 @@ def forced_attention(model, sources: Sequence[str], targets: Sequence[str], *, b
     return out
 
 
-def alignment_quality(model, pairs, *, batch_size: int = 64, progress: bool = False,
-                      layer: int | None = None) -> dict[str, Any]:
+def alignment_quality(
+    model, pairs, *, batch_size: int = 64, progress: bool = False, layer: int | None = None
+) -> dict[str, Any]:
     """Attention argmax vs. gold alignment on pairs with ``.alignments`` (the built-in corpus).
 
     Returns ``{"attention", "uniform", "diagonal"}`` (:class:`AlignmentScore` dicts),
@@ -232,8 +244,9 @@ def alignment_quality(model, pairs, *, batch_size: int = 64, progress: bool = Fa
             f"The corpus {getattr(pairs, 'name', '')!r} has no gold alignments; alignment quality needs the "
             "built-in corpus (load_corpus('builtin-ko-en'))."
         )
-    attentions = forced_attention(model, pairs.source, pairs.target, batch_size=batch_size, progress=progress,
-                                  layer=layer)
+    attentions = forced_attention(
+        model, pairs.source, pairs.target, batch_size=batch_size, progress=progress, layer=layer
+    )
     golds, soft, kept = [], [], []
     skipped = 0
     for source, target, links, attention in zip(pairs.source, pairs.target, pairs.alignments, attentions):

@@ -32,8 +32,9 @@ import shutil
 import tempfile
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -91,7 +92,7 @@ def _as_sentence(item: Any) -> SnapshotSentence:
     if hasattr(item, "source") and hasattr(item, "target") and hasattr(item, "alignment"):  # builtin AlignedPair
         return SnapshotSentence(item.source, item.target, tuple(item.alignment))
     if isinstance(item, (tuple, list)) and len(item) in (2, 3) and all(isinstance(x, str) for x in item[:2]):
-        return SnapshotSentence(item[0], item[1], None if len(item) == 2 else tuple(tuple(l) for l in item[2]))
+        return SnapshotSentence(item[0], item[1], None if len(item) == 2 else tuple(tuple(link) for link in item[2]))
     raise TypeError(
         f"Cannot watch {item!r}: give a source string, a (source, reference) or (source, reference, alignment) "
         "tuple, or a builtin_ko_en.AlignedPair."
@@ -267,8 +268,8 @@ class AttentionSnapshots(keras.callbacks.Callback):
 
     def snapshot(self, epoch: int, *, write: bool = False) -> AttentionSnapshot:
         """Translate and score the sentences now; with ``write``, log the summaries at step ``epoch``."""
-        from ..words import word_tokens
         from ..translation import Translation
+        from ..words import word_tokens
         from .alignment import alignment_score, argmax_links, forced_attention, gold_matrix
 
         start = time.perf_counter()
@@ -276,8 +277,15 @@ class AttentionSnapshots(keras.callbacks.Callback):
         options = {} if self.max_length is None else {"max_length": self.max_length}
         greedy = model.translate([s.source for s in self.sentences], **options)
         with_reference = [k for k, s in enumerate(self.sentences) if s.reference is not None]
-        forced = forced_attention(model, [self.sentences[k].source for k in with_reference],
-                                  [self.sentences[k].reference for k in with_reference]) if with_reference else []
+        forced = (
+            forced_attention(
+                model,
+                [self.sentences[k].source for k in with_reference],
+                [self.sentences[k].reference for k in with_reference],
+            )
+            if with_reference
+            else []
+        )
         forced_of = dict(zip(with_reference, forced))
         views, golds = [], []
         for k, (sentence, translation) in enumerate(zip(self.sentences, greedy)):
@@ -287,18 +295,33 @@ class AttentionSnapshots(keras.callbacks.Callback):
                 golds.append(None)
                 continue
             src, tgt = word_tokens(sentence.source), word_tokens(sentence.reference)
-            views.append(Translation(source=sentence.source, text=sentence.reference, source_tokens=src,
-                                     target_tokens=tgt, attention=attention.astype(np.float32), log_prob=0.0))
+            views.append(
+                Translation(
+                    source=sentence.source,
+                    text=sentence.reference,
+                    source_tokens=src,
+                    target_tokens=tgt,
+                    attention=attention.astype(np.float32),
+                    log_prob=0.0,
+                )
+            )
             golds.append(None if sentence.alignment is None else gold_matrix(sentence.alignment, len(tgt), len(src)))
         scored = [(g, v.attention) for g, v in zip(golds, views) if g is not None]
         aer = mass = None
         if scored:
-            score = alignment_score([g for g, _ in scored], [argmax_links(a) for _, a in scored],
-                                    [a for _, a in scored])
+            score = alignment_score(
+                [g for g, _ in scored], [argmax_links(a) for _, a in scored], [a for _, a in scored]
+            )
             aer, mass = score.aer, score.gold_mass
-        snapshot = AttentionSnapshot(epoch=epoch, views=views, outputs=[t.text for t in greedy], golds=golds,
-                                     forced=[k in forced_of and forced_of[k] is not None for k in range(len(views))],
-                                     aer=aer, gold_mass=mass)
+        snapshot = AttentionSnapshot(
+            epoch=epoch,
+            views=views,
+            outputs=[t.text for t in greedy],
+            golds=golds,
+            forced=[k in forced_of and forced_of[k] is not None for k in range(len(views))],
+            aer=aer,
+            gold_mass=mass,
+        )
         if write:
             self._write(snapshot)
         snapshot.seconds = time.perf_counter() - start
@@ -321,10 +344,17 @@ class AttentionSnapshots(keras.callbacks.Callback):
                     description += f" (teacher-forced on the reference: {sentence.reference})"
                 tf.summary.image(IMAGE_TAG.format(index=k), image[None], description=description)
             if snapshot.aer is not None:
-                tf.summary.scalar(AER_TAG, snapshot.aer, description="alignment error rate of the attention argmax "
-                                  "against the gold links (teacher-forced; 0 is perfect)")
-                tf.summary.scalar(GOLD_MASS_TAG, snapshot.gold_mass, description="mean attention weight on "
-                                  "gold-linked source words (teacher-forced; 1 is perfect)")
+                tf.summary.scalar(
+                    AER_TAG,
+                    snapshot.aer,
+                    description="alignment error rate of the attention argmax "
+                    "against the gold links (teacher-forced; 0 is perfect)",
+                )
+                tf.summary.scalar(
+                    GOLD_MASS_TAG,
+                    snapshot.gold_mass,
+                    description="mean attention weight on gold-linked source words (teacher-forced; 1 is perfect)",
+                )
 
     def images(self, snapshot: AttentionSnapshot) -> list[np.ndarray]:
         """The heatmaps of ``snapshot`` as uint8 RGBA arrays ``[height, width, 4]``, one per sentence."""
@@ -355,8 +385,9 @@ class AttentionSnapshots(keras.callbacks.Callback):
             if s.alignment is None:
                 continue
             if s.reference is None:
-                raise ValueError(f"{s.source!r} has a gold alignment but no reference: give (source, reference, "
-                                 "alignment).")
+                raise ValueError(
+                    f"{s.source!r} has a gold alignment but no reference: give (source, reference, alignment)."
+                )
             gold_matrix(s.alignment, len(word_tokens(s.reference)), len(word_tokens(s.source)))  # raises if outside
 
 
@@ -426,8 +457,11 @@ def tensorboard_callbacks(log_dir: str | Path, model=None, **snapshot_options) -
     if model is None or getattr(model, "has_attention", False):
         callbacks.append(AttentionSnapshots(log_dir, **snapshot_options))
     else:
-        warnings.warn("This model has no attention (attention=None): TensorBoard gets losses and metrics only, "
-                      "no attention heatmaps or alignment scores.", stacklevel=2)
+        warnings.warn(
+            "This model has no attention (attention=None): TensorBoard gets losses and metrics only, "
+            "no attention heatmaps or alignment scores.",
+            stacklevel=2,
+        )
     return callbacks
 
 

@@ -30,14 +30,39 @@ import collections
 import dataclasses
 import random
 import re
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _NUMBER = re.compile(r"^\d+$")
 _UNK = re.compile(r"\[UNK\]")
 _SCORED_WORDS = re.compile(r"\[UNK\]|\w+", re.UNICODE)
-_SYLLABLES = ("ka", "lo", "ven", "tri", "zu", "mar", "qua", "bel", "dor", "wix", "ny", "sol", "gra", "pel", "rhu",
-              "fen", "jo", "tas", "vik", "ul", "zem", "bro", "ki", "oth")
+_SYLLABLES = (
+    "ka",
+    "lo",
+    "ven",
+    "tri",
+    "zu",
+    "mar",
+    "qua",
+    "bel",
+    "dor",
+    "wix",
+    "ny",
+    "sol",
+    "gra",
+    "pel",
+    "rhu",
+    "fen",
+    "jo",
+    "tas",
+    "vik",
+    "ul",
+    "zem",
+    "bro",
+    "ki",
+    "oth",
+)
 DEFAULT_SWAPPED = 300
 DEFAULT_LONGEST = 150
 DEFAULT_CONCATENATIONS = 150
@@ -159,8 +184,13 @@ def build_robustness_set(
     if len(pairs) >= 2:
         for _ in range(concatenations):
             chosen = rng.sample(range(len(pairs)), min(len(pairs), rng.randint(2, 3)))
-            long_rows.append({"source": " ".join(pairs[i][0] for i in chosen),
-                              "target": " ".join(pairs[i][1] for i in chosen), "kind": "concatenation"})
+            long_rows.append(
+                {
+                    "source": " ".join(pairs[i][0] for i in chosen),
+                    "target": " ".join(pairs[i][1] for i in chosen),
+                    "kind": "concatenation",
+                }
+            )
     return RobustnessSet(swapped=swapped_rows, long=long_rows)
 
 
@@ -202,12 +232,15 @@ def _scores(outputs: Sequence[str], references: Sequence[str]) -> dict:
     if not outputs:
         return {"bleu": None, "chrf": None}
     bleu, chrf = BLEU(lowercase=True), CHRF(lowercase=True)
-    return {"bleu": float(bleu.corpus_score(list(outputs), [list(references)]).score),
-            "chrf": float(chrf.corpus_score(list(outputs), [list(references)]).score)}
+    return {
+        "bleu": float(bleu.corpus_score(list(outputs), [list(references)]).score),
+        "chrf": float(chrf.corpus_score(list(outputs), [list(references)]).score),
+    }
 
 
-def evaluate_robustness(translate_fn: Callable[[list[str]], list[str]], rset: RobustnessSet,
-                        examples: int = 3) -> dict[str, Any]:
+def evaluate_robustness(
+    translate_fn: Callable[[list[str]], list[str]], rset: RobustnessSet, examples: int = 3
+) -> dict[str, Any]:
     """Score one system on a :class:`RobustnessSet`.
 
     ``translate_fn``: sentences -> output texts, in order. Returns
@@ -231,21 +264,26 @@ def evaluate_robustness(translate_fn: Callable[[list[str]], list[str]], rset: Ro
             "repetition_rate": repetition_rate(long_out, long_refs),
             "unk_rate": unk_rate(long_out),
             "outputs_45_words_or_more": (
-                sum(len(_SCORED_WORDS.findall(o)) >= 45 for o in long_out) / len(long_out) if long_out else None),
+                sum(len(_SCORED_WORDS.findall(o)) >= 45 for o in long_out) / len(long_out) if long_out else None
+            ),
         },
         "unk_rate": unk_rate(list(swapped_out) + list(long_out)),
     }
     for kind in ("longest", "concatenation"):
         idx = [i for i, r in enumerate(rset.long) if r["kind"] == kind]
         outs, refs = [long_out[i] for i in idx], [long_refs[i] for i in idx]
-        result["long"][kind] = {"sentences": len(idx), **_scores(outs, refs),
-                                "repetition_rate": repetition_rate(outs, refs)}
-    result["examples"] = (
-        [{"source": r["source"], "reference": r["target"], "output": o} for r, o in
-         list(zip(rset.swapped, swapped_out))[:examples]]
-        + [{"source": r["source"], "reference": r["target"], "output": o} for r, o in
-           list(zip(rset.long, long_out))[:examples]]
-    )
+        result["long"][kind] = {
+            "sentences": len(idx),
+            **_scores(outs, refs),
+            "repetition_rate": repetition_rate(outs, refs),
+        }
+    result["examples"] = [
+        {"source": r["source"], "reference": r["target"], "output": o}
+        for r, o in list(zip(rset.swapped, swapped_out))[:examples]
+    ] + [
+        {"source": r["source"], "reference": r["target"], "output": o}
+        for r, o in list(zip(rset.long, long_out))[:examples]
+    ]
     return result
 
 
@@ -307,5 +345,7 @@ def robustness_markdown(results: Mapping[str, Mapping[str, Any]], rset: Robustne
     for label, r in results.items():
         parts.append(f"\n## {label}: examples\n")
         for e in r.get("examples", []):
-            parts.append(f"- `{e['source'][:200]}`\n  - reference: {e['reference'][:200]}\n  - output: {e['output'][:200]}\n")
+            parts.append(
+                f"- `{e['source'][:200]}`\n  - reference: {e['reference'][:200]}\n  - output: {e['output'][:200]}\n"
+            )
     return "".join(parts)

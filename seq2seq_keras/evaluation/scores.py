@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
-from .alignment import alignment_quality
 from ..decoding.options import DEFAULT_BEAM_WIDTH
+from .alignment import alignment_quality
 
 DEFAULT_BUCKET_EDGES: tuple[int, ...] = (5, 10, 15, 20, 25, 30, 40, 50)
 
@@ -56,13 +57,24 @@ def corpus_scores(hypotheses: Sequence[str], references: Sequence[str]) -> dict[
     if len(hypotheses) != len(references):
         raise ValueError(f"{len(hypotheses)} hypotheses but {len(references)} references; they must pair up.")
     bleu, chrf = BLEU(), CHRF()
-    result: dict[str, Any] = {"bleu": None, "chrf": None, "bleu_detail": None, "sentences": len(hypotheses),
-                              "bleu_signature": None, "chrf_signature": None}
+    result: dict[str, Any] = {
+        "bleu": None,
+        "chrf": None,
+        "bleu_detail": None,
+        "sentences": len(hypotheses),
+        "bleu_signature": None,
+        "chrf_signature": None,
+    }
     if hypotheses:  # sacrebleu cannot score (or sign) an empty corpus
         b = bleu.corpus_score(hypotheses, [references])
         c = chrf.corpus_score(hypotheses, [references])
-        result.update(bleu=float(b.score), chrf=float(c.score), bleu_detail=str(b),
-                      bleu_signature=str(bleu.get_signature()), chrf_signature=str(chrf.get_signature()))
+        result.update(
+            bleu=float(b.score),
+            chrf=float(c.score),
+            bleu_detail=str(b),
+            bleu_signature=str(bleu.get_signature()),
+            chrf_signature=str(chrf.get_signature()),
+        )
     return result
 
 
@@ -151,15 +163,17 @@ def bleu_by_length(
     rows = []
     for bucket in length_buckets(lengths, edges):
         scores = corpus_scores([hypotheses[i] for i in bucket.indices], [references[i] for i in bucket.indices])
-        rows.append({
-            "label": bucket.label,
-            "low": bucket.low,
-            "high": bucket.high,
-            "count": len(bucket),
-            "mean_length": float(np.mean([lengths[i] for i in bucket.indices])) if len(bucket) else None,
-            "bleu": scores["bleu"],
-            "chrf": scores["chrf"],
-        })
+        rows.append(
+            {
+                "label": bucket.label,
+                "low": bucket.low,
+                "high": bucket.high,
+                "count": len(bucket),
+                "mean_length": float(np.mean([lengths[i] for i in bucket.indices])) if len(bucket) else None,
+                "bleu": scores["bleu"],
+                "chrf": scores["chrf"],
+            }
+        )
     return rows
 
 
@@ -230,13 +244,20 @@ def evaluate(
     lengths = source_word_counts(sources)
     name = labels[0] or model_label(model)
     report: dict[str, Any] = {
-        "data": {"name": getattr(pairs, "name", ""), "sentences": len(sources),
-                 "source_lang": getattr(pairs, "source_lang", None), "target_lang": getattr(pairs, "target_lang", None)},
+        "data": {
+            "name": getattr(pairs, "name", ""),
+            "sentences": len(sources),
+            "source_lang": getattr(pairs, "source_lang", None),
+            "target_lang": getattr(pairs, "target_lang", None),
+        },
         "model": {"label": name, "attention": model.attention_type},
         "references": REFERENCE_NOTE,
     }
     decode = {"batch_size": batch_size, **({} if max_length is None else {"max_length": max_length})}
-    methods = {"greedy": {}, **({"beam": {"beam_width": beam_width, **(beam_options or {})}} if beam_width and beam_width > 0 else {})}
+    methods = {
+        "greedy": {},
+        **({"beam": {"beam_width": beam_width, **(beam_options or {})}} if beam_width and beam_width > 0 else {}),
+    }
     report["scores"], translations = _score_methods(model, sources, references, methods, name, decode, progress)
 
     by_length = {name: bleu_by_length([t.text for t in translations["greedy"]], references, lengths, edges)}
@@ -249,7 +270,12 @@ def evaluate(
         translations[f"{compare_name}, greedy"] = out["greedy"]
         report["compare"] = {"label": compare_name, "attention": compare.attention_type, "greedy": scores["greedy"]}
         by_length[compare_name] = bleu_by_length([t.text for t in out["greedy"]], compare_refs, lengths, edges)
-    report["length_buckets"] = {"edges": list(edges), "decoding": "greedy", "length": "source words", "models": by_length}
+    report["length_buckets"] = {
+        "edges": list(edges),
+        "decoding": "greedy",
+        "length": "source words",
+        "models": by_length,
+    }
 
     alignment_examples: list = []
     if getattr(pairs, "alignments", None) is not None and model.has_attention:
@@ -257,15 +283,18 @@ def evaluate(
         alignment_examples = quality.pop("examples")
         report["alignment"] = quality
         if getattr(model, "architecture", "rnn") == "transformer":  # which layer's heads align best
-            quality["by_layer"] = [alignment_quality(model, pairs, batch_size=batch_size, layer=i)["attention"]
-                                   for i in range(model.num_layers)]
+            quality["by_layer"] = [
+                alignment_quality(model, pairs, batch_size=batch_size, layer=i)["attention"]
+                for i in range(model.num_layers)
+            ]
     if getattr(pairs, "alignments", None) is not None and compare is not None and compare.has_attention:
         quality = alignment_quality(compare, pairs, batch_size=batch_size, progress=progress)
         report["compare"]["alignment"] = {"attention": quality["attention"], "sentences": quality["sentences"]}
 
-    report["examples"] = [{"source": sources[i], "reference": references[i],
-                           **{key: out[i].text for key, out in translations.items()}}
-                          for i in range(min(examples, len(sources)))]
+    report["examples"] = [
+        {"source": sources[i], "reference": references[i], **{key: out[i].text for key, out in translations.items()}}
+        for i in range(min(examples, len(sources)))
+    ]
     return Evaluation(report=report, translations=translations, alignment_examples=alignment_examples)
 
 

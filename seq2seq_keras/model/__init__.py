@@ -5,10 +5,13 @@ the speed twins of Keras' GRU equations the layers call; ``choices`` the names o
 
 from .._lazy import lazy_exports
 
-__getattr__, __dir__ = lazy_exports(__name__, {
-    "BahdanauAttention": "attention",
-    "LuongAttention": "attention",
-    "Encoder": "encoder",
-    "Decoder": "decoder",
-    "Seq2Seq": "seq2seq",
-})
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "BahdanauAttention": "attention",
+        "LuongAttention": "attention",
+        "Encoder": "encoder",
+        "Decoder": "decoder",
+        "Seq2Seq": "seq2seq",
+    },
+)

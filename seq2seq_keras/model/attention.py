@@ -286,4 +286,4 @@ def make_attention(kind: str | None, units: int, dtype=None):
         return None
     if kind == "bahdanau":
         return BahdanauAttention(units, name="attention", dtype=dtype)
-    return LuongAttention(kind[len("luong-"):].replace("-", "_"), name="attention", dtype=dtype)
+    return LuongAttention(kind[len("luong-") :].replace("-", "_"), name="attention", dtype=dtype)

@@ -65,9 +65,8 @@ from keras import ops
 
 from . import attention as attention_module
 from . import fast_gru
-from .choices import attention_name
 from .attention import make_attention, weighted_sum
-from .choices import RNN_TYPES
+from .choices import RNN_TYPES, attention_name
 
 
 class StepWeights(NamedTuple):
@@ -113,10 +112,13 @@ class DecoderMemory(NamedTuple):
     def map(self, fn) -> DecoderMemory:
         """``fn`` applied to every batch-major tensor that is set (e.g. to repeat each sentence
         for beam search); the :attr:`step_weights` are kept as they are."""
-        return self._replace(**{
-            name: fn(value) for name, value in zip(self._fields, self)
-            if value is not None and name != "step_weights"
-        })
+        return self._replace(
+            **{
+                name: fn(value)
+                for name, value in zip(self._fields, self)
+                if value is not None and name != "step_weights"
+            }
+        )
 
 
 @keras.saving.register_keras_serializable(package="seq2seq_keras")
@@ -172,7 +174,9 @@ class Decoder(keras.layers.Layer):
 
         # Sublayers share this layer's dtype policy, so that a saved mixed-precision model reloads mixed.
         policy = self.dtype_policy
-        self.embedding = keras.layers.Embedding(self.vocabulary_size, self.embedding_dim, name="embedding", dtype=policy)
+        self.embedding = keras.layers.Embedding(
+            self.vocabulary_size, self.embedding_dim, name="embedding", dtype=policy
+        )
         self.bridges = [
             keras.layers.Dense(self.units, activation="tanh", name=f"bridge_{i}", dtype=policy)
             for i in range(self.num_states)
@@ -250,10 +254,11 @@ class Decoder(keras.layers.Layer):
             dtype = self.compute_dtype
             gru = fast_gru.gru_weights(self.cell.kernel, self.cell.recurrent_kernel, self.cell.bias, dtype)
             source = encoder_outputs if self.attention is not None else encoder_states[0]
-            context_inputs = ops.matmul(ops.cast(source, dtype), gru.kernel[self.embedding_dim:])  # H W_c or c W_c
+            context_inputs = ops.matmul(ops.cast(source, dtype), gru.kernel[self.embedding_dim :])  # H W_c or c W_c
             step_weights = self._step_weights(gru, dtype)
-        memory = DecoderMemory(encoder_outputs, ops.cast(source_mask, "bool"), keys, context, context_inputs,
-                               step_weights)
+        memory = DecoderMemory(
+            encoder_outputs, ops.cast(source_mask, "bool"), keys, context, context_inputs, step_weights
+        )
         return state, memory
 
     def _step_weights(self, gru: fast_gru.GRUWeights, dtype) -> StepWeights:
@@ -266,8 +271,14 @@ class Decoder(keras.layers.Layer):
             v = self.attention.score_vector(dtype)
         output = self.output_layer
         return StepWeights(
-            ops.cast(self.embedding.embeddings, dtype), gru.kernel[:self.embedding_dim], gru.input_bias,
-            state_kernel, state_bias, v, ops.cast(output.kernel, dtype), ops.cast(output.bias, dtype),
+            ops.cast(self.embedding.embeddings, dtype),
+            gru.kernel[: self.embedding_dim],
+            gru.input_bias,
+            state_kernel,
+            state_bias,
+            v,
+            ops.cast(output.kernel, dtype),
+            ops.cast(output.bias, dtype),
         )
 
     def attend(self, query, memory):

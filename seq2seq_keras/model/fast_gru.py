@@ -62,8 +62,10 @@ class GRUWeights(NamedTuple):
 def gru_weights(kernel, recurrent_kernel, bias, dtype) -> GRUWeights:
     """:class:`GRUWeights` from a ``GRUCell``'s ``kernel``, ``recurrent_kernel`` and ``bias``, cast to ``dtype``."""
     if bias is None or len(bias.shape) != 2:
-        raise ValueError("The fast GRU needs reset_after=True and use_bias=True (Keras' defaults); "
-                         "use implementation='layers' for other GRUs.")
+        raise ValueError(
+            "The fast GRU needs reset_after=True and use_bias=True (Keras' defaults); "
+            "use implementation='layers' for other GRUs."
+        )
     bias = ops.cast(bias, dtype)
     return GRUWeights(ops.cast(kernel, dtype), ops.cast(recurrent_kernel, dtype), bias[0], bias[1])
 
@@ -112,14 +114,17 @@ def gru_scan(inputs_tm, initial_state, recurrent_kernel, recurrent_bias, mask_tm
     Returns ``(outputs [steps, D, batch, units], final_state [D, batch, units])``,
     equal (to float rounding) to Keras' ``GRU`` with the same weights, gradients included.
     """
+
     @tf.custom_gradient
     def scan(inputs_tm, initial_state, recurrent_kernel, recurrent_bias):
         outputs, final_state, saved = _gru_scan_forward(
-            inputs_tm, initial_state, recurrent_kernel, recurrent_bias, mask_tm, zero_masked_outputs)
+            inputs_tm, initial_state, recurrent_kernel, recurrent_bias, mask_tm, zero_masked_outputs
+        )
 
         def gradient(d_outputs, d_final):
-            return _gru_scan_gradient(d_outputs, d_final, outputs, final_state, saved, recurrent_kernel,
-                                      mask_tm, zero_masked_outputs)
+            return _gru_scan_gradient(
+                d_outputs, d_final, outputs, final_state, saved, recurrent_kernel, mask_tm, zero_masked_outputs
+            )
 
         return (outputs, final_state), gradient
 
@@ -188,8 +193,12 @@ def _gru_scan_gradient(d_outputs, d_final, outputs, final_state, saved, recurren
         d_prev = d_new * z + tf.matmul(d_recurrent, kernel_t)
         if d_kept is not None:
             d_prev = d_prev + d_kept
-        return (t - 1, d_prev, d_inputs_ta.write(t, tf.concat([d_a_z, d_a_r, d_a_h], axis=-1)),
-                d_recurrent_ta.write(t, d_recurrent))
+        return (
+            t - 1,
+            d_prev,
+            d_inputs_ta.write(t, tf.concat([d_a_z, d_a_r, d_a_h], axis=-1)),
+            d_recurrent_ta.write(t, d_recurrent),
+        )
 
     _, d_initial, d_inputs_ta, d_recurrent_ta = tf.while_loop(
         lambda t, *_: t >= 0,
@@ -231,8 +240,9 @@ def gru_layer(x, mask, weights, input_dropout=None):
     bidirectional = directions == 2
     mask_tm = tf.transpose(mask, (1, 0))[:, None, :, None]  # [src_len, 1, batch, 1]
     if input_dropout is not None:
-        projected = [ops.matmul(x * drop[:, None, :], w.kernel) + w.input_bias
-                     for drop, w in zip(input_dropout, weights)]
+        projected = [
+            ops.matmul(x * drop[:, None, :], w.kernel) + w.input_bias for drop, w in zip(input_dropout, weights)
+        ]
     else:  # one [batch * src_len, in] x [in, D * 3 * units] multiply for all directions
         kernel = ops.concatenate([w.kernel for w in weights], axis=-1)
         bias = ops.concatenate([w.input_bias for w in weights], axis=-1)
@@ -269,6 +279,7 @@ def gru_sequence(inputs, initial_state, weights: GRUWeights):
     [batch, steps, units]; the input projection is one multiply before the loop.
     """
     projected = tf.transpose(ops.matmul(inputs, weights.kernel) + weights.input_bias, (1, 0, 2))[:, None]
-    outputs, _ = gru_scan(projected, initial_state[None], weights.recurrent_kernel[None],
-                          weights.recurrent_bias[None, None])
+    outputs, _ = gru_scan(
+        projected, initial_state[None], weights.recurrent_kernel[None], weights.recurrent_bias[None, None]
+    )
     return tf.transpose(outputs[:, 0], (1, 0, 2))  # [batch, steps, units]

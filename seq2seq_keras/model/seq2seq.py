@@ -15,17 +15,16 @@ computes the same gradient as one device with the same global batch.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import keras
 import tensorflow as tf
 from keras import ops
 
-from .choices import attention_name
-from .choices import ARCHITECTURES
+from ..text import END_ID, PAD_ID, TextProcessor
+from .choices import ARCHITECTURES, attention_name
 from .decoder import Decoder
 from .encoder import Encoder
-from ..text import END_ID, PAD_ID, TextProcessor
 from .transformer import TransformerDecoder, TransformerEncoder
 
 #: ``attention_type`` of a Transformer model (a label: its attention is fixed, not an option).
@@ -47,8 +46,7 @@ def masked_token_loss(target_out, logits):
 
 def _multi_worker(strategy) -> bool:
     """``MultiWorkerMirroredStrategy`` with more than one worker (Keras' own test for its multi-worker reduce)."""
-    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and \
-        strategy.extended._in_multi_worker_mode()
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and strategy.extended._in_multi_worker_mode()
 
 
 @keras.saving.register_keras_serializable(package="seq2seq_keras")
@@ -177,8 +175,14 @@ class Seq2Seq(keras.Model):
         self.decoder.build((None, None), (None, None, self.encoder.output_dim))
 
     def _build_transformer(self):
-        sizes = dict(num_layers=self.num_layers, num_heads=self.num_heads, model_dim=self.model_dim,
-                     ff_dim=self.ff_dim, dropout=self.dropout, dtype=self.dtype_policy)
+        sizes = dict(
+            num_layers=self.num_layers,
+            num_heads=self.num_heads,
+            model_dim=self.model_dim,
+            ff_dim=self.ff_dim,
+            dropout=self.dropout,
+            dtype=self.dtype_policy,
+        )
         self.attention_type = TRANSFORMER_ATTENTION
         self.encoder = TransformerEncoder(self.source_text.vocabulary_size, name="encoder", **sizes)
         self.decoder = TransformerDecoder(self.target_text.vocabulary_size, name="decoder", **sizes)
@@ -233,8 +237,8 @@ class Seq2Seq(keras.Model):
         layer's mean over heads is the ``attention`` output.) Computed after the search,
         so decoding stays one code path and a step carries no per-head tensors.
         """
-        from ..decoding.pipeline import encode_source
         from ..decoding.options import DEFAULT_MAX_SOURCE_LENGTH
+        from ..decoding.pipeline import encode_source
         from ..text import START_ID
 
         source_ids = encode_source(self, text, max_source_length or DEFAULT_MAX_SOURCE_LENGTH)[0]
@@ -359,7 +363,7 @@ class Seq2Seq(keras.Model):
         return translate(self, texts, options, **keywords)
 
     # ------------------------------------------------------------------ precision
-    def with_dtype_policy(self, policy: str = "float32") -> "Seq2Seq":
+    def with_dtype_policy(self, policy: str = "float32") -> Seq2Seq:
         """This model computing under another Keras dtype policy: the same weights, a new model
         (``self`` when it already computes under ``policy``).
 

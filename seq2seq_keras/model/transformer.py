@@ -90,8 +90,9 @@ class PositionalEmbedding(keras.layers.Layer):
             raise ValueError(f"model_dim must be even for sinusoidal positions, got {model_dim}.")
         self.vocabulary_size = int(vocabulary_size)
         self.model_dim = int(model_dim)
-        self.embedding = keras.layers.Embedding(self.vocabulary_size, self.model_dim, name="embedding",
-                                                dtype=self.dtype_policy)
+        self.embedding = keras.layers.Embedding(
+            self.vocabulary_size, self.model_dim, name="embedding", dtype=self.dtype_policy
+        )
 
     def build(self, ids_shape, positions_shape=None):
         self.embedding.build(ids_shape)
@@ -154,11 +155,20 @@ class ScaledDotMultiHeadAttention(keras.layers.MultiHeadAttention):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # autocast=False: the float32 weights stay float32 under a mixed policy (see _compute_attention).
-        self.weights_dropout = keras.layers.Dropout(self.dropout, seed=self.seed, dtype=self.dtype_policy,
-                                                    autocast=False)
+        self.weights_dropout = keras.layers.Dropout(
+            self.dropout, seed=self.seed, dtype=self.dtype_policy, autocast=False
+        )
 
-    def _compute_attention(self, query, key, value, attention_mask=None, training=None,
-                           return_attention_scores=False, use_causal_mask=False):
+    def _compute_attention(
+        self,
+        query,
+        key,
+        value,
+        attention_mask=None,
+        training=None,
+        return_attention_scores=False,
+        use_causal_mask=False,
+    ):
         """``query`` [batch, tgt_len, heads, head_dim], ``key``/``value`` [batch, src_len, heads, head_dim],
         ``attention_mask`` bool [batch, tgt_len or 1, src_len] -> (output [batch, tgt_len, heads, head_dim],
         weights float32 [batch, heads, tgt_len, src_len]). The weights and their weighted sum of the
@@ -166,8 +176,9 @@ class ScaledDotMultiHeadAttention(keras.layers.MultiHeadAttention):
         the output is handed on in the compute dtype."""
         if use_causal_mask:
             causal = self._compute_causal_mask(query, value)
-            attention_mask = causal if attention_mask is None else ops.logical_and(
-                ops.cast(attention_mask, "bool"), causal)
+            attention_mask = (
+                causal if attention_mask is None else ops.logical_and(ops.cast(attention_mask, "bool"), causal)
+            )
         weights = multi_head_weights(query, key, attention_mask, 1.0 / math.sqrt(self.key_dim))
         dropped = self.weights_dropout(weights, training=training)
         output = weighted_sum(dropped, ops.transpose(value, (0, 2, 1, 3)))  # [batch, heads, tgt_len, head_dim]
@@ -200,8 +211,9 @@ class _Block(keras.layers.Layer):
         self.residual_dropout = keras.layers.Dropout(self.dropout, dtype=policy)
 
     def _attention(self, name):
-        return ScaledDotMultiHeadAttention(self.num_heads, self.model_dim // self.num_heads, dropout=self.dropout,
-                                           name=name, dtype=self.dtype_policy)
+        return ScaledDotMultiHeadAttention(
+            self.num_heads, self.model_dim // self.num_heads, dropout=self.dropout, name=name, dtype=self.dtype_policy
+        )
 
     def _norm(self, name):
         return keras.layers.LayerNormalization(epsilon=1e-6, name=name, dtype=self.dtype_policy)
@@ -217,8 +229,13 @@ class _Block(keras.layers.Layer):
         return x + self.residual_dropout(self.ff_outer(hidden), training=training)
 
     def get_config(self):
-        return {**super().get_config(), "model_dim": self.model_dim, "num_heads": self.num_heads,
-                "ff_dim": self.ff_dim, "dropout": self.dropout}
+        return {
+            **super().get_config(),
+            "model_dim": self.model_dim,
+            "num_heads": self.num_heads,
+            "ff_dim": self.ff_dim,
+            "dropout": self.dropout,
+        }
 
 
 @keras.saving.register_keras_serializable(package="seq2seq_keras")
@@ -248,8 +265,9 @@ class TransformerEncoderLayer(_Block):
 
     def call(self, x, source_mask, training=None, return_attention=False):
         h = self.attention_norm(x)
-        attended, weights = self.self_attention(h, h, attention_mask=ops.expand_dims(source_mask, 1),
-                                                return_attention_scores=True, training=training)
+        attended, weights = self.self_attention(
+            h, h, attention_mask=ops.expand_dims(source_mask, 1), return_attention_scores=True, training=training
+        )
         x = self.feed_forward(x + self.residual_dropout(attended, training=training), self.ff_norm, training)
         return (x, weights) if return_attention else x
 
@@ -292,8 +310,13 @@ class TransformerDecoderLayer(_Block):
         h = self.self_norm(x)
         attended = self.self_attention(h, h, attention_mask=self_mask, training=training)
         x = x + self.residual_dropout(attended, training=training)
-        attended, weights = self.cross_attention(self.cross_norm(x), encoder_outputs, attention_mask=cross_mask,
-                                                 return_attention_scores=True, training=training)
+        attended, weights = self.cross_attention(
+            self.cross_norm(x),
+            encoder_outputs,
+            attention_mask=cross_mask,
+            return_attention_scores=True,
+            training=training,
+        )
         x = x + self.residual_dropout(attended, training=training)
         return self.feed_forward(x, self.ff_norm, training), weights
 
@@ -319,8 +342,9 @@ class TransformerDecoderLayer(_Block):
         visible = tf.range(tf.shape(key_cache)[1])[None, None, :] <= position[:, None, None]  # [n, 1, cache_len]
         attended, _ = self.self_attention.attend(h, key_cache, value_cache, visible, training)
         x = x + self.residual_dropout(attended, training=training)
-        attended, weights = self.cross_attention.attend(self.cross_norm(x), cross_key, cross_value, cross_mask,
-                                                        training)
+        attended, weights = self.cross_attention.attend(
+            self.cross_norm(x), cross_key, cross_value, cross_mask, training
+        )
         x = x + self.residual_dropout(attended, training=training)
         return self.feed_forward(x, self.ff_norm, training), key_cache, value_cache, weights
 
@@ -329,22 +353,36 @@ class TransformerDecoderLayer(_Block):
 class _Stack(keras.layers.Layer):
     """Shared sizes and config of :class:`TransformerEncoder` and :class:`TransformerDecoder`."""
 
-    def __init__(self, vocabulary_size: int, *, num_layers: int = 2, num_heads: int = 4, model_dim: int = 128,
-                 ff_dim: int = 512, dropout: float = 0.0, **kwargs):
+    def __init__(
+        self,
+        vocabulary_size: int,
+        *,
+        num_layers: int = 2,
+        num_heads: int = 4,
+        model_dim: int = 128,
+        ff_dim: int = 512,
+        dropout: float = 0.0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if num_layers < 1 or num_heads < 1:
             raise ValueError(f"num_layers and num_heads must be >= 1, got {num_layers} and {num_heads}.")
         self.vocabulary_size, self.num_layers, self.num_heads = int(vocabulary_size), int(num_layers), int(num_heads)
         self.model_dim, self.ff_dim, self.dropout = int(model_dim), int(ff_dim), float(dropout)
         self.supports_masking = True
-        self.embedding = PositionalEmbedding(self.vocabulary_size, self.model_dim, name="embedding",
-                                             dtype=self.dtype_policy)
+        self.embedding = PositionalEmbedding(
+            self.vocabulary_size, self.model_dim, name="embedding", dtype=self.dtype_policy
+        )
         self.embedding_dropout = keras.layers.Dropout(self.dropout, dtype=self.dtype_policy)
         self.final_norm = keras.layers.LayerNormalization(epsilon=1e-6, name="final_norm", dtype=self.dtype_policy)
 
     def _blocks(self, cls, prefix):
-        return [cls(self.model_dim, self.num_heads, self.ff_dim, self.dropout, name=f"{prefix}_{i}",
-                    dtype=self.dtype_policy) for i in range(self.num_layers)]
+        return [
+            cls(
+                self.model_dim, self.num_heads, self.ff_dim, self.dropout, name=f"{prefix}_{i}", dtype=self.dtype_policy
+            )
+            for i in range(self.num_layers)
+        ]
 
     @property
     def output_dim(self) -> int:
@@ -354,9 +392,15 @@ class _Stack(keras.layers.Layer):
         return self.embedding_dropout(self.embedding(token_ids, positions), training=training)
 
     def get_config(self):
-        return {**super().get_config(), "vocabulary_size": self.vocabulary_size, "num_layers": self.num_layers,
-                "num_heads": self.num_heads, "model_dim": self.model_dim, "ff_dim": self.ff_dim,
-                "dropout": self.dropout}
+        return {
+            **super().get_config(),
+            "vocabulary_size": self.vocabulary_size,
+            "num_layers": self.num_layers,
+            "num_heads": self.num_heads,
+            "model_dim": self.model_dim,
+            "ff_dim": self.ff_dim,
+            "dropout": self.dropout,
+        }
 
 
 @keras.saving.register_keras_serializable(package="seq2seq_keras")
@@ -473,8 +517,9 @@ class TransformerDecoder(_Stack):
         """
         batch, src_len = tf.shape(encoder_outputs)[0], tf.shape(encoder_outputs)[1]
         cache_len = 2 * src_len + 10 if max_length is None else max_length
-        empty = tf.zeros(tf.stack([batch, cache_len, self.num_heads, self.model_dim // self.num_heads]),
-                         self.compute_dtype)
+        empty = tf.zeros(
+            tf.stack([batch, cache_len, self.num_heads, self.model_dim // self.num_heads]), self.compute_dtype
+        )
         state = [empty for _ in range(2 * self.num_layers)] + [tf.zeros([batch], tf.int32)]
         memory = {"mask": ops.cast(source_mask, "bool")}
         for i, block in enumerate(self.blocks):
@@ -486,16 +531,25 @@ class TransformerDecoder(_Stack):
         (the last layer's cross-attention, mean over heads)."""
         position = state[-1]
         assert_room = tf.debugging.assert_less(
-            position, tf.shape(state[0])[1],
-            message="TransformerDecoder.step: more steps than the cache holds; pass start(max_length=...)")
+            position,
+            tf.shape(state[0])[1],
+            message="TransformerDecoder.step: more steps than the cache holds; pass start(max_length=...)",
+        )
         with tf.control_dependencies([assert_room]):
             x = self.embed(ops.expand_dims(token_ids, 1), training, positions=position[:, None])
         cross_mask = ops.expand_dims(memory["mask"], 1)
         new_state = []
         for i, block in enumerate(self.blocks):
             x, key_cache, value_cache, weights = block.step(
-                x, state[2 * i], state[2 * i + 1], position, memory[f"key_{i}"], memory[f"value_{i}"], cross_mask,
-                training)
+                x,
+                state[2 * i],
+                state[2 * i + 1],
+                position,
+                memory[f"key_{i}"],
+                memory[f"value_{i}"],
+                cross_mask,
+                training,
+            )
             new_state += [key_cache, value_cache]
         logits = self.logits(x[:, 0])
         return logits, new_state + [position + 1], ops.mean(weights[:, :, 0], axis=1)

@@ -6,11 +6,14 @@ Importing this package imports neither TensorFlow nor Keras (the clients work wi
 
 from .._lazy import lazy_exports
 
-__getattr__, __dir__ = lazy_exports(__name__, {
-    "RestClient": "client",
-    "GrpcClient": "client",
-    "ServingError": "client",
-    "outputs_to_translations": "client",
-    "export_model": "export",
-    "check_servable": "check",
-})
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "RestClient": "client",
+        "GrpcClient": "client",
+        "ServingError": "client",
+        "outputs_to_translations": "client",
+        "export_model": "export",
+        "check_servable": "check",
+    },
+)

@@ -41,8 +41,8 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from .export import SETTINGS_FILE, ExportSettings, duplicate_version_folders, version_folders, version_number
 from .signatures import BY_NAME, INPUT_NAME, REQUIRED_SIGNATURES, SIGNATURE_METHODS, SIGNATURES, TRANSLATION_OUTPUTS
@@ -147,12 +147,14 @@ def _run_loader_program(request: dict, *, timeout: float) -> dict:
             proc = run_loader_program(request_file, timeout=timeout)
         except subprocess.TimeoutExpired:
             return _failure(f"the fresh process did not finish within {timeout:.0f} s")
-        line = next((l for l in proc.stdout.splitlines()[::-1] if l.startswith("SEQ2SEQ_KERAS_REPORT ")), None)
+        line = next((out for out in proc.stdout.splitlines()[::-1] if out.startswith("SEQ2SEQ_KERAS_REPORT ")), None)
         if proc.returncode != 0 or line is None:
-            lines = [l.strip() for l in (proc.stderr or proc.stdout).splitlines() if l.strip()]
+            lines = [text.strip() for text in (proc.stderr or proc.stdout).splitlines() if text.strip()]
             # The last line of a traceback names the error; a report holds one line per problem.
-            return _failure(f"the fresh process failed (exit {proc.returncode}): {lines[-1][:600] if lines else 'no output'}")
-        report = json.loads(line[len("SEQ2SEQ_KERAS_REPORT "):])
+            return _failure(
+                f"the fresh process failed (exit {proc.returncode}): {lines[-1][:600] if lines else 'no output'}"
+            )
+        report = json.loads(line[len("SEQ2SEQ_KERAS_REPORT ") :])
         if request["mode"] == "check":
             import numpy as np
 
@@ -188,7 +190,9 @@ def run_servable_fresh(
         "tf_text_ops": sorted(TF_TEXT_SERVING_OPS),
         "python_ops": sorted(PYTHON_OPS),
         # Without the shadow folder TensorFlow imports Keras itself; only this package is then checked.
-        "forbidden_modules": list(FORBIDDEN_MODULES) if _shadow_site_packages() else ["seq2seq_keras", "tensorflow_text"],
+        "forbidden_modules": list(FORBIDDEN_MODULES)
+        if _shadow_site_packages()
+        else ["seq2seq_keras", "tensorflow_text"],
         "calls": [
             {"key": key, "signature": sig, "texts_b64": [base64.b64encode(as_utf8_bytes(t)).decode() for t in texts]}
             for key, sig, texts in calls
@@ -223,8 +227,17 @@ class ServableReport:
 
 
 _DTYPE_NAMES = {
-    1: "float32", 2: "float64", 3: "int32", 4: "uint8", 6: "int8", 7: "string", 9: "int64", 10: "bool",
-    14: "bfloat16", 19: "float16", 21: "variant",
+    1: "float32",
+    2: "float64",
+    3: "int32",
+    4: "uint8",
+    6: "int8",
+    7: "string",
+    9: "int64",
+    10: "bool",
+    14: "bfloat16",
+    19: "float16",
+    21: "variant",
 }
 
 
@@ -293,13 +306,15 @@ def _check_version_folder(path: Path, report: ServableReport) -> None:
     version = version_number(name)
     if version is None:
         report.problems.append(
-            f"folder name {name!r} is not a version number: TF Serving only loads saved_models/NAME/<integer>/.")
+            f"folder name {name!r} is not a version number: TF Serving only loads saved_models/NAME/<integer>/."
+        )
         return
     served = version_folders(path.resolve().parent).get(version)
     if served is not None and served.name != name:
         report.problems.append(
             f"TF Serving serves version {version} from the folder {served.name!r} and ignores this one ({name!r}): "
-            "remove or rename one of the two (it keeps the last name in byte order).")
+            "remove or rename one of the two (it keeps the last name in byte order)."
+        )
     elif duplicate_version_folders(path.resolve().parent).get(version):
         ignored = [p.name for p in duplicate_version_folders(path.resolve().parent)[version]]
         report.facts.append(f"version {version}: served from {name!r}; TF Serving ignores {ignored} (same version)")
@@ -321,7 +336,8 @@ def _serve_signature_defs(path: Path, report: ServableReport):
     except (DecodeError, ValueError, OSError) as e:
         report.problems.append(
             f"saved_model.pb cannot be read ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'no detail'}"
-            f"; {pb.stat().st_size} bytes): the file is damaged or truncated; export the model again.")
+            f"; {pb.stat().st_size} bytes): the file is damaged or truncated; export the model again."
+        )
         return None
     metas = [m for m in proto.meta_graphs if "serve" in m.meta_info_def.tags]
     report.facts.append("tag-sets: " + "; ".join(",".join(sorted(m.meta_info_def.tags)) for m in proto.meta_graphs))
@@ -355,7 +371,11 @@ def _check_signature_def(sig: str, sdef, report: ServableReport) -> None:
         + " -> "
         + ", ".join(_info_text(n, t) for n, t in sorted(sdef.outputs.items()))
     )
-    if list(inputs) != [INPUT_NAME] or inputs[INPUT_NAME].dtype != 7 or _shape_text(inputs[INPUT_NAME].tensor_shape) != "[?]":
+    if (
+        list(inputs) != [INPUT_NAME]
+        or inputs[INPUT_NAME].dtype != 7
+        or _shape_text(inputs[INPUT_NAME].tensor_shape) != "[?]"
+    ):
         report.problems.append(f"{sig}: expected one input 'text: string[?]', got {sorted(inputs)}.")
     for name, info in sdef.outputs.items():
         where = f"{sig}/{name}"
@@ -385,7 +405,9 @@ def _check_in_a_fresh_process(path: Path, checked: list[str], report: ServableRe
         )
     report.problems.extend(result["problems"])
     report.facts.extend(result.get("facts", []))
-    session = {key[len("session:"):]: value for key, value in result.get("outputs", {}).items() if key.startswith("session:")}
+    session = {
+        key[len("session:") :]: value for key, value in result.get("outputs", {}).items() if key.startswith("session:")
+    }
     key = f"{SIGNATURES[0]}@{len(SMOKE_SENTENCES)}"
     if key in session and "translation" in session[key]:
         sample = [t.decode("utf-8", "replace") for t in session[key]["translation"][:3]]
@@ -465,7 +487,8 @@ def _numeric_differences(outputs: dict, b: int, expected, differences: OutputDif
         attention = np.asarray(outputs["attention"][b], dtype=np.float64)
         if attention[:n, :s].shape != np.shape(expected.attention):
             differences.problems.append(
-                f"sentence {b}: attention {list(attention[:n, :s].shape)} vs {list(np.shape(expected.attention))}")
+                f"sentence {b}: attention {list(attention[:n, :s].shape)} vs {list(np.shape(expected.attention))}"
+            )
         else:
             difference = float(np.max(np.abs(attention[:n, :s] - expected.attention), initial=0.0))
             differences.max_attention = max(differences.max_attention, difference)
@@ -508,9 +531,11 @@ def compare_with_translations(outputs: dict, translations: Sequence, *, with_sco
             differences.problems.append(f"sentence {b} ({expected.source!r}): {mismatch}")
             continue
         _numeric_differences(outputs, b, expected, differences, with_score)
-    for what, worst, tolerance in (("attention", differences.max_attention, ATTENTION_TOLERANCE),
-                                   ("log_prob", differences.max_log_prob, LOG_PROB_TOLERANCE),
-                                   ("score", differences.max_score, LOG_PROB_TOLERANCE)):
+    for what, worst, tolerance in (
+        ("attention", differences.max_attention, ATTENTION_TOLERANCE),
+        ("log_prob", differences.max_log_prob, LOG_PROB_TOLERANCE),
+        ("score", differences.max_score, LOG_PROB_TOLERANCE),
+    ):
         if worst > tolerance:
             differences.problems.append(f"{what} differs by {worst:.3g} (> {tolerance:g})")
     return differences
@@ -523,7 +548,8 @@ def _parity_model(model, settings: dict, report: ServableReport):
         if not recorded or not os.path.exists(recorded):
             report.facts.append(
                 "parity with the Python API: skipped (no model given and none recorded at export that still exists; "
-                "pass --model RUN_FOLDER)")
+                "pass --model RUN_FOLDER)"
+            )
             return None, ""
         model = recorded
     label = str(model) if isinstance(model, (str, os.PathLike)) else f"{type(model).__name__} object"
@@ -580,8 +606,10 @@ class SignatureParity:
         worst += [f"score {self.max_score:.2g}"] * ("score" in self.compared)
         worst += [f"attention_heads {self.max_heads:.2g}"] * ("attention_heads" in self.compared)
         verdict = f"{len(self.problems)} difference(s)" if self.problems else "identical"
-        line = (f"{self.signature} ({self.method}): {verdict} on {self.sentences} sentences; outputs "
-                f"{', '.join(self.compared)}")
+        line = (
+            f"{self.signature} ({self.method}): {verdict} on {self.sentences} sentences; outputs "
+            f"{', '.join(self.compared)}"
+        )
         if self.compared != ["translation"]:
             line += f"; max |difference| {', '.join(worst)}"
         if self.not_compared:
@@ -589,8 +617,9 @@ class SignatureParity:
         return line
 
 
-def signature_parity(run, signatures: Sequence[str], model, settings: dict, sentences: Sequence[str], *,
-                     singles: int = 1) -> dict[str, SignatureParity]:
+def signature_parity(
+    run, signatures: Sequence[str], model, settings: dict, sentences: Sequence[str], *, singles: int = 1
+) -> dict[str, SignatureParity]:
     """Compare translating signatures of an export with ``model.translate``: the one parity check of
     ``check-servable`` and ``make bench`` (``benchmarks/parity.py``).
 
@@ -634,7 +663,7 @@ def signature_parity(run, signatures: Sequence[str], model, settings: dict, sent
         for first, request in zip(starts, requests):
             if not request:
                 continue
-            reference = expected[method][first:first + len(request)]
+            reference = expected[method][first : first + len(request)]
             try:
                 outputs = run(signature, request)
             except Exception as e:  # noqa: BLE001 - the loader's failure is this signature's problem
@@ -642,14 +671,15 @@ def signature_parity(run, signatures: Sequence[str], model, settings: dict, sent
                 break
             if "attention_heads" in outputs and method not in unreplaced:
                 unreplaced[method] = model.translate(sentences, options[method], replace_unk=False)
-            own = unreplaced[method][first:first + len(request)] if "attention_heads" in outputs else None
+            own = unreplaced[method][first : first + len(request)] if "attention_heads" in outputs else None
             _compare_outputs(result, outputs, reference, own, model, settings)
             result.sentences += len(request)
     return results
 
 
-def _compare_outputs(result: SignatureParity, outputs: dict, reference: list, own: list | None, model,
-                     settings: dict) -> None:
+def _compare_outputs(
+    result: SignatureParity, outputs: dict, reference: list, own: list | None, model, settings: dict
+) -> None:
     """One request's outputs against the Python translations of the same sentences, into ``result``
     (``own``: the same translations without unknown-word replacement, for ``attention_heads``)."""
     import numpy as np
@@ -664,8 +694,9 @@ def _compare_outputs(result: SignatureParity, outputs: dict, reference: list, ow
         wrong = [b for b, (text, t) in enumerate(zip(texts, reference)) if text != t.text]
         if len(texts) != len(reference):
             result.problems.append(f"{len(texts)} translations for {len(reference)} sentences")
-        result.problems.extend(f"sentence {reference[b].source!r}: translation {texts[b]!r} vs {reference[b].text!r}"
-                               for b in wrong)
+        result.problems.extend(
+            f"sentence {reference[b].source!r}: translation {texts[b]!r} vs {reference[b].text!r}" for b in wrong
+        )
         return
     differences = compare_with_translations(outputs, reference, with_score="score" in outputs)
     result.problems.extend(differences.problems)
@@ -687,23 +718,28 @@ def _compare_beams(result: SignatureParity, outputs: dict, reference: list) -> N
     for b, t in enumerate(reference):
         hypotheses = [t] + list(t.alternatives)
         if "beams_count" in outputs and int(outputs["beams_count"][b]) != len(hypotheses):
-            result.problems.append(f"sentence {t.source!r}: beams_count {int(outputs['beams_count'][b])} vs "
-                                   f"{len(hypotheses)} hypotheses in the n-best list")
+            result.problems.append(
+                f"sentence {t.source!r}: beams_count {int(outputs['beams_count'][b])} vs "
+                f"{len(hypotheses)} hypotheses in the n-best list"
+            )
             continue
         if "beams_translation" in outputs:
             texts = [_as_str(x) for x in outputs["beams_translation"][b]]
-            if texts[:len(hypotheses)] != [h.text for h in hypotheses] or any(texts[len(hypotheses):]):
-                result.problems.append(f"sentence {t.source!r}: beams_translation {texts} vs the n-best list "
-                                       f"{[h.text for h in hypotheses]}")
+            if texts[: len(hypotheses)] != [h.text for h in hypotheses] or any(texts[len(hypotheses) :]):
+                result.problems.append(
+                    f"sentence {t.source!r}: beams_translation {texts} vs the n-best list "
+                    f"{[h.text for h in hypotheses]}"
+                )
                 continue
         if "beams_score" in outputs:
             scores = [float(x) for x in outputs["beams_score"][b]]
             worst = max((abs(x - h.score) for x, h in zip(scores, hypotheses)), default=0.0)
-            worst = max([worst] + [abs(x) for x in scores[len(hypotheses):]])  # empty entries score 0
+            worst = max([worst] + [abs(x) for x in scores[len(hypotheses) :]])  # empty entries score 0
             result.max_score = max(result.max_score, worst)
             if worst > LOG_PROB_TOLERANCE:
-                result.problems.append(f"sentence {t.source!r}: beams_score {scores} vs the n-best scores "
-                                       f"{[h.score for h in hypotheses]}")
+                result.problems.append(
+                    f"sentence {t.source!r}: beams_score {scores} vs the n-best scores {[h.score for h in hypotheses]}"
+                )
 
 
 def _compare_heads(result: SignatureParity, heads, own: list, model, settings: dict) -> None:
@@ -738,8 +774,9 @@ def _compare_heads(result: SignatureParity, heads, own: list, model, settings: d
             continue
         result.max_heads = max(result.max_heads, float(np.max(np.abs(got - expected))))
     if result.max_heads > ATTENTION_TOLERANCE and not any("attention_heads differs" in p for p in result.problems):
-        result.problems.append(f"attention_heads differs by {result.max_heads:.3g} (> {ATTENTION_TOLERANCE:g}) "
-                               "from model.cross_attention")
+        result.problems.append(
+            f"attention_heads differs by {result.max_heads:.3g} (> {ATTENTION_TOLERANCE:g}) from model.cross_attention"
+        )
 
 
 def _check_parity(report: ServableReport, path: Path, session: dict, model) -> None:
@@ -751,17 +788,27 @@ def _check_parity(report: ServableReport, path: Path, session: dict, model) -> N
     if model is None:
         return
     signatures = list(dict.fromkeys(key.split("@", 1)[0] for key in session))
-    results = signature_parity(lambda signature, texts: session[f"{signature}@{len(texts)}"], signatures, model,
-                               settings, list(SMOKE_SENTENCES), singles=1)
-    report.facts.append(f"parity with the Python API ({label}), every translating signature through TF Serving's "
-                        f"loader against model.translate:")
+    results = signature_parity(
+        lambda signature, texts: session[f"{signature}@{len(texts)}"],
+        signatures,
+        model,
+        settings,
+        list(SMOKE_SENTENCES),
+        singles=1,
+    )
+    report.facts.append(
+        f"parity with the Python API ({label}), every translating signature through TF Serving's "
+        f"loader against model.translate:"
+    )
     for signature in signatures:
         if signature not in results:
             report.facts.append(f"  {signature}: not compared (not a signature seq2seq_keras exports)")
             continue
         report.facts.append(f"  {results[signature].line()}")
-        report.problems.extend(f"{signature} through TF Serving's loader differs from model.translate: {problem}"
-                               for problem in results[signature].problems)
+        report.problems.extend(
+            f"{signature} through TF Serving's loader differs from model.translate: {problem}"
+            for problem in results[signature].problems
+        )
 
 
 # ---------------------------------------------------------------------- latency and throughput
@@ -798,9 +845,18 @@ def benchmark_servable(
     sentences = [readable(s) for s in sentences]
     if not sentences:
         raise ValueError("benchmark_servable needs sentences to translate.")
-    request = {"mode": "benchmark", "path": str(Path(path).resolve()), "op_libraries": tf_text_op_libraries(),
-               "loader": loader, "sentences": sentences, "signatures": list(signatures), "calls": calls,
-               "batch_size": batch_size, "batch_calls": batch_calls, "warmup": warmup}
+    request = {
+        "mode": "benchmark",
+        "path": str(Path(path).resolve()),
+        "op_libraries": tf_text_op_libraries(),
+        "loader": loader,
+        "sentences": sentences,
+        "signatures": list(signatures),
+        "calls": calls,
+        "batch_size": batch_size,
+        "batch_calls": batch_calls,
+        "warmup": warmup,
+    }
     report = _run_loader_program(request, timeout=timeout)
     if "problems" in report:
         raise RuntimeError(f"benchmark process failed: {report['problems'][0]}")

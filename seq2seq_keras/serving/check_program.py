@@ -28,7 +28,8 @@ else:  # run as a file: load the sibling tf_serving_loader.py by path, never the
     import importlib.util
 
     _spec = importlib.util.spec_from_file_location(
-        "tf_serving_loader", os.path.join(os.path.dirname(os.path.abspath(__file__)), "tf_serving_loader.py"))
+        "tf_serving_loader", os.path.join(os.path.dirname(os.path.abspath(__file__)), "tf_serving_loader.py")
+    )
     _serving_loader = importlib.util.module_from_spec(_spec)
     sys.modules["tf_serving_loader"] = _serving_loader
     _spec.loader.exec_module(_serving_loader)
@@ -71,7 +72,9 @@ def _output_problems(where: str, name: str, array, batch: int) -> list[str]:
 
     problems = []
     if array.ndim == 0 or array.shape[0] != batch:
-        problems.append(f"{where}/{name} has shape {list(array.shape)} for a batch of {batch}: batch must be dimension 0")
+        problems.append(
+            f"{where}/{name} has shape {list(array.shape)} for a batch of {batch}: batch must be dimension 0"
+        )
     if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
         problems.append(f"{where}/{name} has non-finite values")
     if array.dtype == object:
@@ -86,8 +89,10 @@ def _output_problems(where: str, name: str, array, batch: int) -> list[str]:
     return problems
 
 
-_OP_HINT = ("; tensorflow-text's ops are not registered: `import tensorflow_text` before loading in Python "
-            "(TF Serving links them in)")
+_OP_HINT = (
+    "; tensorflow-text's ops are not registered: `import tensorflow_text` before loading in Python "
+    "(TF Serving links them in)"
+)
 
 
 def _short_error(error: Exception) -> str:
@@ -112,13 +117,16 @@ def _replay_warmup(session: ServingSession, path: str) -> tuple[list[str], list[
 
     replayed, problems = [], []
     try:
-        logs = [prediction_log_pb2.PredictionLog.FromString(record)
-                for record in tf.compat.v1.io.tf_record_iterator(warmup)]
+        logs = [
+            prediction_log_pb2.PredictionLog.FromString(record) for record in tf.compat.v1.io.tf_record_iterator(warmup)
+        ]
     except Exception as e:  # noqa: BLE001 - DataLossError (CRC, truncation) or DecodeError: reported in one line
         message = (str(e).splitlines() or [""])[0][:300]
-        return [], [f"assets.extra/tf_serving_warmup_requests is damaged ({type(e).__name__}: {message}): TF Serving "
-                    "refuses to load a version whose warm-up file cannot be read; export the model again (or delete "
-                    "the file to serve without warm-up)"]
+        return [], [
+            f"assets.extra/tf_serving_warmup_requests is damaged ({type(e).__name__}: {message}): TF Serving "
+            "refuses to load a version whose warm-up file cannot be read; export the model again (or delete "
+            "the file to serve without warm-up)"
+        ]
     for log in logs:
         if log.WhichOneof("log_type") != "predict_log":
             problems.append(f"warm-up record of type {log.WhichOneof('log_type')}: only predict requests are written")
@@ -130,10 +138,14 @@ def _replay_warmup(session: ServingSession, path: str) -> tuple[list[str], list[
             session.run(signature, inputs, list(request.output_filter) or None)
             replayed.append(signature)
         except Exception as e:  # noqa: BLE001 - reported, as TF Serving would refuse the version
-            problems.append(f"warm-up request for {signature} fails in the session (TF Serving would refuse the "
-                            f"version): {_short_error(e)}")
-    facts = [f"warm-up: {len(replayed)} PredictionLog request(s) replayed through the session"
-             + (f" ({', '.join(replayed)})" if replayed else "")]
+            problems.append(
+                f"warm-up request for {signature} fails in the session (TF Serving would refuse the "
+                f"version): {_short_error(e)}"
+            )
+    facts = [
+        f"warm-up: {len(replayed)} PredictionLog request(s) replayed through the session"
+        + (f" ({', '.join(replayed)})" if replayed else "")
+    ]
     return facts, problems
 
 
@@ -162,8 +174,10 @@ def _decode_calls(request: dict) -> list[tuple[str, str, object]]:
 
     import numpy as np
 
-    return [(c["key"], c["signature"], np.array([base64.b64decode(t) for t in c["texts_b64"]], dtype=object).reshape(-1))
-            for c in request["calls"]]
+    return [
+        (c["key"], c["signature"], np.array([base64.b64decode(t) for t in c["texts_b64"]], dtype=object).reshape(-1))
+        for c in request["calls"]
+    ]
 
 
 def _record_outputs(report: dict, prefix: str, signature: str, outputs: dict, batch: int) -> None:
@@ -204,7 +218,8 @@ def _run_session_path(path: str, calls, op_libraries, report: dict) -> list[str]
     if ran:
         report["facts"].append(
             "session path (C API TF_LoadSessionFromSavedModel + TF_SessionRun, the loader TF Serving runs): "
-            f"{', '.join(dict.fromkeys(ran))} ran for batches of {sorted({len(t) for *_, t in calls})}")
+            f"{', '.join(dict.fromkeys(ran))} ran for batches of {sorted({len(t) for *_, t in calls})}"
+        )
     return ran
 
 
@@ -234,7 +249,9 @@ def _run_tf2_path(path: str, calls, report: dict) -> list[str]:
                 report["problems"].append(f"{signature}/{name} is a {type(value).__name__}, not a dense tensor")
                 continue
             if value.dtype in (tf.float16, tf.bfloat16):
-                report["problems"].append(f"{signature}/{name} is {value.dtype.name}: TF Serving clients expect float32")
+                report["problems"].append(
+                    f"{signature}/{name} is {value.dtype.name}: TF Serving clients expect float32"
+                )
             _record_outputs(report, f"tf2:{key}", signature, {name: value.numpy()}, len(texts))
     if ran:
         report["facts"].append(f"TF2 path (tf.saved_model.load): {', '.join(dict.fromkeys(ran))} ran")
@@ -252,7 +269,8 @@ def _compare_paths(calls, report: dict) -> None:
             worst, compared = max(worst, diff), compared + 1
             report["problems"].extend(problems)
     report["facts"].append(
-        f"session path vs TF2 path: {compared} calls compared, tokens identical, max |float difference| {worst:.2g}")
+        f"session path vs TF2 path: {compared} calls compared, tokens identical, max |float difference| {worst:.2g}"
+    )
 
 
 def check_main(request: dict) -> dict:
@@ -268,7 +286,8 @@ def check_main(request: dict) -> dict:
         report["problems"].append(f"Python ops in the graph (TF Serving cannot run them): {ops['python']}")
     if ops["unknown"]:
         report["problems"].append(
-            f"ops that are neither core TensorFlow nor tensorflow-text ops shipped in TF Serving: {ops['unknown']}")
+            f"ops that are neither core TensorFlow nor tensorflow-text ops shipped in TF Serving: {ops['unknown']}"
+        )
     calls = _decode_calls(request)
     session_ok = _run_session_path(path, calls, request["op_libraries"], report)
     tf2_ok = _run_tf2_path(path, calls, report)
@@ -288,12 +307,20 @@ def benchmark_main(request: dict) -> dict:
     missing = [s for s in request["signatures"] if s not in functions]
     if missing:
         raise ServingLoaderError(f"no signature {missing} in {request['path']}")
-    figures = time_signatures({s: functions[s] for s in request["signatures"]}, request["sentences"],
-                              single=request["calls"], batches=request["batch_calls"],
-                              batch_size=request["batch_size"], warmup=request["warmup"])
+    figures = time_signatures(
+        {s: functions[s] for s in request["signatures"]},
+        request["sentences"],
+        single=request["calls"],
+        batches=request["batch_calls"],
+        batch_size=request["batch_size"],
+        warmup=request["warmup"],
+    )
     return {
-        signature: {"latency_median_ms": f["latency_ms_median"], "latency_p90_ms": f["latency_ms_p90"],
-                    "sentences_per_second": f["batch_sentences_per_s"]}
+        signature: {
+            "latency_median_ms": f["latency_ms_median"],
+            "latency_p90_ms": f["latency_ms_p90"],
+            "sentences_per_second": f["batch_sentences_per_s"],
+        }
         for signature, f in figures.items()
     }
 

@@ -33,18 +33,27 @@ from __future__ import annotations
 import base64
 import json
 import time
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from .signatures import INPUT_NAME, OUTPUT_DTYPES, output_names
 from ..translation import Translation, as_utf8_bytes, readable, results_to_translations
+from .signatures import INPUT_NAME, OUTPUT_DTYPES, output_names
 
 DEFAULT_SIGNATURE = "translate_with_attention"
 #: TensorFlow dtype names (``DT_*``, as TF Serving's metadata writes them) -> NumPy dtypes of decoded JSON.
-_NUMPY_DTYPES = {"DT_STRING": object, "DT_FLOAT": np.float32, "DT_DOUBLE": np.float64, "DT_INT32": np.int32,
-                 "DT_INT64": np.int64, "DT_INT16": np.int16, "DT_INT8": np.int8, "DT_UINT8": np.uint8,
-                 "DT_BOOL": np.bool_, "DT_HALF": np.float16}
+_NUMPY_DTYPES = {
+    "DT_STRING": object,
+    "DT_FLOAT": np.float32,
+    "DT_DOUBLE": np.float64,
+    "DT_INT32": np.int32,
+    "DT_INT64": np.int64,
+    "DT_INT16": np.int16,
+    "DT_INT8": np.int8,
+    "DT_UINT8": np.uint8,
+    "DT_BOOL": np.bool_,
+    "DT_HALF": np.float16,
+}
 _GRPC_MESSAGE_LIMIT = 256 * 1024 * 1024
 
 
@@ -109,8 +118,9 @@ def _holds_strings(value) -> bool:
     return isinstance(value, (str, bytes))
 
 
-def parse_rest_predict_response(body: Mapping, signature_name: str = DEFAULT_SIGNATURE,
-                                outputs: Mapping[str, str] | None = None) -> dict[str, np.ndarray]:
+def parse_rest_predict_response(
+    body: Mapping, signature_name: str = DEFAULT_SIGNATURE, outputs: Mapping[str, str] | None = None
+) -> dict[str, np.ndarray]:
     """A ``:predict`` JSON answer (row or columnar) -> ``{output name: numpy array}``, batch first.
 
     Args:
@@ -221,7 +231,9 @@ class RestClient:
                     method, url, data=data, timeout=self.timeout, headers={"Content-Type": "application/json"}
                 )
         except requests.RequestException as e:
-            raise ServingError(f"{method} {url} failed: {e}. Is tensorflow_model_server running with --rest_api_port?") from e
+            raise ServingError(
+                f"{method} {url} failed: {e}. Is tensorflow_model_server running with --rest_api_port?"
+            ) from e
         try:
             answer = response.json()  # Python's json accepts NaN/Infinity as TF Serving writes them
         except ValueError:
@@ -264,17 +276,23 @@ class RestClient:
             time.sleep(interval)
         raise ServingError(f"model {self.model_name!r} not AVAILABLE after {timeout:.0f} s (last: {last})")
 
-    def build_predict_body(self, texts: Sequence, signature_name: str = DEFAULT_SIGNATURE, request_format: str | None = None) -> dict:
+    def build_predict_body(
+        self, texts: Sequence, signature_name: str = DEFAULT_SIGNATURE, request_format: str | None = None
+    ) -> dict:
         """The JSON body of a ``:predict`` request for ``texts``."""
         request_format = request_format or self.request_format
         values = [json_text_value(t) for t in texts]
         if request_format == "row":
             if not values:
-                raise ValueError("TF Serving rejects an empty 'instances' list; use the columnar format for a batch of 0.")
+                raise ValueError(
+                    "TF Serving rejects an empty 'instances' list; use the columnar format for a batch of 0."
+                )
             return {"signature_name": signature_name, "instances": [{INPUT_NAME: v} for v in values]}
         return {"signature_name": signature_name, "inputs": {INPUT_NAME: values}}
 
-    def predict(self, texts: Sequence, signature_name: str = DEFAULT_SIGNATURE, request_format: str | None = None) -> dict[str, np.ndarray]:
+    def predict(
+        self, texts: Sequence, signature_name: str = DEFAULT_SIGNATURE, request_format: str | None = None
+    ) -> dict[str, np.ndarray]:
         """One ``:predict`` call; returns ``{output name: numpy array}``."""
         body = self.build_predict_body(texts, signature_name, request_format)
         answer = self._request("POST", f"{self.model_url}:predict", body)
@@ -285,7 +303,7 @@ class RestClient:
         single, sentences = _texts_list(texts)
         results: list[Translation] = []
         for start in range(0, len(sentences), self.batch_size):
-            chunk = sentences[start:start + self.batch_size]
+            chunk = sentences[start : start + self.batch_size]
             outputs = self.predict(chunk, signature_name, request_format)
             results.extend(outputs_to_translations(outputs, chunk))
         return results[0] if single else results
@@ -381,7 +399,7 @@ class GrpcClient:
         single, sentences = _texts_list(texts)
         results: list[Translation] = []
         for start in range(0, len(sentences), self.batch_size):
-            chunk = sentences[start:start + self.batch_size]
+            chunk = sentences[start : start + self.batch_size]
             results.extend(outputs_to_translations(self.predict(chunk, signature_name), chunk))
         return results[0] if single else results
 

@@ -71,8 +71,9 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from ..decoding.options import (
     DEFAULT_BEAM_BLOCK_NGRAM_REPEAT,
@@ -104,23 +105,35 @@ class ExportSettings(DecodingOptions):
     ``beam_block_ngram_repeat`` to ``beam_search``.
     """
 
-    block_ngram_repeat: int = option(DEFAULT_BLOCK_NGRAM_REPEAT, "never repeat an N-gram in the greedy signatures "
-                                     "(default: {default}; 0 is exact greedy)", count(0), graph="int32",
-                                     metavar="N")
-    beam_block_ngram_repeat: int = option(DEFAULT_BEAM_BLOCK_NGRAM_REPEAT, "never repeat an N-gram in the "
-                                          "beam_search signature (default: {default}; 0 turns it off)", count(0),
-                                          metavar="N")
+    block_ngram_repeat: int = option(
+        DEFAULT_BLOCK_NGRAM_REPEAT,
+        "never repeat an N-gram in the greedy signatures (default: {default}; 0 is exact greedy)",
+        count(0),
+        graph="int32",
+        metavar="N",
+    )
+    beam_block_ngram_repeat: int = option(
+        DEFAULT_BEAM_BLOCK_NGRAM_REPEAT,
+        "never repeat an N-gram in the beam_search signature (default: {default}; 0 turns it off)",
+        count(0),
+        metavar="N",
+    )
 
     def __post_init__(self):
         if self.seed is None:
             object.__setattr__(self, "seed", 0)  # no signature samples: a fixed seed, not a fresh one
         super().__post_init__()
         per_call = {f.name for f in dataclasses.fields(DecodingOptions) if not f.metadata["exported"]}
-        changed = sorted(name for name in per_call if name != "seed"
-                         and getattr(self, name) != DecodingOptions.__dataclass_fields__[name].default)
+        changed = sorted(
+            name
+            for name in per_call
+            if name != "seed" and getattr(self, name) != DecodingOptions.__dataclass_fields__[name].default
+        )
         if changed:
-            raise ValueError(f"{', '.join(changed)}: not part of an export (each signature fixes its decoding); "
-                             f"set {', '.join(self.exported())} instead.")
+            raise ValueError(
+                f"{', '.join(changed)}: not part of an export (each signature fixes its decoding); "
+                f"set {', '.join(self.exported())} instead."
+            )
 
     def signature_options(self, method: str) -> DecodingOptions:
         """The options a signature running ``method`` (``"greedy"`` or ``"beam"``) decodes with."""
@@ -129,11 +142,16 @@ class ExportSettings(DecodingOptions):
         return DecodingOptions(**dict(common, method=method, block_ngram_repeat=block, seed=0))
 
     @classmethod
-    def from_record(cls, recorded: Mapping[str, Any]) -> "ExportSettings":
+    def from_record(cls, recorded: Mapping[str, Any]) -> ExportSettings:
         """The settings an export recorded (:meth:`exported`, e.g. ``assets.extra/seq2seq_keras_export.json``);
         other keys of ``recorded`` are ignored."""
-        return cls(**{f.name: recorded[f.name] for f in dataclasses.fields(cls)
-                      if f.metadata["exported"] and f.name in recorded})
+        return cls(
+            **{
+                f.name: recorded[f.name]
+                for f in dataclasses.fields(cls)
+                if f.metadata["exported"] and f.name in recorded
+            }
+        )
 
 
 # ---------------------------------------------------------------------- the exported module
@@ -204,8 +222,11 @@ def build_archive(model, settings: ExportSettings | None = None, *, xla: bool = 
     def beam_search(text):
         return outputs("beam_search", text, run(text, "beam"))
 
-    endpoints = [("serving_default", serving_default), ("translate_with_attention", translate_with_attention),
-                 ("beam_search", beam_search)]
+    endpoints = [
+        ("serving_default", serving_default),
+        ("translate_with_attention", translate_with_attention),
+        ("beam_search", beam_search),
+    ]
     if xla:
         endpoints += _xla_endpoints(model, settings, run, outputs, spec)
     for name, fn in endpoints:
@@ -221,8 +242,10 @@ def _xla_endpoints(model, settings: ExportSettings, run, outputs, spec) -> list:
     from ..decoding.xla_greedy import compiled_greedy_search
 
     if settings.block_ngram_repeat:
-        raise ValueError("--xla compiles exact greedy search only: export with --block-ngram-repeat 0 "
-                         f"(got {settings.block_ngram_repeat}), or without --xla.")
+        raise ValueError(
+            "--xla compiles exact greedy search only: export with --block-ngram-repeat 0 "
+            f"(got {settings.block_ngram_repeat}), or without --xla."
+        )
     search = compiled_greedy_search(model, settings.max_length, settings.max_source_length)
 
     @tf.function(input_signature=spec)
@@ -233,7 +256,10 @@ def _xla_endpoints(model, settings: ExportSettings, run, outputs, spec) -> list:
     def translate_with_attention_xla(text):
         return outputs("translate_with_attention_xla", text, run(text, "greedy", search))
 
-    return [("serving_default_xla", serving_default_xla), ("translate_with_attention_xla", translate_with_attention_xla)]
+    return [
+        ("serving_default_xla", serving_default_xla),
+        ("translate_with_attention_xla", translate_with_attention_xla),
+    ]
 
 
 # ---------------------------------------------------------------------- versions and config
@@ -332,7 +358,9 @@ def models_config_text(base_dir: str | os.PathLike, serving_root: str = DEFAULT_
     return "model_config_list {\n" + "".join(blocks) + "}\n"
 
 
-def write_models_config(base_dir: str | os.PathLike = DEFAULT_BASE_DIR, serving_root: str = DEFAULT_SERVING_ROOT) -> Path:
+def write_models_config(
+    base_dir: str | os.PathLike = DEFAULT_BASE_DIR, serving_root: str = DEFAULT_SERVING_ROOT
+) -> Path:
     """(Re)write ``base_dir/models.config`` atomically; returns its path."""
     from ..atomic import atomic_write_text
 
@@ -416,9 +444,12 @@ def export_model(
         archive.write_out(str(tmp), verbose=False)
         extra = tmp / "assets.extra"
         extra.mkdir(exist_ok=True)
-        recorded = {"signatures": list(SIGNATURES) + (list(XLA_SIGNATURES) if xla else []),
-                    "compute_dtype": COMPUTE_DTYPE, "training_dtype_policy": model.dtype_policy.name,
-                    **settings.exported()}
+        recorded = {
+            "signatures": list(SIGNATURES) + (list(XLA_SIGNATURES) if xla else []),
+            "compute_dtype": COMPUTE_DTYPE,
+            "training_dtype_policy": model.dtype_policy.name,
+            **settings.exported(),
+        }
         if source_model is not None:
             recorded["source_model"] = str(Path(source_model).resolve())
         (extra / SETTINGS_FILE).write_text(json.dumps(recorded, indent=2) + "\n")
@@ -433,5 +464,3 @@ def export_model(
     if write_config:
         write_models_config(base_dir, serving_root)
     return final
-
-

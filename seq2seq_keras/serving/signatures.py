@@ -23,8 +23,13 @@ XLA_SIGNATURES = ("serving_default_xla", "translate_with_attention_xla")
 REQUIRED_SIGNATURES = ("serving_default", "translate_with_attention")
 #: The decoding each signature runs, i.e. the ``model.translate`` method that reproduces it (the parity checks
 #: of :mod:`seq2seq_keras.serving.check` read it; its options are recorded in ``assets.extra``).
-SIGNATURE_METHODS = {"serving_default": "greedy", "translate_with_attention": "greedy", "beam_search": "beam",
-                     "serving_default_xla": "greedy", "translate_with_attention_xla": "greedy"}
+SIGNATURE_METHODS = {
+    "serving_default": "greedy",
+    "translate_with_attention": "greedy",
+    "beam_search": "beam",
+    "serving_default_xla": "greedy",
+    "translate_with_attention_xla": "greedy",
+}
 
 _EVERY = SIGNATURES + XLA_SIGNATURES
 _WITH_ATTENTION = ("translate_with_attention", "translate_with_attention_xla", "beam_search")
@@ -59,27 +64,62 @@ class Output:
 
 OUTPUTS = (
     Output("translation", "DT_STRING", ("batch",), _EVERY, "the text of the best hypothesis", translation=True),
-    Output("source_tokens", "DT_STRING", ("batch", "src_len"), _WITH_ATTENTION,
-           "the source tokens the model read ('' on padding)", translation=True),
-    Output("target_tokens", "DT_STRING", ("batch", "tgt_len"), _WITH_ATTENTION,
-           "the output tokens, unknown words replaced ('' on padding)", translation=True),
+    Output(
+        "source_tokens",
+        "DT_STRING",
+        ("batch", "src_len"),
+        _WITH_ATTENTION,
+        "the source tokens the model read ('' on padding)",
+        translation=True,
+    ),
+    Output(
+        "target_tokens",
+        "DT_STRING",
+        ("batch", "tgt_len"),
+        _WITH_ATTENTION,
+        "the output tokens, unknown words replaced ('' on padding)",
+        translation=True,
+    ),
     Output("source_length", "DT_INT32", ("batch",), _WITH_ATTENTION, "source tokens kept", translation=True),
-    Output("target_length", "DT_INT32", ("batch",), _WITH_ATTENTION, "output tokens, [END] included",
-           translation=True),
-    Output("attention", "DT_FLOAT", ("batch", "tgt_len", "src_len"), _WITH_ATTENTION,
-           "the hypothesis' attention rows (a Transformer: the last layer's mean over heads)", translation=True),
-    Output("log_prob", "DT_FLOAT", ("batch",), _WITH_ATTENTION, "log-probability of the output tokens",
-           translation=True),
-    Output("replaced", "DT_INT32", ("batch", "tgt_len"), _WITH_ATTENTION,
-           "1 where an [UNK] was replaced by a source word (int32, not bool: every client decodes integers alike)"),
+    Output("target_length", "DT_INT32", ("batch",), _WITH_ATTENTION, "output tokens, [END] included", translation=True),
+    Output(
+        "attention",
+        "DT_FLOAT",
+        ("batch", "tgt_len", "src_len"),
+        _WITH_ATTENTION,
+        "the hypothesis' attention rows (a Transformer: the last layer's mean over heads)",
+        translation=True,
+    ),
+    Output(
+        "log_prob", "DT_FLOAT", ("batch",), _WITH_ATTENTION, "log-probability of the output tokens", translation=True
+    ),
+    Output(
+        "replaced",
+        "DT_INT32",
+        ("batch", "tgt_len"),
+        _WITH_ATTENTION,
+        "1 where an [UNK] was replaced by a source word (int32, not bool: every client decodes integers alike)",
+    ),
     Output("score", "DT_FLOAT", ("batch",), ("beam_search",), "what the search ranked by (beam: log_prob / lp(len))"),
-    Output("beams_translation", "DT_STRING", ("batch", "beam"), ("beam_search",),
-           "every hypothesis' text, best first ('' after beams_count)"),
-    Output("beams_score", "DT_FLOAT", ("batch", "beam"), ("beam_search",), "every hypothesis' score (0 after beams_count)"),
+    Output(
+        "beams_translation",
+        "DT_STRING",
+        ("batch", "beam"),
+        ("beam_search",),
+        "every hypothesis' text, best first ('' after beams_count)",
+    ),
+    Output(
+        "beams_score", "DT_FLOAT", ("batch", "beam"), ("beam_search",), "every hypothesis' score (0 after beams_count)"
+    ),
     Output("beams_count", "DT_INT32", ("batch",), ("beam_search",), "how many hypotheses are real (at least 1)"),
-    Output("attention_heads", "DT_FLOAT", ("batch", "layers", "heads", "tgt_len", "src_len"),
-           ("translate_with_attention",), "every layer's and head's cross-attention (Seq2Seq.attention_heads)",
-           transformer=True),
+    Output(
+        "attention_heads",
+        "DT_FLOAT",
+        ("batch", "layers", "heads", "tgt_len", "src_len"),
+        ("translate_with_attention",),
+        "every layer's and head's cross-attention (Seq2Seq.attention_heads)",
+        transformer=True,
+    ),
     # The Python API's own outputs (translate_graph; no signature returns them).
     Output("target_ids", "DT_INT32", ("batch", "tgt_len"), (), "the output token ids before replacement"),
     Output("beams_target_tokens", "DT_STRING", ("batch", "beam", "tgt_len"), (), "every hypothesis' tokens"),

@@ -41,8 +41,20 @@ import importlib.util
 from pathlib import Path
 
 #: TF_DataType codes (tensorflow/c/tf_datatype.h) -> NumPy dtype names; strings are object arrays.
-_DTYPES = {1: "float32", 2: "float64", 3: "int32", 4: "uint8", 5: "int16", 6: "int8", 7: "object",
-           9: "int64", 10: "bool", 17: "uint16", 22: "uint32", 23: "uint64"}
+_DTYPES = {
+    1: "float32",
+    2: "float64",
+    3: "int32",
+    4: "uint8",
+    5: "int16",
+    6: "int8",
+    7: "object",
+    9: "int64",
+    10: "bool",
+    17: "uint16",
+    22: "uint32",
+    23: "uint64",
+}
 _TF_STRING = 7
 _TSTRING_SIZE = 24  # sizeof(TF_TString): tensorflow/core/platform/ctstring_internal.h
 _OK = 0
@@ -109,11 +121,29 @@ def _c_api():
         "TF_DeleteSessionOptions": (cc, None, [p]),
         "TF_LoadLibrary": (cc, p, [s, p]),
         "TF_LoadSessionFromSavedModel": (
-            cc, p, [p, p, s, ctypes.POINTER(ctypes.c_char_p), i, p, ctypes.POINTER(_Buffer), p]),
+            cc,
+            p,
+            [p, p, s, ctypes.POINTER(ctypes.c_char_p), i, p, ctypes.POINTER(_Buffer), p],
+        ),
         "TF_GraphOperationByName": (cc, p, [p, s]),
-        "TF_SessionRun": (cc, None, [p, ctypes.POINTER(_Buffer), ctypes.POINTER(_Output), ctypes.POINTER(p), i,
-                                     ctypes.POINTER(_Output), ctypes.POINTER(p), i, p, i,
-                                     ctypes.POINTER(_Buffer), p]),
+        "TF_SessionRun": (
+            cc,
+            None,
+            [
+                p,
+                ctypes.POINTER(_Buffer),
+                ctypes.POINTER(_Output),
+                ctypes.POINTER(p),
+                i,
+                ctypes.POINTER(_Output),
+                ctypes.POINTER(p),
+                i,
+                p,
+                i,
+                ctypes.POINTER(_Buffer),
+                p,
+            ],
+        ),
         "TF_CloseSession": (cc, None, [p, p]),
         "TF_DeleteSession": (cc, None, [p, p]),
         "TF_StringInit": (cc, None, [p]),
@@ -193,7 +223,8 @@ class ServingSession:
         tag_array = (ctypes.c_char_p * len(tags))(*[t.encode() for t in tags])
         try:
             self._session = c["TF_LoadSessionFromSavedModel"](
-                options, None, self.path.encode(), tag_array, len(tags), self._graph, meta, status.ptr)
+                options, None, self.path.encode(), tag_array, len(tags), self._graph, meta, status.ptr
+            )
             status.check(f"TF_LoadSessionFromSavedModel({self.path}, tags={list(tags)})")
             self.meta_graph = meta_graph_pb2.MetaGraphDef()
             self.meta_graph.ParseFromString(ctypes.string_at(meta.contents.data, meta.contents.length))
@@ -288,8 +319,7 @@ class ServingSession:
 
     def _signature(self, name: str):
         if name not in self.signatures:
-            raise ServingLoaderError(
-                f"no signature {name!r} in {self.path}; it has {sorted(self.signatures)}")
+            raise ServingLoaderError(f"no signature {name!r} in {self.path}; it has {sorted(self.signatures)}")
         return self.signatures[name]
 
     def run(self, signature: str, inputs: dict, output_names=None) -> dict:
@@ -318,8 +348,7 @@ class ServingSession:
         name}``), with serialized ``RunOptions`` if given. Returns ``(outputs, serialized RunMetadata or None)``."""
         sdef = self._signature(signature)
         if set(inputs) != set(sdef.inputs):
-            raise ServingLoaderError(
-                f"{signature} takes inputs {sorted(sdef.inputs)}, got {sorted(inputs)}")
+            raise ServingLoaderError(f"{signature} takes inputs {sorted(sdef.inputs)}, got {sorted(inputs)}")
         names = list(fetches)
         c = self._c
         options_buffer = metadata_buffer = None
@@ -341,8 +370,20 @@ class ServingSession:
             out_array = (_Output * len(outputs))(*outputs)
             out_values = (ctypes.c_void_p * len(outputs))()
             status = _Status(c)
-            c["TF_SessionRun"](self._session, options_buffer, in_array, in_values, len(feeds),
-                               out_array, out_values, len(outputs), None, 0, metadata_buffer, status.ptr)
+            c["TF_SessionRun"](
+                self._session,
+                options_buffer,
+                in_array,
+                in_values,
+                len(feeds),
+                out_array,
+                out_values,
+                len(outputs),
+                None,
+                0,
+                metadata_buffer,
+                status.ptr,
+            )
             status.check(f"TF_SessionRun({signature})")
             result = {}
             for name, tensor in zip(names, out_values):
@@ -384,8 +425,9 @@ class ServingSession:
 
 
 # ---------------------------------------------------------------------- a SavedModel timed through a loader
-def time_signatures(functions: dict, sentences, *, single: int = 100, batches: int = 10, batch_size: int = 64,
-                    warmup: int = 5) -> dict:
+def time_signatures(
+    functions: dict, sentences, *, single: int = 100, batches: int = 10, batch_size: int = 64, warmup: int = 5
+) -> dict:
     """Latency and throughput of several serving calls, measured interleaved: :func:`time_plan` of
     :func:`timing_plan` (what ``seq2seq-keras check-servable --benchmark`` reports).
 
@@ -399,12 +441,15 @@ def time_signatures(functions: dict, sentences, *, single: int = 100, batches: i
     Returns:
         :func:`time_plan`'s ``{key: figures}``.
     """
-    return time_plan(functions, timing_plan(functions, sentences, single=single, batches=batches,
-                                            batch_size=batch_size, warmup=warmup))
+    return time_plan(
+        functions,
+        timing_plan(functions, sentences, single=single, batches=batches, batch_size=batch_size, warmup=warmup),
+    )
 
 
-def timing_plan(keys, sentences, *, single: int = 100, batches: int = 10, batch_size: int = 64,
-                warmup: int = 5) -> list[tuple[str, object, list]]:
+def timing_plan(
+    keys, sentences, *, single: int = 100, batches: int = 10, batch_size: int = 64, warmup: int = 5
+) -> list[tuple[str, object, list]]:
     """The calls of one timing run, in the order they are made: ``[(phase, key, request)]``.
 
     ``phase`` is ``"warmup"`` (for each key in turn: ``warmup`` single sentences and the first
@@ -418,10 +463,14 @@ def timing_plan(keys, sentences, *, single: int = 100, batches: int = 10, batch_
         raise ValueError("No sentences to translate.")
     keys = list(keys)
     singles = [[sentences[i % len(sentences)]] for i in range(single)]
-    batch_requests = [[sentences[(b * batch_size + j) % len(sentences)] for j in range(batch_size)]
-                      for b in range(max(batches, 1))]  # the first is also the warm-up batch
-    plan = [("warmup", key, request) for key in keys for request in (singles[:warmup] or [sentences[:1]])
-            + [batch_requests[0]]]
+    batch_requests = [
+        [sentences[(b * batch_size + j) % len(sentences)] for j in range(batch_size)] for b in range(max(batches, 1))
+    ]  # the first is also the warm-up batch
+    plan = [
+        ("warmup", key, request)
+        for key in keys
+        for request in (singles[:warmup] or [sentences[:1]]) + [batch_requests[0]]
+    ]
     plan += [("single", key, request) for request in singles for key in keys]
     plan += [("batch", key, request) for request in batch_requests[:batches] for key in keys]
     return plan
@@ -499,6 +548,7 @@ def load_callables(path: str, loader: str = "session", op_libraries=()) -> dict:
     def make_tf2(fn):
         def call(sentences):
             return {k: v.numpy() for k, v in fn(tf.constant(list(sentences), dtype=tf.string)).items()}
+
         return call
 
     return {sig: make_tf2(fn) for sig, fn in module.signatures.items()}

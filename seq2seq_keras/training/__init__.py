@@ -4,10 +4,13 @@
 
 from .._lazy import lazy_exports
 
-__getattr__, __dir__ = lazy_exports(__name__, {
-    "TrainConfig": "config",
-    "train": "loop",
-    "prepare_data": "loop",
-    "load_model": "run_folder",
-    "load_checkpoint": "run_folder",
-})
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "TrainConfig": "config",
+        "train": "loop",
+        "prepare_data": "loop",
+        "load_model": "run_folder",
+        "load_checkpoint": "run_folder",
+    },
+)

@@ -54,19 +54,19 @@ import shutil
 import time
 import warnings
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import keras
 import numpy as np
 
-from ..variables import optimizer_step, variable_value
 from ..atomic import (
     atomic_save_model,
     atomic_write_text,
     file_sha256,
     remove_temporaries,
 )
+from ..variables import optimizer_step, variable_value
 
 RECORD_FILE = "checkpoint.json"
 _WEIGHTS_PATTERN = re.compile(r"^ckpt-e\d+-b\d+-s\d+\.keras$")
@@ -127,7 +127,7 @@ class CheckpointRecord:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict) -> "CheckpointRecord":
+    def from_dict(cls, values: dict) -> CheckpointRecord:
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
 
@@ -236,7 +236,10 @@ class SafeBackupAndRestore(keras.callbacks.BackupAndRestore):
             for variable, value in zip(states, record.seed_states):
                 variable.assign(np.asarray(value, dtype=variable.dtype))
             if problems:
-                warnings.warn(f"Skipped unreadable checkpoints ({'; '.join(problems)}); restored {record.describe()}.")
+                warnings.warn(
+                    f"Skipped unreadable checkpoints ({'; '.join(problems)}); restored {record.describe()}.",
+                    stacklevel=2,
+                )
             model._initial_epoch = record.epoch  # the Keras BackupAndRestore mechanism
             self.history = {k: list(v) for k, v in record.history.items()}
             self.restored = record

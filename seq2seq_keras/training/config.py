@@ -35,51 +35,77 @@ class TrainConfig:
     """
 
     data: str = setting("builtin-ko-en", "builtin-ko-en, spa-eng, kor-eng, or a path to a Tatoeba/Anki .txt file")
-    direction: str = setting("other", "'other': Other -> English (as the TF tutorial); 'english': the reverse",
-                             choices=("other", "english"))
+    direction: str = setting(
+        "other", "'other': Other -> English (as the TF tutorial); 'english': the reverse", choices=("other", "english")
+    )
     limit: int | None = setting(None, "use only the first N pairs of the corpus", metavar="N")
-    architecture: str = setting("rnn", "'rnn': the recurrent encoder-decoder with attention; 'transformer': "
-                                "the Transformer (pre-norm), sized by --num-layers, --num-heads, --model-dim, --ff-dim "
-                                "and --dropout (the RNN options are then ignored)", choices=ARCHITECTURES)
+    architecture: str = setting(
+        "rnn",
+        "'rnn': the recurrent encoder-decoder with attention; 'transformer': "
+        "the Transformer (pre-norm), sized by --num-layers, --num-heads, --model-dim, --ff-dim "
+        "and --dropout (the RNN options are then ignored)",
+        choices=ARCHITECTURES,
+    )
     num_layers: int = setting(2, "Transformer: encoder layers and decoder layers (each)")
     num_heads: int = setting(4, "Transformer: attention heads per layer (model-dim must be a multiple of it)")
     model_dim: int = setting(128, "Transformer: embedding and layer width (even)")
     ff_dim: int = setting(512, "Transformer: width of the feed-forward network inside each layer")
-    attention: str | None = setting("bahdanau", "attention score; 'none' = the fixed-context baseline",
-                                    choices=ATTENTION_TYPES)
+    attention: str | None = setting(
+        "bahdanau", "attention score; 'none' = the fixed-context baseline", choices=ATTENTION_TYPES
+    )
     rnn: str = setting("gru", "recurrent cell of the encoder and the decoder", choices=RNN_TYPES)
     embedding_dim: int = setting(128, "embedding size, source and target")
-    encoder_units: int = setting(256, "encoder units per direction (the decoder gets the encoder's output width, "
-                                      "twice this when bidirectional)")
+    encoder_units: int = setting(
+        256, "encoder units per direction (the decoder gets the encoder's output width, twice this when bidirectional)"
+    )
     encoder_layers: int = setting(1, "stacked encoder layers")
-    dropout: float = setting(0.0, "dropout on embeddings, between layers and before the output projection "
-                                  "(Transformer: also on attention weights and each sublayer's output)")
+    dropout: float = setting(
+        0.0,
+        "dropout on embeddings, between layers and before the output projection "
+        "(Transformer: also on attention weights and each sublayer's output)",
+    )
     epochs: int = setting(10, "training epochs")
     batch_size: int = setting(64, "sentence pairs per batch")
     learning_rate: float = setting(1e-3, "Adam's learning rate")
     clipnorm: float | None = setting(5.0, "global gradient-norm clip, 0 disables", zero_is_none=True)
     max_vocabulary: int | None = setting(8000, "vocabulary size per language, reserved tokens included")
     min_frequency: int = setting(1, "drop words seen fewer times from the vocabulary")
-    subword: bool = setting(False, "WordPiece vocabulary instead of whole words: better in-domain BLEU on "
-                                   "spa-eng, but unseen names/numbers are not copied (README: words or subwords)")
+    subword: bool = setting(
+        False,
+        "WordPiece vocabulary instead of whole words: better in-domain BLEU on "
+        "spa-eng, but unseen names/numbers are not copied (README: words or subwords)",
+    )
     max_length: int | None = setting(50, "drop training pairs longer than this many tokens")
     seed: int = setting(0, "seed of the split, the shuffle order, the initial weights and dropout")
     precision: str = setting(
-        "auto", "compute precision: mixed_bfloat16 (bf16 compute, float32 weights and loss) or float32; "
+        "auto",
+        "compute precision: mixed_bfloat16 (bf16 compute, float32 weights and loss) or float32; "
         "auto: bf16 where it pays (GPUs of compute capability >= 8.0; a CPU with AMX-BF16, unless XLA is on), "
-        "float32 elsewhere", choices=PRECISIONS)
+        "float32 elsewhere",
+        choices=PRECISIONS,
+    )
     jit_compile: str = setting(
-        "auto", "compile the train step with XLA (--jit-compile alone: on); batches are padded to full rows and "
+        "auto",
+        "compile the train step with XLA (--jit-compile alone: on); batches are padded to full rows and "
         "lengths to multiples of 4 so it compiles a few dozen shapes, once each (about a minute at first): pays "
         f"on long runs (1.4x on spa-eng in BENCHMARKS.md), not on short ones; auto: on for runs of >= "
         f"{XLA_MIN_STEPS} steps, except on a CPU with AMX-BF16 (bf16 without XLA there)",
-        choices=JIT_COMPILE, nargs="?", const="on")
+        choices=JIT_COMPILE,
+        nargs="?",
+        const="on",
+    )
     input_feeding: bool = setting(
-        True, "fast mode: Luong attention without input feeding; the decoder RNN runs over the whole target at once",
-        flag="--no-input-feeding")
+        True,
+        "fast mode: Luong attention without input feeding; the decoder RNN runs over the whole target at once",
+        flag="--no-input-feeding",
+    )
     tensorboard: str | None = setting(
-        None, "write TensorBoard logs to DIR: losses per epoch, and attention heatmaps with alignment error "
-        "(AER) of a few fixed sentences; view them with: tensorboard --logdir DIR", metavar="DIR")
+        None,
+        "write TensorBoard logs to DIR: losses per epoch, and attention heatmaps with alignment error "
+        "(AER) of a few fixed sentences; view them with: tensorboard --logdir DIR",
+        metavar="DIR",
+    )
+
     def __post_init__(self):
         self.attention = attention_name(self.attention)  # validated; "none" -> None
         if self.architecture not in ARCHITECTURES:
@@ -91,7 +117,7 @@ class TrainConfig:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "TrainConfig":
+    def from_json(cls, text: str) -> TrainConfig:
         values = json.loads(text)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(values) - known
@@ -99,14 +125,13 @@ class TrainConfig:
             raise ValueError(f"Unknown training settings {sorted(unknown)} in config; known: {sorted(known)}.")
         return cls(**values)
 
-    def differences(self, other: "TrainConfig") -> list[tuple[str, object, object]]:
+    def differences(self, other: TrainConfig) -> list[tuple[str, object, object]]:
         """``(field, self value, other value)`` for every setting that differs (logging-only ones excepted)."""
         return [
             (f.name, getattr(self, f.name), getattr(other, f.name))
             for f in dataclasses.fields(self)
             if f.name not in LOGGING_ONLY and getattr(self, f.name) != getattr(other, f.name)
         ]
-
 
 
 #: Settings that change what is logged, not the model or its training: a resume may change them.
@@ -122,8 +147,8 @@ def build_model(config: TrainConfig, source_text, target_text, options=None):
     """
     import keras
 
-    from .hardware import detect_machine, resolve_options
     from ..model.seq2seq import Seq2Seq
+    from .hardware import detect_machine, resolve_options
 
     if options is None:
         options = resolve_options(config.precision, config.jit_compile, detect_machine(), planned_steps=0)

@@ -134,8 +134,10 @@ class TrainingOptions:
     def describe(self) -> str:
         """One line, e.g. ``options: precision=float32 (set), jit_compile=off (run too short: ~60 steps < 2000)``."""
         jit = "on" if self.jit_compile else "off"
-        return (f"options: precision={self.precision} ({self.reasons['precision']}), "
-                f"jit_compile={jit} ({self.reasons['jit_compile']})")
+        return (
+            f"options: precision={self.precision} ({self.reasons['precision']}), "
+            f"jit_compile={jit} ({self.reasons['jit_compile']})"
+        )
 
 
 def resolve_options(precision: str, jit_compile: str, machine: Machine, planned_steps: int) -> TrainingOptions:
@@ -173,13 +175,21 @@ def resolve_options(precision: str, jit_compile: str, machine: Machine, planned_
         if weakest >= BF16_GPU_CAPABILITY:
             chosen, reason = "mixed_bfloat16", f"bf16 tensor cores: GPU compute capability {weakest[0]}.{weakest[1]}"
         else:
-            chosen, reason = "float32", (f"no bf16 tensor cores: GPU compute capability {weakest[0]}.{weakest[1]} "
-                                         f"< {BF16_GPU_CAPABILITY[0]}.{BF16_GPU_CAPABILITY[1]}")
+            chosen, reason = (
+                "float32",
+                (
+                    f"no bf16 tensor cores: GPU compute capability {weakest[0]}.{weakest[1]} "
+                    f"< {BF16_GPU_CAPABILITY[0]}.{BF16_GPU_CAPABILITY[1]}"
+                ),
+            )
     elif not cpu_bf16 and machine.onednn_amx_blocked and any(f in machine.cpu_flags for f in BF16_CPU_FLAGS):
         chosen, reason = "float32", f"AMX-BF16 on this CPU, but {machine.onednn_amx_blocked}: bf16 measured slower"
     elif not cpu_bf16:
-        chosen, reason = "float32", "no AMX-BF16 on this CPU" + (
-            ": its avx512_bf16 alone measured no faster" if "avx512_bf16" in machine.cpu_flags else "")
+        chosen, reason = (
+            "float32",
+            "no AMX-BF16 on this CPU"
+            + (": its avx512_bf16 alone measured no faster" if "avx512_bf16" in machine.cpu_flags else ""),
+        )
     elif use_jit:
         chosen, reason = "float32", "XLA on a CPU runs bf16 slower than float32"
     else:

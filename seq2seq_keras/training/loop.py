@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import math
 import os
-from typing import Iterable
+from collections.abc import Iterable
 
 import keras
 import numpy as np
@@ -113,9 +113,7 @@ def build_text_processors(config: TrainConfig, train_pairs):
 
     common = dict(subword=config.subword, max_tokens=config.max_vocabulary, min_frequency=config.min_frequency)
     source = TextProcessor.for_language(train_pairs.source_lang, name="source_text", **common)
-    target = TextProcessor.for_language(
-        train_pairs.target_lang, add_start_end=True, name="target_text", **common
-    )
+    target = TextProcessor.for_language(train_pairs.target_lang, add_start_end=True, name="target_text", **common)
     source.adapt(train_pairs.source)
     target.adapt(train_pairs.target)
     return source, target
@@ -226,8 +224,9 @@ def train(
     if run is not None and run.finished:
         model, history = run.load_finished()
         return model, history_callback(model, history)
-    source_text, target_text = run.load_vocabulary() if run is not None and run.resuming \
-        else build_text_processors(config, train_pairs)
+    source_text, target_text = (
+        run.load_vocabulary() if run is not None and run.resuming else build_text_processors(config, train_pairs)
+    )
     options = training_options(config, len(train_pairs))
     if verbose != 0:
         print(options.describe(), flush=True)
@@ -275,19 +274,36 @@ class _Fit:
     come from a single ``repeat()`` iterator: one shuffle order per epoch, in sequence.
     """
 
-    def __init__(self, model, config: TrainConfig, options, run: RunFolder | None, train_pairs, val_pairs, *,
-                 callbacks: Iterable[keras.callbacks.Callback], verbose):
+    def __init__(
+        self,
+        model,
+        config: TrainConfig,
+        options,
+        run: RunFolder | None,
+        train_pairs,
+        val_pairs,
+        *,
+        callbacks: Iterable[keras.callbacks.Callback],
+        verbose,
+    ):
         from ..data.batching import make_dataset
 
         self.model, self.config, self.folder, self.train_pairs = model, config, run, train_pairs
         self.options = options
         self.source_text, self.target_text = model.source_text, model.target_text
         self.extra_callbacks, self.verbose = list(callbacks), verbose
-        self.dataset_args = dict(batch_size=config.batch_size, max_length=config.max_length, seed=config.seed,
-                                 # XLA compiles once per batch shape: keep the shapes few.
-                                 pad_to_multiple=XLA_PAD_MULTIPLE if options.jit_compile else None)
-        self.val_ds = make_dataset(val_pairs, self.source_text, self.target_text, shuffle=False,
-                                   **self.dataset_args) if len(val_pairs) else None
+        self.dataset_args = dict(
+            batch_size=config.batch_size,
+            max_length=config.max_length,
+            seed=config.seed,
+            # XLA compiles once per batch shape: keep the shapes few.
+            pad_to_multiple=XLA_PAD_MULTIPLE if options.jit_compile else None,
+        )
+        self.val_ds = (
+            make_dataset(val_pairs, self.source_text, self.target_text, shuffle=False, **self.dataset_args)
+            if len(val_pairs)
+            else None
+        )
         self.checkpoint: SafeBackupAndRestore | None = None
         self.epoch = self.batch = 0
         self.callbacks: list[keras.callbacks.Callback] = [NonFiniteLossGuard()]
@@ -296,8 +312,7 @@ class _Fit:
         """A fresh training pipeline whose next iterator gives epoch ``start_epoch``'s order."""
         from ..data.batching import make_dataset
 
-        dataset = make_dataset(self.train_pairs, self.source_text, self.target_text, shuffle=True,
-                               **self.dataset_args)
+        dataset = make_dataset(self.train_pairs, self.source_text, self.target_text, shuffle=True, **self.dataset_args)
         batches = batches_per_epoch(dataset)
         advance_epochs(dataset, start_epoch)
         return dataset, batches
@@ -306,8 +321,9 @@ class _Fit:
         """Restore the run folder's newest checkpoint (if any) and set up the callbacks."""
         run, record = self.folder, None
         if run is not None:
-            self.checkpoint = SafeBackupAndRestore(run.path / CHECKPOINT_DIR, save_freq=checkpoint_every or "epoch",
-                                                   on_commit=run.state_file.commit)
+            self.checkpoint = SafeBackupAndRestore(
+                run.path / CHECKPOINT_DIR, save_freq=checkpoint_every or "epoch", on_commit=run.state_file.commit
+            )
             self.checkpoint.set_model(self.model)
             record = self.checkpoint.restore(self.model)
             self.model._initial_epoch = None  # train() passes initial_epoch itself
@@ -327,8 +343,13 @@ class _Fit:
             run.check_steps_per_epoch(self.steps_per_epoch)
             self.checkpoint.steps_per_epoch = self.steps_per_epoch
             step = run.record_resume(record, self.epoch, self.batch) if run.resuming else 0
-            run.update(status="running", steps_per_epoch=self.steps_per_epoch, message="", last_step_seen=step,
-                       options={"precision": self.options.precision, "jit_compile": self.options.jit_compile})
+            run.update(
+                status="running",
+                steps_per_epoch=self.steps_per_epoch,
+                message="",
+                last_step_seen=step,
+                options={"precision": self.options.precision, "jit_compile": self.options.jit_compile},
+            )
             self.callbacks += [self.checkpoint, run.state_file]
         self.callbacks += self.extra_callbacks
 
@@ -338,15 +359,25 @@ class _Fit:
         fit_args = dict(validation_data=self.val_ds, callbacks=self.callbacks, verbose=self.verbose, shuffle=False)
         try:
             if self.batch:  # finish the epoch a mid-epoch checkpoint stopped in, skipping the batches it saw
-                model.fit(self.train_ds.skip(self.batch), steps_per_epoch=self.steps_per_epoch - self.batch,
-                          initial_epoch=self.epoch, epochs=self.epoch + 1, **fit_args)
+                model.fit(
+                    self.train_ds.skip(self.batch),
+                    steps_per_epoch=self.steps_per_epoch - self.batch,
+                    initial_epoch=self.epoch,
+                    epochs=self.epoch + 1,
+                    **fit_args,
+                )
                 self.epoch += 1
                 model._initial_epoch = None
                 del self.train_ds
                 self.train_ds, _ = self.epoch_data(self.epoch) if self.epoch < epochs else (None, None)
             if self.epoch < epochs:
-                model.fit(self.train_ds.repeat(), steps_per_epoch=self.steps_per_epoch,
-                          initial_epoch=self.epoch, epochs=epochs, **fit_args)
+                model.fit(
+                    self.train_ds.repeat(),
+                    steps_per_epoch=self.steps_per_epoch,
+                    initial_epoch=self.epoch,
+                    epochs=epochs,
+                    **fit_args,
+                )
         except NonFiniteLossError as e:
             raise self._stopped_by_non_finite_loss(e) from None
         except KeyboardInterrupt:
@@ -367,12 +398,16 @@ class _Fit:
     def _stopped_by_non_finite_loss(self, error: NonFiniteLossError) -> NonFiniteLossError:
         last = self.checkpoint.latest() if self.checkpoint is not None else None
         if last is not None:
-            where = (f"The last good checkpoint ({last.describe()}) is kept in {self.folder.path / CHECKPOINT_DIR}; "
-                     "nothing after it was saved.")
+            where = (
+                f"The last good checkpoint ({last.describe()}) is kept in {self.folder.path / CHECKPOINT_DIR}; "
+                "nothing after it was saved."
+            )
         else:
             where = "No checkpoint had been written yet; nothing was saved."
-        message = (f"Training stopped: {error}. {where} Lower --learning-rate or --clipnorm and start again with "
-                   "--restart (or another --out).")
+        message = (
+            f"Training stopped: {error}. {where} Lower --learning-rate or --clipnorm and start again with "
+            "--restart (or another --out)."
+        )
         if self.folder is not None:
             self.folder.update(status="stopped_non_finite_loss", message=message)
         return NonFiniteLossError(message)
@@ -389,8 +424,10 @@ class _Fit:
         if saved is None:
             message = f"Interrupted before the first checkpoint; run the same command again to start over in {out}."
         else:
-            message = (f"Interrupted; the training state at {saved.describe()} is saved in {out}. "
-                       "Run the same command again to resume.")
+            message = (
+                f"Interrupted; the training state at {saved.describe()} is saved in {out}. "
+                "Run the same command again to resume."
+            )
         steps = max(optimizer_step(self.model), self.folder.state.get("last_step_seen") or 0)
         self.folder.update(status="interrupted", message=message, last_step_seen=steps)
         return TrainingInterrupted(message)

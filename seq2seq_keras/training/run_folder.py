@@ -65,9 +65,7 @@ def load_model(path: str | os.PathLike):
                 f"status {state.get('status')}): run the same train command to resume it, or load its last "
                 "checkpoint with seq2seq_keras.training.load_checkpoint."
             )
-        raise FileNotFoundError(
-            f"No trained model at {file}. Train one first: seq2seq-keras train --out {path}"
-        )
+        raise FileNotFoundError(f"No trained model at {file}. Train one first: seq2seq-keras train --out {path}")
     from ..model import seq2seq as model  # noqa: F401  (Keras needs Seq2Seq and its layers registered; the package itself is lazy)
 
     return keras.models.load_model(file)
@@ -86,8 +84,10 @@ def load_checkpoint(run_dir: str | os.PathLike):
     run = Path(run_dir)
     folder = run / CHECKPOINT_DIR
     if not read_records(folder):
-        raise FileNotFoundError(f"No checkpoint in {folder}: the run has none yet, or it finished "
-                                f"(then load {run / MODEL_FILE} with load_model).")
+        raise FileNotFoundError(
+            f"No checkpoint in {folder}: the run has none yet, or it finished "
+            f"(then load {run / MODEL_FILE} with load_model)."
+        )
     config = TrainConfig.from_json((run / CONFIG_FILE).read_text(encoding="utf-8"))
     source_text, target_text = load_vocabulary(run / VOCABULARY_FILE)
     model = build_model(config, source_text, target_text)
@@ -183,7 +183,9 @@ def check_output_folder(out_dir: str | os.PathLike, required_bytes: int = 0) -> 
         os.close(fd)
         os.unlink(probe)
     except OSError as e:
-        raise OutputFolderError(f"Cannot write to the output folder {out} ({e.strerror or e}); choose another --out.") from None
+        raise OutputFolderError(
+            f"Cannot write to the output folder {out} ({e.strerror or e}); choose another --out."
+        ) from None
     free = shutil.disk_usage(out).free
     if required_bytes > free:
         raise OutputFolderError(
@@ -269,8 +271,12 @@ class StateFile(keras.callbacks.Callback):
     def commit(self, record) -> None:
         """``on_commit`` of :class:`~seq2seq_keras.training.checkpointing.SafeBackupAndRestore`."""
         self.state.update(
-            checkpoint={"epoch": record.epoch, "batch": record.batch, "step": record.step,
-                        "file": f"{CHECKPOINT_DIR}/{record.weights}"},
+            checkpoint={
+                "epoch": record.epoch,
+                "batch": record.batch,
+                "step": record.step,
+                "file": f"{CHECKPOINT_DIR}/{record.weights}",
+            },
             epochs_completed=record.epoch,
             history=record.history,
             last_step_seen=max(record.step, self.state.get("last_step_seen") or 0),
@@ -300,7 +306,7 @@ class RunFolder:
         self.state_file: StateFile | None = None
 
     @classmethod
-    def open(cls, out_dir: str | os.PathLike, config: TrainConfig, *, restart: bool = False) -> "RunFolder":
+    def open(cls, out_dir: str | os.PathLike, config: TrainConfig, *, restart: bool = False) -> RunFolder:
         out = check_output_folder(out_dir)
         if restart:
             discard_run(out)
@@ -330,8 +336,11 @@ class RunFolder:
 
     def load_finished(self):
         """``(model, history dict)`` of a finished run (``train`` has nothing to do)."""
-        print(f"{self.path} already holds a finished run of {self.state.get('epochs_completed')} epochs; nothing "
-              "to do (add --restart to train it again).", flush=True)
+        print(
+            f"{self.path} already holds a finished run of {self.state.get('epochs_completed')} epochs; nothing "
+            "to do (add --restart to train it again).",
+            flush=True,
+        )
         return load_model(self.path), json.loads((self.path / HISTORY_FILE).read_text(encoding="utf-8"))
 
     def load_vocabulary(self):
@@ -344,9 +353,18 @@ class RunFolder:
             atomic_write_text(self.path / CONFIG_FILE, config.to_json())
             vocabulary_sha = save_vocabulary(source_text, target_text, self.path / VOCABULARY_FILE)
             self.state = {
-                "format": _STATE_FORMAT, "status": "running", "epochs": config.epochs, "epochs_completed": 0,
-                "steps_per_epoch": None, "checkpoint": None, "last_step_seen": 0, "history": {},
-                "resumes": [], "message": "", "data": fingerprint, "vocabulary_sha256": vocabulary_sha,
+                "format": _STATE_FORMAT,
+                "status": "running",
+                "epochs": config.epochs,
+                "epochs_completed": 0,
+                "steps_per_epoch": None,
+                "checkpoint": None,
+                "last_step_seen": 0,
+                "history": {},
+                "resumes": [],
+                "message": "",
+                "data": fingerprint,
+                "vocabulary_sha256": vocabulary_sha,
             }
             write_state(self.path, self.state)
         self.state_file = StateFile(self.path, self.state)
@@ -364,8 +382,13 @@ class RunFolder:
         step = record.step if record is not None else 0
         lost = max(0, int(self.state.get("last_step_seen") or 0) - step)
         self.state["resumes"].append(
-            {"from_epoch": epoch, "from_batch": batch, "from_step": step, "steps_lost": lost,
-             "at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+            {
+                "from_epoch": epoch,
+                "from_batch": batch,
+                "from_step": step,
+                "steps_lost": lost,
+                "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            }
         )
         where = "the start (no checkpoint had been written)" if record is None else record.describe()
         print(f"Resuming {self.path} from {where}; at least {lost} steps done after it are redone.", flush=True)
@@ -378,5 +401,11 @@ class RunFolder:
 
     def finish(self, model, config: TrainConfig, history: dict) -> None:
         save_run(model, config, history, self.path)
-        self.update(status="finished", epochs_completed=config.epochs, history=history, checkpoint=None,
-                    last_step_seen=optimizer_step(model), message="")
+        self.update(
+            status="finished",
+            epochs_completed=config.epochs,
+            history=history,
+            checkpoint=None,
+            last_step_seen=optimizer_step(model),
+            message="",
+        )

@@ -16,10 +16,10 @@ import tensorflow as tf
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from conftest import TINY_TARGET  # noqa: E402
+
 from benchmarks import measure, tutorial_reference  # noqa: E402
 from seq2seq_keras import Seq2Seq  # noqa: E402
-
-from conftest import TINY_TARGET  # noqa: E402
 
 
 def _kernel_parameters(model) -> int:
@@ -27,8 +27,9 @@ def _kernel_parameters(model) -> int:
     return int(sum(np.prod(v.shape) for v in model.trainable_variables if "kernel" in v.path))
 
 
-@pytest.mark.parametrize("attention,input_feeding", [("bahdanau", True), ("luong-general", False),
-                                                     ("luong-dot", True), ("bahdanau", False)])
+@pytest.mark.parametrize(
+    "attention,input_feeding", [("bahdanau", True), ("luong-general", False), ("luong-dot", True), ("bahdanau", False)]
+)
 def test_forward_macs_of_one_token_equal_the_models_kernel_sizes(attention, input_feeding, tiny_processors):
     """With one sentence of one source and one target token, every kernel of the real model is used
     exactly once; the attention score and the context add value_dim (+ units for Luong's q.k)."""
@@ -102,12 +103,54 @@ def test_make_bench_entry_point_end_to_end_with_tiny_sizes(tmp_path):
     one-step windows, two single sentences per signature, the XLA serving rows of the default model only."""
     report, raw = tmp_path / "BENCH.md", tmp_path / "bench.json"
     command = [
-        sys.executable, "-m", "benchmarks.run", "--quick", "--data", "builtin-ko-en", "--limit", "300",
-        "--embedding-dim", "8", "--units", "16", "--vocabulary", "120", "--batch-size", "16",
-        "--budget-minutes", "0.05", "--eval-limit", "20", "--serving-sentences", "2", "--serving-xla", "feed",
-        "--num-layers", "1", "--num-heads", "2", "--model-dim", "8", "--ff-dim", "16",
-        "--steps", "1", "--repeats", "2", "--warmup", "1", "--xla-warmup", "1", "--mixed-precision", "off",
-        "--output", str(report), "--json", str(raw), "--workdir", str(tmp_path / "work"),
+        sys.executable,
+        "-m",
+        "benchmarks.run",
+        "--quick",
+        "--data",
+        "builtin-ko-en",
+        "--limit",
+        "300",
+        "--embedding-dim",
+        "8",
+        "--units",
+        "16",
+        "--vocabulary",
+        "120",
+        "--batch-size",
+        "16",
+        "--budget-minutes",
+        "0.05",
+        "--eval-limit",
+        "20",
+        "--serving-sentences",
+        "2",
+        "--serving-xla",
+        "feed",
+        "--num-layers",
+        "1",
+        "--num-heads",
+        "2",
+        "--model-dim",
+        "8",
+        "--ff-dim",
+        "16",
+        "--steps",
+        "1",
+        "--repeats",
+        "2",
+        "--warmup",
+        "1",
+        "--xla-warmup",
+        "1",
+        "--mixed-precision",
+        "off",
+        "--output",
+        str(report),
+        "--json",
+        str(raw),
+        "--workdir",
+        str(tmp_path / "work"),
     ]
     completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
@@ -143,11 +186,17 @@ def test_make_bench_entry_point_end_to_end_with_tiny_sizes(tmp_path):
     for sigs in parity.values():
         for p in sigs.values():
             assert p["problems"] == [] and p["sentences"] == min(64, results["speed"]["test_pairs"]) + min(
-                8, results["speed"]["test_pairs"])
+                8, results["speed"]["test_pairs"]
+            )
     assert results["serving"]["tutorial"]["serving_default"]["latency_ms_median"] > 0
     assert results["serving"]["tutorial"]["serving_default"]["tf2"]["latency_ms_median"] > 0
-    assert set(results["serving"]["feed"]) == {"translate_with_attention", "serving_default", "beam_search",
-                                               "translate_with_attention_xla", "serving_default_xla"}
+    assert set(results["serving"]["feed"]) == {
+        "translate_with_attention",
+        "serving_default",
+        "beam_search",
+        "translate_with_attention_xla",
+        "serving_default_xla",
+    }
     assert results["serving"]["feed"]["translate_with_attention_xla"]["xla_compilations_timed"] == 0
     assert set(results["serving_breakdown"]) == {"tutorial", "feed", "fast", "transformer"}
     assert all(v > 100 for v in results["serving_rss"].values()) and "feed-xla" in results["serving_rss_details"]
@@ -156,10 +205,23 @@ def test_make_bench_entry_point_end_to_end_with_tiny_sizes(tmp_path):
     robustness = results["robustness"]["rows"]
     assert "ours (feed), greedy" in robustness and "ours (feed), beam 4" in robustness
     assert any(label.startswith("tutorial") for label in robustness)
-    assert robustness["ours (feed), greedy"]["long"]["sentences"] == results["robustness"]["set"]["longest"] + \
-        results["robustness"]["set"]["concatenation"] > 0
-    for heading in ("## Run", "## Targets", "## Training speed", "## Quality", "## Serving", "## Memory",
-                    "## Robustness", "## Where the time goes", "## Serving memory", "### BLEU against training time"):
+    assert (
+        robustness["ours (feed), greedy"]["long"]["sentences"]
+        == results["robustness"]["set"]["longest"] + results["robustness"]["set"]["concatenation"]
+        > 0
+    )
+    for heading in (
+        "## Run",
+        "## Targets",
+        "## Training speed",
+        "## Quality",
+        "## Serving",
+        "## Memory",
+        "## Robustness",
+        "## Where the time goes",
+        "## Serving memory",
+        "### BLEU against training time",
+    ):
         assert heading in text
     assert (tmp_path / "BENCH_bleu_vs_time.png").stat().st_size > 5000 and "](BENCH_bleu_vs_time.png)" in text
     assert "builtin-ko-en" in text and "**1.00x**" in text
@@ -171,8 +233,9 @@ def test_make_bench_entry_point_end_to_end_with_tiny_sizes(tmp_path):
 @pytest.mark.parametrize("attention", ["bahdanau", "luong-dot", "luong-general", "luong-scaled-dot", None])
 def test_no_precompute_rung_agrees_with_keras_layers_on_logits_weights_and_gradients(attention, tiny_processors):
     import tensorflow as tf
-    from benchmarks.training_speed import NoPrecomputeSeq2Seq
     from test_decoder import _batch
+
+    from benchmarks.training_speed import NoPrecomputeSeq2Seq
 
     src, tgt = tiny_processors
     s_ids, t_in, _ = _batch(src, tgt)
@@ -183,7 +246,9 @@ def test_no_precompute_rung_agrees_with_keras_layers_on_logits_weights_and_gradi
         with tf.GradientTape() as tape:
             logits, weights = model.call_with_attention((s_ids, t_in))
             loss = tf.reduce_sum(logits * tf.random.stateless_normal(logits.shape, [7, 8]))
-        results.append((logits, weights, [tf.convert_to_tensor(g) for g in tape.gradient(loss, model.trainable_variables)]))
+        results.append(
+            (logits, weights, [tf.convert_to_tensor(g) for g in tape.gradient(loss, model.trainable_variables)])
+        )
     ref, got = results
     np.testing.assert_allclose(got[0], ref[0], atol=1e-5)
     np.testing.assert_allclose(got[1], ref[1], atol=1e-6)
@@ -195,9 +260,10 @@ def test_no_precompute_rung_agrees_with_keras_layers_on_logits_weights_and_gradi
 def test_no_precompute_rung_equals_bahdanau_equations_computed_with_numpy(attention):
     """The rung, teacher forcing and step by step, against test_decoder's float64 numpy reference."""
     import tensorflow as tf
+    from test_decoder import random_decoder_cases
+
     from benchmarks.training_speed import no_precompute_decode, no_precompute_step
     from seq2seq_keras import Decoder
-    from test_decoder import random_decoder_cases
 
     previous = tf.config.experimental.tensor_float_32_execution_enabled()
     tf.config.experimental.enable_tensor_float_32_execution(False)
@@ -241,7 +307,10 @@ def test_breakdown_counts_decode_steps_and_shares_out_the_measured_graph_time(tm
     ours, tutorial = _tiny_exports(tmp_path_factory)
     sentence = [TINY_TARGET[0]]
     results = {}
-    for name, path, signature in (("feed", ours, "translate_with_attention"), ("tutorial", tutorial, "serving_default")):
+    for name, path, signature in (
+        ("feed", ours, "translate_with_attention"),
+        ("tutorial", tutorial, "serving_default"),
+    ):
         b = serving_breakdown.breakdown(str(path), signature, sentence, batch_sizes=(1, 3), calls=3, traced=2)
         with ServingSession(path, op_libraries=tf_text_op_libraries()) as s:
             (input_name,) = s.inputs(signature)
@@ -263,8 +332,9 @@ def test_breakdown_counts_decode_steps_and_shares_out_the_measured_graph_time(tm
 @pytest.fixture(scope="module")
 def bench_echo(tmp_path_factory):
     """test_serving_loader's echo SavedModel (strings and numbers) in a :class:`BenchSession`."""
-    from benchmarks.serving_breakdown import BenchSession
     from test_tf_serving_loader import save_echo
+
+    from benchmarks.serving_breakdown import BenchSession
 
     with BenchSession(save_echo(tmp_path_factory.mktemp("bench_echo") / "1")) as session:
         yield session
@@ -284,13 +354,17 @@ def test_a_traced_run_returns_the_same_outputs_with_per_op_step_stats_and_the_gr
 
 
 def test_a_call_that_computes_nothing_and_a_session_config(bench_echo):
+    from tensorflow.core.protobuf import config_pb2
+
     from benchmarks.serving_breakdown import BenchSession
     from seq2seq_keras.serving.tf_serving_loader import ServingLoaderError
-    from tensorflow.core.protobuf import config_pb2
 
     texts = {"text": np.array(["a", "b"], dtype=object)}
     const = next(n for n in bench_echo.meta_graph.graph_def.node if n.op == "Const")
-    assert bench_echo.run_nothing("serving_default", texts).tolist() == tf.make_ndarray(const.attr["value"].tensor).tolist()
+    assert (
+        bench_echo.run_nothing("serving_default", texts).tolist()
+        == tf.make_ndarray(const.attr["value"].tensor).tolist()
+    )
     with pytest.raises(ServingLoaderError, match="takes inputs"):
         bench_echo.run_nothing("serving_default", {"words": texts["text"]})
     config = config_pb2.ConfigProto(inter_op_parallelism_threads=1)
@@ -310,8 +384,10 @@ def test_bench_plan_warms_chosen_keys_on_every_timed_input_first():
         return lambda sentences: sent[key].append((phases[-1][0], tuple(sentences)))
 
     plan = timing_plan(sent, [f"s{i}" for i in range(7)], single=5, batches=3, batch_size=4, warmup=2)
-    figures = time_plan({k: recorder(k) for k in sent},
-                        _marked(bench_plan(plan, warm_every_input={"xla"}), lambda phase, key: phases.append((phase, key))))
+    figures = time_plan(
+        {k: recorder(k) for k in sent},
+        _marked(bench_plan(plan, warm_every_input={"xla"}), lambda phase, key: phases.append((phase, key))),
+    )
     for key in sent:
         warm = [s for phase, s in sent[key] if phase == "warmup"]
         timed = [s for phase, s in sent[key] if phase == "timed"]
@@ -327,7 +403,9 @@ def test_bench_plan_warms_chosen_keys_on_every_timed_input_first():
     assert [r for p, k, r in beams if k == "xla" and p == "single"] == [["s0"], ["s2"], ["s4"]]
     assert not [r for p, k, r in beams if k == "xla" and p == "batch"]
     assert [c for c in beams if c[1] == "plain"] == [c for c in plan if c[1] == "plain"]
-    assert [c for c in beams if c[1] == "xla" and c[0] == "warmup"] == [c for c in plan if c[1] == "xla" and c[0] == "warmup"]
+    assert [c for c in beams if c[1] == "xla" and c[0] == "warmup"] == [
+        c for c in plan if c[1] == "xla" and c[0] == "warmup"
+    ]
 
 
 _XLA_ROWS_PROGRAM = """
@@ -346,21 +424,37 @@ def test_xla_rows_compile_in_the_warm_up_only_and_rss_runs_per_signature(tmp_pat
     """make bench's XLA rows: a second export with xla=True, its two signatures reported under the
     model's name, every compilation counted (from TensorFlow's log) in the warm-up and none in timed
     calls. In a fresh process, as in the bench: TensorFlow reads its log settings once."""
-    from benchmarks import serving, serving_report
-    from test_pipeline import tiny_run_dir
     from test_export import exported_dir
+    from test_pipeline import tiny_run_dir
 
-    models = {"feed": {"savedmodel": str(exported_dir(tmp_path_factory, "word")), "kind": "seq2seq_keras",
-                       "keras_model": str(tiny_run_dir(tmp_path_factory, "word"))}}
+    from benchmarks import serving, serving_report
+
+    models = {
+        "feed": {
+            "savedmodel": str(exported_dir(tmp_path_factory, "word")),
+            "kind": "seq2seq_keras",
+            "keras_model": str(tiny_run_dir(tmp_path_factory, "word")),
+        }
+    }
     sentences = list(TINY_TARGET) + [" ".join(TINY_TARGET[:3])]  # two source-length buckets
-    completed = subprocess.run([sys.executable, "-c", _XLA_ROWS_PROGRAM, json.dumps(models), str(tmp_path),
-                                json.dumps(sentences)], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    completed = subprocess.run(
+        [sys.executable, "-c", _XLA_ROWS_PROGRAM, json.dumps(models), str(tmp_path), json.dumps(sentences)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert completed.returncode == 0, completed.stderr[-3000:]
     out = json.loads(completed.stdout.strip().splitlines()[-1])
     assert out["served"]["feed-xla"]["kind"] == "seq2seq_keras_xla"
     rows = out["results"]["feed"]
-    assert {"translate_with_attention", "serving_default", "beam_search", "translate_with_attention_xla",
-            "serving_default_xla"} == set(rows)
+    assert {
+        "translate_with_attention",
+        "serving_default",
+        "beam_search",
+        "translate_with_attention_xla",
+        "serving_default_xla",
+    } == set(rows)
     first = rows["translate_with_attention_xla"]
     # batch buckets 1 and 4 (x source-length buckets): at least two compilations, all in the warm-up
     assert first["xla_compilations_warmup"] >= 2 and first["xla_compilations_timed"] == 0
@@ -375,7 +469,11 @@ def test_xla_rows_compile_in_the_warm_up_only_and_rss_runs_per_signature(tmp_pat
 def test_time_to_reach_interpolates_between_snapshots_from_zero():
     from benchmarks.curve import time_to_reach
 
-    curve = [{"train_seconds": 60, "bleu": 10.0}, {"train_seconds": 120, "bleu": 30.0}, {"train_seconds": 180, "bleu": 25.0}]
+    curve = [
+        {"train_seconds": 60, "bleu": 10.0},
+        {"train_seconds": 120, "bleu": 30.0},
+        {"train_seconds": 180, "bleu": 25.0},
+    ]
     assert time_to_reach(curve, 20.0) == pytest.approx(90.0)  # halfway from 10 (60 s) to 30 (120 s)
     assert time_to_reach(curve, 5.0) == pytest.approx(30.0)  # from the start (0 s, BLEU 0) to 10 at 60 s
     assert time_to_reach(curve, 30.0) == pytest.approx(120.0)
@@ -416,9 +514,14 @@ def test_time_budget_snapshots_at_fractions_with_the_clock_paused():
 
 def _synthetic_results():
     """Hand-made results in the shape benchmarks.run produces, for the targets table."""
+
     def row(key, family, ratio, efficiency=0.3, pairs=None):
-        return {"variant": {"key": key, "family": family, "stepwise": None}, "ratio": ratio,
-                "pairs_per_s": pairs or 100 * ratio, "efficiency": efficiency}
+        return {
+            "variant": {"key": key, "family": family, "stepwise": None},
+            "ratio": ratio,
+            "pairs_per_s": pairs or 100 * ratio,
+            "efficiency": efficiency,
+        }
 
     def sig(median, p90, batch):
         return {"latency_ms_median": median, "latency_ms_p90": p90, "batch_sentences_per_s": batch}
@@ -426,24 +529,53 @@ def _synthetic_results():
     curve = lambda *pts: [{"train_seconds": t, "bleu": b} for t, b in pts]  # noqa: E731
     return {
         "settings": {"budget_s": 900.0},
-        "speed": {"rows": [row("tutorial", "tutorial", 1.0), row("feed", "feed", 2.0), row("feed-xla", "feed", 3.1),
-                           row("fast", "fast", 3.0), row("fast-xla", "fast", 3.9, efficiency=0.55)]},
+        "speed": {
+            "rows": [
+                row("tutorial", "tutorial", 1.0),
+                row("feed", "feed", 2.0),
+                row("feed-xla", "feed", 3.1),
+                row("fast", "fast", 3.0),
+                row("fast-xla", "fast", 3.9, efficiency=0.55),
+            ]
+        },
         "quality": {
-            "tutorial": {"bleu": 30.0, "chrf": 50.0, "train_peak_rss_mb": 1000.0, "variant": {"key": "tutorial"},
-                         "curve": curve((300, 20.0), (900, 28.0))},
-            "feed": {"bleu": 39.0, "chrf": 60.0, "train_peak_rss_mb": 900.0, "variant": {"key": "feed-xla"},
-                     "options": "options: precision=float32 (x), jit_compile=on (y)", "curve": curve((120, 14.0), (240, 35.0))},
+            "tutorial": {
+                "bleu": 30.0,
+                "chrf": 50.0,
+                "train_peak_rss_mb": 1000.0,
+                "variant": {"key": "tutorial"},
+                "curve": curve((300, 20.0), (900, 28.0)),
+            },
+            "feed": {
+                "bleu": 39.0,
+                "chrf": 60.0,
+                "train_peak_rss_mb": 900.0,
+                "variant": {"key": "feed-xla"},
+                "options": "options: precision=float32 (x), jit_compile=on (y)",
+                "curve": curve((120, 14.0), (240, 35.0)),
+            },
             "fast": {"bleu": 35.0, "chrf": 55.0, "train_peak_rss_mb": 1200.0, "variant": {"key": "fast-xla"}},
         },
-        "serving": {"tutorial": {"serving_default": sig(10.0, 12.0, 1000.0)},
-                    "feed": {"serving_default": sig(7.0, 10.0, 1300.0), "serving_default_xla": sig(4.0, 6.5, 2100.0),
-                             "translate_with_attention": sig(8.0, 11.0, 1200.0), "beam_search": sig(20.0, 25.0, None)}},
-        "serving_rss_details": {"tutorial": {"serving_peak_rss_mb": 800.0},
-                                "feed": {"serving_peak_rss_mb": 870.0, "signature": "translate_with_attention"},
-                                "feed-xla": {"serving_peak_rss_mb": 900.0, "signature": "translate_with_attention_xla"}},
-        "parity": {"feed": {"serving_default": {"sentences": 72, "max_attention_difference": 0.0, "problems": []}},
-                   "feed-xla": {"translate_with_attention_xla": {"sentences": 72, "max_attention_difference": 2e-7,
-                                                                 "problems": []}}},
+        "serving": {
+            "tutorial": {"serving_default": sig(10.0, 12.0, 1000.0)},
+            "feed": {
+                "serving_default": sig(7.0, 10.0, 1300.0),
+                "serving_default_xla": sig(4.0, 6.5, 2100.0),
+                "translate_with_attention": sig(8.0, 11.0, 1200.0),
+                "beam_search": sig(20.0, 25.0, None),
+            },
+        },
+        "serving_rss_details": {
+            "tutorial": {"serving_peak_rss_mb": 800.0},
+            "feed": {"serving_peak_rss_mb": 870.0, "signature": "translate_with_attention"},
+            "feed-xla": {"serving_peak_rss_mb": 900.0, "signature": "translate_with_attention_xla"},
+        },
+        "parity": {
+            "feed": {"serving_default": {"sentences": 72, "max_attention_difference": 0.0, "problems": []}},
+            "feed-xla": {
+                "translate_with_attention_xla": {"sentences": 72, "max_attention_difference": 2e-7, "problems": []}
+            },
+        },
     }
 
 
@@ -476,8 +608,16 @@ def test_targets_table_judges_each_issue_target_from_the_measurements():
     partial = {k: v for k, v in _synthetic_results().items() if k not in ("speed", "serving")}
     partial["quality"] = {k: v for k, v in partial["quality"].items() if k != "fast"}
     for q in partial["quality"].values():  # the quality table's other columns
-        q.update(steps=100, epochs=1, train_seconds=900.0, final_loss=1.0, test_sentences=10, examples=[],
-                 bleu_signature="b", chrf_signature="c")
+        q.update(
+            steps=100,
+            epochs=1,
+            train_seconds=900.0,
+            final_loss=1.0,
+            test_sentences=10,
+            examples=[],
+            bleu_signature="b",
+            chrf_signature="c",
+        )
     text = render(partial)  # a partial run (no speed or serving parts) still renders, with what it has
     assert "| time to the reference's end-of-budget validation BLEU" in text and "| n/a |" in text
     assert "### BLEU against training time" in text
@@ -510,4 +650,8 @@ def test_default_variant_follows_the_packages_auto_rules():
     assert default_variant("fast", 10 * XLA_MIN_STEPS, amx_cpu)[0].key == "fast-bf16"
     variant, options = default_variant("transformer", XLA_MIN_STEPS, plain_cpu)  # no ladder row: derived
     assert (variant.key, variant.architecture, variant.jit_compile, variant.pad_multiple) == (
-        "transformer-xla", "transformer", True, 4) and options.jit_compile
+        "transformer-xla",
+        "transformer",
+        True,
+        4,
+    ) and options.jit_compile

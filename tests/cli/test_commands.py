@@ -51,11 +51,15 @@ def test_help_shows_the_library_defaults_it_does_not_retype(capsys):
     edges = ",".join(map(str, evaluation.DEFAULT_BUCKET_EDGES))
     assert f"(default: {edges})" in help_of("evaluate")
     exported = help_of("export")
-    assert f"(default: {export.DEFAULT_BASE_DIR})" in exported and f"(default: {export.DEFAULT_SERVING_ROOT}," in exported
+    assert (
+        f"(default: {export.DEFAULT_BASE_DIR})" in exported and f"(default: {export.DEFAULT_SERVING_ROOT}," in exported
+    )
     assert f"(default: {decoding_options.DEFAULT_LENGTH_PENALTY})" in exported
     import inspect
 
-    assert f"(default: {inspect.signature(plotting.plot_attention_grid).parameters['ncols'].default})" in help_of("plot")
+    assert f"(default: {inspect.signature(plotting.plot_attention_grid).parameters['ncols'].default})" in help_of(
+        "plot"
+    )
     args = build_parser().parse_args(["export", "--model", "m", "--name", "n"])
     assert args.base_dir is None and args.beam_width is None and args.replace_unk is None  # the library decides
 
@@ -73,8 +77,9 @@ _HELP_IN_A_FRESH_PROCESS = (
 )
 
 
-@pytest.mark.parametrize("argv", [["--help"]] + [[command, "--help"] for command in _commands()],
-                         ids=lambda argv: " ".join(argv))
+@pytest.mark.parametrize(
+    "argv", [["--help"]] + [[command, "--help"] for command in _commands()], ids=lambda argv: " ".join(argv)
+)
 def test_help_of_every_command_imports_neither_tensorflow_nor_keras(argv):
     """``--help`` of the top level and of every subcommand the parser has (library defaults filled in
     included) runs in a fresh process without importing TensorFlow or Keras: it takes a fraction of a
@@ -86,8 +91,14 @@ def test_help_of_every_command_imports_neither_tensorflow_nor_keras(argv):
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]
-    result = subprocess.run([sys.executable, "-c", _HELP_IN_A_FRESH_PROCESS, *argv], cwd=root, capture_output=True,
-                            text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(root)})
+    result = subprocess.run(
+        [sys.executable, "-c", _HELP_IN_A_FRESH_PROCESS, *argv],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.splitlines()[-1])
     assert report == {"code": 0, "usage": True, "loaded": []}, (argv, report)
@@ -111,8 +122,14 @@ def test_package_names_still_import_on_first_use():
         "      set(seq2seq_keras.__all__) <= set(dir(seq2seq_keras)))\n"
     )
     root = Path(__file__).resolve().parents[2]
-    result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "PYTHONPATH": str(root)})
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-2:] == ["[]", "True True True"]
 
@@ -125,14 +142,18 @@ def test_library_defaults_are_read_from_the_source_as_the_modules_define_them():
     from seq2seq_keras.cli import flags as cli_flags
     from seq2seq_keras.decoding import options as decoding_options
     from seq2seq_keras.evaluation import scores as evaluation
-    from seq2seq_keras.serving import export
     from seq2seq_keras.serving import check as servable
+    from seq2seq_keras.serving import export
 
     assert cli_flags.static_default("evaluation.scores", "DEFAULT_BUCKET_EDGES") == evaluation.DEFAULT_BUCKET_EDGES
     assert cli_flags.static_default("serving.export", "DEFAULT_BASE_DIR") == export.DEFAULT_BASE_DIR
-    for function, parameter in [(evaluation.evaluate, "beam_width"), (evaluation.evaluate, "batch_size"),
-                                (servable.check_servable, "timeout"), (servable.benchmark_servable, "timeout"),
-                                (plotting.plot_attention_grid, "ncols")]:
+    for function, parameter in [
+        (evaluation.evaluate, "beam_width"),
+        (evaluation.evaluate, "batch_size"),
+        (servable.check_servable, "timeout"),
+        (servable.benchmark_servable, "timeout"),
+        (plotting.plot_attention_grid, "ncols"),
+    ]:
         module = function.__module__.split(".", 1)[1]  # below the package: "evaluation.scores"
         expected = inspect.signature(function).parameters[parameter].default
         assert cli_flags.static_default(module, function.__name__, parameter) == expected
@@ -162,20 +183,37 @@ def test_startup_chatter_is_dropped_and_other_lines_are_kept():
         "Failed call to cuInit: UNKNOWN ERROR (303)",
     ]
     assert all(_STARTUP_CHATTER.match(line) for line in known)
-    kept = ["E0000 00:00:1796017405.221169   17986 bfc_allocator.cc:1] Allocator ran out of memory",
-            "Traceback (most recent call last):", "W0000 00:00:1 port.cc:1] something else"]
+    kept = [
+        "E0000 00:00:1796017405.221169   17986 bfc_allocator.cc:1] Allocator ran out of memory",
+        "Traceback (most recent call last):",
+        "W0000 00:00:1 port.cc:1] something else",
+    ]
     assert not any(_STARTUP_CHATTER.match(line) for line in kept)
 
-    code = ("import sys\nimport seq2seq_keras.cli.commands\nfrom seq2seq_keras.startup import start_tensorflow\n"
-            "start_tensorflow()\nprint('tensorflow' in sys.modules)\n")
+    code = (
+        "import sys\nimport seq2seq_keras.cli.commands\nfrom seq2seq_keras.startup import start_tensorflow\n"
+        "start_tensorflow()\nprint('tensorflow' in sys.modules)\n"
+    )
     root = Path(__file__).resolve().parents[2]
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    quiet = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300,
-                           env={**env, "PYTHONPATH": str(root)})
+    quiet = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**env, "PYTHONPATH": str(root)},
+    )
     assert quiet.returncode == 0 and quiet.stdout.strip() == "True", quiet.stderr
     assert not any(_STARTUP_CHATTER.match(line) for line in quiet.stderr.splitlines()), quiet.stderr
-    loud = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300,
-                          env={**env, "PYTHONPATH": str(root), "TF_CPP_MIN_LOG_LEVEL": "0"})
+    loud = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**env, "PYTHONPATH": str(root), "TF_CPP_MIN_LOG_LEVEL": "0"},
+    )
     assert loud.returncode == 0
     assert "absl::InitializeLog" in loud.stderr  # printed before TensorFlow sets up logging, whatever the level
 
@@ -196,10 +234,25 @@ def test_unknown_attention_is_refused_by_the_parser(capsys):
 
 def test_train_then_translate_on_the_builtin_corpus(tmp_path, capsys):
     out = tmp_path / "run"
-    code = main([
-        "train", "--data", "builtin-ko-en", "--limit", "300", "--epochs", "1",
-        "--embedding-dim", "8", "--encoder-units", "8", "--batch-size", "32", "--out", str(out),
-    ])
+    code = main(
+        [
+            "train",
+            "--data",
+            "builtin-ko-en",
+            "--limit",
+            "300",
+            "--epochs",
+            "1",
+            "--embedding-dim",
+            "8",
+            "--encoder-units",
+            "8",
+            "--batch-size",
+            "32",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     assert (out / "model.keras").is_file() and (out / "config.json").is_file()
     capsys.readouterr()
@@ -211,7 +264,7 @@ def test_train_then_translate_on_the_builtin_corpus(tmp_path, capsys):
     sentence, empty = load_model(out).translate(["나는 학생이다", ""])
     assert lines[0] == f"나는 학생이다 -> {sentence.text}"
     assert lines[1].split() == [token[:8] for token in sentence.source_tokens] == ["나는", "학생이다"]
-    rows = [line.split() for line in lines[2:2 + len(sentence.target_tokens)]]
+    rows = [line.split() for line in lines[2 : 2 + len(sentence.target_tokens)]]
     assert len(rows) == len(sentence.target_tokens) > 0
     assert [row[0] for row in rows] == list(sentence.target_tokens)
     printed = np.array([[float(w) for w in row[1:]] for row in rows])
@@ -226,15 +279,44 @@ def test_translate_reads_stdin_with_invalid_utf8_and_beam(tmp_path):
     import sys
 
     out = tmp_path / "run"
-    assert main([
-        "train", "--data", "builtin-ko-en", "--limit", "200", "--epochs", "1",
-        "--embedding-dim", "8", "--encoder-units", "8", "--out", str(out),
-    ]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--data",
+                "builtin-ko-en",
+                "--limit",
+                "200",
+                "--epochs",
+                "1",
+                "--embedding-dim",
+                "8",
+                "--encoder-units",
+                "8",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     proc = subprocess.run(
-        [sys.executable, "-m", "seq2seq_keras.cli.commands", "translate", "--model", str(out), "--method", "beam",
-         "--beam-width", "2", "-"],
+        [
+            sys.executable,
+            "-m",
+            "seq2seq_keras.cli.commands",
+            "translate",
+            "--model",
+            str(out),
+            "--method",
+            "beam",
+            "--beam-width",
+            "2",
+            "-",
+        ],
         input=b"\xff\xfe\xc0 bad bytes\n\xeb\x82\x98\xeb\x8a\x94 \xed\x95\x99\xec\x83\x9d\n",
-        capture_output=True, timeout=300, env={**os.environ, "LC_ALL": "C", "PYTHONIOENCODING": "utf-8"},
+        capture_output=True,
+        timeout=300,
+        env={**os.environ, "LC_ALL": "C", "PYTHONIOENCODING": "utf-8"},
     )
     assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
     lines = proc.stdout.decode("utf-8").splitlines()
@@ -253,13 +335,40 @@ def test_train_flags_are_generated_from_train_config(capsys):
     from seq2seq_keras.cli.flags import train_config_from_args as _train_config_from_args
 
     assert _train_config_from_args(args) == TrainConfig()
-    changed = parser.parse_args(["train", "--out", "run", "--attention", "none", "--encoder-units", "8", "--clipnorm", "0",
-                                 "--no-input-feeding", "--subword", "--limit", "30", "--tensorboard", "logs",
-                                 "--learning-rate", "0.01", "--rnn", "lstm"])
-    assert _train_config_from_args(changed) == TrainConfig(attention=None, encoder_units=8, clipnorm=None,
-                                                           input_feeding=False,
-                                                           subword=True, limit=30, tensorboard="logs",
-                                                           learning_rate=0.01, rnn="lstm")
+    changed = parser.parse_args(
+        [
+            "train",
+            "--out",
+            "run",
+            "--attention",
+            "none",
+            "--encoder-units",
+            "8",
+            "--clipnorm",
+            "0",
+            "--no-input-feeding",
+            "--subword",
+            "--limit",
+            "30",
+            "--tensorboard",
+            "logs",
+            "--learning-rate",
+            "0.01",
+            "--rnn",
+            "lstm",
+        ]
+    )
+    assert _train_config_from_args(changed) == TrainConfig(
+        attention=None,
+        encoder_units=8,
+        clipnorm=None,
+        input_feeding=False,
+        subword=True,
+        limit=30,
+        tensorboard="logs",
+        learning_rate=0.01,
+        rnn="lstm",
+    )
     with pytest.raises(SystemExit):
         parser.parse_args(["train", "--help"])
     shown = " ".join(capsys.readouterr().out.split())
@@ -283,8 +392,7 @@ def test_flag_types_of_config_fields():
 
 
 def test_attention_names_are_normalised_in_one_place():
-    from seq2seq_keras.model import attention
-    from seq2seq_keras.model import decoder
+    from seq2seq_keras.model import attention, decoder
     from seq2seq_keras.model import seq2seq as model
     from seq2seq_keras.model.choices import attention_name
     from seq2seq_keras.training import TrainConfig

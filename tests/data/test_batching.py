@@ -9,9 +9,8 @@ import types
 
 import pytest
 
-from seq2seq_keras.data import batching
+from seq2seq_keras.data import SentencePairs, batching
 from seq2seq_keras.data import corpora as data
-from seq2seq_keras.data import SentencePairs
 
 
 def test_the_data_package_offers_the_pipeline_with_the_corpora():
@@ -41,14 +40,32 @@ def test_auto_bucket_boundaries():
 
 
 TOY_SOURCE = [
-    "uno", "uno dos", "uno dos tres", "uno dos tres cuatro", "uno dos tres cuatro cinco",
-    "uno dos tres cuatro cinco seis siete", "dos", "tres cuatro", "cinco seis siete ocho nueve diez once",
-    "seis", "siete ocho", "nueve diez once doce",
+    "uno",
+    "uno dos",
+    "uno dos tres",
+    "uno dos tres cuatro",
+    "uno dos tres cuatro cinco",
+    "uno dos tres cuatro cinco seis siete",
+    "dos",
+    "tres cuatro",
+    "cinco seis siete ocho nueve diez once",
+    "seis",
+    "siete ocho",
+    "nueve diez once doce",
 ]
 TOY_TARGET = [
-    "one", "one two", "one two three", "one two three four", "one two three four five",
-    "one two three four five six seven", "two", "three four", "five six seven eight nine ten eleven",
-    "six", "seven eight", "nine ten eleven twelve",
+    "one",
+    "one two",
+    "one two three",
+    "one two three four",
+    "one two three four five",
+    "one two three four five six seven",
+    "two",
+    "three four",
+    "five six seven eight nine ten eleven",
+    "six",
+    "seven eight",
+    "nine ten eleven twelve",
 ]
 
 
@@ -62,8 +79,9 @@ def toy():
     start, end = tgt.encode([""]).to_list()[0]  # an empty sentence encodes to [START, END]
     encoded_src = [tuple(row) for row in src.encode(TOY_SOURCE).to_list()]
     encoded_tgt = [tuple(row) for row in tgt.encode(TOY_TARGET).to_list()]
-    return types.SimpleNamespace(pairs=pairs, src=src, tgt=tgt, start=start, end=end,
-                                 encoded_src=encoded_src, encoded_tgt=encoded_tgt)
+    return types.SimpleNamespace(
+        pairs=pairs, src=src, tgt=tgt, start=start, end=end, encoded_src=encoded_src, encoded_tgt=encoded_tgt
+    )
 
 
 def rows(batch) -> list[tuple[int, ...]]:
@@ -103,7 +121,7 @@ def test_make_dataset_structure_and_teacher_forcing(toy):
 def test_every_pair_appears_once(toy, shuffle):
     ds = batching.make_dataset(toy.pairs, toy.src, toy.tgt, batch_size=3, shuffle=shuffle, seed=1)
     seen = collections.Counter()
-    for s, ti, to in batches(ds):
+    for s, ti, _ in batches(ds):
         seen.update(zip(rows(s), rows(ti)))
     expected = collections.Counter((s, t[:-1]) for s, t in zip(toy.encoded_src, toy.encoded_tgt))
     assert seen == expected
@@ -113,7 +131,7 @@ def test_bucketing_pads_each_batch_below_its_boundary(toy):
     boundaries = [3, 5, 7]
     ds = batching.make_dataset(toy.pairs, toy.src, toy.tgt, batch_size=2, shuffle=True, bucket_boundaries=boundaries)
     widths = []
-    for s, ti, to in batches(ds):
+    for s, ti, _ in batches(ds):
         keys = [max(len(a), len(b)) for a, b in zip(rows(s), rows(ti))]
         buckets = {bisect.bisect_right(boundaries, k) for k in keys}
         assert len(buckets) == 1, keys  # one length range per batch
@@ -130,7 +148,9 @@ def test_shuffle_is_seeded_and_reshuffles_each_epoch(toy):
     def order(ds):
         return [r for s, _, _ in batches(ds) for r in rows(s)]
 
-    make = lambda seed: batching.make_dataset(toy.pairs, toy.src, toy.tgt, batch_size=12, seed=seed, bucket_boundaries=None)
+    def make(seed):
+        return batching.make_dataset(toy.pairs, toy.src, toy.tgt, batch_size=12, seed=seed, bucket_boundaries=None)
+
     ds = make(3)
     first, second = order(ds), order(ds)
     assert sorted(first) == sorted(second) and first != second
@@ -182,8 +202,7 @@ def test_make_dataset_rejects_bad_arguments(toy):
 def test_cardinality_is_the_true_number_of_batches():
     """Keras needs it for progress bars; a wrong one would cut epochs short."""
     from seq2seq_keras import TextProcessor
-    from seq2seq_keras.data import make_dataset
-    from seq2seq_keras.data import load_corpus
+    from seq2seq_keras.data import load_corpus, make_dataset
 
     pairs = load_corpus("builtin-ko-en", limit=700, seed=2)
     src = TextProcessor.for_language("ko").adapt(pairs.source)

@@ -215,17 +215,34 @@ def test_objects_make_sense(corpus):
 
 def test_subject_verb_agreement(by_source, corpus):
     expected = {
-        "나는 학생이다.": "I am a student.", "너는 학생이다.": "You are a student.",
-        "그는 선생님이다.": "He is a teacher.", "그녀는 의사다.": "She is a doctor.",
-        "우리는 학생이다.": "We are students.", "그들은 선생님이다.": "They are teachers.",
-        "나는 학생이었다.": "I was a student.", "그는 빵을 먹는다.": "He eats bread.",
-        "그들은 빵을 먹는다.": "They eat bread.", "나는 학생이 아니다.": "I am not a student.",
+        "나는 학생이다.": "I am a student.",
+        "너는 학생이다.": "You are a student.",
+        "그는 선생님이다.": "He is a teacher.",
+        "그녀는 의사다.": "She is a doctor.",
+        "우리는 학생이다.": "We are students.",
+        "그들은 선생님이다.": "They are teachers.",
+        "나는 학생이었다.": "I was a student.",
+        "그는 빵을 먹는다.": "He eats bread.",
+        "그들은 빵을 먹는다.": "They eat bread.",
+        "나는 학생이 아니다.": "I am not a student.",
     }
     for ko, en in expected.items():
         assert by_source[ko].target == en
     present = {v.present: v for v in bk.TRANSITIVE_VERBS + bk.INTRANSITIVE_VERBS}
-    person = {"그는": "3s", "그가": "3s", "그녀는": "3s", "그녀가": "3s", "그들은": "pl", "그들이": "pl",
-              "우리는": "pl", "우리가": "pl", "나는": "1s", "내가": "1s", "너는": "2", "네가": "2"}
+    person = {
+        "그는": "3s",
+        "그가": "3s",
+        "그녀는": "3s",
+        "그녀가": "3s",
+        "그들은": "pl",
+        "그들이": "pl",
+        "우리는": "pl",
+        "우리가": "pl",
+        "나는": "1s",
+        "내가": "1s",
+        "너는": "2",
+        "네가": "2",
+    }
     be = {"1s": ("am", "was"), "2": ("are", "were"), "3s": ("is", "was"), "pl": ("are", "were")}
     seen = set()
     for p in corpus:

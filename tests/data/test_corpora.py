@@ -102,8 +102,12 @@ def test_bad_arguments_are_explained(tmp_path):
 # --------------------------------------------------------------------------- SentencePairs
 def test_slicing_and_subset_keep_alignments_in_step():
     pairs = SentencePairs(
-        source=["a", "b", "c"], target=["A", "B", "C"], source_lang="ko", target_lang="en",
-        name="t", alignments=[((0, 0),), ((0, 1),), ((1, 0),)],
+        source=["a", "b", "c"],
+        target=["A", "B", "C"],
+        source_lang="ko",
+        target_lang="en",
+        name="t",
+        alignments=[((0, 0),), ((0, 1),), ((1, 0),)],
     )
     assert isinstance(pairs.source, tuple) and len(pairs) == 3
     head = pairs[:2]
@@ -166,7 +170,9 @@ def test_split_hashes_english_in_either_direction_and_source_on_request(pairs_wi
 # --------------------------------------------------------------------------- downloads (no network)
 def test_anki_urls():
     assert data.anki_url("spa") == (
-        "https://storage.googleapis.com/download.tensorflow.org/data/spa-eng.zip", "spa-eng.zip", "spa.txt"
+        "https://storage.googleapis.com/download.tensorflow.org/data/spa-eng.zip",
+        "spa-eng.zip",
+        "spa.txt",
     )
     assert data.anki_url("es") == data.anki_url("spa")
     url, fname, txt = data.anki_url("kor")

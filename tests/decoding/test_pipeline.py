@@ -19,16 +19,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import PRECISIONS, TINY_SOURCE
+
 from seq2seq_keras.text import END_ID, PAD_ID, START_ID
 
 # float32 by default (the step-by-step references below compare to 1e-4); the invariants that must hold
 # under every precision (attention rows, SavedModel vs Python, XLA vs plain) also train in mixed_bfloat16,
 # what ``auto`` picks on AMX CPUs, through ``tiny_run_dir(..., precision=...)``.
 TINY_SETTINGS = dict(
-    data="builtin-ko-en", limit=500, embedding_dim=16, encoder_units=16, epochs=2, batch_size=32,
-    learning_rate=1e-2, max_vocabulary=None, seed=0, precision="float32",
+    data="builtin-ko-en",
+    limit=500,
+    embedding_dim=16,
+    encoder_units=16,
+    epochs=2,
+    batch_size=32,
+    learning_rate=1e-2,
+    max_vocabulary=None,
+    seed=0,
+    precision="float32",
 )
 SUBWORD_SETTINGS = dict(TINY_SETTINGS, limit=300, subword=True, max_vocabulary=300, attention="luong-general")
 
@@ -148,6 +156,7 @@ def reference_beam(model, sentence, beam_width, alpha, max_length=100, beta=0.0)
         coverage = np.sum(np.array(c["rows"], np.float64).reshape(-1, s), axis=0)
         cp = beta * float(np.sum(np.log(np.clip(coverage, 1e-10, 1.0)))) if beta else 0.0
         return c["log_prob"] / penalty(len(c["tokens"])) + cp
+
     beams = [dict(log_prob=0.0, tokens=[], rows=[], state=state, done=limit == 0)]
     for _ in range(limit):
         if all(b["done"] for b in beams):
@@ -165,10 +174,15 @@ def reference_beam(model, sentence, beam_width, alpha, max_length=100, beta=0.0)
                 if token in (PAD_ID, START_ID):
                     continue
                 n = len(b["tokens"]) + 1
-                candidates.append(dict(
-                    log_prob=b["log_prob"] + log_probs[token], tokens=b["tokens"] + [token], rows=b["rows"] + [row],
-                    state=new_state, done=token == END_ID or n >= limit,
-                ))
+                candidates.append(
+                    dict(
+                        log_prob=b["log_prob"] + log_probs[token],
+                        tokens=b["tokens"] + [token],
+                        rows=b["rows"] + [row],
+                        state=new_state,
+                        done=token == END_ID or n >= limit,
+                    )
+                )
         candidates.sort(key=lambda c: -score(c))
         beams = candidates[:beam_width]
     beams.sort(key=lambda c: -score(c))
@@ -236,8 +250,9 @@ def test_n_best_lists_hold_only_real_hypotheses(tiny_model, twelve_tokens, sente
     empty = tiny_model.translate("", method="beam", beam_width=4, n_best=4)
     assert (empty.text, empty.target_tokens, empty.log_prob, empty.score, empty.alternatives) == ("", [], 0.0, 0.0, [])
     # 12-token vocabulary, one token at most, width 12: the 10 one-token outputs the model may say, each once.
-    best = translate(twelve_tokens, TINY_SOURCE[0], method="beam", beam_width=12, n_best=12, max_length=1,
-                     replace_unk=False)
+    best = translate(
+        twelve_tokens, TINY_SOURCE[0], method="beam", beam_width=12, n_best=12, max_length=1, replace_unk=False
+    )
     hypotheses = [best, *best.alternatives]
     allowed = [t for t in twelve_tokens.target_text.vocabulary if t not in ("", "[START]")]
     assert sorted(h.target_tokens[0] for h in hypotheses) == sorted(allowed) and len(allowed) == 10
@@ -252,6 +267,8 @@ def test_n_best_lists_hold_only_real_hypotheses(tiny_model, twelve_tokens, sente
         for h in hypotheses:
             assert np.isfinite(h.score) and -50 < h.log_prob <= 0
             assert "[START]" not in h.target_tokens and "" not in h.target_tokens
+
+
 @pytest.fixture(scope="session", params=PRECISIONS)
 def precision_model(request, tmp_path_factory):
     """The tiny word model trained under each of :data:`conftest.PRECISIONS` (its saved policy kept)."""
@@ -276,8 +293,13 @@ def test_attention_rows_are_float32_and_sum_to_one_under_every_precision(precisi
             np.testing.assert_allclose(hypothesis.attention.sum(-1), 1.0, atol=1e-6)
         if method == "beam":  # n-best lists hold only real hypotheses: distinct, finite, never [PAD]/[START]
             assert len({tuple(h.target_tokens) for h in hypotheses}) == len(hypotheses) == 3
-            assert all(np.isfinite(h.score) and -50 < h.log_prob <= 0 and "[START]" not in h.target_tokens
-                       and "" not in h.target_tokens for h in hypotheses)
+            assert all(
+                np.isfinite(h.score)
+                and -50 < h.log_prob <= 0
+                and "[START]" not in h.target_tokens
+                and "" not in h.target_tokens
+                for h in hypotheses
+            )
 
 
 # ---------------------------------------------------------------------- limits and bad input
@@ -294,8 +316,8 @@ def test_output_and_source_limits(tiny_model, sentences):
 
 
 def test_bad_input_through_the_python_api(tiny_model):
-    from seq2seq_keras.decoding.pipeline import translate
     from seq2seq_keras.decoding.options import DEFAULT_MAX_LENGTH, DEFAULT_MAX_SOURCE_LENGTH
+    from seq2seq_keras.decoding.pipeline import translate
 
     long = " ".join(["학생"] * 2000)
     inputs = ["", "   \t ", "\x00\x01\x1f", b"\xff\xfe \xc3(", "\udcff abc", "😀 ሰላም ∑ 漢字", "나는\n학생이다", long]
@@ -352,7 +374,9 @@ def test_seq2seq_translate_forwards_the_decoding_options(tiny_model, sentences):
 
     a = tiny_model.translate(sentences[:4], method="beam", beam_width=3, n_best=2, length_penalty=0.0)
     b = translate(tiny_model, sentences[:4], method="beam", beam_width=3, n_best=2, length_penalty=0.0)
-    assert [(t.text, [x.text for x in t.alternatives]) for t in a] == [(t.text, [x.text for x in t.alternatives]) for t in b]
+    assert [(t.text, [x.text for x in t.alternatives]) for t in a] == [
+        (t.text, [x.text for x in t.alternatives]) for t in b
+    ]
     single = tiny_model.translate(sentences[0], method="sample", seed=4)
     assert single.source == sentences[0] and isinstance(single.text, str)
 
@@ -360,16 +384,24 @@ def test_seq2seq_translate_forwards_the_decoding_options(tiny_model, sentences):
 def test_options_are_one_object_and_an_unknown_keyword_names_the_valid_ones(tiny_model, sentences):
     """DecodingOptions, or its fields as keywords, give the same translations; a progress bar changes
     nothing; a keyword that is no option fails in one line naming every option."""
-    from seq2seq_keras.decoding.pipeline import translate
     from seq2seq_keras.decoding.options import DecodingOptions
+    from seq2seq_keras.decoding.pipeline import translate
 
     options = DecodingOptions(method="beam", beam_width=3, n_best=2, batch_size=2)
     by_object = translate(tiny_model, sentences[:5], options)
     by_keywords = tiny_model.translate(sentences[:5], method="beam", beam_width=3, n_best=2, batch_size=2)
     with_progress = translate(tiny_model, sentences[:5], options, progress="beam")
     for a, b, c in zip(by_object, by_keywords, with_progress):
-        assert (a.text, a.score, [x.text for x in a.alternatives]) == (b.text, b.score, [x.text for x in b.alternatives])
-        assert (a.text, a.score, [x.text for x in a.alternatives]) == (c.text, c.score, [x.text for x in c.alternatives])
+        assert (a.text, a.score, [x.text for x in a.alternatives]) == (
+            b.text,
+            b.score,
+            [x.text for x in b.alternatives],
+        )
+        assert (a.text, a.score, [x.text for x in a.alternatives]) == (
+            c.text,
+            c.score,
+            [x.text for x in c.alternatives],
+        )
     with pytest.raises(TypeError, match="beam_widht.*choose among method, beam_width") as e:
         translate(tiny_model, sentences[:1], beam_widht=3)
     assert "\n" not in str(e.value)
@@ -377,11 +409,29 @@ def test_options_are_one_object_and_an_unknown_keyword_names_the_valid_ones(tiny
 
 def test_cli_translate_survives_bad_input(tiny_run):
     """Arguments with invalid UTF-8, control characters, emoji, nothing and a 2,000-word sentence."""
-    args = [b"", b"   ", b"\x01\x02", b"\xff\xfe abc", "😀 ሰላம".encode(), ("학생 " * 2000).encode(), "나는 학생이다".encode()]
+    args = [
+        b"",
+        b"   ",
+        b"\x01\x02",
+        b"\xff\xfe abc",
+        "😀 ሰላம".encode(),
+        ("학생 " * 2000).encode(),
+        "나는 학생이다".encode(),
+    ]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     proc = subprocess.run(
-        [os.fsencode(sys.executable), b"-m", b"seq2seq_keras.cli.commands", b"translate", b"--model", os.fsencode(tiny_run), *args],
-        capture_output=True, timeout=300, env=env,
+        [
+            os.fsencode(sys.executable),
+            b"-m",
+            b"seq2seq_keras.cli.commands",
+            b"translate",
+            b"--model",
+            os.fsencode(tiny_run),
+            *args,
+        ],
+        capture_output=True,
+        timeout=300,
+        env=env,
     )
     assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
     out = proc.stdout.decode("utf-8")

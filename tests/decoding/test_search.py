@@ -10,8 +10,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from seq2seq_keras.text import END_ID, PAD_ID, START_ID
 from conftest import TINY_SOURCE
 from test_pipeline import (  # noqa: F401  (tiny_model, tiny_run, sentences, twelve_tokens: fixtures)
     _limit,
@@ -27,6 +25,8 @@ from test_pipeline import (  # noqa: F401  (tiny_model, tiny_run, sentences, twe
     token_ids,
     twelve_tokens,
 )
+
+from seq2seq_keras.text import END_ID, PAD_ID, START_ID
 
 
 # ---------------------------------------------------------------------- greedy
@@ -62,8 +62,9 @@ def test_beam_search_matches_a_textbook_reference(tiny_model, sentences, beam_wi
     """Same hypotheses, scores and attention as a prefix-copying beam search (back-pointers followed right)."""
     from seq2seq_keras.decoding.pipeline import translate
 
-    results = translate(tiny_model, sentences[:5], method="beam", beam_width=beam_width, length_penalty=alpha,
-                        n_best=beam_width)
+    results = translate(
+        tiny_model, sentences[:5], method="beam", beam_width=beam_width, length_penalty=alpha, n_best=beam_width
+    )
     for t in results:
         reference = reference_beam(tiny_model, t.source, beam_width, alpha)
         ours = [t, *t.alternatives]
@@ -106,7 +107,7 @@ def test_more_beams_than_hypotheses_returns_the_real_ones_then_empty_entries(twe
     reference = reference_beam(model, sentence, 12, 0.6, max_length=1)
     assert len(reference) == 10
     for j, ref in enumerate(reference):
-        assert out["tokens"][0, j, :out["length"][0, j]].tolist() == ref["tokens"]
+        assert out["tokens"][0, j, : out["length"][0, j]].tolist() == ref["tokens"]
         assert out["log_prob"][0, j] == pytest.approx(ref["log_prob"], abs=2e-5)
         assert out["score"][0, j] == pytest.approx(ref["score"], abs=2e-5)
         np.testing.assert_allclose(out["attention"][0, j, :1], ref["rows"], atol=1e-6)
@@ -119,7 +120,7 @@ def test_more_beams_than_hypotheses_returns_the_real_ones_then_empty_entries(twe
     reference = reference_beam(model, sentence, 12, 0.6, max_length=2)
     assert two["count"].tolist() == [12] and len(reference) == 12
     for j, ref in enumerate(reference):
-        assert two["tokens"][0, j, :two["length"][0, j]].tolist() == ref["tokens"]
+        assert two["tokens"][0, j, : two["length"][0, j]].tolist() == ref["tokens"]
         assert two["score"][0, j] == pytest.approx(ref["score"], abs=2e-5)
 
 
@@ -146,8 +147,16 @@ def test_coverage_penalty_matches_a_textbook_reference(tiny_model, sentences, be
     (so the coverage the graph carries in its beam state, reordered with the parents, is checked)."""
     from seq2seq_keras.decoding.pipeline import translate
 
-    results = translate(tiny_model, sentences[:6], method="beam", beam_width=3, length_penalty=0.6, n_best=3,
-                        block_ngram_repeat=0, coverage_penalty=beta)
+    results = translate(
+        tiny_model,
+        sentences[:6],
+        method="beam",
+        beam_width=3,
+        length_penalty=0.6,
+        n_best=3,
+        block_ngram_repeat=0,
+        coverage_penalty=beta,
+    )
     for t in results:
         reference = reference_beam(tiny_model, t.source, 3, 0.6, beta=beta)
         for mine, ref in zip([t, *t.alternatives], reference):
@@ -214,8 +223,9 @@ def test_sampled_first_tokens_follow_the_tempered_softmax(tiny_model, sentences,
     from seq2seq_keras.decoding.pipeline import translate
 
     n = 2000
-    draws = translate(tiny_model, [sentences[0]] * n, method="sample", seed=21, temperature=temperature,
-                      max_length=1, batch_size=n)
+    draws = translate(
+        tiny_model, [sentences[0]] * n, method="sample", seed=21, temperature=temperature, max_length=1, batch_size=n
+    )
     ids = _source_ids(tiny_model, sentences[0])
     enc_out, enc_states, mask = tiny_model.encoder(ids)
     state, memory = tiny_model.decoder.start(enc_out, enc_states, mask)
@@ -265,10 +275,10 @@ def reference_blocked_greedy(model, sentence, n, max_length=100):
         logits, state, _ = model.decoder.step(tf.constant([token]), state, memory)
         scores = tf.nn.log_softmax(tf.cast(logits, tf.float32))[0].numpy().astype(np.float64)
         scores[[PAD_ID, START_ID]] = -np.inf
-        prefix = tuple(tokens[len(tokens) - n + 1:]) if n > 1 else ()
+        prefix = tuple(tokens[len(tokens) - n + 1 :]) if n > 1 else ()
         if len(tokens) >= n:
             for j in range(len(tokens) - n + 1):
-                if tuple(tokens[j:j + n - 1]) == prefix and tokens[j + n - 1] != END_ID:
+                if tuple(tokens[j : j + n - 1]) == prefix and tokens[j + n - 1] != END_ID:
                     scores[tokens[j + n - 1]] = -np.inf
         token = int(np.argmax(scores))
         tokens.append(token)
@@ -278,7 +288,7 @@ def reference_blocked_greedy(model, sentence, n, max_length=100):
 
 
 def _ngrams(tokens, n):
-    return [tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
+    return [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
 
 
 @pytest.mark.parametrize("n", [1, 2, 3])
@@ -305,8 +315,8 @@ def test_a_forced_loop_is_cut_by_ngram_blocking(tiny_run, n):
 
 
 def test_greedy_stays_exact_greedy_by_default_and_beam_blocks_3_grams(tiny_run, tiny_model, sentences):
-    from seq2seq_keras.decoding.pipeline import translate
     from seq2seq_keras.decoding.options import DEFAULT_BEAM_BLOCK_NGRAM_REPEAT
+    from seq2seq_keras.decoding.pipeline import translate
 
     default, off = translate(tiny_model, sentences), translate(tiny_model, sentences, block_ngram_repeat=0)
     assert [(t.target_tokens, t.log_prob) for t in default] == [(t.target_tokens, t.log_prob) for t in off]
@@ -316,4 +326,3 @@ def test_greedy_stays_exact_greedy_by_default_and_beam_blocks_3_grams(tiny_run, 
     explicit = translate(model, "우리는 책을 읽었다.", method="beam", beam_width=2, block_ngram_repeat=3)
     assert beam.target_tokens == explicit.target_tokens
     assert len(set(_ngrams(beam.target_tokens, 3))) == len(_ngrams(beam.target_tokens, 3))
-

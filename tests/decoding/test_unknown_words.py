@@ -9,7 +9,6 @@ import re
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from test_pipeline import (  # noqa: F401  (sentences, tiny_model, tiny_run: fixtures)
     forced_model,
     model_tokens,
@@ -33,10 +32,18 @@ def test_replace_unknown_words_copies_the_source_word_under_the_attention_argmax
 
     ids = tf.constant([[5, 1, 7, 1, 3, 0]])
     tokens = tf.constant([["i", "[UNK]", "in", "[UNK]", "[END]", ""]])
-    attention = tf.constant([[
-        [0.7, 0.1, 0.1, 0.1], [0.1, 0.2, 0.1, 0.6], [0.1, 0.1, 0.7, 0.1],
-        [0.2, 0.5, 0.2, 0.1], [0.25, 0.25, 0.25, 0.25], [0.0, 0.0, 0.0, 0.0],
-    ]])
+    attention = tf.constant(
+        [
+            [
+                [0.7, 0.1, 0.1, 0.1],
+                [0.1, 0.2, 0.1, 0.6],
+                [0.1, 0.1, 0.7, 0.1],
+                [0.2, 0.5, 0.2, 0.1],
+                [0.25, 0.25, 0.25, 0.25],
+                [0.0, 0.0, 0.0, 0.0],
+            ]
+        ]
+    )
     words = tf.constant([["yo", "vivo", "en", "bruselas"]])
     out, replaced = replace_unknown_words(ids, tokens, attention, words)
     assert [t.decode() for t in out.numpy()[0]] == ["i", "bruselas", "in", "vivo", "[END]", ""]
@@ -64,8 +71,10 @@ def test_every_unk_becomes_the_source_word_under_the_attention_argmax(unk_model,
     for hypothesis, plain in zip([t, *t.alternatives], [raw, *raw.alternatives]):
         assert plain.target_tokens == model_tokens(hypothesis)  # the same search
         unk = [tok == "[UNK]" for tok in plain.target_tokens]
-        expected = [hypothesis.source_tokens[j] if u else tok
-                    for tok, u, j in zip(plain.target_tokens, unk, np.argmax(hypothesis.attention, axis=1))]
+        expected = [
+            hypothesis.source_tokens[j] if u else tok
+            for tok, u, j in zip(plain.target_tokens, unk, np.argmax(hypothesis.attention, axis=1))
+        ]
         assert hypothesis.target_tokens == expected and hypothesis.replaced == unk
         np.testing.assert_array_equal(hypothesis.attention, plain.attention)  # the attention is unchanged
         assert hypothesis.log_prob == plain.log_prob
@@ -87,25 +96,40 @@ def test_unknown_names_are_copied_over_the_step_attending_them_most():
 
     ids = tf.constant([[9, 10, 11, 12, 3]])
     tokens = tf.constant([["it", "he", "failed", ".", "[END]"]])
-    attention = tf.constant([[[0.1, 0.1, 0.8], [0.05, 0.05, 0.9], [0.8, 0.1, 0.1], [0.0, 0.05, 0.95],
-                              [0.2, 0.2, 0.6]]])
+    attention = tf.constant([[[0.1, 0.1, 0.8], [0.05, 0.05, 0.9], [0.8, 0.1, 0.1], [0.0, 0.05, 0.95], [0.2, 0.2, 0.6]]])
     words = tf.constant([["hace", "frio", "zorvak"]])
     source_ids = tf.constant([[7, 8, 1]])
     args = dict(source_ids=source_ids, copy_names=True)
-    out, replaced = replace_unknown_words(ids, tokens, attention, words, source_name_like=tf.constant([[True, False, True]]),
-                                          **args)
+    out, replaced = replace_unknown_words(
+        ids, tokens, attention, words, source_name_like=tf.constant([[True, False, True]]), **args
+    )
     assert [t.decode() for t in out.numpy()[0]] == ["it", "zorvak", "failed", ".", "[END]"]
     assert replaced.numpy().tolist() == [[False, True, False, False, False]]
     keys, values = tf.constant(["zorvak"]), tf.constant(["Zorvak"])
-    out, _ = replace_unknown_words(ids, tokens, attention, words, True, keys, values,
-                                   source_name_like=tf.constant([[True, False, True]]), **args)
+    out, _ = replace_unknown_words(
+        ids, tokens, attention, words, True, keys, values, source_name_like=tf.constant([[True, False, True]]), **args
+    )
     assert [t.decode() for t in out.numpy()[0]] == ["it", "Zorvak", "failed", ".", "[END]"]
     for name_like, known in (([[True, True, False]], [[7, 8, 1]]), ([[True, True, True]], [[7, 8, 6]])):
-        out, replaced = replace_unknown_words(ids, tokens, attention, words, source_ids=tf.constant(known),
-                                              source_name_like=tf.constant(name_like), copy_names=True)
+        out, replaced = replace_unknown_words(
+            ids,
+            tokens,
+            attention,
+            words,
+            source_ids=tf.constant(known),
+            source_name_like=tf.constant(name_like),
+            copy_names=True,
+        )
         assert not replaced.numpy().any()  # lower-case unknown word, or a known word: left alone
-    out, replaced = replace_unknown_words(ids, tokens, attention, words, source_ids=source_ids,
-                                          source_name_like=tf.constant([[True, False, True]]), copy_names=False)
+    out, replaced = replace_unknown_words(
+        ids,
+        tokens,
+        attention,
+        words,
+        source_ids=source_ids,
+        source_name_like=tf.constant([[True, False, True]]),
+        copy_names=False,
+    )
     assert not replaced.numpy().any()
 
 
@@ -118,20 +142,30 @@ def test_a_name_no_step_attends_most_is_written_next_to_the_step_attending_it_mo
     ids = tf.constant([[9, 10, 11, 4, 3]])
     tokens = tf.constant([["we", "in", "now", ".", "[END]"]])
     words = tf.constant([["estamos", "en", "trizudor", "ahora", "."]])
-    args = dict(source_ids=tf.constant([[7, 8, 1, 9, 4]]), copy_names=True,
-                source_name_like=tf.constant([[True, False, True, False, False]]))
-    rows = [[0.7, 0.1, 0.1, 0.05, 0.05], [0.1, 0.5, 0.3, 0.05, 0.05], [0.05, 0.05, 0.2, 0.6, 0.1],
-            [0.0, 0.0, 0.1, 0.1, 0.8], [0.0, 0.0, 0.5, 0.0, 0.5]]
+    args = dict(
+        source_ids=tf.constant([[7, 8, 1, 9, 4]]),
+        copy_names=True,
+        source_name_like=tf.constant([[True, False, True, False, False]]),
+    )
+    rows = [
+        [0.7, 0.1, 0.1, 0.05, 0.05],
+        [0.1, 0.5, 0.3, 0.05, 0.05],
+        [0.05, 0.05, 0.2, 0.6, 0.1],
+        [0.0, 0.0, 0.1, 0.1, 0.8],
+        [0.0, 0.0, 0.5, 0.0, 0.5],
+    ]
     out, replaced = replace_unknown_words(ids, tokens, tf.constant([rows]), words, **args)
     assert [t.decode() for t in out.numpy()[0]] == ["we", "in trizudor", "now", ".", "[END]"]
     assert replaced.numpy().tolist() == [[False, True, False, False, False]]
     rows[3] = [0.0, 0.0, 0.4, 0.1, 0.5]
-    out, replaced = replace_unknown_words(ids, tokens, tf.constant([rows]), words, True, tf.constant(["trizudor"]),
-                                          tf.constant(["Trizudor"]), **args)
+    out, replaced = replace_unknown_words(
+        ids, tokens, tf.constant([rows]), words, True, tf.constant(["trizudor"]), tf.constant(["Trizudor"]), **args
+    )
     assert [t.decode() for t in out.numpy()[0]] == ["we", "in", "now", "Trizudor .", "[END]"]
     assert replaced.numpy().tolist() == [[False, False, False, True, False]]
-    out, replaced = replace_unknown_words(ids, tf.constant([["we", "trizudor", "now", ".", "[END]"]]),
-                                          tf.constant([rows]), words, **args)
+    out, replaced = replace_unknown_words(
+        ids, tf.constant([["we", "trizudor", "now", ".", "[END]"]]), tf.constant([rows]), words, **args
+    )
     assert not replaced.numpy().any()  # already in the output
     out, replaced = replace_unknown_words(ids, tokens, tf.constant([rows]), words, **dict(args, copy_names=False))
     assert not replaced.numpy().any()
@@ -189,4 +223,3 @@ def test_subword_replacement_copies_whole_words(tmp_path_factory):
     extra = [tok.split(" ")[1:] for tok in t.target_tokens]
     assert sum(extra, []) == ([] if "12345" in argmax_words else ["12345"])
     assert all(not w.startswith("##") for tok in t.target_tokens for w in tok.split(" ")) and all(t.replaced)
-

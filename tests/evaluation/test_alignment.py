@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from test_scores import tiny_model  # noqa: F401  (fixture)
 
-from seq2seq_keras.evaluation import alignment as al
 from seq2seq_keras.data.builtin_ko_en import alignment_matrix, generate_pairs
+from seq2seq_keras.evaluation import alignment as al
 from seq2seq_keras.words import word_tokens
 
 
@@ -76,7 +76,6 @@ def test_word_pieces_are_merged_to_words():
     # Source: sum the pieces of a word; target: average the pieces of a word.
     np.testing.assert_allclose(words, [[(0.3 + 0.6) / 2, (0.7 + 0.4) / 2], [1.0, 0.0]])
     np.testing.assert_allclose(words.sum(axis=1), 1.0)
-
 
 
 # ---------------------------------------------------------------------- with a (tiny, untrained) model

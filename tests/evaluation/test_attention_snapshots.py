@@ -52,8 +52,10 @@ def corpus_sentences(n: int) -> list[SnapshotSentence]:
     from seq2seq_keras.training import prepare_data
 
     _, validation, _ = prepare_data(LEARNS)
-    return [SnapshotSentence(s, t, tuple(a))
-            for s, t, a in zip(validation.source[:n], validation.target[:n], validation.alignments[:n])]
+    return [
+        SnapshotSentence(s, t, tuple(a))
+        for s, t, a in zip(validation.source[:n], validation.target[:n], validation.alignments[:n])
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +89,7 @@ def test_images_decode_to_the_heatmap_size(logged):
     events = read_events(logs / RUN_NAME)
     last = callback.snapshots[-1]
     for k, tag in enumerate(IMAGE_TAGS):
-        (step, value), = [e for e in events[tag] if e[0] == last.epoch]
+        ((step, value),) = [e for e in events[tag] if e[0] == last.epoch]
         width, height, png = value[0], value[1], value[2]
         image = tf.io.decode_png(png, channels=4).numpy()
         size = plot_attention(last.views[k], gold=last.golds[k]).get_size_inches() * callback.dpi
@@ -163,8 +165,25 @@ def test_cli_train_with_tensorboard_writes_losses_and_attention_and_says_how_to_
     from seq2seq_keras.cli import main
 
     logs = tmp_path / "logs"
-    code = main(["train", "--limit", "200", "--embedding-dim", "8", "--encoder-units", "8", "--epochs", "2",
-                 "--batch-size", "32", "--tensorboard", str(logs), "--out", str(tmp_path / "run")])
+    code = main(
+        [
+            "train",
+            "--limit",
+            "200",
+            "--embedding-dim",
+            "8",
+            "--encoder-units",
+            "8",
+            "--epochs",
+            "2",
+            "--batch-size",
+            "32",
+            "--tensorboard",
+            str(logs),
+            "--out",
+            str(tmp_path / "run"),
+        ]
+    )
     assert code == 0
     assert f"tensorboard --logdir {logs}" in capsys.readouterr().out
     events = read_events(logs / RUN_NAME)
@@ -207,8 +226,7 @@ def test_bad_arguments_say_what_to_give():
     assert mixed.sentences[1].alignment == ((0, 0), (1, 1))
 
 
-@pytest.mark.parametrize("blank", ["", "   ", "\t\n", ("", ""), ("", "I am a student"),
-                                   SnapshotSentence("\u200b ")])
+@pytest.mark.parametrize("blank", ["", "   ", "\t\n", ("", ""), ("", "I am a student"), SnapshotSentence("\u200b ")])
 def test_blank_sentences_are_refused_in_the_constructor_naming_the_entry(blank):
     """A blank source has no attention to draw: refused at once (it used to stop ``fit`` after the first
     epoch with 'Nothing to plot'), in one line that names the entry and what to do."""
@@ -226,8 +244,9 @@ def test_alignment_outside_its_sentence_is_refused_before_training():
 
 
 def test_sentences_without_reference_show_the_greedy_attention():
-    callback = AttentionSnapshots(sentences=["나는 학생이다", ("그는 사과를 먹는다.", "He eats an apple.")],
-                                  max_length=5)
+    callback = AttentionSnapshots(
+        sentences=["나는 학생이다", ("그는 사과를 먹는다.", "He eats an apple.")], max_length=5
+    )
     train(TrainConfig(**{**TINY.__dict__, "epochs": 1}), callbacks=[callback], verbose=0)
     snapshot = callback.snapshots[-1]
     assert snapshot.forced == [False, True] and snapshot.aer is None and snapshot.golds == [None, None]
@@ -276,10 +295,19 @@ def _train_process(config: TrainConfig, out: Path, mode: str, epoch: int = -1):
     import sys
 
     repo = Path(__file__).resolve().parents[2]
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3",
-               PYTHONPATH=os.pathsep.join(filter(None, [str(repo), os.environ.get("PYTHONPATH")])))
-    return subprocess.run([sys.executable, "-c", KILL_SCRIPT, config.to_json(), str(out), mode, str(epoch)],
-                          capture_output=True, text=True, timeout=600, env=env, cwd=repo)
+    env = dict(
+        os.environ,
+        TF_CPP_MIN_LOG_LEVEL="3",
+        PYTHONPATH=os.pathsep.join(filter(None, [str(repo), os.environ.get("PYTHONPATH")])),
+    )
+    return subprocess.run(
+        [sys.executable, "-c", KILL_SCRIPT, config.to_json(), str(out), mode, str(epoch)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        cwd=repo,
+    )
 
 
 def accumulated(folder) -> dict[str, list[int]]:
@@ -309,8 +337,11 @@ def test_sigkill_at_the_worst_moments_leaves_every_committed_epoch_logged_exactl
     assert [(r["from_epoch"], r["from_batch"]) for r in state["resumes"]] == [(1, 0), (2, 0)]  # the kills' moments
 
     epochs = list(range(config.epochs))
-    per_run = {"train": ["epoch_loss", "epoch_accuracy"], "validation": ["epoch_loss", "epoch_accuracy"],
-               RUN_NAME: [AER_TAG, GOLD_MASS_TAG, SECONDS_TAG, *IMAGE_TAGS]}
+    per_run = {
+        "train": ["epoch_loss", "epoch_accuracy"],
+        "validation": ["epoch_loss", "epoch_accuracy"],
+        RUN_NAME: [AER_TAG, GOLD_MASS_TAG, SECONDS_TAG, *IMAGE_TAGS],
+    }
     for run, tags in per_run.items():
         raw, shown = read_events(logs / run), accumulated(logs / run)
         for tag in tags:
@@ -319,8 +350,9 @@ def test_sigkill_at_the_worst_moments_leaves_every_committed_epoch_logged_exactl
     iterations = [(e + 1) * state["steps_per_epoch"] for e in epochs]  # Keras' optimizer-step-indexed series
     assert steps(read_events(logs / "validation"), "evaluation_loss_vs_iterations") == iterations
     for run, key in [("train", "loss"), ("validation", "val_loss")]:  # the values of the committed epochs
-        np.testing.assert_allclose([v for _, v in read_events(logs / run)["epoch_loss"]], state["history"][key],
-                                   rtol=1e-6)
+        np.testing.assert_allclose(
+            [v for _, v in read_events(logs / run)["epoch_loss"]], state["history"][key], rtol=1e-6
+        )
 
 
 def test_discard_summaries_after_keeps_the_committed_steps_of_each_kind_and_drops_a_cut_off_record(tmp_path):
@@ -337,9 +369,17 @@ def test_discard_summaries_after_keeps_the_committed_steps_of_each_kind_and_drop
         writer.close()
         return next((tmp_path / run).glob("*tfevents*"))
 
-    validation = write("validation", [("epoch_loss", 0), ("evaluation_loss_vs_iterations", 8), ("epoch_loss", 1),
-                                      ("evaluation_loss_vs_iterations", 16), ("epoch_loss", 2),
-                                      ("evaluation_loss_vs_iterations", 24)])
+    validation = write(
+        "validation",
+        [
+            ("epoch_loss", 0),
+            ("evaluation_loss_vs_iterations", 8),
+            ("epoch_loss", 1),
+            ("evaluation_loss_vs_iterations", 16),
+            ("epoch_loss", 2),
+            ("evaluation_loss_vs_iterations", 24),
+        ],
+    )
     attention = write(RUN_NAME, [(AER_TAG, 0), (AER_TAG, 1), (AER_TAG, 2)])
     with open(attention, "ab") as f:  # a record the kill cut off: its length field and half its payload
         f.write(validation.read_bytes()[-40:-10])

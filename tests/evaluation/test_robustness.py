@@ -6,9 +6,9 @@ import json
 import re
 
 import pytest
+from test_pipeline import tiny_run  # noqa: F401  (fixture)
 
 from seq2seq_keras.data import SentencePairs
-from test_pipeline import tiny_run  # noqa: F401  (fixture)
 from seq2seq_keras.evaluation.robustness import (
     build_robustness_set,
     copy_rate,
@@ -23,12 +23,16 @@ from seq2seq_keras.evaluation.robustness import (
 TRAIN = SentencePairs(
     source=("Tom come una manzana.", "No tengo 3 gatos.", "Mary lee un libro.", "No tengo idea."),
     target=("Tom eats an apple.", "I don't have 3 cats.", "Mary reads a book.", "I have no idea."),
-    source_lang="es", target_lang="en", name="train",
+    source_lang="es",
+    target_lang="en",
+    name="train",
 )
 TEST = SentencePairs(
     source=("Tom tiene 25 años.", "No lo sé.", "Mary y Tom leen.", "Hace frío hoy en el norte del país."),
     target=("Tom is 25 years old.", "No, I don't know it.", "Mary and Tom read.", "It is cold today in the north."),
-    source_lang="es", target_lang="en", name="test",
+    source_lang="es",
+    target_lang="en",
+    name="test",
 )
 
 
@@ -87,11 +91,30 @@ def test_cli_evaluate_robustness_writes_the_report(tiny_run, tmp_path, capsys):
     from seq2seq_keras.cli import main
 
     out = tmp_path / "robust"
-    assert main(["evaluate", "--model", str(tiny_run), "--robustness", "--beam-width", "2", "--no-progress",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--model",
+                str(tiny_run),
+                "--robustness",
+                "--beam-width",
+                "2",
+                "--no-progress",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     report = json.loads((out / "robustness.json").read_text())
-    assert list(report["results"]) == ["greedy", "greedy, --no-copy-unknown-names", "greedy, --no-replace-unk",
-                                       "greedy, --block-ngram-repeat 3", "beam 2"]
+    assert list(report["results"]) == [
+        "greedy",
+        "greedy, --no-copy-unknown-names",
+        "greedy, --no-replace-unk",
+        "greedy, --block-ngram-repeat 3",
+        "beam 2",
+    ]
     assert report["results"]["greedy"]["long"]["sentences"] > 0
     assert "| greedy |" in (out / "robustness.md").read_text() and "| greedy |" in capsys.readouterr().out
 

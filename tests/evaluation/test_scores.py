@@ -113,8 +113,9 @@ def test_evaluate_and_write_report(tiny_model, tmp_path):
     model, pairs = tiny_model
     baseline = Seq2Seq(model.source_text, model.target_text, embedding_dim=8, encoder_units=8, attention=None)
     test = pairs[:12]
-    result = ev.evaluate(model, test, compare=baseline, beam_width=2, edges=(5, 10), batch_size=8,
-                         progress=False, max_length=8)
+    result = ev.evaluate(
+        model, test, compare=baseline, beam_width=2, edges=(5, 10), batch_size=8, progress=False, max_length=8
+    )
     report = result.report
     refs = ev.normalize_references(model.target_text, test.target)
     greedy = [t.text for t in result.translations["greedy"]]
@@ -142,20 +143,44 @@ def test_cli_evaluate_writes_the_report(tiny_model, tmp_path, capsys):
     model, _ = tiny_model
     baseline = Seq2Seq(model.source_text, model.target_text, embedding_dim=8, encoder_units=8, attention=None)
     for m, name, attention in ((model, "att", "bahdanau"), (baseline, "none", None)):
-        save_run(m, TrainConfig(limit=200, seed=1, embedding_dim=8, encoder_units=8, epochs=0, attention=attention),
-                 {"loss": [5.0], "val_accuracy": [0.1]}, tmp_path / name)
+        save_run(
+            m,
+            TrainConfig(limit=200, seed=1, embedding_dim=8, encoder_units=8, epochs=0, attention=attention),
+            {"loss": [5.0], "val_accuracy": [0.1]},
+            tmp_path / name,
+        )
     out = tmp_path / "report"
-    code = main(["evaluate", "--model", str(tmp_path / "att"), "--compare", str(tmp_path / "none"),
-                 "--limit", "600", "--max-sentences", "8", "--beam-width", "2", "--max-length", "6",
-                 "--no-progress", "--out", str(out)])
+    code = main(
+        [
+            "evaluate",
+            "--model",
+            str(tmp_path / "att"),
+            "--compare",
+            str(tmp_path / "none"),
+            "--limit",
+            "600",
+            "--max-sentences",
+            "8",
+            "--beam-width",
+            "2",
+            "--max-length",
+            "6",
+            "--no-progress",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "greedy: BLEU" in printed and "alignment AER: attention" in printed and str(out / "report.md") in printed
     report = json.loads((out / "report.json").read_text(encoding="utf-8"))
     assert report["data"]["sentences"] == 8 and report["data"]["split"] == "test"
     assert report["training"]["config"]["attention"] == "bahdanau" and report["compare_training"]["epochs"] == 1
-    assert sorted(p.name for p in out.glob("*.png")) == ["alignment_examples.png", "attention_examples.png",
-                                                         "bleu_by_length.png"]
+    assert sorted(p.name for p in out.glob("*.png")) == [
+        "alignment_examples.png",
+        "attention_examples.png",
+        "bleu_by_length.png",
+    ]
     assert "Training budget (compared model)" in (out / "report.md").read_text(encoding="utf-8")
 
 
@@ -175,8 +200,12 @@ def test_load_run_split_reads_the_runs_corpus_settings(tiny_model, tmp_path):
     from seq2seq_keras.training.run_folder import save_run
 
     model, _ = tiny_model
-    save_run(model, TrainConfig(limit=200, seed=1, embedding_dim=8, encoder_units=8, epochs=0),
-             {"loss": [5.0]}, tmp_path / "run")
+    save_run(
+        model,
+        TrainConfig(limit=200, seed=1, embedding_dim=8, encoder_units=8, epochs=0),
+        {"loss": [5.0]},
+        tmp_path / "run",
+    )
     run = load_run_split(tmp_path / "run", max_sentences=3)
     train, validation, test = split_pairs(load_corpus("builtin-ko-en", limit=200, seed=1))
     assert (run.data, run.limit, run.split, run.loaded) == ("builtin-ko-en", 200, "test", 200)

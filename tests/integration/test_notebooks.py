@@ -49,7 +49,7 @@ def _code_cells(nb):
 def _repo_url(nb) -> str:
     first_code = _code_cells(nb)[0].source
     match = re.search(r'^REPO_URL = "(https://github\.com/[^"]+)"$', first_code, re.M)
-    assert match, f"the first code cell must define REPO_URL = \"https://github.com/...\"; it is:\n{first_code}"
+    assert match, f'the first code cell must define REPO_URL = "https://github.com/..."; it is:\n{first_code}'
     return match.group(1)
 
 
@@ -72,7 +72,9 @@ def test_notebook_is_valid_and_clean(name):
         )
     for k, cell in enumerate(nb.cells):
         for output in cell.get("outputs", []):
-            assert output.get("output_type") != "error", f"{name}, cell {k}: committed error output {output.get('ename')}"
+            assert output.get("output_type") != "error", (
+                f"{name}, cell {k}: committed error output {output.get('ename')}"
+            )
             assert not (output.get("output_type") == "stream" and "Traceback" in output.get("text", "")), (
                 f"{name}, cell {k}: a traceback in a committed stream output"
             )
@@ -154,13 +156,24 @@ def test_notebook_runs_top_to_bottom_in_smoke_mode(name):
     pytest.importorskip("nbmake")
     before = _files_under(NOTEBOOK_DIR)
     env = {**os.environ, "SEQ2SEQ_KERAS_SMOKE": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    command = [sys.executable, "-m", "pytest", "--nbmake", f"--nbmake-timeout={SMOKE_TIMEOUT_S}",
-               "-p", "no:cacheprovider", "-q", str(NOTEBOOK_DIR / name)]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "--nbmake",
+        f"--nbmake-timeout={SMOKE_TIMEOUT_S}",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        str(NOTEBOOK_DIR / name),
+    ]
     start = time.perf_counter()
     proc = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=SMOKE_TIMEOUT_S + 120)
     seconds = time.perf_counter() - start
     output = proc.stdout + proc.stderr
-    assert proc.returncode == 0, f"{name} failed under nbmake (SEQ2SEQ_KERAS_SMOKE=1) after {seconds:.0f} s:\n{output[-8000:]}"
+    assert proc.returncode == 0, (
+        f"{name} failed under nbmake (SEQ2SEQ_KERAS_SMOKE=1) after {seconds:.0f} s:\n{output[-8000:]}"
+    )
     assert re.search(r"\b1 passed\b", output), f"nbmake did not run {name}:\n{output[-3000:]}"
     created = sorted(_files_under(NOTEBOOK_DIR) - before)
     assert not created, f"{name} wrote into notebooks/ in smoke mode: {created}; write to a temporary folder."

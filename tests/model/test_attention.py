@@ -1,13 +1,13 @@
 """Attention layers against hand computations, numpy and Keras built-ins."""
 
+import keras
 import numpy as np
 import pytest
-import keras
 import tensorflow as tf
-
 from conftest import PRECISIONS, using_dtype_policy
+
 from seq2seq_keras import BahdanauAttention, LuongAttention
-from seq2seq_keras.model.attention import masked_softmax, make_attention
+from seq2seq_keras.model.attention import make_attention, masked_softmax
 
 B, S, T, QD, VD = 3, 5, 4, 6, 6
 
@@ -58,10 +58,12 @@ def test_weights_and_context_are_computed_in_float32_under_every_policy(make, po
         weights = np.asarray(weights).reshape(B, -1, S)
         np.testing.assert_allclose(weights.sum(-1), 1.0, atol=1e-6)
         assert np.all(weights[~np.broadcast_to(mask[:, None, :], weights.shape)] == 0.0)
-        seen = np.asarray(keras.ops.cast(keras.ops.cast(values, layer.compute_dtype), "float32"))  # as the layer got them
+        seen = np.asarray(
+            keras.ops.cast(keras.ops.cast(values, layer.compute_dtype), "float32")
+        )  # as the layer got them
         expected = np.einsum("bts,bsd->btd", weights.astype(np.float64), seen.astype(np.float64))
         got = np.asarray(keras.ops.cast(context, "float32"), np.float64).reshape(expected.shape)
-        tolerance = 1e-6 if policy == "float32" else 2.0 ** -8  # the context's own rounding to bfloat16
+        tolerance = 1e-6 if policy == "float32" else 2.0**-8  # the context's own rounding to bfloat16
         np.testing.assert_allclose(got, expected, rtol=tolerance, atol=tolerance)
 
 
@@ -98,9 +100,7 @@ def test_bahdanau_score_equals_hand_computation_with_the_layers_weights(rng):
     expected = np.zeros((B, T, S))
     for b in range(B):
         for t in range(T):
-            scores = np.array(
-                [v @ np.tanh(query[b, t] @ W1 + values[b, j] @ W2 + b2) for j in range(S)]
-            )
+            scores = np.array([v @ np.tanh(query[b, t] @ W1 + values[b, j] @ W2 + b2) for j in range(S)])
             scores[~mask[b]] = -np.inf
             expected[b, t] = _softmax(scores)
     np.testing.assert_allclose(weights, expected, atol=1e-5)

@@ -4,10 +4,9 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import TINY_SOURCE, TINY_TARGET
 
 from seq2seq_keras import Decoder, Seq2Seq
-
-from conftest import TINY_SOURCE, TINY_TARGET
 
 ATTENTIONS = ["bahdanau", "luong-dot", "luong-general", "luong-scaled-dot", None]
 
@@ -61,19 +60,22 @@ def test_fast_mode_equals_luong_equations_computed_with_numpy(tiny_processors, f
     s_ids, t_in, _ = _batch(src, tgt)
     logits = np.asarray(model((s_ids, t_in)))
     dec = model.decoder
-    enc_out, enc_states, mask = (np.asarray(x) if not isinstance(x, list) else np.asarray(x[0])
-                                 for x in model.encoder(s_ids))
+    enc_out, enc_states, mask = (
+        np.asarray(x) if not isinstance(x, list) else np.asarray(x[0]) for x in model.encoder(s_ids)
+    )
     sig = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731
     emb = dec.embedding.embeddings.numpy()
-    kernel, rec, bias = (v.numpy() for v in (dec.sequence_rnn.cell.kernel, dec.sequence_rnn.cell.recurrent_kernel,
-                                              dec.sequence_rnn.cell.bias))
+    kernel, rec, bias = (
+        v.numpy()
+        for v in (dec.sequence_rnn.cell.kernel, dec.sequence_rnn.cell.recurrent_kernel, dec.sequence_rnn.cell.bias)
+    )
     u = dec.units
     h = np.tanh(enc_states @ dec.bridges[0].kernel.numpy() + dec.bridges[0].bias.numpy())
     for t in range(t_in.shape[1]):
         x = emb[np.asarray(t_in)[:, t]] @ kernel + bias[0]
         r_all = h @ rec + bias[1]
-        z, r = sig(x[:, :u] + r_all[:, :u]), sig(x[:, u:2 * u] + r_all[:, u:2 * u])
-        h = z * h + (1 - z) * np.tanh(x[:, 2 * u:] + r * r_all[:, 2 * u:])
+        z, r = sig(x[:, :u] + r_all[:, :u]), sig(x[:, u : 2 * u] + r_all[:, u : 2 * u])
+        h = z * h + (1 - z) * np.tanh(x[:, 2 * u :] + r * r_all[:, 2 * u :])
         scores = np.einsum("bu,bsu->bs", h, enc_out)
         scores = np.where(mask, scores, -np.inf)
         a = np.exp(scores - scores.max(-1, keepdims=True))
@@ -125,12 +127,12 @@ def _input_feeding_reference(dec, target_ids, enc_out, enc_states, mask):
         if dec.rnn == "gru":
             x, h = x + bias[0], s @ rec + bias[1]
             z = _sigmoid(x[:, :u] + h[:, :u])
-            r = _sigmoid(x[:, u:2 * u] + h[:, u:2 * u])
-            state = [z * s + (1 - z) * np.tanh(x[:, 2 * u:] + r * h[:, 2 * u:])]
+            r = _sigmoid(x[:, u : 2 * u] + h[:, u : 2 * u])
+            state = [z * s + (1 - z) * np.tanh(x[:, 2 * u :] + r * h[:, 2 * u :])]
         else:
             g = x + s @ rec + bias
-            cell = _sigmoid(g[:, u:2 * u]) * state[1] + _sigmoid(g[:, :u]) * np.tanh(g[:, 2 * u:3 * u])
-            state = [_sigmoid(g[:, 3 * u:]) * np.tanh(cell), cell]
+            cell = _sigmoid(g[:, u : 2 * u]) * state[1] + _sigmoid(g[:, :u]) * np.tanh(g[:, 2 * u : 3 * u])
+            state = [_sigmoid(g[:, 3 * u :]) * np.tanh(cell), cell]
         logits.append(np.concatenate([state[0], c], -1) @ w(dec.output_layer.kernel) + w(dec.output_layer.bias))
         weights.append(a)
     return np.stack(logits, 1), np.stack(weights, 1)
@@ -151,13 +153,15 @@ def random_decoder_cases(dec, value_dim=10, seed=1):
         lengths[-1] = 0 if batch == 4 else lengths[-1]
         mask = np.arange(src_len)[None, :] < lengths[:, None]
         target = rng.integers(0, dec.vocabulary_size, size=(batch, steps))
-        ref_logits, ref_weights = _input_feeding_reference(dec, target, enc_out.astype(np.float64),
-                                                           [h.astype(np.float64) for h in enc_states], mask)
+        ref_logits, ref_weights = _input_feeding_reference(
+            dec, target, enc_out.astype(np.float64), [h.astype(np.float64) for h in enc_states], mask
+        )
         yield target, enc_out, enc_states, mask, ref_logits, ref_weights
 
 
-@pytest.mark.parametrize("attention,rnn", [("bahdanau", "gru"), ("luong-general", "gru"), (None, "gru"),
-                                           ("bahdanau", "lstm")])
+@pytest.mark.parametrize(
+    "attention,rnn", [("bahdanau", "gru"), ("luong-general", "gru"), (None, "gru"), ("bahdanau", "lstm")]
+)
 def test_input_feeding_equals_bahdanau_equations_computed_with_numpy(attention, rnn, float32_matmuls):
     """The default decoder (and its LSTM variant), every step implementation, teacher forcing and
     start/step, against :func:`_input_feeding_reference` on random batches with source padding
@@ -174,10 +178,12 @@ def test_input_feeding_equals_bahdanau_equations_computed_with_numpy(attention, 
             state, memory = dec.start(enc_out, enc_states, mask)
             for i in range(steps):
                 step_logits, state, step_weights = dec.step(target[:, i], state, memory)
-                np.testing.assert_allclose(step_logits, ref_logits[:, i], rtol=1e-5, atol=1e-5,
-                                           err_msg=f"{implementation} step {i}")
-                np.testing.assert_allclose(step_weights, ref_weights[:, i], rtol=1e-5, atol=1e-6,
-                                           err_msg=f"{implementation} step {i}")
+                np.testing.assert_allclose(
+                    step_logits, ref_logits[:, i], rtol=1e-5, atol=1e-5, err_msg=f"{implementation} step {i}"
+                )
+                np.testing.assert_allclose(
+                    step_weights, ref_weights[:, i], rtol=1e-5, atol=1e-6, err_msg=f"{implementation} step {i}"
+                )
 
 
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
@@ -272,10 +278,13 @@ def test_fast_mode_with_lstm_uses_keras_lstm_and_matches_steps(tiny_processors):
         np.testing.assert_allclose(step_logits, logits[:, t], atol=1e-5)
 
 
-@pytest.mark.parametrize("attention,function", [("bahdanau", "bahdanau_score"), ("luong-general", "luong_score"),
-                                                ("luong-scaled-dot", "luong_score")])
-def test_the_default_model_executes_the_score_written_in_attention_py(attention, function, tiny_processors,
-                                                                      monkeypatch):
+@pytest.mark.parametrize(
+    "attention,function",
+    [("bahdanau", "bahdanau_score"), ("luong-general", "luong_score"), ("luong-scaled-dot", "luong_score")],
+)
+def test_the_default_model_executes_the_score_written_in_attention_py(
+    attention, function, tiny_processors, monkeypatch
+):
     """The fused step (the default GRU decoder, training and decoding) scores with attention.py's
     function: counted, and a zeroed score turns the weights uniform over the real source tokens."""
     from seq2seq_keras.model import attention as attention_module
@@ -335,11 +344,16 @@ def test_the_decoding_step_reads_its_weights_once_per_call_not_per_step(attentio
             step_logits, state, _ = model.decoder.step(t_in[:, i], state, memory)
             return i + 1, state, logits + step_logits
 
-        return tf.while_loop(lambda i, *_: i < tf.shape(t_in)[1], body,
-                             (tf.constant(0), state, tf.zeros([tf.shape(t_in)[0], tgt.vocabulary_size])))[2]
+        return tf.while_loop(
+            lambda i, *_: i < tf.shape(t_in)[1],
+            body,
+            (tf.constant(0), state, tf.zeros([tf.shape(t_in)[0], tgt.vocabulary_size])),
+        )[2]
 
     graph = decode.get_concrete_function(s_ids, t_in).graph
-    bodies = [node.attr["body"].func.name for node in graph.as_graph_def().node if node.op in ("While", "StatelessWhile")]
+    bodies = [
+        node.attr["body"].func.name for node in graph.as_graph_def().node if node.op in ("While", "StatelessWhile")
+    ]
     library = {f.signature.name: f for f in graph.as_graph_def().library.function}
     (body,) = [name for name in bodies if name in library and "gru" not in name]
     step_ops = [node.op for node in library[body].node_def]

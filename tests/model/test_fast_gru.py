@@ -50,7 +50,7 @@ def test_gru_scan_gradient_matches_autodiff_of_the_same_recurrence():
         with tf.GradientTape() as tape:
             tape.watch([x, h0, kernel, bias])
             outs, final = fn(x, h0, kernel, bias)
-            loss = tf.reduce_sum(outs * weights) + tf.reduce_sum(final ** 2)
+            loss = tf.reduce_sum(outs * weights) + tf.reduce_sum(final**2)
         result = [outs, final] + tape.gradient(loss, [x, h0, kernel, bias])
         if fn is plain:
             expected = result

@@ -13,7 +13,6 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-
 from conftest import TINY_SOURCE, TINY_TARGET
 
 POLICIES = ["float32", "mixed_float16", "mixed_bfloat16"]
@@ -54,8 +53,11 @@ def test_every_layer_keeps_its_dtype_policy_through_its_config(policy, tiny_proc
         assert config["dtype"]["config"]["name"] == policy, name  # the base config is kept
         assert {"name", "trainable"} <= set(config), name
         clone = type(layer).from_config(config)
-        wrong = [(sub.name, sub.dtype_policy.name) for sub in _all_layers(clone)
-                 if sub.dtype_policy.name != policy and not type(sub).__name__ == "TextProcessor"]
+        wrong = [
+            (sub.name, sub.dtype_policy.name)
+            for sub in _all_layers(clone)
+            if sub.dtype_policy.name != policy and not type(sub).__name__ == "TextProcessor"
+        ]
         assert wrong == [], (name, wrong)
         assert all(v.dtype == "float32" for v in clone.weights), name  # variables stay float32 under mixed policies
 
@@ -85,7 +87,9 @@ _RELOAD = textwrap.dedent(
 
 @pytest.mark.slow
 @pytest.mark.parametrize("policy", POLICIES)
-def test_a_trained_model_reloads_in_a_fresh_process_with_its_policy_and_optimizer_state(policy, tiny_processors, tmp_path):
+def test_a_trained_model_reloads_in_a_fresh_process_with_its_policy_and_optimizer_state(
+    policy, tiny_processors, tmp_path
+):
     """Train under ``policy``, save ``.keras``; a fresh default-policy process loads the same policy, the same
     optimizer (loss-scaled for mixed_float16) at the same iteration, and takes the same next step."""
     from seq2seq_keras import Seq2Seq
@@ -111,11 +115,16 @@ def test_a_trained_model_reloads_in_a_fresh_process_with_its_policy_and_optimize
         keras.config.set_dtype_policy(previous)
 
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    proc = subprocess.run([sys.executable, "-c", _RELOAD, str(path), str(tmp_path / "batch.npz")],
-                          capture_output=True, text=True, timeout=300, env=env)
-    line = next((l for l in proc.stdout.splitlines() if l.startswith("RESULT ")), None)
+    proc = subprocess.run(
+        [sys.executable, "-c", _RELOAD, str(path), str(tmp_path / "batch.npz")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    line = next((out for out in proc.stdout.splitlines() if out.startswith("RESULT ")), None)
     assert proc.returncode == 0 and line, proc.stderr[-3000:]
-    result = json.loads(line[len("RESULT "):])
+    result = json.loads(line[len("RESULT ") :])
     assert result["global_policy"] == "float32"
     assert result["policies"] == [policy]
     assert result["optimizer"] == expected_optimizer == ("LossScaleOptimizer" if policy == "mixed_float16" else "Adam")
@@ -147,7 +156,8 @@ def test_a_savedmodel_exported_by_the_flat_layout_is_servable_and_equals_its_ker
     options read back) and finds its every signature equal to the ``.keras`` file loaded by today's code."""
     from seq2seq_keras.serving.check import check_servable
 
-    report = check_servable(BEFORE_MOVE / "saved_models" / "before_move" / "1",
-                            model=BEFORE_MOVE / "gru-bahdanau-feeding.keras")
+    report = check_servable(
+        BEFORE_MOVE / "saved_models" / "before_move" / "1", model=BEFORE_MOVE / "gru-bahdanau-feeding.keras"
+    )
     assert report.ok, report.format()
     assert any("parity" in fact and "skipped" not in fact for fact in report.facts), report.format()

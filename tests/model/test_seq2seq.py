@@ -1,16 +1,15 @@
 """Encoder, Decoder and Seq2Seq: shapes, masks, equivalences, training, saving."""
 
+import keras
 import numpy as np
 import pytest
-import keras
 import tensorflow as tf
+from conftest import TINY_SOURCE, TINY_TARGET
 
 from seq2seq_keras import Decoder, Encoder, Seq2Seq
 from seq2seq_keras.data.batching import pad_batch_shapes
 from seq2seq_keras.model.seq2seq import masked_token_loss
 from seq2seq_keras.text import END_ID, PAD_ID
-
-from conftest import TINY_SOURCE, TINY_TARGET
 
 
 def _batch(src, tgt):
@@ -252,12 +251,14 @@ def test_fit_with_jit_compile_runs_the_fused_loops_under_xla(tiny_processors):
     src, tgt = tiny_processors
     s_ids, t_in, t_out = _padded_batch(src, tgt)
     pad = pad_batch_shapes(4, 3)  # lengths to a multiple of 4, 3 rows: the third is all padding
-    b0, b1 = (pad((s_ids[i:i + 2], t_in[i:i + 2]), t_out[i:i + 2]) for i in (0, 2))
+    b0, b1 = (pad((s_ids[i : i + 2], t_in[i : i + 2]), t_out[i : i + 2]) for i in (0, 2))
     batches = tf.data.Dataset.from_tensors(b0).concatenate(tf.data.Dataset.from_tensors(b1))
     runs = []
     for jit in (False, True):
         keras.utils.set_random_seed(0)
-        model = Seq2Seq(src, tgt, embedding_dim=8, encoder_units=6, implementation="fused")  # a GPU would pick Keras' GRU
+        model = Seq2Seq(
+            src, tgt, embedding_dim=8, encoder_units=6, implementation="fused"
+        )  # a GPU would pick Keras' GRU
         assert model.encoder.uses_fused_gru(training=True) and model.decoder.uses_fused_step()
         model.compile(keras.optimizers.Adam(1e-2), jit_compile=jit)
         history = model.fit(batches, epochs=2, shuffle=False, verbose=0)

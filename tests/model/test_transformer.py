@@ -49,8 +49,12 @@ def np_multi_head(layer, query, value, mask):
     """Vaswani et al. 2017, 3.2.2, in numpy: heads from W^Q, W^K, W^V, eq. 1 per head, concat, W^O.
     ``mask`` bool [batch, tgt_len, src_len] -> (output [batch, tgt_len, d], weights [batch, heads, tgt_len, src_len])."""
     w = lambda dense: (dense.kernel.numpy().astype(np.float64), dense.bias.numpy().astype(np.float64))  # noqa: E731
-    (wq, bq), (wk, bk), (wv, bv), (wo, bo) = (w(layer.query_dense), w(layer.key_dense), w(layer.value_dense),
-                                              w(layer.output_dense))
+    (wq, bq), (wk, bk), (wv, bv), (wo, bo) = (
+        w(layer.query_dense),
+        w(layer.key_dense),
+        w(layer.value_dense),
+        w(layer.output_dense),
+    )
     q = np.einsum("btd,dnh->btnh", query, wq) + bq
     k = np.einsum("bsd,dnh->bsnh", value, wk) + bk
     v = np.einsum("bsd,dnh->bsnh", value, wv) + bv
@@ -88,8 +92,12 @@ def test_multi_head_attention_equals_a_numpy_reference_and_masks_exactly(rng):
     mask[0, :, 4:] = False  # source padding
     mask[1] = np.tril(np.ones((4, 6), bool))  # causal-like pattern
     mask[1, 0] = False  # a row with nothing to see: zero weights, not uniform
-    out, weights = layer(tf.constant(query, tf.float32), tf.constant(value, tf.float32),
-                         attention_mask=tf.constant(mask), return_attention_scores=True)
+    out, weights = layer(
+        tf.constant(query, tf.float32),
+        tf.constant(value, tf.float32),
+        attention_mask=tf.constant(mask),
+        return_attention_scores=True,
+    )
     expected_out, expected_weights = np_multi_head(layer, query, value, mask)
     np.testing.assert_allclose(weights.numpy(), expected_weights, atol=1e-5)
     np.testing.assert_allclose(out.numpy(), expected_out, atol=1e-4)
@@ -243,9 +251,12 @@ def test_per_head_attention_of_the_decoded_hypothesis_is_what_the_steps_attended
             np.testing.assert_allclose(heads[b, :, :, :n, :s].sum(-1), 1.0, atol=1e-6)
         np.testing.assert_allclose(heads[b, :, :, :n, :s].sum(-1), 1.0, atol=1e-5)
         if n:
-            alone = translate_graph(model, sentences[b:b + 1], tf.constant(9), block_ngram_repeat=tf.constant(0))
-            np.testing.assert_allclose(model.attention_heads(sentences[b:b + 1], alone, 256).numpy()[0, :, :, :n, :s],
-                                       heads[b, :, :, :n, :s], atol=1e-5)
+            alone = translate_graph(model, sentences[b : b + 1], tf.constant(9), block_ngram_repeat=tf.constant(0))
+            np.testing.assert_allclose(
+                model.attention_heads(sentences[b : b + 1], alone, 256).numpy()[0, :, :, :n, :s],
+                heads[b, :, :, :n, :s],
+                atol=1e-5,
+            )
 
 
 # ---------------------------------------------------------------------- the Seq2Seq contract
@@ -262,9 +273,11 @@ def test_keras_round_trip_and_configuration_errors(model, tmp_path, rng, tiny_pr
     target = _ids(rng, (2, 4), model.target_text.vocabulary_size)
     np.testing.assert_array_equal(loaded((source, target)).numpy(), model((source, target)).numpy())
     assert loaded.translate("나는 학생이다.", max_length=5).text == model.translate("나는 학생이다.", max_length=5).text
-    for bad, message in ((dict(architecture="lstm"), "architecture='lstm'"),
-                         (dict(SIZES, num_heads=3), "multiple of num_heads"),
-                         (dict(SIZES, model_dim=9, num_heads=3), "even")):
+    for bad, message in (
+        (dict(architecture="lstm"), "architecture='lstm'"),
+        (dict(SIZES, num_heads=3), "multiple of num_heads"),
+        (dict(SIZES, model_dim=9, num_heads=3), "even"),
+    ):
         with pytest.raises(ValueError, match=message):
             Seq2Seq(*tiny_processors, **bad)
 
@@ -282,8 +295,9 @@ def test_greedy_sampling_and_beam_run_through_decoding(model):
     beam = translate(model, sentences, method="beam", beam_width=3, n_best=3, max_length=6)
     assert all(len(t.alternatives) == 2 for t in beam[:2]) and beam[2].text == ""
     sampled = translate(model, sentences, method="sample", seed=5, max_length=6)
-    assert [t.text for t in sampled] == [t.text for t in translate(model, sentences, method="sample", seed=5,
-                                                                      max_length=6)]
+    assert [t.text for t in sampled] == [
+        t.text for t in translate(model, sentences, method="sample", seed=5, max_length=6)
+    ]
 
 
 def test_under_mixed_bfloat16_attention_is_float32_and_the_float32_copy_is_the_float32_model(model, tiny_processors):
@@ -291,6 +305,7 @@ def test_under_mixed_bfloat16_attention_is_float32_and_the_float32_copy_is_the_f
     rows that sum to 1 within 1e-6; ``with_dtype_policy("float32")`` of that model (what an export runs)
     computes exactly what the float32 model with the same weights does."""
     from conftest import using_dtype_policy
+
     from seq2seq_keras import Seq2Seq
     from seq2seq_keras.decoding.pipeline import translate
 
@@ -309,13 +324,15 @@ def test_under_mixed_bfloat16_attention_is_float32_and_the_float32_copy_is_the_f
                 assert h.attention.dtype == np.float32
                 np.testing.assert_allclose(h.attention.sum(-1), 1.0, atol=1e-6)
     as_float32 = mixed.with_dtype_policy("float32")
-    assert {layer.dtype_policy.name for layer in as_float32._flatten_layers()
-            if type(layer).__name__ != "TextProcessor"} == {"float32"}
+    assert {
+        layer.dtype_policy.name for layer in as_float32._flatten_layers() if type(layer).__name__ != "TextProcessor"
+    } == {"float32"}
     ids = src(sentences)
     target = tgt(["I am a student.", "He eats an apple.", "I"])[:, :-1]
     np.testing.assert_allclose(as_float32((ids, target)), model((ids, target)), rtol=1e-5, atol=1e-5)
-    assert [t.text for t in translate(as_float32, sentences, max_length=6)] == \
-        [t.text for t in translate(model, sentences, max_length=6)]
+    assert [t.text for t in translate(as_float32, sentences, max_length=6)] == [
+        t.text for t in translate(model, sentences, max_length=6)
+    ]
 
 
 def test_fit_lowers_the_masked_loss(tiny_processors):
@@ -346,9 +363,20 @@ def test_train_config_builds_a_transformer():
 
 
 # ---------------------------------------------------------------------- export through TF Serving's loader
-TRANSFORMER_RUN = dict(data="builtin-ko-en", limit=300, architecture="transformer", num_layers=1, num_heads=2,
-                       model_dim=16, ff_dim=32, epochs=2, batch_size=32, learning_rate=1e-2, max_vocabulary=None,
-                       seed=0)
+TRANSFORMER_RUN = dict(
+    data="builtin-ko-en",
+    limit=300,
+    architecture="transformer",
+    num_layers=1,
+    num_heads=2,
+    model_dim=16,
+    ff_dim=32,
+    epochs=2,
+    batch_size=32,
+    learning_rate=1e-2,
+    max_vocabulary=None,
+    seed=0,
+)
 
 
 @pytest.mark.slow
@@ -356,12 +384,12 @@ TRANSFORMER_RUN = dict(data="builtin-ko-en", limit=300, architecture="transforme
 def test_export_runs_through_tf_servings_loader_with_python_parity(tmp_path_factory, precision):
     """Trained under either precision, the export computes in float32: every signature equals the Python API
     on the same weights in float32, and every layer's and head's attention rows sum to 1 within 1e-6."""
-    from test_pipeline import sample_sentences
     from test_export import BAD_INPUTS, EXPECTED_OUTPUTS, _as_text, assert_beams_same_as_python, assert_same_as_python
+    from test_pipeline import sample_sentences
 
     from seq2seq_keras.decoding.pipeline import translate
-    from seq2seq_keras.serving.export import export_model
     from seq2seq_keras.serving.check import check_servable, run_servable_fresh
+    from seq2seq_keras.serving.export import export_model
     from seq2seq_keras.training import TrainConfig, load_model, train
 
     run = tmp_path_factory.mktemp("transformer_run")
@@ -373,7 +401,7 @@ def test_export_runs_through_tf_servings_loader_with_python_parity(tmp_path_fact
     batch = sample_sentences(8) + BAD_INPUTS
     report = run_servable_fresh(path, [(sig, sig, batch) for sig in EXPECTED_OUTPUTS])
     assert report["problems"] == [] and report["modules_leaked"] == []
-    out = {key[len("session:"):]: value for key, value in report["outputs"].items() if key.startswith("session:")}
+    out = {key[len("session:") :]: value for key, value in report["outputs"].items() if key.startswith("session:")}
     greedy = translate(model, batch)
     assert [_as_text(t) for t in out["serving_default"]["translation"]] == [t.text for t in greedy]
     assert_same_as_python(out["translate_with_attention"], greedy)
@@ -398,10 +426,10 @@ def test_evaluate_scores_the_compared_model_and_each_layer_against_gold_alignmen
     import keras
 
     from seq2seq_keras import Seq2Seq, TextProcessor
+    from seq2seq_keras.data import load_corpus
     from seq2seq_keras.evaluation import alignment as al
     from seq2seq_keras.evaluation import scores as ev
     from seq2seq_keras.words import word_tokens
-    from seq2seq_keras.data import load_corpus
 
     pairs = load_corpus("builtin-ko-en", limit=200, seed=1)
     src = TextProcessor.for_language("ko").adapt(pairs.source)
@@ -411,8 +439,9 @@ def test_evaluate_scores_the_compared_model_and_each_layer_against_gold_alignmen
     _randomize(transformer, seed=2, scale=0.5)
     gru = Seq2Seq(src, tgt, embedding_dim=8, encoder_units=8)
     test = pairs[:10]
-    report = ev.evaluate(transformer, test, compare=gru, beam_width=0, batch_size=8, progress=False,
-                         max_length=6).report
+    report = ev.evaluate(
+        transformer, test, compare=gru, beam_width=0, batch_size=8, progress=False, max_length=6
+    ).report
     by_layer = report["alignment"]["by_layer"]
     assert len(by_layer) == 2 and by_layer[-1] == report["alignment"]["attention"]  # the heatmap is the last layer
     golds, links = [], []

@@ -56,8 +56,8 @@ def main(out_prefix: str, log_dir: str) -> None:
     import keras
 
     from seq2seq_keras import Seq2Seq, TextProcessor
-    from seq2seq_keras.evaluation.attention_snapshots import tensorboard_callbacks
     from seq2seq_keras.data import load_corpus, make_dataset
+    from seq2seq_keras.evaluation.attention_snapshots import tensorboard_callbacks
 
     pairs = load_corpus("builtin-ko-en", limit=44, seed=3)
     src = TextProcessor.for_language("ko").adapt(pairs.source)
@@ -98,13 +98,23 @@ def main(out_prefix: str, log_dir: str) -> None:
     model.fit(dataset, steps_per_epoch=steps_per_epoch, epochs=EPOCHS, verbose=0, callbacks=[Record(), *logging])
     final = [np.asarray(w) for w in model.get_weights()]
     model.save(out_prefix + ".keras")  # every worker saves (its own path), as the README says
-    np.savez(out_prefix + ".npz", **{f"initial_{i}": w for i, w in enumerate(initial)},
-             **{f"final_{i}": w for i, w in enumerate(final)},
-             **{f"target_out_{i}": piece for i, piece in enumerate(pieces)})
+    np.savez(
+        out_prefix + ".npz",
+        **{f"initial_{i}": w for i, w in enumerate(initial)},
+        **{f"final_{i}": w for i, w in enumerate(final)},
+        **{f"target_out_{i}": piece for i, piece in enumerate(pieces)},
+    )
     with open(out_prefix + ".json", "w", encoding="utf-8") as f:
-        json.dump({"replicas": chosen.num_replicas_in_sync, "steps_per_epoch": steps_per_epoch,
-                   "steps": steps, "pid": os.getpid(),
-                   "snapshot_epochs": [s.epoch for s in logging[1].snapshots]}, f)
+        json.dump(
+            {
+                "replicas": chosen.num_replicas_in_sync,
+                "steps_per_epoch": steps_per_epoch,
+                "steps": steps,
+                "pid": os.getpid(),
+                "snapshot_epochs": [s.epoch for s in logging[1].snapshots],
+            },
+            f,
+        )
 
 
 if __name__ == "__main__":

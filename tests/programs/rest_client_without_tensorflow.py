@@ -56,10 +56,15 @@ client = RestClient(f"http://127.0.0.1:{server.server_address[1]}", "tiny")
 out = client.translate(["나는 학생이다", b"\xff\xfe"])
 client.close()
 server.shutdown()
-print(json.dumps({
-    "requests": requests_seen,
-    "translations": [dict(vars(t), attention=t.attention.tolist(), attention_dtype=str(t.attention.dtype))
-                     for t in out],
-    "forbidden_loaded": sorted(m for m in sys.modules if m.split(".")[0] in FORBIDDEN),
-    "files": [sys.modules[m].__file__ for m in ("seq2seq_keras.serving.client", "seq2seq_keras.translation")],
-}))
+print(
+    json.dumps(
+        {
+            "requests": requests_seen,
+            "translations": [
+                dict(vars(t), attention=t.attention.tolist(), attention_dtype=str(t.attention.dtype)) for t in out
+            ],
+            "forbidden_loaded": sorted(m for m in sys.modules if m.split(".")[0] in FORBIDDEN),
+            "files": [sys.modules[m].__file__ for m in ("seq2seq_keras.serving.client", "seq2seq_keras.translation")],
+        }
+    )
+)

@@ -54,9 +54,18 @@ def batching_parameters_class(tmp_path_factory):
     dependencies, compiled = work / "deps.pb", work / "session_bundle_config.pb"
     _dependency_set(dependencies)
     result = subprocess.run(
-        [sys.executable, "-m", "grpc_tools.protoc", f"--descriptor_set_in={dependencies}", f"-I{PROTOS}",
-         f"--descriptor_set_out={compiled}", "--include_imports", PROTO],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "grpc_tools.protoc",
+            f"--descriptor_set_in={dependencies}",
+            f"-I{PROTOS}",
+            f"--descriptor_set_out={compiled}",
+            "--include_imports",
+            PROTO,
+        ],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
     pool = descriptor_pool.DescriptorPool()
@@ -78,7 +87,11 @@ def test_batching_file_parses_as_tf_serving_batching_parameters(batching_paramet
     assert params.pad_variable_length_inputs is False
     # Set explicitly (not left to the server's defaults), except the ones the comments say are left unset.
     assert sorted(field.name for field, _ in params.ListFields()) == [
-        "batch_timeout_micros", "max_batch_size", "max_enqueued_batches", "num_batch_threads"]
+        "batch_timeout_micros",
+        "max_batch_size",
+        "max_enqueued_batches",
+        "num_batch_threads",
+    ]
 
 
 def test_the_proto_rejects_what_the_server_would(batching_parameters_class):
@@ -106,12 +119,20 @@ def test_serve_sh_batching_flags(tmp_path):
     """``serve.sh print --batching`` shows TF Serving's flags with the file's path in the container."""
     (tmp_path / "models.config").write_text("model_config_list {\n}\n")
     (tmp_path / "batching_parameters.txt").write_text(BATCHING_FILE.read_text())
-    out = subprocess.run(["bash", str(ROOT / "saved_models" / "serve.sh"), "print", "--batching", "--xla"],
-                         capture_output=True, text=True, env={"SAVED_MODELS_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    out = subprocess.run(
+        ["bash", str(ROOT / "saved_models" / "serve.sh"), "print", "--batching", "--xla"],
+        capture_output=True,
+        text=True,
+        env={"SAVED_MODELS_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"},
+    )
     assert out.returncode == 0, out.stderr
     assert "--enable_batching" in out.stdout
     assert re.search(r"--batching_parameters_file=/models/batching_parameters\.txt", out.stdout)
     assert "--xla_cpu_compilation_enabled=true" in out.stdout
-    plain = subprocess.run(["bash", str(ROOT / "saved_models" / "serve.sh"), "print"],
-                           capture_output=True, text=True, env={"SAVED_MODELS_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"})
+    plain = subprocess.run(
+        ["bash", str(ROOT / "saved_models" / "serve.sh"), "print"],
+        capture_output=True,
+        text=True,
+        env={"SAVED_MODELS_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"},
+    )
     assert "--enable_batching" not in plain.stdout and "xla" not in plain.stdout

@@ -13,8 +13,6 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from test_pipeline import sample_sentences, tiny_run_dir
 from test_export import (  # noqa: F401  (fixtures)
     BAD_INPUTS,
     EXPECTED_OUTPUTS,
@@ -26,6 +24,7 @@ from test_export import (  # noqa: F401  (fixtures)
     word_model,
     xla_exported_dir,
 )
+from test_pipeline import sample_sentences, tiny_run_dir
 
 
 # ---------------------------------------------------------------------- parity in a fresh process
@@ -45,7 +44,7 @@ def test_fresh_process_gives_the_python_results_for_every_signature(tmp_path_fac
 
     greedy = translate(model, batch)
     # TF Serving's loader (C API LoadSavedModel + Session::Run) gives the Python results...
-    out = {key[len("session:"):]: value for key, value in report["outputs"].items() if key.startswith("session:")}
+    out = {key[len("session:") :]: value for key, value in report["outputs"].items() if key.startswith("session:")}
     assert sorted(out) == sorted(list(EXPECTED_OUTPUTS) + ["empty"])
     assert [_as_text(t) for t in out["serving_default"]["translation"]] == [t.text for t in greedy]
     assert_same_as_python(out["translate_with_attention"], greedy)
@@ -54,7 +53,7 @@ def test_fresh_process_gives_the_python_results_for_every_signature(tmp_path_fac
     assert_beams_same_as_python(out["beam_search"], beam)
     assert {k: v.shape[0] for k, v in out["empty"].items()} == {k: 0 for k in EXPECTED_OUTPUTS["beam_search"]}
     # ...and so does the TF2 path (tf.saved_model.load) on the same calls.
-    tf2 = {key[len("tf2:"):]: value for key, value in report["outputs"].items() if key.startswith("tf2:")}
+    tf2 = {key[len("tf2:") :]: value for key, value in report["outputs"].items() if key.startswith("tf2:")}
     assert sorted(tf2) == sorted(out)
     assert_same_as_python(tf2["beam_search"], beam, with_score=True)
 
@@ -66,9 +65,16 @@ def _hand_made_outputs():
     from seq2seq_keras import Translation
 
     attention = np.array([[0.75, 0.25], [0.5, 0.5], [0.125, 0.875]], np.float32)
-    expected = Translation(source="나는 학생", text="i am", source_tokens=["나는", "학생"],
-                           target_tokens=["i", "am", "[END]"], attention=attention, log_prob=-1.5, score=-1.25,
-                           replaced=[False, True, False])
+    expected = Translation(
+        source="나는 학생",
+        text="i am",
+        source_tokens=["나는", "학생"],
+        target_tokens=["i", "am", "[END]"],
+        attention=attention,
+        log_prob=-1.5,
+        score=-1.25,
+        replaced=[False, True, False],
+    )
     padded = np.zeros([1, 4, 3], np.float32)
     padded[0, :3, :2] = attention
     outputs = {
@@ -91,19 +97,22 @@ def _changed(outputs, name, index, value):
     return changed
 
 
-@pytest.mark.parametrize("name, index, value, expected", [
-    ("translation", 0, b"i was", "translation 'i was' vs 'i am'"),
-    ("source_length", 0, 1, "(source_length, target_length) (1, 3) vs (2, 3)"),
-    ("source_tokens", (0, 1), "학교".encode(), "source_tokens ['나는', '학교'] vs ['나는', '학생']"),
-    ("target_tokens", (0, 1), b"are", "target_tokens ['i', 'are', '[END]'] vs ['i', 'am', '[END]']"),
-    ("target_tokens", (0, 3), b"x", "not empty padding"),
-    ("replaced", (0, 1), False, "replaced"),
-    ("replaced", (0, 3), True, "replaced"),
-    ("attention", (0, 1, 0), 0.5 + 2e-5, "attention differs by 2e-05 (> 1e-05)"),
-    ("attention", (0, 3, 0), 0.1, "attention is not 0 outside [:3, :2]"),
-    ("attention", (0, 0, 2), 0.1, "attention is not 0 outside [:3, :2]"),
-    ("log_prob", 0, -1.5 - 2e-4, "log_prob differs by 0.0002 (> 0.0001)"),
-])
+@pytest.mark.parametrize(
+    "name, index, value, expected",
+    [
+        ("translation", 0, b"i was", "translation 'i was' vs 'i am'"),
+        ("source_length", 0, 1, "(source_length, target_length) (1, 3) vs (2, 3)"),
+        ("source_tokens", (0, 1), "학교".encode(), "source_tokens ['나는', '학교'] vs ['나는', '학생']"),
+        ("target_tokens", (0, 1), b"are", "target_tokens ['i', 'are', '[END]'] vs ['i', 'am', '[END]']"),
+        ("target_tokens", (0, 3), b"x", "not empty padding"),
+        ("replaced", (0, 1), False, "replaced"),
+        ("replaced", (0, 3), True, "replaced"),
+        ("attention", (0, 1, 0), 0.5 + 2e-5, "attention differs by 2e-05 (> 1e-05)"),
+        ("attention", (0, 3, 0), 0.1, "attention is not 0 outside [:3, :2]"),
+        ("attention", (0, 0, 2), 0.1, "attention is not 0 outside [:3, :2]"),
+        ("log_prob", 0, -1.5 - 2e-4, "log_prob differs by 0.0002 (> 0.0001)"),
+    ],
+)
 def test_parity_comparison_names_each_kind_of_difference(name, index, value, expected):
     """``compare_with_translations`` (check-servable's parity, and the tests' ``assert_same_as_python``):
     hand-made outputs equal to a hand-made Translation pass; each single change is named."""
@@ -124,9 +133,11 @@ def test_parity_comparison_tolerances_score_and_missing_outputs():
     off_score = _changed(outputs, "score", 0, -1.0)
     assert compare_with_translations(off_score, translations).problems == []  # score only with with_score
     assert compare_with_translations(off_score, translations, with_score=True).problems == [
-        "score differs by 0.25 (> 0.0001)"]
+        "score differs by 0.25 (> 0.0001)"
+    ]
     assert compare_with_translations({k: v for k, v in outputs.items() if k != "log_prob"}, translations).problems == [
-        "outputs ['log_prob'] are missing"]
+        "outputs ['log_prob'] are missing"
+    ]
     assert compare_with_translations(outputs, translations * 2).problems == ["1 translations for 2 sentences"]
     without_replaced = {k: v for k, v in outputs.items() if k != "replaced"}
     assert compare_with_translations(without_replaced, translations).problems == ["outputs ['replaced'] are missing"]
@@ -141,12 +152,16 @@ def test_check_servable_accepts_the_export(word_export):
     text = report.format()
     assert "signatures: beam_search, serving_default, translate_with_attention" in text
     assert "tensorflow-text: NormalizeUTF8" in text and "no keras, no seq2seq_keras" in text
-    assert ("session path (C API TF_LoadSessionFromSavedModel + TF_SessionRun, the loader TF Serving runs): "
-            "serving_default, translate_with_attention, beam_search ran for batches of [0, 1, 4]") in text
+    assert (
+        "session path (C API TF_LoadSessionFromSavedModel + TF_SessionRun, the loader TF Serving runs): "
+        "serving_default, translate_with_attention, beam_search ran for batches of [0, 1, 4]"
+    ) in text
     assert "warm-up: 3 PredictionLog request(s) replayed through the session" in text
     assert "session path vs TF2 path: 9 calls compared, tokens identical" in text
     # The run folder recorded at export is the Python reference.
-    assert re.search(r"parity with the Python API \(.*seq2seq_tiny_runs/word\), every translating signature", text), text
+    assert re.search(r"parity with the Python API \(.*seq2seq_tiny_runs/word\), every translating signature", text), (
+        text
+    )
     assert "  translate_with_attention (greedy): identical on 5 sentences; outputs attention, log_prob, " in text
     assert text.endswith("OK: servable by TensorFlow Serving")
     # A model folder means its latest version, as the server would pick.
@@ -170,8 +185,11 @@ def test_check_servable_names_every_problem(tmp_path):
 
     module = _Unservable()
     path = tmp_path / "bad" / "1"
-    tf.saved_model.save(module, str(path), signatures={"serving_default": module.serving_default,
-                                                       "translate_with_attention": module.ragged})
+    tf.saved_model.save(
+        module,
+        str(path),
+        signatures={"serving_default": module.serving_default, "translate_with_attention": module.ragged},
+    )
     report = check_servable(path)
     assert not report.ok
     problems = "\n".join(report.problems)
@@ -211,21 +229,32 @@ def test_check_servable_rejects_keras_layers_in_a_tf_module_saved_with_tf_saved_
 
     module = Translator()
     path = tmp_path / "broken" / "1"
-    tf.saved_model.save(module, str(path), signatures={"serving_default": module.serving_default,
-                                                       "translate_with_attention": module.serving_default})
+    tf.saved_model.save(
+        module,
+        str(path),
+        signatures={"serving_default": module.serving_default, "translate_with_attention": module.serving_default},
+    )
     report = check_servable(path, model=word_model)
     assert not report.ok
     assert "TF2 path (tf.saved_model.load): serving_default, translate_with_attention ran" in report.facts
     problems = "\n".join(report.problems)
     for signature in ("serving_default", "translate_with_attention"):
-        assert re.search(rf"{signature} fails in TF Serving's loader \(C API Session::Run\): .*"
-                         r"Could not find variable (encoder|decoder)/\S+", problems), problems
+        assert re.search(
+            rf"{signature} fails in TF Serving's loader \(C API Session::Run\): .*"
+            r"Could not find variable (encoder|decoder)/\S+",
+            problems,
+        ), problems
 
 
 def _cli(*args, timeout=600):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    return subprocess.run([sys.executable, "-m", "seq2seq_keras.cli.commands", *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "seq2seq_keras.cli.commands", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
 
 
 @pytest.mark.slow
@@ -259,8 +288,21 @@ def test_cli_export_bakes_in_the_real_world_options_and_check_servable_compares_
     forced_model(tiny_run_dir(tmp_path_factory, "word"), "[UNK]").save(model)
     (tmp_path / "dict.tsv").write_text("그는\tHE\n")
     base = tmp_path / "saved_models"
-    proc = _cli("export", "--model", model, "--name", "opts", "--base-dir", base, "--unk-dictionary",
-                tmp_path / "dict.tsv", "--block-ngram-repeat", 2, "--beam-block-ngram-repeat", 3)
+    proc = _cli(
+        "export",
+        "--model",
+        model,
+        "--name",
+        "opts",
+        "--base-dir",
+        base,
+        "--unk-dictionary",
+        tmp_path / "dict.tsv",
+        "--block-ngram-repeat",
+        2,
+        "--beam-block-ngram-repeat",
+        3,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     settings = json.loads((base / "opts" / "1" / "assets.extra" / "seq2seq_keras_export.json").read_text())
     assert (settings["replace_unk"], settings["unk_dictionary"]) == (True, [["그는", "HE"]])
@@ -270,7 +312,8 @@ def test_cli_export_bakes_in_the_real_world_options_and_check_servable_compares_
     proc = _cli("export", "--model", model, "--name", "off", "--base-dir", base, "--no-replace-unk")
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = tf.saved_model.load(str(base / "off" / "1")).signatures["translate_with_attention"](
-        text=tf.constant(["그는 사과를 먹는다"]))
+        text=tf.constant(["그는 사과를 먹는다"])
+    )
     assert out["translation"].numpy()[0].decode().startswith("[UNK] [UNK]") and not out["replaced"].numpy().any()
     bad = _cli("export", "--model", model, "--name", "bad", "--base-dir", base, "--block-ngram-repeat", -1)
     assert bad.returncode == 2 and "block_ngram_repeat" in bad.stderr
@@ -291,8 +334,16 @@ def test_cli_check_servable_exit_codes(tmp_path):
 def test_benchmark_servable_times_each_signature_through_the_chosen_loader(word_export, loader):
     from seq2seq_keras.serving.check import benchmark_servable
 
-    timings = benchmark_servable(word_export, sample_sentences(8), signatures=("serving_default", "beam_search"),
-                                 loader=loader, calls=3, batch_size=4, batch_calls=2, warmup=1)
+    timings = benchmark_servable(
+        word_export,
+        sample_sentences(8),
+        signatures=("serving_default", "beam_search"),
+        loader=loader,
+        calls=3,
+        batch_size=4,
+        batch_calls=2,
+        warmup=1,
+    )
     assert set(timings) == {"serving_default", "beam_search"}
     for t in timings.values():
         assert 0 < t["latency_median_ms"] <= t["latency_p90_ms"] and t["sentences_per_second"] > 0
@@ -307,11 +358,10 @@ def transformer_exported_dir(tmp_path_factory):
     """A tiny Transformer (2 layers, 2 heads, random weights: every head attends differently) saved as
     ``.keras`` and exported once per session; its ``translate_with_attention`` has ``attention_heads``."""
     import keras
+    from conftest import TINY_SOURCE, TINY_TARGET
 
     from seq2seq_keras import Seq2Seq, TextProcessor
     from seq2seq_keras.serving.export import export_model
-
-    from conftest import TINY_SOURCE, TINY_TARGET
 
     base = tmp_path_factory.getbasetemp() / "seq2seq_exports_transformer"
     path, saved = base / "tiny_transformer" / "1", base / "tiny_transformer.keras"
@@ -342,7 +392,7 @@ def transformer_export(tmp_path_factory):
 
 def _parity_lines(report):
     start = next(i for i, f in enumerate(report.facts) if f.startswith("parity with the Python API"))
-    return {f.split(" (")[0].strip(): f.strip() for f in report.facts[start + 1:] if f.startswith("  ")}
+    return {f.split(" (")[0].strip(): f.strip() for f in report.facts[start + 1 :] if f.startswith("  ")}
 
 
 def test_check_servable_compares_every_signature_of_an_xla_export_with_python(xla_export):
@@ -351,11 +401,19 @@ def test_check_servable_compares_every_signature_of_an_xla_export_with_python(xl
     report = check_servable(xla_export)
     assert report.ok, report.format()
     lines = _parity_lines(report)
-    assert sorted(lines) == sorted(["serving_default", "translate_with_attention", "beam_search",
-                                    "serving_default_xla", "translate_with_attention_xla"]), report.format()
+    assert sorted(lines) == sorted(
+        [
+            "serving_default",
+            "translate_with_attention",
+            "beam_search",
+            "serving_default_xla",
+            "translate_with_attention_xla",
+        ]
+    ), report.format()
     assert lines["translate_with_attention_xla"].startswith(
         "translate_with_attention_xla (greedy): identical on 5 sentences; outputs attention, log_prob, replaced, "
-        "source_length, source_tokens, target_length, target_tokens, translation; max |difference| attention")
+        "source_length, source_tokens, target_length, target_tokens, translation; max |difference| attention"
+    )
     assert lines["serving_default_xla"] == "serving_default_xla (greedy): identical on 5 sentences; outputs translation"
     assert "beams_count, beams_score, beams_translation" in lines["beam_search"]
     assert "not compared" not in lines["beam_search"]
@@ -367,7 +425,9 @@ def test_check_servable_compares_a_transformers_attention_heads_with_the_models_
     report = check_servable(transformer_export)
     assert report.ok, report.format()
     line = _parity_lines(report)["translate_with_attention"]
-    assert "attention_heads" in line.split("; outputs ")[1] and "max |difference|" in line and "attention_heads " in line
+    assert (
+        "attention_heads" in line.split("; outputs ")[1] and "max |difference|" in line and "attention_heads " in line
+    )
 
 
 def _session_run(path):
@@ -377,19 +437,22 @@ def _session_run(path):
     return session, lambda signature, texts: session.run(signature, {"text": np.array(texts, dtype=object)})
 
 
-@pytest.mark.parametrize("signature, output, index, delta, expected", [
-    ("translate_with_attention_xla", "attention", (0, 0, 0), 1e-3, "attention differs by 0.001"),
-    ("translate_with_attention_xla", "target_tokens", (0, 0), None, "target_tokens"),
-    ("serving_default_xla", "translation", 0, None, "translation 'changed' vs"),
-    ("beam_search", "beams_score", (0, 1), 1e-2, "beams_score"),
-    ("beam_search", "beams_translation", (0, 1), None, "beams_translation"),
-    ("beam_search", "beams_count", 0, -1, "beams_count"),
-])
+@pytest.mark.parametrize(
+    "signature, output, index, delta, expected",
+    [
+        ("translate_with_attention_xla", "attention", (0, 0, 0), 1e-3, "attention differs by 0.001"),
+        ("translate_with_attention_xla", "target_tokens", (0, 0), None, "target_tokens"),
+        ("serving_default_xla", "translation", 0, None, "translation 'changed' vs"),
+        ("beam_search", "beams_score", (0, 1), 1e-2, "beams_score"),
+        ("beam_search", "beams_translation", (0, 1), None, "beams_translation"),
+        ("beam_search", "beams_count", 0, -1, "beams_count"),
+    ],
+)
 def test_signature_parity_names_a_difference_in_any_signature(xla_export, signature, output, index, delta, expected):
     """The shared parity check (check-servable, make bench) compares each of these outputs: one changed value
     through the real loader's outputs is named for its signature, the other signatures stay identical."""
-    from seq2seq_keras.training import load_model
     from seq2seq_keras.serving.check import export_settings, signature_parity
+    from seq2seq_keras.training import load_model
 
     session, run = _session_run(xla_export)
 
@@ -416,8 +479,8 @@ def test_signature_parity_names_a_difference_in_any_signature(xla_export, signat
 
 def test_signature_parity_checks_attention_heads_head_by_head(transformer_export):
     """Swapping two heads keeps their mean (the ``attention`` output) but not the per-head weights: named."""
-    from seq2seq_keras.training import load_model
     from seq2seq_keras.serving.check import export_settings, signature_parity
+    from seq2seq_keras.training import load_model
 
     session, run = _session_run(transformer_export)
     settings = export_settings(transformer_export)
@@ -439,13 +502,18 @@ def test_signature_parity_checks_attention_heads_head_by_head(transformer_export
 def test_bench_parity_runs_the_package_check(xla_export):
     """benchmarks/parity.py returns what signature_parity found, signature by signature."""
     from benchmarks.parity import check_parity
-    from seq2seq_keras.training import load_model
     from seq2seq_keras.serving.check import export_settings
+    from seq2seq_keras.training import load_model
 
     model = load_model(export_settings(xla_export)["source_model"])
     out = check_parity(str(xla_export), model, sample_sentences(4), singles=2)
-    assert set(out) == {"serving_default", "translate_with_attention", "beam_search", "serving_default_xla",
-                        "translate_with_attention_xla"}
+    assert set(out) == {
+        "serving_default",
+        "translate_with_attention",
+        "beam_search",
+        "serving_default_xla",
+        "translate_with_attention_xla",
+    }
     for signature, result in out.items():
         assert result["problems"] == [] and result["sentences"] == 6 and result["line"].startswith(signature + " (")
 
@@ -466,11 +534,18 @@ def _flip_middle_byte(data):
     return bytes(data)
 
 
-@pytest.mark.parametrize("file, damage, expected", [
-    ("saved_model.pb", lambda d: bytes(d[:len(d) // 2]), "saved_model.pb cannot be read"),
-    ("assets.extra/tf_serving_warmup_requests", lambda d: bytes(d[:len(d) // 2]), "tf_serving_warmup_requests is damaged"),
-    ("assets.extra/tf_serving_warmup_requests", _flip_middle_byte, "tf_serving_warmup_requests is damaged"),
-])
+@pytest.mark.parametrize(
+    "file, damage, expected",
+    [
+        ("saved_model.pb", lambda d: bytes(d[: len(d) // 2]), "saved_model.pb cannot be read"),
+        (
+            "assets.extra/tf_serving_warmup_requests",
+            lambda d: bytes(d[: len(d) // 2]),
+            "tf_serving_warmup_requests is damaged",
+        ),
+        ("assets.extra/tf_serving_warmup_requests", _flip_middle_byte, "tf_serving_warmup_requests is damaged"),
+    ],
+)
 def test_check_servable_reports_a_damaged_export_in_one_line(word_export, word_model, tmp_path, file, damage, expected):
     from seq2seq_keras.serving.check import check_servable
 
@@ -482,10 +557,13 @@ def test_check_servable_reports_a_damaged_export_in_one_line(word_export, word_m
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("file, damage, expected", [
-    ("saved_model.pb", lambda d: bytes(d[:len(d) // 2]), "saved_model.pb cannot be read"),
-    ("assets.extra/tf_serving_warmup_requests", _flip_middle_byte, "tf_serving_warmup_requests is damaged"),
-])
+@pytest.mark.parametrize(
+    "file, damage, expected",
+    [
+        ("saved_model.pb", lambda d: bytes(d[: len(d) // 2]), "saved_model.pb cannot be read"),
+        ("assets.extra/tf_serving_warmup_requests", _flip_middle_byte, "tf_serving_warmup_requests is damaged"),
+    ],
+)
 def test_cli_check_servable_on_a_damaged_export(word_export, tmp_path, file, damage, expected):
     proc = _cli("check-servable", _damaged_copy(word_export, tmp_path, file, damage))
     assert proc.returncode == 1, proc.stderr[-2000:]
@@ -505,8 +583,10 @@ def test_check_servable_finds_and_names_version_folders_as_tf_serving_parses_the
     assert report.ok and report.path == str(tmp_path / "m" / "007"), report.format()
     shutil.copytree(word_export, tmp_path / "m" / "7")
     shadowed = check_servable(tmp_path / "m" / "007", smoke=False)
-    assert not shadowed.ok and "TF Serving serves version 7 from the folder '7' and ignores this one ('007')" in \
-        shadowed.problems[0]
+    assert (
+        not shadowed.ok
+        and "TF Serving serves version 7 from the folder '7' and ignores this one ('007')" in shadowed.problems[0]
+    )
     served = check_servable(tmp_path / "m", smoke=False)
     assert served.ok and served.path == str(tmp_path / "m" / "7")
     assert "version 7: served from '7'; TF Serving ignores ['007'] (same version)" in served.facts

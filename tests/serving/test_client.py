@@ -39,9 +39,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from test_pipeline import sample_sentences, tiny_run_dir
 from test_export import exported_dir
+from test_pipeline import sample_sentences, tiny_run_dir
 
 MODEL_NAME = "tiny_word"
 BEAM = dict(method="beam", beam_width=4, length_penalty=0.6)
@@ -63,7 +62,12 @@ def served(tmp_path_factory):
 def assert_same_translations(actual, expected, atol=1e-5):
     assert len(actual) == len(expected)
     for a, e in zip(actual, expected):
-        assert (a.source, a.text, a.source_tokens, a.target_tokens) == (e.source, e.text, e.source_tokens, e.target_tokens)
+        assert (a.source, a.text, a.source_tokens, a.target_tokens) == (
+            e.source,
+            e.text,
+            e.source_tokens,
+            e.target_tokens,
+        )
         assert a.attention.shape == e.attention.shape
         np.testing.assert_allclose(a.attention, e.attention, atol=atol)
         assert a.log_prob == pytest.approx(e.log_prob, abs=1e-4)
@@ -156,9 +160,9 @@ def _decimal(x: float) -> str:
         return "NaN"
     if math.isinf(x):
         return "-Infinity" if x < 0 else "Infinity"
-    text = "%g" % x
+    text = f"{x:g}"
     if np.float32(float(text)) != np.float32(x):
-        text = "%.9g" % x
+        text = f"{x:.9g}"
     if "." not in text and "e" not in text:
         text += ".0"
     return text
@@ -191,16 +195,25 @@ def server_encode_predict(outputs: dict[str, np.ndarray], request_format: str) -
         rows = []
         for i in range(sizes.pop()):
             cells = {n: _json_values(v[i], n.endswith("_bytes")) for n, v in protos.items()}
-            rows.append("{" + ",".join(f"{json.dumps(n)}:{c}" for n, c in cells.items()) + "}" if many else next(iter(cells.values())))
+            rows.append(
+                "{" + ",".join(f"{json.dumps(n)}:{c}" for n, c in cells.items()) + "}"
+                if many
+                else next(iter(cells.values()))
+            )
         return '{"predictions":[' + ",".join(rows) + "]}"
     cells = {n: _json_values(v, n.endswith("_bytes")) for n, v in protos.items()}
-    body = "{" + ",".join(f"{json.dumps(n)}:{c}" for n, c in cells.items()) + "}" if many else next(iter(cells.values()))
+    body = (
+        "{" + ",".join(f"{json.dumps(n)}:{c}" for n, c in cells.items()) + "}" if many else next(iter(cells.values()))
+    )
     return '{"outputs":' + body + "}"
 
 
 def _signature_inputs(session) -> dict[str, dict[str, tf.DType]]:
-    return {name: {k: tf.as_dtype(code) for k, code in session.inputs(name).items()}
-            for name in session.signatures if not name.startswith("__")}
+    return {
+        name: {k: tf.as_dtype(code) for k, code in session.inputs(name).items()}
+        for name in session.signatures
+        if not name.startswith("__")
+    }
 
 
 def serve_rest(session, body: str) -> str:
@@ -220,7 +233,8 @@ def test_rest_bodies_follow_the_rest_api_document():
         "instances": [{"text": "나는 학생이다"}, {"text": {"b64": "//4="}}, {"text": {"b64": "/w=="}}],
     }
     assert client.build_predict_body(texts[:1], request_format="columnar") == {
-        "signature_name": "translate_with_attention", "inputs": {"text": ["나는 학생이다"]},
+        "signature_name": "translate_with_attention",
+        "inputs": {"text": ["나는 학생이다"]},
     }
     assert client.build_predict_body([], request_format="columnar")["inputs"] == {"text": []}
     with pytest.raises(ValueError, match="columnar"):
@@ -232,10 +246,19 @@ def test_rest_bodies_follow_the_rest_api_document():
 def test_the_server_codec_decodes_the_documented_examples():
     """The JSON codec used below reproduces the REST API document's own examples."""
     sig = {"serving_default": {"tag": tf.string, "signal": tf.int32, "sensor": tf.int32}}
-    row = {"instances": [{"tag": "foo", "signal": [1, 2, 3, 4, 5], "sensor": [[1, 2], [3, 4]]},
-                         {"tag": "bar", "signal": [3, 4, 1, 2, 5], "sensor": [[4, 5], [6, 8]]}]}
-    col = {"inputs": {"tag": ["foo", "bar"], "signal": [[1, 2, 3, 4, 5], [3, 4, 1, 2, 5]],
-                      "sensor": [[[1, 2], [3, 4]], [[4, 5], [6, 8]]]}}
+    row = {
+        "instances": [
+            {"tag": "foo", "signal": [1, 2, 3, 4, 5], "sensor": [[1, 2], [3, 4]]},
+            {"tag": "bar", "signal": [3, 4, 1, 2, 5], "sensor": [[4, 5], [6, 8]]},
+        ]
+    }
+    col = {
+        "inputs": {
+            "tag": ["foo", "bar"],
+            "signal": [[1, 2, 3, 4, 5], [3, 4, 1, 2, 5]],
+            "sensor": [[[1, 2], [3, 4]], [[4, 5], [6, 8]]],
+        }
+    }
     (_, f1, a), (_, f2, b) = server_decode_predict(json.dumps(row), sig), server_decode_predict(json.dumps(col), sig)
     assert (f1, f2) == ("row", "columnar")
     for name in ("tag", "signal", "sensor"):
@@ -264,7 +287,9 @@ def test_rest_round_trip_gives_the_python_translations(served, request_format, s
     ours = outputs_to_translations(outputs, TEXTS)
     assert_same_translations(ours, translate(model, TEXTS, **options))
     # Floats survive TF Serving's decimal formatting bit for bit.
-    direct = session.run(signature, {"text": np.array([t if isinstance(t, bytes) else t.encode() for t in TEXTS], object)})
+    direct = session.run(
+        signature, {"text": np.array([t if isinstance(t, bytes) else t.encode() for t in TEXTS], object)}
+    )
     np.testing.assert_array_equal(outputs["attention"], direct["attention"])
 
 
@@ -297,9 +322,17 @@ def test_a_rest_answer_with_attention_heads_parses_to_float32_without_the_server
     from seq2seq_keras.serving.client import parse_rest_predict_response
 
     heads = [[[[[0.25, 0.75], [1.0, 0.0]]]]]  # [1, 1, 1, 2, 2]
-    row = {"translation": "a", "source_tokens": ["x", "y"], "target_tokens": ["a", "[END]"], "source_length": 2,
-           "target_length": 2, "attention": [[0.25, 0.75], [1.0, 0.0]], "log_prob": -0.5, "replaced": [0, 0],
-           "attention_heads": heads[0]}
+    row = {
+        "translation": "a",
+        "source_tokens": ["x", "y"],
+        "target_tokens": ["a", "[END]"],
+        "source_length": 2,
+        "target_length": 2,
+        "attention": [[0.25, 0.75], [1.0, 0.0]],
+        "log_prob": -0.5,
+        "replaced": [0, 0],
+        "attention_heads": heads[0],
+    }
     for body in ({"predictions": [row]}, {"outputs": {name: [value] for name, value in row.items()}}):
         parsed = parse_rest_predict_response(body, "translate_with_attention")
         assert parsed["attention_heads"].dtype == np.float32 and parsed["attention_heads"].shape == (1, 1, 1, 2, 2)
@@ -321,41 +354,72 @@ def test_rest_client_imports_no_tensorflow_or_keras(tmp_path):
     pytest.importorskip("requests")
     package_dir = importlib.util.find_spec("seq2seq_keras").submodule_search_locations[0]
     attention = [[0.9, 0.1], [0.2, 0.8], [0.3, 0.7], [0.4, 0.6], [0.5, 0.5], [0.6, 0.4]]
-    answer = {"outputs": {  # columnar, as TF Serving writes translate_with_attention's outputs for a batch of 2
-        "translation": ["i am a student.", ""],
-        "source_tokens": [["나는", "학생이다"], ["", ""]],
-        "source_length": [2, 0],
-        "target_tokens": [["i", "am", "a", "student", ".", "[END]"], [""] * 6],
-        "target_length": [6, 0],
-        "attention": [attention, [[0.0, 0.0]] * 6],
-        "log_prob": [-1.25, 0.0],
-        "score": [-1.25, 0.0],
-        "replaced": [[0, 0, 0, 1, 0, 0], [0] * 6],
-    }}
+    answer = {
+        "outputs": {  # columnar, as TF Serving writes translate_with_attention's outputs for a batch of 2
+            "translation": ["i am a student.", ""],
+            "source_tokens": [["나는", "학생이다"], ["", ""]],
+            "source_length": [2, 0],
+            "target_tokens": [["i", "am", "a", "student", ".", "[END]"], [""] * 6],
+            "target_length": [6, 0],
+            "attention": [attention, [[0.0, 0.0]] * 6],
+            "log_prob": [-1.25, 0.0],
+            "score": [-1.25, 0.0],
+            "replaced": [[0, 0, 0, 1, 0, 0], [0] * 6],
+        }
+    }
     proc = subprocess.run(
-        [sys.executable, "-I", str(Path(__file__).parents[1] / "programs" / "rest_client_without_tensorflow.py"), package_dir,
-         json.dumps(answer)],
-        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        [
+            sys.executable,
+            "-I",
+            str(Path(__file__).parents[1] / "programs" / "rest_client_without_tensorflow.py"),
+            package_dir,
+            json.dumps(answer),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout)
     assert result["forbidden_loaded"] == []
-    assert [Path(f) for f in result["files"]] == [Path(package_dir) / "serving" / "client.py",
-                                                 Path(package_dir) / "translation.py"]  # this checkout's modules
-    assert result["requests"] == [["/v1/models/tiny:predict", {
-        "signature_name": "translate_with_attention",
-        "inputs": {"text": ["나는 학생이다", {"b64": base64.b64encode(b"\xff\xfe").decode()}]},
-    }]]
+    assert [Path(f) for f in result["files"]] == [
+        Path(package_dir) / "serving" / "client.py",
+        Path(package_dir) / "translation.py",
+    ]  # this checkout's modules
+    assert result["requests"] == [
+        [
+            "/v1/models/tiny:predict",
+            {
+                "signature_name": "translate_with_attention",
+                "inputs": {"text": ["나는 학생이다", {"b64": base64.b64encode(b"\xff\xfe").decode()}]},
+            },
+        ]
+    ]
     first, empty = result["translations"]
     np.testing.assert_array_equal(np.float32(first.pop("attention")), np.float32(attention))
     assert first == {
-        "source": "나는 학생이다", "text": "i am a student.", "source_tokens": ["나는", "학생이다"],
-        "target_tokens": ["i", "am", "a", "student", ".", "[END]"], "attention_dtype": "float32", "log_prob": -1.25, "score": -1.25, "alternatives": [],
+        "source": "나는 학생이다",
+        "text": "i am a student.",
+        "source_tokens": ["나는", "학생이다"],
+        "target_tokens": ["i", "am", "a", "student", ".", "[END]"],
+        "attention_dtype": "float32",
+        "log_prob": -1.25,
+        "score": -1.25,
+        "alternatives": [],
         "replaced": [False, False, False, True, False, False],
     }
     assert empty == {
-        "source": "\ufffd\ufffd", "text": "", "source_tokens": [], "target_tokens": [], "attention": [],
-        "attention_dtype": "float32", "log_prob": 0.0, "score": 0.0, "alternatives": [], "replaced": [],
+        "source": "\ufffd\ufffd",
+        "text": "",
+        "source_tokens": [],
+        "target_tokens": [],
+        "attention": [],
+        "attention_dtype": "float32",
+        "log_prob": 0.0,
+        "score": 0.0,
+        "alternatives": [],
+        "replaced": [],
     }
 
 
@@ -385,7 +449,11 @@ def test_grpc_round_trip_gives_the_python_translations(served, signature, option
     client = GrpcClient("127.0.0.1:1", MODEL_NAME, version=1)
     wire = client.build_request(TEXTS, signature).SerializeToString()
     request = predict_pb2.PredictRequest.FromString(wire)
-    assert (request.model_spec.name, request.model_spec.signature_name, request.model_spec.version.value) == (MODEL_NAME, signature, 1)
+    assert (request.model_spec.name, request.model_spec.signature_name, request.model_spec.version.value) == (
+        MODEL_NAME,
+        signature,
+        1,
+    )
     assert tf.make_ndarray(request.inputs["text"]).shape == (len(TEXTS),)
     response = predict_pb2.PredictResponse.FromString(run_predict(session, request).SerializeToString())
     outputs = client.parse_response(response)
@@ -422,7 +490,9 @@ def servers(served):
     import grpc
     from google.protobuf import json_format
     from tensorflow_serving.apis import (
-        get_model_status_pb2, model_service_pb2_grpc, prediction_service_pb2_grpc,
+        get_model_status_pb2,
+        model_service_pb2_grpc,
+        prediction_service_pb2_grpc,
     )
 
     from seq2seq_keras.serving.tf_serving_loader import ServingLoaderError
@@ -433,7 +503,9 @@ def servers(served):
     class Prediction(prediction_service_pb2_grpc.PredictionServiceServicer):
         def Predict(self, request, context):
             if request.model_spec.name != MODEL_NAME:
-                context.abort(grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Latest({request.model_spec.name})")
+                context.abort(
+                    grpc.StatusCode.NOT_FOUND, f"Servable not found for request: Latest({request.model_spec.name})"
+                )
             with lock:
                 return run_predict(session, request)
 
@@ -480,8 +552,13 @@ def servers(served):
             if match["verb"] == "/metadata":
                 body = json_format.MessageToJson(_metadata_response(path, 1), preserving_proto_field_name=True)
             else:
-                body = json.dumps({"model_version_status": [{"version": "1", "state": "AVAILABLE",
-                                                             "status": {"error_code": "OK", "error_message": ""}}]})
+                body = json.dumps(
+                    {
+                        "model_version_status": [
+                            {"version": "1", "state": "AVAILABLE", "status": {"error_code": "OK", "error_message": ""}}
+                        ]
+                    }
+                )
             self._answer(200, body)
 
         def do_POST(self):
@@ -525,8 +602,12 @@ def check_clients(model, rest_url, grpc_target, name=MODEL_NAME):
         assert rest.translate([]) == [] and grpc_client.translate([]) == []
         expected = ["beam_search", "serving_default", "translate_with_attention"]
         assert signature_names(rest.metadata()) == signature_names(grpc_client.metadata()) == expected
-        assert rest.metadata()["metadata"]["signature_def"]["signature_def"]["translate_with_attention"]["outputs"][
-            "attention"]["dtype"] == "DT_FLOAT"
+        assert (
+            rest.metadata()["metadata"]["signature_def"]["signature_def"]["translate_with_attention"]["outputs"][
+                "attention"
+            ]["dtype"]
+            == "DT_FLOAT"
+        )
         assert grpc_client.status()["model_version_status"][0]["state"] == "AVAILABLE"
     finally:
         rest.close()
@@ -557,8 +638,9 @@ def test_client_errors_are_clear(servers):
 
 
 def test_plotting_works_on_a_server_translation(servers):
-    from seq2seq_keras import plotting
     import matplotlib
+
+    from seq2seq_keras import plotting
 
     matplotlib.use("Agg")
     from seq2seq_keras.serving import RestClient
@@ -579,8 +661,10 @@ def _free_port() -> int:
 def test_real_tensorflow_model_server(served, tmp_path):
     binary = shutil.which("tensorflow_model_server")
     if binary is None:
-        pytest.skip("tensorflow_model_server is not on PATH (it cannot be installed on the CI machines); "
-                    "install it as in saved_models/serve.sh to run this end-to-end test")
+        pytest.skip(
+            "tensorflow_model_server is not on PATH (it cannot be installed on the CI machines); "
+            "install it as in saved_models/serve.sh to run this end-to-end test"
+        )
     from seq2seq_keras.serving.export import models_config_text
 
     model, path, _ = served
@@ -590,9 +674,16 @@ def test_real_tensorflow_model_server(served, tmp_path):
     grpc_port, rest_port = _free_port(), _free_port()
     log = open(tmp_path / "server.log", "w")
     server = subprocess.Popen(
-        [binary, f"--port={grpc_port}", f"--rest_api_port={rest_port}", f"--model_config_file={config}",
-         "--rest_api_num_threads=2", "--file_system_poll_wait_seconds=1"],
-        stdout=log, stderr=subprocess.STDOUT,
+        [
+            binary,
+            f"--port={grpc_port}",
+            f"--rest_api_port={rest_port}",
+            f"--model_config_file={config}",
+            "--rest_api_num_threads=2",
+            "--file_system_poll_wait_seconds=1",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         time.sleep(1)
@@ -614,8 +705,13 @@ SERVE_SH = __import__("pathlib").Path(__file__).resolve().parents[2] / "saved_mo
 def test_serve_script_docker_command_mounts_the_exported_folder(served):
     path = served[1]
     base = path.parent.parent
-    proc = subprocess.run(["bash", str(SERVE_SH), "print"], capture_output=True, text=True, timeout=30,
-                          env={"PATH": "/usr/bin:/bin", "SAVED_MODELS_DIR": str(base), "REST_PORT": "9501"})
+    proc = subprocess.run(
+        ["bash", str(SERVE_SH), "print"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"PATH": "/usr/bin:/bin", "SAVED_MODELS_DIR": str(base), "REST_PORT": "9501"},
+    )
     assert proc.returncode == 0, proc.stderr
     assert f"-v {base.resolve()}:/models:ro" in proc.stdout and "tensorflow/serving:latest" in proc.stdout
     assert "--model_config_file=/models/models.config" in proc.stdout and "-p 9501:8501" in proc.stdout
@@ -630,19 +726,31 @@ def test_serve_script_local_mode_rewrites_base_paths_for_the_host(served, tmp_pa
     base = served[1].parent.parent
     fake = tmp_path / "bin" / "tensorflow_model_server"
     fake.parent.mkdir()
-    fake.write_text('#!/bin/sh\nfor a in "$@"; do echo "$a"; done\n'
-                    'cat "$(echo "$@" | tr " " "\\n" | sed -n "s/^--model_config_file=//p")"\n')
+    fake.write_text(
+        '#!/bin/sh\nfor a in "$@"; do echo "$a"; done\n'
+        'cat "$(echo "$@" | tr " " "\\n" | sed -n "s/^--model_config_file=//p")"\n'
+    )
     fake.chmod(0o755)
-    proc = subprocess.run(["bash", str(SERVE_SH), "local"], capture_output=True, text=True, timeout=30,
-                          env={"PATH": f"{fake.parent}:/usr/bin:/bin", "SAVED_MODELS_DIR": str(base), "GRPC_PORT": "9500"})
+    proc = subprocess.run(
+        ["bash", str(SERVE_SH), "local"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"PATH": f"{fake.parent}:/usr/bin:/bin", "SAVED_MODELS_DIR": str(base), "GRPC_PORT": "9500"},
+    )
     assert proc.returncode == 0, proc.stderr
     assert "--port=9500" in proc.stdout and "--rest_api_port=8501" in proc.stdout
-    config_text = proc.stdout[proc.stdout.index("model_config_list"):]
+    config_text = proc.stdout[proc.stdout.index("model_config_list") :]
     config = text_format.Parse(config_text, model_server_config_pb2.ModelServerConfig())
     paths = {c.name: c.base_path for c in config.model_config_list.config}
     assert paths[MODEL_NAME] == str(base.resolve() / MODEL_NAME)
-    missing = subprocess.run(["bash", str(SERVE_SH), "local"], capture_output=True, text=True, timeout=30,
-                             env={"PATH": "/usr/bin:/bin", "SAVED_MODELS_DIR": str(tmp_path)})
+    missing = subprocess.run(
+        ["bash", str(SERVE_SH), "local"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"PATH": "/usr/bin:/bin", "SAVED_MODELS_DIR": str(tmp_path)},
+    )
     assert missing.returncode == 2 and "export a model first" in missing.stderr
 
 
@@ -670,8 +778,12 @@ def every_export(tmp_path_factory):
 
     out = {}
     for kind, path in _exports(tmp_path_factory).items():
-        metadata = {"model_spec": {"name": kind}, "metadata": {"signature_def": json_format.MessageToDict(
-            _signature_def_map(path), preserving_proto_field_name=True)}}
+        metadata = {
+            "model_spec": {"name": kind},
+            "metadata": {
+                "signature_def": json_format.MessageToDict(_signature_def_map(path), preserving_proto_field_name=True)
+            },
+        }
         out[kind] = (path, ServingSession(path, op_libraries=tf_text_op_libraries()), metadata)
     yield out
     for _, session, _ in out.values():
@@ -698,13 +810,18 @@ def test_the_package_output_table_matches_the_exports_signature_defs(every_expor
 
 @pytest.mark.parametrize("request_format", ["row", "columnar"])
 @pytest.mark.parametrize("with_metadata", [True, False])
-def test_rest_answers_of_every_signature_are_read_with_the_signatures_names_and_dtypes(every_export, request_format,
-                                                                                       with_metadata):
+def test_rest_answers_of_every_signature_are_read_with_the_signatures_names_and_dtypes(
+    every_export, request_format, with_metadata
+):
     """Every signature the package exports, GRU (plain and xla) and Transformer: the REST answer TF Serving writes
     (one-output signatures without the output's name) is read back to the loader's own arrays, dtypes included
     (attention_heads float32, lengths int32), and becomes Translations."""
-    from seq2seq_keras.serving.client import (RestClient, outputs_to_translations, parse_rest_predict_response,
-                                       signature_outputs)
+    from seq2seq_keras.serving.client import (
+        RestClient,
+        outputs_to_translations,
+        parse_rest_predict_response,
+        signature_outputs,
+    )
 
     texts = TEXTS[:4] + ["", "😀 ሰላム"]
     raw = np.array([t if isinstance(t, bytes) else t.encode() for t in texts], object)
@@ -720,8 +837,13 @@ def test_rest_answers_of_every_signature_are_read_with_the_signatures_names_and_
                 assert parsed[name].dtype == value.dtype and parsed[name].shape == value.shape, (kind, signature, name)
                 if value.dtype == object:  # JSON strings come back as str, b64 objects as bytes
                     value = np.vectorize(lambda b: b.decode("utf-8"), otypes=[object])(value) if value.size else value
-                    got = np.vectorize(lambda x: x.decode("utf-8") if isinstance(x, bytes) else x,
-                                       otypes=[object])(parsed[name]) if value.size else parsed[name]
+                    got = (
+                        np.vectorize(lambda x: x.decode("utf-8") if isinstance(x, bytes) else x, otypes=[object])(
+                            parsed[name]
+                        )
+                        if value.size
+                        else parsed[name]
+                    )
                 else:
                     got = parsed[name]
                 np.testing.assert_array_equal(got, value, err_msg=f"{kind} {signature} {name}")
@@ -776,7 +898,9 @@ def test_grpc_answers_of_every_signature_keep_the_signatures_names_and_dtypes(ev
             request = predict_pb2.PredictRequest.FromString(client.build_request(texts, signature).SerializeToString())
             response = predict_pb2.PredictResponse.FromString(run_predict(session, request).SerializeToString())
             parsed = client.parse_response(response)
-            direct = session.run(signature, {"text": np.array([t if isinstance(t, bytes) else t.encode() for t in texts], object)})
+            direct = session.run(
+                signature, {"text": np.array([t if isinstance(t, bytes) else t.encode() for t in texts], object)}
+            )
             assert sorted(parsed) == sorted(direct), (kind, signature)
             for name, value in direct.items():
                 assert parsed[name].dtype == value.dtype, (kind, signature, name)

@@ -9,25 +9,40 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import PRECISIONS, TINY_SOURCE
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from conftest import PRECISIONS, TINY_SOURCE
 from test_pipeline import tiny_run_dir, twelve_token_model
 
 EXPECTED_OUTPUTS = {
     "serving_default": {"translation": (tf.string, 1)},
     "translate_with_attention": {
-        "translation": (tf.string, 1), "source_tokens": (tf.string, 2), "target_tokens": (tf.string, 2),
-        "source_length": (tf.int32, 1), "target_length": (tf.int32, 1), "attention": (tf.float32, 3),
-        "log_prob": (tf.float32, 1), "replaced": (tf.int32, 2),
+        "translation": (tf.string, 1),
+        "source_tokens": (tf.string, 2),
+        "target_tokens": (tf.string, 2),
+        "source_length": (tf.int32, 1),
+        "target_length": (tf.int32, 1),
+        "attention": (tf.float32, 3),
+        "log_prob": (tf.float32, 1),
+        "replaced": (tf.int32, 2),
     },
 }
 EXPECTED_OUTPUTS["beam_search"] = dict(
     EXPECTED_OUTPUTS["translate_with_attention"],
-    score=(tf.float32, 1), beams_translation=(tf.string, 2), beams_score=(tf.float32, 2), beams_count=(tf.int32, 1),
+    score=(tf.float32, 1),
+    beams_translation=(tf.string, 2),
+    beams_score=(tf.float32, 2),
+    beams_count=(tf.int32, 1),
 )
-BAD_INPUTS = ["", "  \t ", "\x00\x01\x1f", b"\xff\xfe \xc3(", "😀 ሰላም ∑ 漢字", "나는\n학생이다", " ".join(["학생"] * 2000)]
+BAD_INPUTS = [
+    "",
+    "  \t ",
+    "\x00\x01\x1f",
+    b"\xff\xfe \xc3(",
+    "😀 ሰላም ∑ 漢字",
+    "나는\n학생이다",
+    " ".join(["학생"] * 2000),
+]
 
 
 def exported_dir(tmp_path_factory, kind: str) -> Path:
@@ -175,8 +190,13 @@ def test_export_settings_are_decoding_options_recorded_and_read_back_into_the_sa
     from seq2seq_keras.decoding.options import DecodingOptions
     from seq2seq_keras.serving.export import ExportSettings
 
-    settings = ExportSettings(beam_width=5, unk_dictionary={"b": "B", "a": "A"}, block_ngram_repeat=2,
-                              beam_block_ngram_repeat=0, coverage_penalty=0.5)
+    settings = ExportSettings(
+        beam_width=5,
+        unk_dictionary={"b": "B", "a": "A"},
+        block_ngram_repeat=2,
+        beam_block_ngram_repeat=0,
+        coverage_penalty=0.5,
+    )
     assert settings.unk_dictionary == (("a", "A"), ("b", "B"))
     recorded = json.loads(json.dumps({"compute_dtype": "float32", **settings.exported()}))
     assert ExportSettings.from_record(recorded) == settings
@@ -264,7 +284,9 @@ def test_bad_input_through_tf_servings_loader(session):
 _random_text = st.one_of(
     st.text(max_size=40),
     st.binary(max_size=40),
-    st.lists(st.sampled_from(["나는", "학생이다", "😀", "\x00", " ", ".", "\u0301", "ß", "İ"]), max_size=12).map("".join),
+    st.lists(st.sampled_from(["나는", "학생이다", "😀", "\x00", " ", ".", "\u0301", "ß", "İ"]), max_size=12).map(
+        "".join
+    ),
 )
 
 
@@ -273,7 +295,9 @@ _random_text = st.one_of(
 def test_random_strings_through_the_exported_signature(loaded, batch):
     """About 3,000 random strings (any Unicode, any bytes): shapes agree with the batch, results are well formed."""
     raw = [s.encode("utf-8", "surrogatepass") if isinstance(s, str) else s for s in batch]
-    out = {k: v.numpy() for k, v in loaded.signatures["translate_with_attention"](text=tf.constant(raw, tf.string)).items()}
+    out = {
+        k: v.numpy() for k, v in loaded.signatures["translate_with_attention"](text=tf.constant(raw, tf.string)).items()
+    }
     n = len(raw)
     assert all(v.shape[0] == n for v in out.values())
     s_len, t_len, attention = out["source_length"], out["target_length"], out["attention"]
@@ -282,11 +306,11 @@ def test_random_strings_through_the_exported_signature(loaded, batch):
     for b in range(n):
         rows = attention[b, : t_len[b], : s_len[b]]
         np.testing.assert_allclose(rows.sum(-1), 1.0, atol=1e-4)
-        assert not np.any(attention[b, t_len[b]:]) and not np.any(attention[b, :, s_len[b]:])
+        assert not np.any(attention[b, t_len[b] :]) and not np.any(attention[b, :, s_len[b] :])
         for value in [out["translation"][b], *out["target_tokens"][b], *out["source_tokens"][b]]:
             value.decode("utf-8")  # valid UTF-8 everywhere: the REST API can carry it
-        assert all(x == b"" for x in out["target_tokens"][b][t_len[b]:])
-        assert all(x == b"" for x in out["source_tokens"][b][s_len[b]:])
+        assert all(x == b"" for x in out["target_tokens"][b][t_len[b] :])
+        assert all(x == b"" for x in out["source_tokens"][b][s_len[b] :])
     assert np.all(np.isfinite(out["log_prob"])) and np.all(out["log_prob"] <= 0)
 
 
@@ -307,8 +331,14 @@ def test_beam_search_signature_says_which_hypotheses_are_real(session, word_mode
     assert_beams_same_as_python(out, translate(word_model, batch, method="beam", beam_width=4, n_best=4))
 
     model = twelve_token_model()
-    path = export_model(model, "twelve", tmp_path, settings=ExportSettings(beam_width=12, max_length=1),
-                        warmup_texts=[], write_config=False)
+    path = export_model(
+        model,
+        "twelve",
+        tmp_path,
+        settings=ExportSettings(beam_width=12, max_length=1),
+        warmup_texts=[],
+        write_config=False,
+    )
     with ServingSession(path, op_libraries=tf_text_op_libraries()) as twelve:
         out = twelve.run("beam_search", text)
     assert out["beams_score"][[1, 3], 10:].tolist() == [[0.0] * 2] * 2 and out["beams_score"].min() > -50
@@ -322,32 +352,43 @@ def test_beam_search_signature_says_which_hypotheses_are_real(session, word_mode
 def test_unk_replacement_and_ngram_blocking_through_tf_servings_loader(tmp_path_factory, tmp_path):
     """Forced decoders exported with the options baked in (n-gram blocking, GNMT coverage penalty in the
     beam signature): TF Serving's loader gives the Python results."""
+    from test_pipeline import forced_model
+
     from seq2seq_keras.decoding.pipeline import translate
     from seq2seq_keras.serving.export import ExportSettings, export_model
     from seq2seq_keras.serving.tf_serving_loader import ServingSession, tf_text_op_libraries
-    from test_pipeline import forced_model
 
     run = tiny_run_dir(tmp_path_factory, "word")
     batch = ["그는 홍길동 사과를 먹는다 .", "우리는 책을 읽었다.", "", "나는 학생이다"]
     cases = [
-        ("unk", forced_model(run, "[UNK]"), ExportSettings(unk_dictionary={"그는": "HE"}),
-         dict(unk_dictionary={"그는": "HE"})),
+        (
+            "unk",
+            forced_model(run, "[UNK]"),
+            ExportSettings(unk_dictionary={"그는": "HE"}),
+            dict(unk_dictionary={"그는": "HE"}),
+        ),
         ("unk_off", forced_model(run, "[UNK]"), ExportSettings(replace_unk=False), dict(replace_unk=False)),
-        ("loop", forced_model(run, "the", boost=8.0),
-         ExportSettings(block_ngram_repeat=2, beam_block_ngram_repeat=3, coverage_penalty=0.5),
-         dict(block_ngram_repeat=2)),
+        (
+            "loop",
+            forced_model(run, "the", boost=8.0),
+            ExportSettings(block_ngram_repeat=2, beam_block_ngram_repeat=3, coverage_penalty=0.5),
+            dict(block_ngram_repeat=2),
+        ),
     ]
     for name, model, baked, options in cases:
         path = export_model(model, name, tmp_path, settings=baked, warmup_texts=[], write_config=False)
         greedy = translate(model, batch, **options)
-        beam_options = dict(options, block_ngram_repeat=baked.beam_block_ngram_repeat,
-                            coverage_penalty=baked.coverage_penalty)
+        beam_options = dict(
+            options, block_ngram_repeat=baked.beam_block_ngram_repeat, coverage_penalty=baked.coverage_penalty
+        )
         beam = translate(model, batch, method="beam", n_best=4, **beam_options)
         with ServingSession(path, op_libraries=tf_text_op_libraries()) as session:
             text = {"text": np.array([s.encode() for s in batch], dtype=object)}
             assert_same_as_python(session.run("translate_with_attention", text), greedy)
             assert_same_as_python(session.run("beam_search", text), beam, with_score=True)
-            assert [_as_text(t) for t in session.run("serving_default", text)["translation"]] == [t.text for t in greedy]
+            assert [_as_text(t) for t in session.run("serving_default", text)["translation"]] == [
+                t.text for t in greedy
+            ]
         if name == "unk":
             assert all(greedy[0].replaced) and "HE" in greedy[0].target_tokens and "그는" not in greedy[0].target_tokens
         if name == "unk_off":
@@ -416,8 +457,9 @@ def test_without_xla_compilation_the_xla_signatures_fail_and_the_plain_ones_work
         "try:\n    s.run('serving_default_xla', text)\nexcept Exception as e:\n    print('xla failed:', e)\n"
     )
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    out = subprocess.run([sys.executable, "-c", script, str(xla_export)], capture_output=True, text=True, env=env,
-                         timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(xla_export)], capture_output=True, text=True, env=env, timeout=300
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "plain " in out.stdout and "xla failed:" in out.stdout and "XLA compilation disabled" in out.stdout
 
@@ -443,9 +485,9 @@ def test_compiled_greedy_search_runs_big_batches_uncompiled_with_the_same_output
     slower there); both sides of the split give greedy_search's tokens and lengths, floats to rounding."""
     import tensorflow as tf
 
-    from seq2seq_keras.decoding.xla_greedy import MAX_COMPILED_BATCH, compiled_greedy_search
     from seq2seq_keras.decoding.pipeline import encode_source
     from seq2seq_keras.decoding.search import greedy_search
+    from seq2seq_keras.decoding.xla_greedy import MAX_COMPILED_BATCH, compiled_greedy_search
 
     assert MAX_COMPILED_BATCH == 32
     with pytest.raises(ValueError, match="max_compiled_batch"):
@@ -485,8 +527,9 @@ def test_xla_signatures_send_batches_above_32_to_the_plain_loop(xla_export):
         "    print(n, 'answered, same as plain:', same)\n"
     )
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    out = subprocess.run([sys.executable, "-c", script, str(xla_export)], capture_output=True, text=True, env=env,
-                         timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(xla_export)], capture_output=True, text=True, env=env, timeout=300
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "33 answered, same as plain: True" in out.stdout, out.stdout
     assert "32 xla failed:" in out.stdout and "XLA compilation disabled" in out.stdout, out.stdout
@@ -520,8 +563,10 @@ def test_every_signature_computes_in_float32_whatever_the_training_precision(pre
     batch = XLA_SENTENCES[:4] + [""]
     text = {"text": np.array(batch, dtype=object)}
     with ServingSession(path, op_libraries=tf_text_op_libraries()) as s:
-        outputs = {name: s.run(name, text) for name in
-                   ("translate_with_attention", "translate_with_attention_xla", "beam_search")}
+        outputs = {
+            name: s.run(name, text)
+            for name in ("translate_with_attention", "translate_with_attention_xla", "beam_search")
+        }
         for name, out in outputs.items():
             attention = out["attention"]
             assert attention.dtype == np.float32, name
@@ -536,8 +581,9 @@ def test_every_signature_computes_in_float32_whatever_the_training_precision(pre
                 np.testing.assert_allclose(compiled[key], value, rtol=1e-5, atol=1e-5, err_msg=key)
             else:
                 np.testing.assert_array_equal(compiled[key], value, err_msg=key)
-        np.testing.assert_array_equal(s.run("serving_default_xla", text)["translation"],
-                                      s.run("serving_default", text)["translation"])
+        np.testing.assert_array_equal(
+            s.run("serving_default_xla", text)["translation"], s.run("serving_default", text)["translation"]
+        )
     assert_same_as_python(plain, reference.translate(batch))
     assert_same_as_python(compiled, reference.translate(batch))
 
@@ -548,8 +594,8 @@ def test_check_servable_compares_every_signature_of_a_bf16_models_export_with_py
     tests/serving/test_check.py, the same check.)"""
     from test_check import _parity_lines
 
-    from seq2seq_keras.serving.signatures import SIGNATURE_METHODS
     from seq2seq_keras.serving.check import check_servable
+    from seq2seq_keras.serving.signatures import SIGNATURE_METHODS
 
     path = xla_exported_dir(tmp_path_factory, "mixed_bfloat16")
     run = tiny_run_dir(tmp_path_factory, "word", "mixed_bfloat16")
@@ -561,10 +607,25 @@ def test_check_servable_compares_every_signature_of_a_bf16_models_export_with_py
 
 
 # ---------------------------------------------------------------------- version folders as TF Serving reads them
-@pytest.mark.parametrize("name, version", [
-    ("7", 7), ("007", 7), (" 7 ", 7), ("+7", 7), ("-3", -3), ("0", 0), (str(2**63 - 1), 2**63 - 1),
-    (str(2**63), None), ("7a", None), ("", None), ("latest", None), (".export-x1", None), ("٣", None), ("1.0", None),
-])
+@pytest.mark.parametrize(
+    "name, version",
+    [
+        ("7", 7),
+        ("007", 7),
+        (" 7 ", 7),
+        ("+7", 7),
+        ("-3", -3),
+        ("0", 0),
+        (str(2**63 - 1), 2**63 - 1),
+        (str(2**63), None),
+        ("7a", None),
+        ("", None),
+        ("latest", None),
+        (".export-x1", None),
+        ("٣", None),
+        ("1.0", None),
+    ],
+)
 def test_version_number_reads_a_folder_name_as_tf_serving_does(name, version):
     """TF Serving's ParseVersionNumber (strings::safe_strto64): an int64, optional sign and surrounding spaces."""
     from seq2seq_keras.serving.export import is_version_name, version_number

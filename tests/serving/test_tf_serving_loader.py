@@ -4,6 +4,8 @@ layer fails there; the same layer through ``keras.export.ExportArchive`` runs)."
 
 from __future__ import annotations
 
+import functools
+
 import keras
 import numpy as np
 import pytest
@@ -15,12 +17,19 @@ from seq2seq_keras.serving.tf_serving_loader import ServingLoaderError, ServingS
 class _Echo(tf.Module):
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def strings(self, text):
-        return {"same": tf.identity(text), "length": tf.strings.length(text),
-                "pairs": tf.stack([text, tf.strings.upper(text)], axis=1)}
+        return {
+            "same": tf.identity(text),
+            "length": tf.strings.length(text),
+            "pairs": tf.stack([text, tf.strings.upper(text)], axis=1),
+        }
 
     @tf.function(input_signature=[tf.TensorSpec([None, 2], tf.int32, name="x")])
     def numbers(self, x):
-        return {"half": tf.cast(x, tf.float32) / 2, "sum": tf.reduce_sum(x, axis=1), "big": tf.cast(x, tf.int64) * 2**40}
+        return {
+            "half": tf.cast(x, tf.float32) / 2,
+            "sum": tf.reduce_sum(x, axis=1),
+            "big": tf.cast(x, tf.int64) * 2**40,
+        }
 
 
 def save_echo(path):
@@ -90,7 +99,9 @@ def test_keras_layers_in_a_tf_module_fail_where_the_export_archive_runs(tmp_path
 
     module = Module()
     tf.saved_model.save(module, str(tmp_path / "module"), signatures={"serving_default": module.serve})
-    assert tf.saved_model.load(str(tmp_path / "module")).signatures["serving_default"](x=tf.ones([1, 3]))["y"].shape == (1, 2)
+    assert tf.saved_model.load(str(tmp_path / "module")).signatures["serving_default"](x=tf.ones([1, 3]))[
+        "y"
+    ].shape == (1, 2)
     with ServingSession(tmp_path / "module") as session:
         with pytest.raises(ServingLoaderError, match="Could not find variable"):
             session.run("serving_default", {"x": np.ones([1, 3], np.float32)})
@@ -100,7 +111,9 @@ def test_keras_layers_in_a_tf_module_fail_where_the_export_archive_runs(tmp_path
     archive.add_endpoint("serving_default", lambda x: {"y": dense(x)}, input_signature=spec)
     archive.write_out(str(tmp_path / "archive"), verbose=False)
     with ServingSession(tmp_path / "archive") as session:
-        np.testing.assert_array_equal(session.run("serving_default", {"x": np.ones([1, 3], np.float32)})["y"], [[3.0, 3.0]])
+        np.testing.assert_array_equal(
+            session.run("serving_default", {"x": np.ones([1, 3], np.float32)})["y"], [[3.0, 3.0]]
+        )
 
 
 def test_the_fresh_process_files_import_neither_keras_nor_this_package():
@@ -113,8 +126,20 @@ def test_the_fresh_process_files_import_neither_keras_nor_this_package():
 
     import seq2seq_keras.serving
 
-    allowed = {"__future__", "base64", "ctypes", "importlib", "json", "os", "pathlib", "sys", "time",
-               "numpy", "tensorflow", "tensorflow_serving"}
+    allowed = {
+        "__future__",
+        "base64",
+        "ctypes",
+        "importlib",
+        "json",
+        "os",
+        "pathlib",
+        "sys",
+        "time",
+        "numpy",
+        "tensorflow",
+        "tensorflow_serving",
+    }
     folder = Path(seq2seq_keras.serving.__file__).parent
     for name in ("check_program.py", "tf_serving_loader.py"):
         imported = set()
@@ -145,7 +170,7 @@ def test_the_timing_plan_warms_each_key_then_times_singles_and_batches_interleav
     assert [k for k, _ in batches] == list("ababab") and batches[2][1] == ["s4", "s5", "s6", "s0"]
     assert [p for p, _, _ in plan] == ["warmup"] * 6 + ["single"] * 10 + ["batch"] * 6
     sent = []
-    figures = time_plan({k: (lambda k: lambda r: sent.append((k, tuple(r))))(k) for k in "ab"}, plan)
+    figures = time_plan({k: functools.partial(lambda key, r: sent.append((key, tuple(r))), k) for k in "ab"}, plan)
     assert sent == [(k, tuple(r)) for _, k, r in plan]
     for key in "ab":
         f = figures[key]

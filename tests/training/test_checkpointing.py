@@ -14,8 +14,14 @@ import numpy as np
 import pytest
 
 from seq2seq_keras import atomic
-from seq2seq_keras.training.checkpointing import RECORD_FILE, CheckpointError, CheckpointRecord, SafeBackupAndRestore, read_records
 from seq2seq_keras.atomic import atomic_path, atomic_write_text, file_sha256, remove_temporaries
+from seq2seq_keras.training.checkpointing import (
+    RECORD_FILE,
+    CheckpointError,
+    CheckpointRecord,
+    SafeBackupAndRestore,
+    read_records,
+)
 
 
 def _umask() -> int:
@@ -53,7 +59,7 @@ def test_ctrl_c_during_an_atomic_write_keeps_the_previous_file(tmp_path):
 
 def test_atomic_write_is_utf8_and_keep_suffix_ends_the_temporary_name(tmp_path):
     atomic_write_text(tmp_path / "ko.txt", "나는 학생이다.")
-    assert (tmp_path / "ko.txt").read_bytes() == "나는 학생이다.".encode("utf-8")
+    assert (tmp_path / "ko.txt").read_bytes() == "나는 학생이다.".encode()
     with atomic_path(tmp_path / "model.keras", keep_suffix=".keras") as tmp:
         assert tmp.endswith(".tmp.keras") and Path(tmp).name.startswith(".model.keras.")
         Path(tmp).write_bytes(b"zip")
@@ -82,8 +88,15 @@ def test_file_sha256_and_the_atomic_module_is_what_checkpointing_re_exports(tmp_
 
 # ----------------------------------------------------------------------------- records
 def _record(**changes) -> CheckpointRecord:
-    values = dict(epoch=2, batch=0, step=20, weights="ckpt-e0002-b000000-s00000020.keras", sha256="0" * 64,
-                  seed_states=[[1, 2]], history={"loss": [1.5, 1.2]})
+    values = dict(
+        epoch=2,
+        batch=0,
+        step=20,
+        weights="ckpt-e0002-b000000-s00000020.keras",
+        sha256="0" * 64,
+        seed_states=[[1, 2]],
+        history={"loss": [1.5, 1.2]},
+    )
     return CheckpointRecord(**{**values, **changes})
 
 

@@ -81,9 +81,7 @@ SCRIPT = textwrap.dedent(
 
 
 def _run(mode):
-    completed = subprocess.run(
-        [sys.executable, "-c", SCRIPT, mode], capture_output=True, text=True, timeout=600
-    )
+    completed = subprocess.run([sys.executable, "-c", SCRIPT, mode], capture_output=True, text=True, timeout=600)
     assert completed.returncode == 0, completed.stderr[-3000:]
     result = json.loads(completed.stdout.strip().splitlines()[-1])
     assert result["replicas"] == 2
@@ -118,8 +116,9 @@ def test_mirrored_strategy_reports_the_one_device_metrics():
     """The logged loss and token accuracy are those of the global batch, as on one device."""
     result = _result("feed")
     for name in ("loss", "accuracy"):
-        np.testing.assert_allclose([b[name] for b in result["mirrored"]], [b[name] for b in result["single"]],
-                                   rtol=1e-5)
+        np.testing.assert_allclose(
+            [b[name] for b in result["mirrored"]], [b[name] for b in result["single"]], rtol=1e-5
+        )
 
 
 TENSORBOARD_SCRIPT = textwrap.dedent(
@@ -178,8 +177,9 @@ def test_tensorboard_callbacks_and_train_run_under_mirrored_strategy(tmp_path):
     from seq2seq_keras.evaluation.attention_snapshots import AER_TAG, RUN_NAME
     from seq2seq_keras.training.run_folder import read_state
 
-    completed = subprocess.run([sys.executable, "-c", TENSORBOARD_SCRIPT, str(tmp_path)], capture_output=True,
-                               text=True, timeout=600)
+    completed = subprocess.run(
+        [sys.executable, "-c", TENSORBOARD_SCRIPT, str(tmp_path)], capture_output=True, text=True, timeout=600
+    )
     assert completed.returncode == 0, completed.stderr[-3000:]
     result = json.loads(completed.stdout.strip().splitlines()[-1])
     assert result["iterations"] == result["trained_iterations"] == "MirroredVariable"
@@ -187,9 +187,13 @@ def test_tensorboard_callbacks_and_train_run_under_mirrored_strategy(tmp_path):
     assert read_state(tmp_path / "run")["status"] == "finished" and len(result["history"]) == 2
 
     def steps(folder, tag):
-        return [event.step for file in sorted(folder.glob("*tfevents*"))
-                for event in tf.compat.v1.train.summary_iterator(str(file))
-                for value in event.summary.value if value.tag == tag]
+        return [
+            event.step
+            for file in sorted(folder.glob("*tfevents*"))
+            for event in tf.compat.v1.train.summary_iterator(str(file))
+            for value in event.summary.value
+            if value.tag == tag
+        ]
 
     for logs in (tmp_path / "fit-logs", tmp_path / "train-logs"):
         assert steps(logs / "train", "epoch_loss") == [0, 1], logs

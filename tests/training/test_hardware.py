@@ -68,11 +68,24 @@ def test_detect_machine_reads_the_onednn_variables(tmp_path):
     assert (machine.onednn_opts, machine.onednn_max_isa) == ("0", "AVX2")
 
 
-@pytest.mark.parametrize("opts, isa, amx_usable", [
-    (None, None, True), ("1", None, True), ("0", None, False), ("false", None, False), (" OFF ", None, False),
-    (None, "ALL", True), (None, "default", True), (None, "AVX512_CORE_AMX", True), (None, "AVX10_1_512_AMX_FP16", True),
-    (None, "AVX512_CORE", False), (None, "AVX512_CORE_BF16", False), (None, "avx2", False), ("1", "AVX512_CORE", False),
-])
+@pytest.mark.parametrize(
+    "opts, isa, amx_usable",
+    [
+        (None, None, True),
+        ("1", None, True),
+        ("0", None, False),
+        ("false", None, False),
+        (" OFF ", None, False),
+        (None, "ALL", True),
+        (None, "default", True),
+        (None, "AVX512_CORE_AMX", True),
+        (None, "AVX10_1_512_AMX_FP16", True),
+        (None, "AVX512_CORE", False),
+        (None, "AVX512_CORE_BF16", False),
+        (None, "avx2", False),
+        ("1", "AVX512_CORE", False),
+    ],
+)
 def test_auto_keeps_float32_where_onednn_cannot_use_amx(opts, isa, amx_usable):
     """bf16 pays only through oneDNN's AMX kernels: oneDNN off or capped below AMX -> float32, and the reason says why."""
     amx = dataclasses.replace(cpu(SAPPHIRE_RAPIDS), onednn_opts=opts, onednn_max_isa=isa)
@@ -112,8 +125,10 @@ def test_auto_resolves_by_machine_and_run_length(machine, steps, precision, jit)
 def test_auto_reasons_name_the_deciding_fact():
     assert "avx512_bf16" in resolve_options("auto", "auto", cpu(ZEN4), SHORT).reasons["precision"]
     assert "7.5" in resolve_options("auto", "auto", cpu(BROADWELL, (7, 5)), SHORT).reasons["precision"]
-    assert f"~{SHORT} steps < {XLA_MIN_STEPS}" in resolve_options("auto", "auto", cpu(BROADWELL), SHORT).reasons[
-        "jit_compile"]
+    assert (
+        f"~{SHORT} steps < {XLA_MIN_STEPS}"
+        in resolve_options("auto", "auto", cpu(BROADWELL), SHORT).reasons["jit_compile"]
+    )
 
 
 MACHINES = [cpu(BROADWELL), cpu(ZEN4), cpu(SAPPHIRE_RAPIDS), cpu(BROADWELL, (8, 0)), cpu(BROADWELL, (7, 0))]
@@ -148,10 +163,14 @@ def test_invalid_settings_are_refused():
 def test_describe_is_one_line_with_each_choice_and_reason():
     line = resolve_options("auto", "off", cpu(ZEN4), SHORT).describe()
     assert "\n" not in line
-    assert line == ("options: precision=float32 (no AMX-BF16 on this CPU: its avx512_bf16 alone measured no faster), "
-                    "jit_compile=off (set)")
-    assert TrainingOptions("float32", True, {"precision": "set", "jit_compile": "set"}).describe() == \
-        "options: precision=float32 (set), jit_compile=on (set)"
+    assert line == (
+        "options: precision=float32 (no AMX-BF16 on this CPU: its avx512_bf16 alone measured no faster), "
+        "jit_compile=off (set)"
+    )
+    assert (
+        TrainingOptions("float32", True, {"precision": "set", "jit_compile": "set"}).describe()
+        == "options: precision=float32 (set), jit_compile=on (set)"
+    )
 
 
 # ----------------------------------------------------------------------------- the settings

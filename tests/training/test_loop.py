@@ -21,11 +21,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from seq2seq_keras.training.checkpointing import RECORD_FILE, read_records
 from seq2seq_keras.atomic import file_sha256
-from seq2seq_keras.training.run_folder import CHECKPOINT_DIR, MODEL_FILE, VOCABULARY_FILE, OutputFolderError, RunMismatchError, check_output_folder, load_checkpoint, load_model, read_state
-from seq2seq_keras.training.loop import XLA_PAD_MULTIPLE, NonFiniteLossError, TrainingInterrupted, train
+from seq2seq_keras.training.checkpointing import RECORD_FILE, read_records
 from seq2seq_keras.training.config import TrainConfig
+from seq2seq_keras.training.loop import XLA_PAD_MULTIPLE, NonFiniteLossError, TrainingInterrupted, train
+from seq2seq_keras.training.run_folder import (
+    CHECKPOINT_DIR,
+    MODEL_FILE,
+    VOCABULARY_FILE,
+    OutputFolderError,
+    RunMismatchError,
+    check_output_folder,
+    load_checkpoint,
+    load_model,
+    read_state,
+)
 
 # Tiny but real: 300 generated pairs, 8-unit GRUs, dropout on (its RNG state must survive a resume too).
 TINY = TrainConfig(limit=300, embedding_dim=8, encoder_units=8, epochs=3, batch_size=16, dropout=0.1, seed=3)
@@ -120,7 +130,9 @@ def test_crash_then_ctrl_c_mid_epoch_and_the_resumed_run_equals_an_uninterrupted
     steps_per_epoch = state["steps_per_epoch"]
     assert 14 < steps_per_epoch < 30 < 2 * steps_per_epoch  # step 14 is in epoch 1, step 30 in epoch 2
     assert state["checkpoint"] == {
-        "epoch": 1, "batch": 30 - steps_per_epoch, "step": 30,
+        "epoch": 1,
+        "batch": 30 - steps_per_epoch,
+        "step": 30,
         "file": f"{CHECKPOINT_DIR}/{read_records(out / CHECKPOINT_DIR)[0].weights}",
     }
     assert state["resumes"][0] == {**state["resumes"][0], "from_epoch": 0, "from_batch": 14, "from_step": 14}
@@ -128,8 +140,13 @@ def test_crash_then_ctrl_c_mid_epoch_and_the_resumed_run_equals_an_uninterrupted
     model, history = train(TINY, out, verbose=0)
     state = read_state(out)
     assert state["status"] == "finished"
-    assert state["resumes"][1] == {**state["resumes"][1], "from_epoch": 1, "from_batch": 30 - steps_per_epoch,
-                                   "from_step": 30, "steps_lost": 0}
+    assert state["resumes"][1] == {
+        **state["resumes"][1],
+        "from_epoch": 1,
+        "from_batch": 30 - steps_per_epoch,
+        "from_step": 30,
+        "steps_lost": 0,
+    }
     assert history.history == ref_history
     assert_same_weights(weights_of(model), ref_weights)
     assert_same_weights(weights_of(load_model(out)), ref_weights)
@@ -151,9 +168,26 @@ def test_sigkill_then_ctrl_c_then_finish_on_the_command_line(tmp_path):
     config = dataclasses.replace(TINY, limit=5000, epochs=3)
     out = tmp_path / "run"
     command = [
-        sys.executable, "-m", "seq2seq_keras.cli.commands", "train", "--limit", "5000", "--epochs", "3",
-        "--embedding-dim", "8", "--encoder-units", "8", "--batch-size", "16", "--dropout", "0.1", "--seed", "3",
-        "--out", str(out),
+        sys.executable,
+        "-m",
+        "seq2seq_keras.cli.commands",
+        "train",
+        "--limit",
+        "5000",
+        "--epochs",
+        "3",
+        "--embedding-dim",
+        "8",
+        "--encoder-units",
+        "8",
+        "--batch-size",
+        "16",
+        "--dropout",
+        "0.1",
+        "--seed",
+        "3",
+        "--out",
+        str(out),
     ]
 
     first = _start(command, tmp_path / "first.log")
@@ -168,8 +202,9 @@ def test_sigkill_then_ctrl_c_then_finish_on_the_command_line(tmp_path):
     # Progress by the resumed process itself: state.json still holds the killed run's last_step_seen (beyond
     # the checkpoint) until the new one writes, so "> from_step" alone could fire before fit starts (mid-epoch
     # is what this test claims; an interrupt during start-up is another case).
-    seen = _wait_for(out, lambda s: len(s["resumes"]) == 1 and s["last_step_seen"] > killed_state["last_step_seen"],
-                     second)["last_step_seen"]
+    seen = _wait_for(
+        out, lambda s: len(s["resumes"]) == 1 and s["last_step_seen"] > killed_state["last_step_seen"], second
+    )["last_step_seen"]
     second.send_signal(signal.SIGINT)
     assert second.wait(timeout=60) == 130
     log = (tmp_path / "second.log").read_text()
@@ -187,10 +222,12 @@ def test_sigkill_then_ctrl_c_then_finish_on_the_command_line(tmp_path):
     assert resumes[1]["from_step"] == interrupted["checkpoint"]["step"] and resumes[1]["steps_lost"] == 0
     assert len(state["history"]["loss"]) == config.epochs == len(json.loads((out / "history.json").read_text())["loss"])
     lost = killed_state["last_step_seen"] - killed_state["checkpoint"]["step"]
-    print(f"\nSIGKILL at step >= {killed_state['last_step_seen']}, checkpoint at step "
-          f"{killed_state['checkpoint']['step']} (end of epoch {checkpoint_epoch}): at least {lost} steps lost "
-          f"(state says {resumes[0]['steps_lost']}); Ctrl-C lost {resumes[1]['steps_lost']}; "
-          f"{state['steps_per_epoch']} steps per epoch")
+    print(
+        f"\nSIGKILL at step >= {killed_state['last_step_seen']}, checkpoint at step "
+        f"{killed_state['checkpoint']['step']} (end of epoch {checkpoint_epoch}): at least {lost} steps lost "
+        f"(state says {resumes[0]['steps_lost']}); Ctrl-C lost {resumes[1]['steps_lost']}; "
+        f"{state['steps_per_epoch']} steps per epoch"
+    )
     # At most one epoch: a kill just before an epoch-end checkpoint loses exactly one.
     assert resumes[0]["steps_lost"] == lost <= state["steps_per_epoch"]
 
@@ -387,8 +424,25 @@ def test_cli_reports_folder_and_mismatch_errors_without_traceback(reference_run,
     ref_dir, _, _ = reference_run
     out = tmp_path / "copy"
     shutil.copytree(ref_dir, out)
-    argv = ["train", "--limit", "300", "--embedding-dim", "8", "--encoder-units", "8", "--epochs", "3",
-            "--batch-size", "16", "--dropout", "0.1", "--seed", "3", "--out", str(out)]
+    argv = [
+        "train",
+        "--limit",
+        "300",
+        "--embedding-dim",
+        "8",
+        "--encoder-units",
+        "8",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "16",
+        "--dropout",
+        "0.1",
+        "--seed",
+        "3",
+        "--out",
+        str(out),
+    ]
     assert main(argv) == 0
     assert "nothing to do" in capsys.readouterr().out
     assert main([*argv[:-2], "--seed", "4", "--out", str(out)]) == 2
@@ -430,8 +484,14 @@ def _env() -> dict:
 
 
 def _python(script: str, timeout: float) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True,
-                          timeout=timeout, env=_env(), cwd=REPO)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=_env(),
+        cwd=REPO,
+    )
 
 
 def _start(command: list[str], log: Path) -> subprocess.Popen:
@@ -539,8 +599,19 @@ def terminal_sigint():
     signal.signal(signal.SIGINT, before)
 
 
-_TRAIN_ARGS = ["train", "--limit", "300", "--epochs", "2", "--embedding-dim", "8", "--encoder-units", "8",
-               "--batch-size", "16"]
+_TRAIN_ARGS = [
+    "train",
+    "--limit",
+    "300",
+    "--epochs",
+    "2",
+    "--embedding-dim",
+    "8",
+    "--encoder-units",
+    "8",
+    "--batch-size",
+    "16",
+]
 
 
 def test_ctrl_c_swallowed_during_start_up_still_stops_the_command(tmp_path, monkeypatch, capsys, terminal_sigint):
@@ -559,8 +630,9 @@ def test_ctrl_c_swallowed_during_start_up_still_stops_the_command(tmp_path, monk
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler before it, put back
 
 
-def test_ctrl_c_swallowed_before_fit_stops_training_with_the_state_saved(tmp_path, monkeypatch, capsys,
-                                                                        terminal_sigint):
+def test_ctrl_c_swallowed_before_fit_stops_training_with_the_state_saved(
+    tmp_path, monkeypatch, capsys, terminal_sigint
+):
     from seq2seq_keras.cli import commands as cli
     from seq2seq_keras.training import loop as training
 

@@ -60,23 +60,31 @@ def runs(tmp_path_factory):
     """Run the one-process reference and the two workers; returns ``{name: (json, npz)}``."""
     out = tmp_path_factory.mktemp("multiworker")
     cluster = {"worker": [f"localhost:{port}" for port in free_ports(2)]}
-    configs = {"single": None, **{f"worker{i}": {"cluster": cluster, "task": {"type": "worker", "index": i}}
-                                  for i in range(2)}}
+    configs = {
+        "single": None,
+        **{f"worker{i}": {"cluster": cluster, "task": {"type": "worker", "index": i}} for i in range(2)},
+    }
     processes, logs = {}, {}
     start = time.monotonic()
     try:
         for name, tf_config in configs.items():
             logs[name] = open(out / f"{name}.log", "w")
             log_dir = out / ("logs-single" if tf_config is None else "logs")  # the workers share one
-            processes[name] = subprocess.Popen([sys.executable, str(WORKER), str(out / name), str(log_dir)], cwd=REPO,
-                                               env=_env(tf_config), stdout=logs[name], stderr=subprocess.STDOUT)
+            processes[name] = subprocess.Popen(
+                [sys.executable, str(WORKER), str(out / name), str(log_dir)],
+                cwd=REPO,
+                env=_env(tf_config),
+                stdout=logs[name],
+                stderr=subprocess.STDOUT,
+            )
         for name, process in processes.items():
             remaining = max(1.0, TIMEOUT_S - (time.monotonic() - start))
             try:
                 process.wait(timeout=remaining)
             except subprocess.TimeoutExpired:
-                pytest.fail(f"{name} did not finish within {TIMEOUT_S} s; log:\n"
-                            + (out / f"{name}.log").read_text()[-3000:])
+                pytest.fail(
+                    f"{name} did not finish within {TIMEOUT_S} s; log:\n" + (out / f"{name}.log").read_text()[-3000:]
+                )
             assert process.returncode == 0, f"{name} failed:\n" + (out / f"{name}.log").read_text()[-3000:]
     finally:
         for process in processes.values():  # a worker whose peer died would wait for it forever
@@ -86,8 +94,10 @@ def runs(tmp_path_factory):
         for handle in logs.values():
             handle.close()
     print(f"three processes: {time.monotonic() - start:.1f} s")
-    return {name: (json.loads((out / f"{name}.json").read_text()), np.load(out / f"{name}.npz"), out / f"{name}.keras")
-            for name in configs} | {"logs": out / "logs", "logs-single": out / "logs-single"}
+    return {
+        name: (json.loads((out / f"{name}.json").read_text()), np.load(out / f"{name}.npz"), out / f"{name}.keras")
+        for name in configs
+    } | {"logs": out / "logs", "logs-single": out / "logs-single"}
 
 
 def _weights(npz, kind: str) -> list[np.ndarray]:
@@ -113,10 +123,15 @@ def test_two_workers_give_the_one_process_losses_and_weights(runs):
     for worker in (w0, w1):
         assert len(worker[0]["steps"]) == len(single[0]["steps"]) == 18  # 2 epochs x 9 steps
         for name in ("loss", "accuracy"):
-            np.testing.assert_allclose([s[name] for s in worker[0]["steps"]],
-                                       [s[name] for s in single[0]["steps"]], rtol=1e-5)
-        np.testing.assert_allclose([s["weight_sum"] for s in worker[0]["steps"]],
-                                   [s["weight_sum"] for s in single[0]["steps"]], rtol=1e-5, atol=1e-4)
+            np.testing.assert_allclose(
+                [s[name] for s in worker[0]["steps"]], [s[name] for s in single[0]["steps"]], rtol=1e-5
+            )
+        np.testing.assert_allclose(
+            [s["weight_sum"] for s in worker[0]["steps"]],
+            [s["weight_sum"] for s in single[0]["steps"]],
+            rtol=1e-5,
+            atol=1e-4,
+        )
         for a, b in zip(_weights(worker[1], "initial"), _weights(single[1], "initial")):
             np.testing.assert_array_equal(a, b)
         for a, b in zip(_weights(worker[1], "final"), _weights(single[1], "final")):
@@ -126,8 +141,9 @@ def test_two_workers_give_the_one_process_losses_and_weights(runs):
     # It trained: not a comparison of two idle models.
     losses = [s["loss"] for s in single[0]["steps"]]
     assert losses[-1] < losses[0] - 0.3
-    change = max(float(np.abs(a - b).max()) for a, b in zip(_weights(single[1], "final"),
-                                                             _weights(single[1], "initial")))
+    change = max(
+        float(np.abs(a - b).max()) for a, b in zip(_weights(single[1], "final"), _weights(single[1], "initial"))
+    )
     assert change > 1e-2
 
 
@@ -154,9 +170,14 @@ def test_only_the_chief_writes_the_tensorboard_summaries(runs):
         for file in sorted(folder.glob("*tfevents*")):
             for event in tf.compat.v1.train.summary_iterator(str(file)):
                 for value in event.summary.value:
-                    found.setdefault(value.tag, []).append((event.step, float(tf.make_ndarray(value.tensor))
-                                                            if value.tensor.dtype == tf.float32.as_datatype_enum
-                                                            else None))
+                    found.setdefault(value.tag, []).append(
+                        (
+                            event.step,
+                            float(tf.make_ndarray(value.tensor))
+                            if value.tensor.dtype == tf.float32.as_datatype_enum
+                            else None,
+                        )
+                    )
         return found
 
     chief, other = runs["worker0"][0]["pid"], runs["worker1"][0]["pid"]
