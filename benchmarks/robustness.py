@@ -27,7 +27,7 @@ OUR_VARIANTS = {
 def tutorial_translator(savedmodel: str, batch_size: int = 64):
     """``list[str] -> list[str]`` with the tutorial reference's exported ``tf_translate``."""
     import tensorflow as tf
-    import tensorflow_text  # noqa: F401  (registers NormalizeUTF8 & co. for the graph; the package no longer loads it eagerly)
+    import tensorflow_text  # noqa: F401  (registers NormalizeUTF8 & co. for the graph; the package imports it only where it needs it)
 
     module = tf.saved_model.load(savedmodel)
     fn = module.signatures["serving_default"]

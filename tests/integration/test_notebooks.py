@@ -164,6 +164,8 @@ def test_notebook_runs_top_to_bottom_in_smoke_mode(name):
         f"--nbmake-timeout={SMOKE_TIMEOUT_S}",
         "-p",
         "no:cacheprovider",
+        "-n",
+        "0",  # one notebook, in this worker's process tree (the suite's addopts would start workers)
         "-q",
         str(NOTEBOOK_DIR / name),
     ]
