@@ -17,18 +17,36 @@ import os
 import re
 import sys
 
-#: The user's own TF_CPP_MIN_LOG_LEVEL, if they set one (then nothing is filtered).
-_user_log_level: str | None = None
+#: The one switch that shows everything TensorFlow prints: ``SEQ2SEQ_KERAS_TF_LOGS=all`` (no filter, and
+#: TensorFlow's own default log level unless ``TF_CPP_MIN_LOG_LEVEL`` says otherwise).
+SHOW_ALL_VARIABLE = "SEQ2SEQ_KERAS_TF_LOGS"
+
+
+def show_all_logs() -> bool:
+    """Whether the user asked to see every TensorFlow line (``SEQ2SEQ_KERAS_TF_LOGS=all``)."""
+    return os.environ.get(SHOW_ALL_VARIABLE, "").strip().lower() == "all"
 
 
 def quiet_tensorflow_logging(level: str = "2") -> None:
     """Hide TensorFlow's INFO and WARNING C++ logs (level 2) unless the user set ``TF_CPP_MIN_LOG_LEVEL``.
 
     Call it before TensorFlow is imported: TensorFlow reads the variable once, on import.
+    A level the user set is kept; with ``SEQ2SEQ_KERAS_TF_LOGS=all`` nothing is set.
     """
-    global _user_log_level
-    _user_log_level = os.environ.get("TF_CPP_MIN_LOG_LEVEL")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", level)
+    if not show_all_logs():
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", level)
+
+
+def quiet_start() -> None:
+    """Load TensorFlow without its start-up noise: the first call in a notebook or script.
+
+    Sets the log level (:func:`quiet_tensorflow_logging`), then imports TensorFlow with
+    its known start-up lines dropped (:func:`start_tensorflow`). Call it before anything
+    imports TensorFlow; afterwards it does nothing. ``SEQ2SEQ_KERAS_TF_LOGS=all`` shows
+    every line instead.
+    """
+    quiet_tensorflow_logging()
+    start_tensorflow()
 
 
 #: Lines TensorFlow prints on import whatever TF_CPP_MIN_LOG_LEVEL says (its C++ logging is not set up yet),
@@ -46,15 +64,15 @@ def start_tensorflow() -> None:
 
     While TensorFlow loads, file descriptor 2 (where its C++ code writes) goes to a
     temporary file; afterwards every line that is not one of :data:`_STARTUP_CHATTER`
-    is written to stderr, so nothing unexpected is hidden. Filtering happens only after
-    :func:`quiet_tensorflow_logging` set the level: not when the user set
-    ``TF_CPP_MIN_LOG_LEVEL`` themselves (to see everything: ``TF_CPP_MIN_LOG_LEVEL=0``),
-    not when TensorFlow is already loaded, not when stderr has no file descriptor.
+    is written to stderr, so nothing unexpected is hidden. The filter applies whatever
+    ``TF_CPP_MIN_LOG_LEVEL`` says (users set it to see *less*); it is off with
+    ``SEQ2SEQ_KERAS_TF_LOGS=all``, when TensorFlow is already loaded, and when stderr has
+    no file descriptor.
     """
     if "tensorflow" in sys.modules:
         return
-    if _user_log_level is not None or "TF_CPP_MIN_LOG_LEVEL" not in os.environ:
-        return _load_tensorflow()  # the user's settings: every line shows
+    if show_all_logs():
+        return _load_tensorflow()  # the user asked for every line
     import tempfile
 
     try:
