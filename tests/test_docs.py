@@ -146,9 +146,7 @@ def test_resolve_tells_real_names_from_made_up_ones():
 def _cross_references(text: str) -> list[tuple[int, str]]:
     """``(line index, dotted path)`` of each mkdocs-autorefs reference ``[text][seq2seq_keras....]``."""
     return [
-        (i, m)
-        for i, line in enumerate(text.splitlines())
-        for m in re.findall(r"\]\[(seq2seq_keras(?:\.\w+)+)\]", line)
+        (i, m) for i, line in enumerate(text.splitlines()) for m in re.findall(r"\]\[(seq2seq_keras(?:\.\w+)+)\]", line)
     ]
 
 
