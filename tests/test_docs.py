@@ -313,3 +313,17 @@ def test_mkdocs_fails_on_a_broken_link_and_on_an_unresolved_reference(tmp_path):
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
     assert "no-such-page.md" in output and "seq2seq_keras.model.attention.no_such_function" in output
+
+
+def test_the_training_pages_option_table_names_real_train_flags():
+    """Each flag of docs/training.md's "Options" table is a field of TrainConfig, and every field is there."""
+    text = (DOCS / "training.md").read_text(encoding="utf-8")
+    table = text[text.index("## Options") : text.index("## Interrupted training")]
+    named = set()
+    for row in re.findall(r"^\| [^|]+ \| (.+) \|$", table, flags=re.M):
+        named |= set(re.findall(r"`--([a-z-]+)`", row))
+    source = (ROOT / "seq2seq_keras" / "training" / "config.py").read_text(encoding="utf-8")
+    config = next(n for n in ast.parse(source).body if isinstance(n, ast.ClassDef) and n.name == "TrainConfig")
+    fields = {n.target.id for n in config.body if isinstance(n, ast.AnnAssign)}
+    flags = {f.replace("_", "-") for f in fields} - {"input-feeding"} | {"no-input-feeding"}
+    assert named == flags, f"only in the table: {sorted(named - flags)}; not in the table: {sorted(flags - named)}"
