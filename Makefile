@@ -7,7 +7,7 @@ DEMO   := runs/demo
 # when the user has not set the level (a level set here would show those lines in `make demo`).
 export PYTHONUNBUFFERED := 1
 
-.PHONY: demo test lint bench install install-dev clean
+.PHONY: demo test lint docs bench install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,11 +47,17 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+## make docs: the documentation site (mkdocs-material; API reference by mkdocstrings from the docstrings, read
+## without importing TensorFlow) into site/. --strict: a broken link or anchor, a page missing from mkdocs.yml's
+## nav or a cross-reference to nothing fails the build.
+docs: $(VENV)/.installed-dev
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
 clean:
-	rm -rf $(VENV) runs build *.egg-info .pytest_cache
+	rm -rf $(VENV) runs build *.egg-info .pytest_cache site
 
 ## make bench: speed, quality, serving, memory and robustness against the TensorFlow tutorial (about 80 minutes:
-## 15-minute training budget per model); rewrites BENCHMARKS.md. Shorter:
+## 15-minute training budget per model); rewrites docs/benchmarks.md and its plot. Shorter:
 ##   make bench BENCH_ARGS="--budget-minutes 3"    or    make bench BENCH_ARGS="--quick"
 BENCH_ARGS ?=
 bench: $(VENV)/.installed-dev

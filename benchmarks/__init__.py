@@ -12,6 +12,6 @@
 * :mod:`benchmarks.parity` - every exported signature through TF Serving's loader against ``model.translate``;
 * :mod:`benchmarks.serving_breakdown` - where a serving call's time goes (traced calls, call overhead);
 * :mod:`benchmarks.measure` - the machine, peak matmul speed, FLOP counts, peak RSS;
-* :mod:`benchmarks.report` - BENCHMARKS.md (targets, training, quality, robustness tables);
-* :mod:`benchmarks.serving_report` - BENCHMARKS.md's serving sections beyond the speed table.
+* :mod:`benchmarks.report` - docs/benchmarks.md (targets, training, quality, robustness tables);
+* :mod:`benchmarks.serving_report` - docs/benchmarks.md's serving sections beyond the speed table.
 """

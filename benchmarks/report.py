@@ -1,4 +1,4 @@
-"""Turning the benchmark's raw results into BENCHMARKS.md: targets first, then every table."""
+"""Turning the benchmark's raw results into docs/benchmarks.md: targets first, then every table."""
 
 from __future__ import annotations
 
@@ -263,7 +263,7 @@ def _robustness_targets(results: dict, add) -> None:
 
 
 def render(results: dict) -> str:
-    """BENCHMARKS.md from the results of one bench run (``benchmarks.run``'s dict, or its ``--json`` file).
+    """docs/benchmarks.md from the results of one bench run (``benchmarks.run``'s dict, or its ``--json`` file).
 
     The sections, in order: the introduction, the run (command, machine, sizes, measurement),
     the targets, training speed, thread settings, quality (with the quality curve), serving,

@@ -16,8 +16,8 @@ for the quality budget (tutorial reference, ours with input feeding, ours in fas
 mode, our Transformer; ours use the fastest configuration the speed part measured for each), one
 process measuring all exported SavedModels interleaved, one per SavedModel for
 serving memory, and one scoring the quality part's models on the robustness set
-(names/numbers swapped for unseen ones, long inputs; :mod:`benchmarks.robustness`). The table is printed and ``BENCHMARKS.md`` rewritten
-(``--output``); ``--json`` also keeps the raw results.
+(names/numbers swapped for unseen ones, long inputs; :mod:`benchmarks.robustness`). The table is printed and ``docs/benchmarks.md`` (the docs site's
+benchmarks page, its plot beside it) rewritten (``--output``); ``--json`` also keeps the raw results.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+#: The docs site's benchmarks page (mkdocs.yml lists it); the quality plot goes beside it.
+DEFAULT_OUTPUT = REPO_ROOT / "docs" / "benchmarks.md"
 PARTS = ("speed", "threads", "quality", "serving", "robustness")
 #: Our models, one quality run each (the tutorial reference is the fourth).
 OUR_FAMILIES = ("feed", "fast", "transformer")
@@ -51,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m benchmarks.run",
         description="Benchmark seq2seq_keras against an in-run re-implementation of TensorFlow's NMT-with-attention "
         "tutorial: training speed lever by lever, BLEU/chrF after a wall-clock budget, SavedModel serving "
-        "latency and throughput, peak memory. Prints a table and rewrites BENCHMARKS.md.",
+        "latency and throughput, peak memory. Prints a table and rewrites docs/benchmarks.md.",
     )
     p.add_argument(
         "--data",
@@ -147,7 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"which of our models the serving part also exports with XLA for its *_xla rows (XLA compilation per input shape is the slowest part of serving): comma-separated subset of {','.join(OUR_FAMILIES)}, or none (default: all)",
     )
     p.add_argument(
-        "--output", default=str(REPO_ROOT / "BENCHMARKS.md"), help="report to rewrite (default: BENCHMARKS.md)"
+        "--output",
+        default=str(DEFAULT_OUTPUT),
+        help="report to rewrite, the quality plot written beside it (default: docs/benchmarks.md)",
     )
     p.add_argument("--no-write", action="store_true", help="print the report, do not rewrite --output")
     p.add_argument("--json", default=None, help="also write the raw results to this JSON file")

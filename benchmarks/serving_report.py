@@ -1,4 +1,4 @@
-"""The serving sections of BENCHMARKS.md beyond the speed table: XLA compilations, serving memory
+"""The serving sections of docs/benchmarks.md beyond the speed table: XLA compilations, serving memory
 against the reference, and where the time goes (:mod:`benchmarks.serving_breakdown`).
 
 :func:`sections` takes the bench's raw results and returns Markdown lines; ``benchmarks/report.py``

@@ -6,7 +6,7 @@ lines are printed on import whatever it says, because they come before TensorFlo
 sets its logging up, and a machine without a GPU driver gets an ``E`` line from the
 GPU probe. :func:`quiet_tensorflow_logging` sets the level;
 :func:`start_tensorflow` imports TensorFlow with those lines dropped and every
-other line passed on. The README ("What the terminal shows") lists what remains.
+other line passed on. docs/terminal-output.md lists what remains.
 Nothing here changes TensorFlow's numerics (oneDNN stays on). This module
 imports only the standard library (TensorFlow inside :func:`start_tensorflow`).
 """
@@ -50,7 +50,7 @@ def quiet_start() -> None:
 
 
 #: Lines TensorFlow prints on import whatever TF_CPP_MIN_LOG_LEVEL says (its C++ logging is not set up yet),
-#: plus the GPU probe's error on a machine without a GPU driver; all harmless (README, "What the terminal shows").
+#: plus the GPU probe's error on a machine without a GPU driver; all harmless (docs/terminal-output.md).
 _STARTUP_CHATTER = re.compile(
     r"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
     r"|[IW]0000 .*\] oneDNN custom operations are on\."

@@ -74,7 +74,7 @@ class TextProcessor(keras.layers.Layer):
     spaced as in word mode, Korean stays NFC), :meth:`token_words` gives the
     whole word of every piece (unknown-word replacement copies words, not
     pieces) and :func:`readable_pieces` labels heatmaps ``"stud-" "-ent"``.
-    Measured on spa-eng (README, "Words or subwords"; same model, same 2
+    Measured on spa-eng (docs/data.md, "Words or subwords"; same model, same 2
     epochs of 751 steps on 50,000 pairs, greedy) WordPiece reads better
     (test BLEU 33.66 vs 31.37 for words; longest test sentences 29.2 vs 23.6)
     but copies no unseen name or number (0% vs 94.9%; swapped-name BLEU 10.8

@@ -29,20 +29,20 @@ DEFAULT_BEAM_WIDTH = 4
 DEFAULT_LENGTH_PENALTY = 0.6
 #: Unknown-word replacement is on by default: it never changes the search, and on a
 #: short spa-eng run it took the output's [UNK] rate from 3.4% to 0 and in-domain BLEU
-#: from 39.6 to 41.6 (README, "Unknown words, repetition and robustness").
+#: from 39.6 to 41.6 (docs/evaluation.md, "Unknown words, repetition and robustness").
 DEFAULT_REPLACE_UNK = True
 #: Also copy unknown source names/numbers the model did not mark with [UNK]: on the same run,
 #: names/numbers copied 16% -> 89%, in-domain BLEU 41.64 -> 41.66.
 DEFAULT_COPY_UNKNOWN_NAMES = True
 #: n-gram blocking for greedy and sampling: off (greedy stays exact greedy).
 DEFAULT_BLOCK_NGRAM_REPEAT = 0
-#: n-gram blocking for beam search: no 3-gram twice. Measured (README, "Unknown words,
-#: repetition and robustness"): on the bench's 4-minute spa-eng model beam 4 repeated a 3-gram
+#: n-gram blocking for beam search: no 3-gram twice. Measured (docs/evaluation.md, "Unknown
+#: words, repetition and robustness"): on the bench's 4-minute spa-eng model beam 4 repeated a 3-gram
 #: in 9.3% of the long inputs, 0.0% with blocking, in-domain BLEU 30.29 -> 30.30; on a better
 #: trained model (no loops to cut) in-domain BLEU unchanged, long-input BLEU -0.07.
 DEFAULT_BEAM_BLOCK_NGRAM_REPEAT = 3
 #: GNMT coverage penalty ``beta`` for beam search (Wu et al. 2016, eq. 14): off by default.
-#: Measured (README, "Unknown words, repetition and robustness"; 30k-pair spa-eng run, validation
+#: Measured (docs/evaluation.md, "Unknown words, repetition and robustness"; 30k-pair spa-eng run, validation
 #: split): beta 0.2 / 1.0 took beam 4's long-input BLEU 11.95 -> 12.44 / 12.80 but in-domain BLEU
 #: 33.17 -> 33.04 / 32.50, and 3-gram blocking already leaves no loops to cut.
 DEFAULT_COVERAGE_PENALTY = 0.0

@@ -23,7 +23,7 @@ the decode loop), with every size a compile-time constant:
   projection ([batch, features] x [features, vocab]) is 1.7x slower that way, single-threaded
   as well as on 2 cores (2.5 vs 1.45 ms at [64, 512] x [512, 5000]). At one sentence the
   compiled loop wins (0.4x the plain loop's time: per-op overhead dominates); at 64 sentences
-  the input-feeding model's compiled loop took 1.4-1.6x the plain one's time (BENCHMARKS.md's short
+  the input-feeding model's compiled loop took 1.4-1.6x the plain one's time (docs/benchmarks.md's short
   run: 1,512 against 2,393 sentences/s through TF Serving's loader).
   With the fallback a big batch runs the plain signature's loop, and XLA compiles
   no bucket above :data:`MAX_COMPILED_BATCH` (less compile time and memory).

@@ -73,7 +73,7 @@ class TrainConfig:
     subword: bool = setting(
         False,
         "WordPiece vocabulary instead of whole words: better in-domain BLEU on "
-        "spa-eng, but unseen names/numbers are not copied (README: words or subwords)",
+        "spa-eng, but unseen names/numbers are not copied (docs/data.md: words or subwords)",
     )
     max_length: int | None = setting(50, "drop training pairs longer than this many tokens")
     seed: int = setting(0, "seed of the split, the shuffle order, the initial weights and dropout")
@@ -88,7 +88,7 @@ class TrainConfig:
         "auto",
         "compile the train step with XLA (--jit-compile alone: on); batches are padded to full rows and "
         "lengths to multiples of 4 so it compiles a few dozen shapes, once each (about a minute at first): pays "
-        f"on long runs (1.4x on spa-eng in BENCHMARKS.md), not on short ones; auto: on for runs of >= "
+        f"on long runs (1.4x on spa-eng in docs/benchmarks.md), not on short ones; auto: on for runs of >= "
         f"{XLA_MIN_STEPS} steps, except on a CPU with AMX-BF16 (bf16 without XLA there)",
         choices=JIT_COMPILE,
         nargs="?",

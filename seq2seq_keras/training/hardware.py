@@ -10,13 +10,13 @@ Two steps, so that the rules are pure functions a test can feed any machine:
   (:class:`TrainingOptions`), each with its reason; explicit settings are kept as
   they are. :meth:`TrainingOptions.describe` is the one line ``train()`` prints.
 
-The rules (the measurements behind them are in the README's "Training options"):
+The rules (the measurements behind them are in docs/training.md, "Options chosen for the machine"):
 
 * **precision**: ``mixed_bfloat16`` (bfloat16 compute, float32 weights, float32
   logits and loss) where matrix multiplies run natively in bfloat16: every GPU
   of compute capability >= 8.0 (bf16 tensor cores, Ampere and later), or, with
   no GPU, a CPU with AMX-BF16 (oneDNN's bf16 matmul ran 3.7x its float32 one on
-  the Xeon of BENCHMARKS.md, training 1.28x faster) *unless* the step is compiled
+  an AMX Xeon in ``make bench``, training 1.28x faster) *unless* the step is compiled
   with XLA, whose CPU backend made bf16 slower than float32 (fast mode: 2.97x vs
   3.58x the tutorial). AVX512-BF16 alone is not enough: on a 2-core AMD EPYC with
   it, bf16 matmuls ran only 1.3-1.7x float32 and a demo-size training step in
@@ -52,7 +52,7 @@ BF16_CPU_FLAGS = ("amx_bf16",)
 #: First GPU compute capability with bfloat16 tensor cores (Ampere).
 BF16_GPU_CAPABILITY = (8, 0)
 #: Fewest planned optimizer steps for which ``jit_compile="auto"`` turns XLA on. Compilation
-#: costs ~1,000 steps' worth of the time XLA saves per step on the idle Xeon of BENCHMARKS.md
+#: costs ~1,000 steps' worth of the time XLA saves per step on an idle AMX Xeon in ``make bench``
 #: (~60 s against 267 -> 202 ms per step) and ~8,000 on a busy 2-core EPYC at the demo size
 #: (~220 s for 18 shapes against 99 -> 72 ms); shorter runs lose time to it.
 XLA_MIN_STEPS = 5000

@@ -290,7 +290,7 @@ def test_spa_eng_loads_and_splits_like_tensorflow():
     pairs = load_corpus("spa-eng")
     assert (len(pairs), pairs.skipped, pairs.source_lang, pairs.target_lang) == (118_964, 0, "es", "en")
     assert pairs[0] == ("Ve.", "Go.")
-    assert len(set(pairs.target)) == 102_904  # the README's 102,902 counts case-insensitively
+    assert len(set(pairs.target)) == 102_904  # 102,902 when counted case-insensitively
     train, validation, test = split_pairs(pairs)
     assert (len(train), len(validation), len(test)) == (114_151, 2_325, 2_488)
 

@@ -97,7 +97,7 @@ def main(out_prefix: str, log_dir: str) -> None:
     logging = tensorboard_callbacks(log_dir, model, sentences=["나는 학생이다"])
     model.fit(dataset, steps_per_epoch=steps_per_epoch, epochs=EPOCHS, verbose=0, callbacks=[Record(), *logging])
     final = [np.asarray(w) for w in model.get_weights()]
-    model.save(out_prefix + ".keras")  # every worker saves (its own path), as the README says
+    model.save(out_prefix + ".keras")  # every worker saves (its own path), as docs/training.md says
     np.savez(
         out_prefix + ".npz",
         **{f"initial_{i}": w for i, w in enumerate(initial)},

@@ -141,7 +141,7 @@ TENSORBOARD_SCRIPT = textwrap.dedent(
     out = Path(sys.argv[1])
     mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 
-    # The README's recipe, with the package's TensorBoard callbacks (losses and attention snapshots).
+    # The recipe of docs/training.md ("Distributed training"), with the package's TensorBoard callbacks (losses and attention snapshots).
     pairs = load_corpus("builtin-ko-en", limit=36, seed=3)
     src = TextProcessor.for_language("ko").adapt(pairs.source)
     tgt = TextProcessor.for_language("en", add_start_end=True).adapt(pairs.target)
