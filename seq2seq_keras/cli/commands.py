@@ -118,8 +118,7 @@ def _train_command(args, received: list) -> int | None:
         config = train_config_from_args(args)  # the checks across settings (the Transformer's sizes)
     except (TypeError, ValueError) as e:
         raise CommandError(_as_flags(str(e))) from None
-    check_data(config.data)
-    check_folder_to_write(args.out, "--out")
+    check_data(config.data)  # --out: the run folder's own checks (OutputFolderError) say what is wrong with it
     if config.tensorboard is not None:
         check_folder_to_write(config.tensorboard, "--tensorboard")
     with removing_new_folders(args.out, config.tensorboard) as outcome:
