@@ -265,8 +265,8 @@ def _prepare(config: TrainConfig, run: RunFolder | None):
     train_pairs, val_pairs, _ = prepare_data(config)
     if len(train_pairs) == 0:
         raise TrainingDataError(
-            f"The corpus {config.data!r} has no training pairs after the split ({len(val_pairs)} validation "
-            "pairs): raise --limit, or use a larger corpus."
+            f"The corpus {config.data!r} leaves no training pairs after the split into training, validation "
+            "and test pairs: raise --limit, or use a larger corpus."
         )
     if run is not None:
         run.check_data(data_fingerprint(train_pairs, val_pairs))
