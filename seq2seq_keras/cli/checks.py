@@ -97,10 +97,17 @@ def check_export_path(path: str) -> None:
         )
     if not os.path.isdir(path):
         raise CommandError(f"{path} is not a folder: pass an exported version folder such as saved_models/demo/1.")
-    if export_of(path) is None and (Path(path) / _run_file("MODEL_FILE")).is_file():
+    if export_of(path) is not None:
+        return
+    if (Path(path) / _run_file("MODEL_FILE")).is_file():
         raise CommandError(
             f"{path} is a run folder, not an export: export it first with 'seq2seq-keras export --model {path} "
             "--name NAME', then check the folder that prints."
+        )
+    if not any((child / SAVED_MODEL_FILE).is_file() for child in Path(path).iterdir() if child.is_dir()):
+        raise CommandError(
+            f"{path} holds no SavedModel ({SAVED_MODEL_FILE}, in it or in a version folder): pass an exported "
+            "version folder such as saved_models/demo/1 (write one with 'seq2seq-keras export')."
         )
 
 

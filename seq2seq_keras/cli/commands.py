@@ -755,8 +755,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         result = args.func(args)
-    except CommandError as e:
-        print(f"seq2seq-keras {args.command}: error: {e}", file=sys.stderr)
+    except CommandError as e:  # one line, whatever the library's message holds
+        print(f"seq2seq-keras {args.command}: error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"seq2seq-keras {args.command}: interrupted", file=sys.stderr)

@@ -196,6 +196,14 @@ def test_train_failing_after_making_its_folders_removes_them_and_keeps_a_users(t
     assert mine.is_dir() and list(mine.iterdir()) == []
 
 
+def test_train_with_a_named_corpus_that_is_not_on_this_machine_says_how_to_get_it(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("SEQ2SEQ_KERAS_DATA", str(tmp_path / "empty"))
+    out = tmp_path / "run"
+    code, err, _ = run(["train", "--data", "kor-eng", "--out", out], capsys)
+    assert_one_line(code, err, "Corpus 'kor-eng' not found", "download_anki", "SEQ2SEQ_KERAS_DATA")
+    assert not out.exists()
+
+
 def test_train_with_a_malformed_corpus_file_names_the_line(tmp_path, capsys):
     corpus = tmp_path / "bad.txt"
     corpus.write_text("Hello.\tHola.\nno tab on this line\n", encoding="utf-8")
@@ -368,10 +376,12 @@ def test_export_base_dir_that_is_a_file(tmp_path, capsys):
 def test_check_servable_paths(tmp_path, capsys):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "model.keras").write_bytes(b"")
+    (tmp_path / "empty").mkdir()
     (tmp_path / "file").write_text("x")
     cases = [
         (tmp_path / "missing", ["does not exist", "saved_models/demo/1", "seq2seq-keras export"]),
         (tmp_path / "file", ["is not a folder"]),
+        (tmp_path / "empty", ["holds no SavedModel", "saved_models/demo/1", "seq2seq-keras export"]),
         (tmp_path / "run", ["is a run folder, not an export", f"seq2seq-keras export --model {tmp_path / 'run'}"]),
     ]
     for path, words in cases:
