@@ -25,20 +25,36 @@ import time
 
 from ..decoding.options import DecodingOptions
 from ..startup import quiet_tensorflow_logging, start_tensorflow
+from .checks import (
+    CommandError,
+    check_data,
+    check_export_path,
+    check_file_to_read,
+    check_file_to_write,
+    check_folder_to_write,
+    check_model_path,
+    removing_new_folders,
+)
 from .flags import (
+    ArgumentParser,
     HelpFormatter,
     add_config_flags,
     add_decoding_flags,
+    checked,
     given_decoding_options,
+    integer,
     library_default,
+    real,
     train_config_from_args,
 )
 
 quiet_tensorflow_logging()  # before TensorFlow is imported (nothing above imports it)
 
 
-class CommandError(Exception):
-    """An error for the user: printed without a traceback, exit status 2."""
+def _decoding_check(name: str, flag: str):
+    """The argparse ``type`` of a flag that is a :class:`DecodingOptions` field by another route (plot's and
+    evaluate's own flags): the field's check."""
+    return checked(int, DecodingOptions.__dataclass_fields__[name].metadata["check"], flag)
 
 
 def _command(sub, name: str, **kwargs) -> argparse.ArgumentParser:
@@ -69,7 +85,7 @@ def _add_train(sub):
     p.add_argument("--restart", action="store_true", help="discard the training state in --out and start over")
     p.add_argument(
         "--checkpoint-every",
-        type=int,
+        type=integer("--checkpoint-every", 1),
         default=None,
         metavar="STEPS",
         help="also checkpoint every STEPS batches (a kill then loses at most STEPS); default: each epoch end",
@@ -98,17 +114,33 @@ def _run_train(args):
 
 
 def _train_command(args, received: list) -> int | None:
+    try:
+        config = train_config_from_args(args)  # the checks across settings (the Transformer's sizes)
+    except (TypeError, ValueError) as e:
+        raise CommandError(_as_flags(str(e))) from None
+    check_data(config.data)  # --out: the run folder's own checks (OutputFolderError) say what is wrong with it
+    if config.tensorboard is not None:
+        check_folder_to_write(config.tensorboard, "--tensorboard")
+    with removing_new_folders(args.out, config.tensorboard) as outcome:
+        code = _train(args, config, received)
+        outcome["failed"] = bool(code)
+    return code
+
+
+def _train(args, config, received: list) -> int | None:
+    """Train ``config`` into ``args.out`` and say what happened (how many epochs this call trained)."""
     import signal
 
     start_tensorflow()
     if received:  # a Ctrl-C during start-up whose KeyboardInterrupt did not get out of it
         raise KeyboardInterrupt
 
+    from ..data.corpora import CorpusFormatError
     from ..training.checkpointing import CheckpointError
     from ..training.loop import InterruptGuard, NonFiniteLossError, TrainingInterrupted, train
-    from ..training.run_folder import OutputFolderError, RunMismatchError
+    from ..training.run_folder import TrainingError, read_state
 
-    config = train_config_from_args(args)
+    before = None if args.restart else _read_state_or_none(read_state, args.out)
     start = time.perf_counter()
     try:
         _, history = train(
@@ -126,10 +158,21 @@ def _train_command(args, received: list) -> int | None:
         print(flush=True)
         print(f"seq2seq-keras train: error: {e}", file=sys.stderr)
         return 1
-    except (OutputFolderError, RunMismatchError) as e:
+    except (TrainingError, FileNotFoundError, CorpusFormatError) as e:  # the folder, the run in it, the corpus
         raise CommandError(str(e)) from None
     h = history.history
-    summary = f"trained {len(h.get('loss', []))} epochs in {time.perf_counter() - start:.1f} s"
+    total, done_before = len(h.get("loss", [])), _epochs_done(before)
+    if before is not None and before.get("status") == "finished":
+        # train() said so ("RUN already has 6 of 6 epochs; nothing to train ..."); no summary of work not done
+        return None
+    seconds = time.perf_counter() - start
+    if done_before:
+        summary = (
+            f"trained {_epochs(total - done_before)} more in {seconds:.1f} s (resumed after epoch {done_before}; "
+            f"{args.out} now has {total} of {config.epochs})"
+        )
+    else:
+        summary = f"trained {_epochs(total)} in {seconds:.1f} s"
     if h.get("accuracy"):
         summary += f"; train token accuracy {h['accuracy'][-1]:.3f}"
     if h.get("val_accuracy"):
@@ -138,6 +181,35 @@ def _train_command(args, received: list) -> int | None:
     print(f"saved to {args.out}")
     if args.tensorboard:
         print(f"TensorBoard logs in {args.tensorboard}; view them with: tensorboard --logdir {args.tensorboard}")
+
+
+def _as_flags(message: str) -> str:
+    """A :class:`TrainConfig` message with its field names written as the ``train`` flags (``model_dim`` ->
+    ``--model-dim``)."""
+    import re
+
+    from ..training.config import TrainConfig
+
+    names = "|".join(f.name for f in dataclasses.fields(TrainConfig))
+    return re.sub(rf"\b({names})\b", lambda m: "--" + m.group(1).replace("_", "-"), message)
+
+
+def _read_state_or_none(read_state, out: str) -> dict | None:
+    """``out``'s ``state.json`` before training, or ``None`` (no run there yet, or a state ``train`` will refuse
+    or replace itself)."""
+    try:
+        return read_state(out) if os.path.isdir(out) else None
+    except (OSError, ValueError):
+        return None
+
+
+def _epochs(n: int) -> str:
+    return f"{n} epoch{'s' * (n != 1)}"
+
+
+def _epochs_done(state: dict | None) -> int:
+    """Whole epochs a run folder's state says were done before this call (0: none, or no state)."""
+    return int((state or {}).get("epochs_completed") or 0)
 
 
 # ---------------------------------------------------------------------- decoding options
@@ -184,15 +256,32 @@ def _sentences(args) -> list[str]:
     return sentences
 
 
-def _run_translate(args):
-    start_tensorflow()
+def _load_model(path: str):
+    """The model of a run folder (or ``.keras`` file) checked by :func:`check_model_path`; a folder without a
+    model, or a file Keras cannot read, is a :class:`CommandError`."""
+    import zipfile
+
     from ..training.run_folder import load_model
 
-    sentences = _sentences(args)
     try:
-        model = load_model(args.model)
+        return load_model(path)
     except FileNotFoundError as e:
         raise CommandError(str(e)) from None
+    except (ValueError, OSError, zipfile.BadZipFile) as e:  # Keras' "File format not supported", a damaged zip
+        reason = str(e).split(". ")[0].splitlines()[0] if str(e) else type(e).__name__
+        raise CommandError(
+            f"{path} could not be read as a Keras model ({reason}): pass a run folder written by "
+            "'seq2seq-keras train', or train again if the file is damaged."
+        ) from None
+
+
+def _run_translate(args):
+    check_model_path(args.model)
+    if args.unk_dictionary is not None:
+        check_file_to_read(args.unk_dictionary, "--unk-dictionary", "source<TAB>target lines")
+    start_tensorflow()
+    sentences = _sentences(args)
+    model = _load_model(args.model)
     options = _decoding_options(args, DecodingOptions)
     try:
         translations = model.translate(sentences, **options)
@@ -221,18 +310,25 @@ def _add_plot(sub):
     where.add_argument("--model", help="run folder written by 'train' (or a .keras file)")
     where.add_argument("--server", help="TF Serving: http://HOST:8501 (REST) or HOST:8500 / grpc://HOST:8500 (gRPC)")
     p.add_argument("--model-name", help="served model name (with --server)")
-    p.add_argument("--version", type=int, default=None, help="served model version (with --server; default: latest)")
+    p.add_argument(
+        "--version",
+        type=integer("--version", 0),
+        default=None,
+        help="served model version (with --server; default: latest)",
+    )
     p.add_argument(
         "--method", choices=("greedy", "beam"), default="greedy", help="decoding with --model (default: %(default)s)"
     )
     p.add_argument(
         "--max-length",
-        type=int,
+        type=_decoding_check("max_length", "--max-length"),
         default=None,
         help="cap on output tokens (with --model; default: {decoding.options.DEFAULT_MAX_LENGTH})",
     )
     p.add_argument(
-        "--ncols", type=int, help="grid columns for several sentences (default: {plotting.plot_attention_grid(ncols)})"
+        "--ncols",
+        type=integer("--ncols", 1),
+        help="grid columns for several sentences (default: {plotting.plot_attention_grid(ncols)})",
     )
     heads = p.add_mutually_exclusive_group()
     heads.add_argument(
@@ -269,7 +365,13 @@ def _server_translate(args, sentences):
         raise CommandError(f"TF Serving at {url} (model {args.model_name!r}) did not translate: {e}") from None
 
 
+_IMAGE_FORMATS = {"png": "PNG", "pdf": "PDF", "svg": "SVG", "jpg": "JPEG", "jpeg": "JPEG", "eps": "EPS"}
+
+
 def _run_plot(args):
+    if args.model is not None:
+        check_model_path(args.model)
+    check_file_to_write(args.out, "--out", _IMAGE_FORMATS)
     sentences = _sentences(args)
     if (args.heads or args.self_attention) and (args.server or len(sentences) != 1):
         raise CommandError("--heads and --self-attention plot one sentence of a local --model; pass exactly one.")
@@ -277,12 +379,7 @@ def _run_plot(args):
         translations = _server_translate(args, sentences)
     else:
         start_tensorflow()
-        from ..training.run_folder import load_model
-
-        try:
-            model = load_model(args.model)
-        except FileNotFoundError as e:
-            raise CommandError(str(e)) from None
+        model = _load_model(args.model)
         if not model.has_attention:
             raise CommandError(f"{args.model} was trained with --attention none: it has no attention weights to plot.")
         if args.heads or args.self_attention:
@@ -365,11 +462,16 @@ def _add_evaluate(sub):
         "larger test split that still never overlaps the run's training pairs",
     )
     p.add_argument("--split", choices=("test", "validation"), default="test", help="(default: %(default)s)")
-    p.add_argument("--max-sentences", type=int, default=None, help="evaluate only the first N pairs of the split")
+    p.add_argument(
+        "--max-sentences",
+        type=integer("--max-sentences", 1),
+        default=None,
+        help="evaluate only the first N pairs of the split",
+    )
     p.add_argument("--compare", default=None, help="a second run folder for the length-bucket comparison")
     p.add_argument(
         "--beam-width",
-        type=int,
+        type=integer("--beam-width", 0),
         help="beam width; 0 skips beam search (default: {evaluation.scores.evaluate(beam_width)})",
     )
     p.add_argument(
@@ -378,7 +480,9 @@ def _add_evaluate(sub):
         help="source-length bucket edges in words (default: {evaluation.scores.DEFAULT_BUCKET_EDGES})",
     )
     p.add_argument(
-        "--batch-size", type=int, help="sentences per batch (default: {evaluation.scores.evaluate(batch_size)})"
+        "--batch-size",
+        type=_decoding_check("batch_size", "--batch-size"),
+        help="sentences per batch (default: {evaluation.scores.evaluate(batch_size)})",
     )
     add_decoding_flags(p, DecodingOptions, ["max_length", "coverage_penalty"])
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -395,6 +499,17 @@ def _add_evaluate(sub):
 
 
 def _run_evaluate(args):
+    check_model_path(args.model)
+    if args.compare is not None and not args.robustness:
+        check_model_path(args.compare, "--compare")
+    if args.data is not None:
+        check_data(args.data)
+    check_folder_to_write(args.out, "--out")
+    with removing_new_folders(args.out):
+        return _evaluate(args)
+
+
+def _evaluate(args):
     start_tensorflow()
     from ..evaluation.scores import check_bucket_edges
     from ..runs import evaluate_run, evaluate_run_robustness, load_run_split
@@ -478,7 +593,9 @@ def _add_export(sub):
         metavar="BASE_DIR",
         help="folder holding the served models (default: {serving.export.DEFAULT_BASE_DIR})",
     )
-    p.add_argument("--version", type=int, default=None, help="version number (default: the next integer)")
+    p.add_argument(
+        "--version", type=integer("--version", 0), default=None, help="version number (default: the next integer)"
+    )
     from ..serving.export import ExportSettings
 
     add_decoding_flags(
@@ -500,6 +617,16 @@ def _add_export(sub):
 
 
 def _run_export(args):
+    check_model_path(args.model)
+    if args.unk_dictionary is not None:
+        check_file_to_read(args.unk_dictionary, "--unk-dictionary", "source<TAB>target lines")
+    if args.base_dir is not None:
+        check_folder_to_write(args.base_dir, "--base-dir")
+    with removing_new_folders(args.base_dir):
+        return _export(args)
+
+
+def _export(args):
     start_tensorflow()
     from ..runs import export_run
     from ..serving.export import MODELS_CONFIG, ExportSettings
@@ -549,7 +676,7 @@ def _add_check_servable(sub):
     )
     p.add_argument(
         "--timeout",
-        type=float,
+        type=real("--timeout", above=0),
         help="seconds allowed for the fresh process "
         "(default: {serving.check.check_servable(timeout)}; --benchmark: at least {serving.check.benchmark_servable(timeout)})",
     )
@@ -568,15 +695,21 @@ def _add_check_servable(sub):
 
 
 def _run_check_servable(args):
+    check_export_path(args.path)
+    if args.model is not None:
+        check_model_path(args.model)
+    if args.benchmark:
+        check_data(args.benchmark_data, "--benchmark-data")
     start_tensorflow()
     from ..serving.check import check_servable
 
-    if not os.path.isdir(args.path):
-        raise CommandError(f"{args.path} is not a folder: pass an exported version folder such as saved_models/demo/1.")
-    if args.model is not None and not os.path.exists(args.model):
-        raise CommandError(f"--model {args.model} does not exist: pass the run folder the export came from.")
     report = check_servable(args.path, smoke=not args.no_smoke, model=args.model, **_given(args, "timeout"))
     print(report.format())
+    if args.no_smoke:
+        print(
+            "TF Serving's loader, the warm-up requests and parity with the Python API: skipped (--no-smoke; "
+            "run without it to check them)"
+        )
     if not report.ok:
         return 1
     args.path = report.path
@@ -607,7 +740,7 @@ COMMANDS = [_add_train, _add_translate, _add_plot, _add_evaluate, _add_export, _
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="seq2seq-keras",
         description="Sequence-to-sequence translation with attention: train, translate, export, serve.",
     )
@@ -622,8 +755,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         result = args.func(args)
-    except CommandError as e:
-        print(f"seq2seq-keras {args.command}: error: {e}", file=sys.stderr)
+    except CommandError as e:  # one line, whatever the library's message holds
+        print(f"seq2seq-keras {args.command}: error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"seq2seq-keras {args.command}: interrupted", file=sys.stderr)

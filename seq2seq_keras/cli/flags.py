@@ -9,6 +9,9 @@ Three mechanisms, all used by :mod:`seq2seq_keras.cli.commands`:
   one per :class:`~seq2seq_keras.decoding.options.DecodingOptions` (or
   :class:`~seq2seq_keras.serving.export.ExportSettings`) field; :func:`given_decoding_options` reads
   back the ones the user gave.
+* :class:`ArgumentParser`: argparse's parser with one-line errors (``PROG: error: WHAT; see PROG --help``),
+  and :func:`checked` / :func:`integer` / :func:`real`: flag types whose bad values are such one-line
+  errors, from a setting's own check where there is one.
 * :class:`HelpFormatter`: help texts may name a library default as ``{module.NAME}`` or
   ``{module.function(parameter)}``; the value is read from the module's source
   (:func:`library_default`) only when the help is printed, so neither building the parser
@@ -118,6 +121,82 @@ def static_default(module: str, name: str, parameter: str | None = None):
     raise _NotStatic(f"{module}.{name}")
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser whose errors are one line on stderr, ``PROG: error: WHAT; see PROG --help``, exit
+    status 2 (argparse prints its usage block above the line). Sub-parsers are of the same class."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {one_line_argument_error(message)}; see {self.prog} --help\n")
+
+
+_ARGUMENT = re.compile(r"^argument ([^:\s]+)(?:/\S+)*: ")
+
+
+def one_line_argument_error(message: str) -> str:
+    """argparse's ``argument --flag: message`` as ``--flag: message`` (``message`` alone where it names the
+    flag itself), on one line, without a final full stop."""
+    match = _ARGUMENT.match(message)
+    if match:
+        rest = message[match.end() :]
+        message = rest if rest.startswith(match.group(1) + " ") else f"{match.group(1)}: {rest}"
+    return " ".join(message.split()).rstrip(".")
+
+
+_KINDS = {int: "an integer", float: "a number"}
+
+
+def checked(kind, check, flag: str):
+    """An argparse ``type`` for ``flag``: the text parsed as ``kind`` (``int``, ``float``), then ``check(flag,
+    value) -> value`` (a setting's check: :func:`~seq2seq_keras.decoding.options.count`, ...). A bad value is
+    an ``ArgumentTypeError`` naming the flag, e.g. "--encoder-units must be >= 1, got 0."."""
+
+    def convert(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{flag} must be {_KINDS.get(kind, kind.__name__)}, got {text!r}"
+            ) from None
+        try:
+            return check(flag, value)
+        except (TypeError, ValueError) as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    convert.__name__ = _KINDS.get(kind, kind.__name__)  # argparse's fallback message names the type
+    return convert
+
+
+def integer(flag: str, minimum: int):
+    """An argparse ``type``: an integer >= ``minimum`` (for flags that are no library setting's field)."""
+    from ..decoding.options import count
+
+    return checked(int, count(minimum), flag)
+
+
+def real(flag: str, **bounds):
+    """An argparse ``type``: a finite number within ``bounds`` (``minimum``/``above``/``below``, see
+    :func:`~seq2seq_keras.decoding.options.number`)."""
+    from ..decoding.options import number
+
+    return checked(float, number(**bounds), flag)
+
+
+def _field_type(kind, field, flag: str):
+    """The argparse ``type`` of a settings field's flag: ``kind`` checked by the field's ``check`` (a
+    ``zero_is_none`` field's 0 is ``None`` first); ``kind`` itself where the field has no check or
+    choices decide."""
+    check = field.metadata.get("check")
+    if check is None or kind not in _KINDS or field.metadata.get("choices"):
+        return kind
+    if field.metadata.get("zero_is_none"):
+        check = _zero_is_none(check)
+    return checked(kind, check, flag)
+
+
+def _zero_is_none(check):
+    return lambda name, value: check(name, None if value == 0 else value)
+
+
 _LIBRARY_DEFAULT = re.compile(r"\{(\w+(?:\.\w+)+(?:\(\w+\))?)\}")
 
 
@@ -172,7 +251,7 @@ def add_config_flags(parser) -> None:
             meta.get("flag", flag),
             *meta.get("aliases", ()),
             dest=field.name,
-            type=kind,
+            type=_field_type(kind, field, meta.get("flag", flag)),
             default=field.default,
             choices=meta.get("choices", choices),
             metavar=meta.get("metavar"),
@@ -243,7 +322,7 @@ def add_decoding_flags(parser, options_class, names=None) -> None:
         parser.add_argument(
             flag,
             dest=field.name,
-            type=kind,
+            type=_field_type(kind, field, flag),
             default=None,
             choices=meta.get("choices"),
             metavar=meta.get("metavar"),

@@ -79,9 +79,15 @@ def count(minimum: int) -> Callable:
     return lambda name, value: check_int(name, value, minimum)
 
 
-def _number(minimum: float | None = None, above: float | None = None, note: str = "") -> Callable:
-    """A finite real number (``bool`` is not), ``>= minimum`` / ``> above`` when given; returned as ``float``."""
-    bound = f" >= {minimum:g}" if minimum is not None else f" > {above:g}" if above is not None else ""
+def number(
+    minimum: float | None = None, above: float | None = None, below: float | None = None, note: str = ""
+) -> Callable:
+    """A check for :func:`option` (and :class:`~seq2seq_keras.training.config.TrainConfig`'s settings): a finite
+    real number (``bool`` is not), ``>= minimum`` / ``> above`` / ``< below`` when given; returned as ``float``."""
+    bounds = [f">= {minimum:g}" if minimum is not None else f"> {above:g}" if above is not None else ""]
+    bounds.append(f"< {below:g}" if below is not None else "")
+    bound = " and ".join(b for b in bounds if b)
+    bound = f" {bound}" if bound else ""
 
     def check(name, value):
         if (
@@ -90,11 +96,17 @@ def _number(minimum: float | None = None, above: float | None = None, note: str 
             or not math.isfinite(value)
             or (minimum is not None and value < minimum)
             or (above is not None and value <= above)
+            or (below is not None and value >= below)
         ):
             raise ValueError(f"{name} must be a finite number{bound}{note}, got {value!r}.")
         return float(value)
 
     return check
+
+
+def optional(check: Callable) -> Callable:
+    """``check`` that also lets ``None`` through (a setting whose ``None`` means "no limit" or "off")."""
+    return lambda name, value: None if value is None else check(name, value)
 
 
 def _flag(name, value) -> bool:
@@ -174,7 +186,7 @@ class DecodingOptions:
         DEFAULT_LENGTH_PENALTY,
         "GNMT length penalty alpha of beam search: 0 ranks "
         "by log-probability alone, larger favours longer outputs (default: {default})",
-        _number(),
+        number(),
         graph="float32",
         metavar="ALPHA",
     )
@@ -188,7 +200,7 @@ class DecodingOptions:
     temperature: float = option(
         DEFAULT_TEMPERATURE,
         "with --method sample: divides the logits; < 1 is closer to greedy, > 1 more varied",
-        _number(above=0),
+        number(above=0),
         graph="float32",
         exported=False,
     )
@@ -250,7 +262,7 @@ class DecodingOptions:
         "beam search: GNMT coverage penalty beta (Wu et "
         "al. 2016), ranks down hypotheses that left source words unattended "
         "(default: {default}, off)",
-        _number(minimum=0, note=" (0 turns it off)"),
+        number(minimum=0, note=" (0 turns it off)"),
         graph="float32",
         metavar="BETA",
     )

@@ -546,9 +546,14 @@ def _parity_model(model, settings: dict, report: ServableReport):
     if model is None:
         recorded = settings.get("source_model")
         if not recorded or not os.path.exists(recorded):
+            why = (
+                f"the run folder recorded at export, {recorded}, no longer exists"
+                if recorded
+                else "the export records no run folder (it was exported from a model object without source_model)"
+            )
             report.facts.append(
-                "parity with the Python API: skipped (no model given and none recorded at export that still exists; "
-                "pass --model RUN_FOLDER)"
+                f"parity with the Python API: skipped: {why}; to compare, pass the run folder it came from: "
+                "check-servable --model RUN_FOLDER (Python: check_servable(path, model=RUN_FOLDER))"
             )
             return None, ""
         model = recorded

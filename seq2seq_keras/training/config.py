@@ -10,19 +10,26 @@ from __future__ import annotations
 import dataclasses
 import json
 
+from ..decoding.options import count, number, optional
 from ..model.choices import ARCHITECTURES, ATTENTION_TYPES, RNN_TYPES, attention_name
 from .hardware import JIT_COMPILE, PRECISIONS, XLA_MIN_STEPS
 
+#: ``text.RESERVED_TOKENS`` ([PAD], [UNK], [START], [END]) counted here without importing TensorFlow; a vocabulary
+#: needs room for one word more (tests/training/test_config.py checks the two agree).
+RESERVED_TOKEN_COUNT = 4
 
-def setting(default, help: str, **cli):
-    """A :class:`TrainConfig` field: its default and the help text of its ``train`` flag.
 
-    ``cli`` may hold ``choices``, ``metavar``, ``flag`` (another flag name, e.g.
+def setting(default, help: str, check=None, **cli):
+    """A :class:`TrainConfig` field: its default, its check and the help text of its ``train`` flag.
+
+    ``check(name, value) -> value`` raises ValueError (or TypeError) with a one-line message naming ``name``
+    (:func:`~seq2seq_keras.decoding.options.count`, :func:`~seq2seq_keras.decoding.options.number`); the
+    ``train`` flag checks its value with it too (``name`` is then the flag). ``cli`` may hold ``choices``, ``metavar``, ``flag`` (another flag name, e.g.
     ``--no-input-feeding`` for a ``True`` default), ``aliases`` (more flag names),
     ``zero_is_none`` (the flag's 0 means ``None``) and argparse's ``nargs``/``const``;
     :func:`seq2seq_keras.cli.commands` builds the ``train`` command from them.
     """
-    return dataclasses.field(default=default, metadata={"help": help, **cli})
+    return dataclasses.field(default=default, metadata={"help": help, "check": check, **cli})
 
 
 @dataclasses.dataclass
@@ -38,7 +45,7 @@ class TrainConfig:
     direction: str = setting(
         "other", "'other': Other -> English (as the TF tutorial); 'english': the reverse", choices=("other", "english")
     )
-    limit: int | None = setting(None, "use only the first N pairs of the corpus", metavar="N")
+    limit: int | None = setting(None, "use only the first N pairs of the corpus", optional(count(1)), metavar="N")
     architecture: str = setting(
         "rnn",
         "'rnn': the recurrent encoder-decoder with attention; 'transformer': "
@@ -46,37 +53,49 @@ class TrainConfig:
         "and --dropout (the RNN options are then ignored)",
         choices=ARCHITECTURES,
     )
-    num_layers: int = setting(2, "Transformer: encoder layers and decoder layers (each)")
-    num_heads: int = setting(4, "Transformer: attention heads per layer (model-dim must be a multiple of it)")
-    model_dim: int = setting(128, "Transformer: embedding and layer width (even)")
-    ff_dim: int = setting(512, "Transformer: width of the feed-forward network inside each layer")
+    num_layers: int = setting(2, "Transformer: encoder layers and decoder layers (each)", count(1))
+    num_heads: int = setting(4, "Transformer: attention heads per layer (model-dim must be a multiple of it)", count(1))
+    model_dim: int = setting(128, "Transformer: embedding and layer width (even)", count(1))
+    ff_dim: int = setting(512, "Transformer: width of the feed-forward network inside each layer", count(1))
     attention: str | None = setting(
         "bahdanau", "attention score; 'none' = the fixed-context baseline", choices=ATTENTION_TYPES
     )
     rnn: str = setting("gru", "recurrent cell of the encoder and the decoder", choices=RNN_TYPES)
-    embedding_dim: int = setting(128, "embedding size, source and target")
+    embedding_dim: int = setting(128, "embedding size, source and target", count(1))
     encoder_units: int = setting(
-        256, "encoder units per direction (the decoder gets the encoder's output width, twice this when bidirectional)"
+        256,
+        "encoder units per direction (the decoder gets the encoder's output width, twice this when bidirectional)",
+        count(1),
     )
-    encoder_layers: int = setting(1, "stacked encoder layers")
+    encoder_layers: int = setting(1, "stacked encoder layers", count(1))
     dropout: float = setting(
         0.0,
         "dropout on embeddings, between layers and before the output projection "
         "(Transformer: also on attention weights and each sublayer's output)",
+        number(minimum=0, below=1),
     )
-    epochs: int = setting(10, "training epochs")
-    batch_size: int = setting(64, "sentence pairs per batch")
-    learning_rate: float = setting(1e-3, "Adam's learning rate")
-    clipnorm: float | None = setting(5.0, "global gradient-norm clip, 0 disables", zero_is_none=True)
-    max_vocabulary: int | None = setting(8000, "vocabulary size per language, reserved tokens included")
-    min_frequency: int = setting(1, "drop words seen fewer times from the vocabulary")
+    epochs: int = setting(10, "training epochs", count(0))
+    batch_size: int = setting(64, "sentence pairs per batch", count(1))
+    learning_rate: float = setting(1e-3, "Adam's learning rate", number(above=0))
+    clipnorm: float | None = setting(
+        5.0,
+        "global gradient-norm clip, 0 disables",
+        optional(number(minimum=0, note=" (0 disables)")),
+        zero_is_none=True,
+    )
+    max_vocabulary: int | None = setting(
+        8000,
+        "vocabulary size per language, reserved tokens included",
+        optional(count(RESERVED_TOKEN_COUNT + 1)),
+    )
+    min_frequency: int = setting(1, "drop words seen fewer times from the vocabulary", count(1))
     subword: bool = setting(
         False,
         "WordPiece vocabulary instead of whole words: better in-domain BLEU on "
         "spa-eng, but unseen names/numbers are not copied (docs/data.md: words or subwords)",
     )
-    max_length: int | None = setting(50, "drop training pairs longer than this many tokens")
-    seed: int = setting(0, "seed of the split, the shuffle order, the initial weights and dropout")
+    max_length: int | None = setting(50, "drop training pairs longer than this many tokens", optional(count(1)))
+    seed: int = setting(0, "seed of the split, the shuffle order, the initial weights and dropout", count(0))
     precision: str = setting(
         "auto",
         "compute precision: mixed_bfloat16 (bf16 compute, float32 weights and loss) or float32; "
@@ -107,9 +126,21 @@ class TrainConfig:
     )
 
     def __post_init__(self):
+        """Checks every setting (its field's ``check``) and the Transformer's sizes.
+
+        Raises:
+            ValueError: a setting out of its range (the message names the field), or a Transformer whose
+                ``model_dim`` is odd or not a multiple of ``num_heads``.
+            TypeError: a setting of the wrong type (``epochs=2.5``).
+        """
+        for field in dataclasses.fields(self):
+            if field.metadata.get("check") is not None:
+                setattr(self, field.name, field.metadata["check"](field.name, getattr(self, field.name)))
         self.attention = attention_name(self.attention)  # validated; "none" -> None
         if self.architecture not in ARCHITECTURES:
             raise ValueError(f"architecture={self.architecture!r}: choose one of {ARCHITECTURES}.")
+        if self.architecture == "transformer":
+            check_transformer_sizes(self.model_dim, self.num_heads)
         if isinstance(self.jit_compile, bool):  # as Keras' own compile(jit_compile=...) takes it
             self.jit_compile = "on" if self.jit_compile else "off"
 
@@ -132,6 +163,18 @@ class TrainConfig:
             for f in dataclasses.fields(self)
             if f.name not in LOGGING_ONLY and getattr(self, f.name) != getattr(other, f.name)
         ]
+
+
+def check_transformer_sizes(model_dim: int, num_heads: int, names=("model_dim", "num_heads")) -> None:
+    """Raise ValueError unless ``model_dim`` is even (sinusoidal positions) and a multiple of ``num_heads``
+    (each head gets ``model_dim / num_heads`` dimensions); ``names`` name the two in the message."""
+    if model_dim % 2:
+        raise ValueError(f"{names[0]} must be even for the sinusoidal positions, got {model_dim}.")
+    if model_dim % num_heads:
+        raise ValueError(
+            f"{names[0]}={model_dim} must be a multiple of {names[1]}={num_heads} (each head gets "
+            f"{names[0]} / {names[1]} dimensions)."
+        )
 
 
 #: Settings that change what is logged, not the model or its training: a resume may change them.
@@ -170,6 +213,8 @@ def build_model(config: TrainConfig, source_text, target_text, options=None):
         ff_dim=config.ff_dim,
         dtype=options.precision,
     )
-    optimizer = keras.optimizers.Adam(config.learning_rate, global_clipnorm=config.clipnorm)
+    optimizer = keras.optimizers.Adam(
+        config.learning_rate, global_clipnorm=config.clipnorm or None
+    )  # 0: no clipping, as None
     model.compile(optimizer=optimizer, jit_compile=options.jit_compile)
     return model

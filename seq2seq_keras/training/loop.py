@@ -60,6 +60,7 @@ from .config import TrainConfig, build_model
 from .run_folder import (
     CHECKPOINT_DIR,
     RunFolder,
+    TrainingDataError,
     TrainingError,
     data_fingerprint,
     history_callback,
@@ -213,6 +214,10 @@ def train(
     Raises:
         OutputFolderError: ``out_dir`` cannot be written or lacks space (before training).
         RunMismatchError: ``out_dir`` holds a run with other settings, vocabulary or data.
+        FileNotFoundError: ``config.data`` names a corpus that is not on this machine, or no file
+            (:func:`~seq2seq_keras.data.corpora.load_corpus`).
+        CorpusFormatError: a line of the corpus file is malformed.
+        TrainingDataError: the corpus leaves no training pairs after the split.
         NonFiniteLossError: the loss became NaN/inf; the last good checkpoint is kept.
         TrainingInterrupted: Ctrl-C; the resumable state was saved first.
         CheckpointError: a checkpoint could not be written (e.g. disk full); the previous one is intact.
@@ -259,7 +264,10 @@ def _prepare(config: TrainConfig, run: RunFolder | None):
     """The training and validation pairs, checked against a resumed run's."""
     train_pairs, val_pairs, _ = prepare_data(config)
     if len(train_pairs) == 0:
-        raise ValueError(f"The corpus {config.data!r} has no training pairs after the split.")
+        raise TrainingDataError(
+            f"The corpus {config.data!r} leaves no training pairs after the split into training, validation "
+            "and test pairs: raise --limit, or use a larger corpus."
+        )
     if run is not None:
         run.check_data(data_fingerprint(train_pairs, val_pairs))
     return train_pairs, val_pairs

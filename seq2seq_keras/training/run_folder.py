@@ -52,6 +52,10 @@ class RunMismatchError(TrainingError):
     """The output folder holds a run with another configuration, vocabulary or data."""
 
 
+class TrainingDataError(TrainingError, ValueError):
+    """The corpus leaves nothing to train on (e.g. ``limit`` too small for the split)."""
+
+
 # --------------------------------------------------------------------------- reading a run
 def load_model(path: str | os.PathLike):
     """Load a trained :class:`Seq2Seq` from a run folder or a ``.keras`` file."""
@@ -336,9 +340,10 @@ class RunFolder:
 
     def load_finished(self):
         """``(model, history dict)`` of a finished run (``train`` has nothing to do)."""
+        done = self.state.get("epochs_completed")
         print(
-            f"{self.path} already holds a finished run of {self.state.get('epochs_completed')} epochs; nothing "
-            "to do (add --restart to train it again).",
+            f"{self.path} already has {done} of {self.state.get('epochs', done)} epochs; nothing to train "
+            "(add --restart to train it again from the start, or pick a new --out).",
             flush=True,
         )
         return load_model(self.path), json.loads((self.path / HISTORY_FILE).read_text(encoding="utf-8"))

@@ -383,7 +383,7 @@ def test_finished_run_is_not_retrained_and_restart_discards_it(reference_run, tm
     out = tmp_path / "run"
     shutil.copytree(ref_dir, out)
     model, history = train(TINY, out, verbose=0)
-    assert "already holds a finished run of 3 epochs; nothing to do" in capsys.readouterr().out
+    assert "already has 3 of 3 epochs; nothing to train" in capsys.readouterr().out
     assert history.history == ref_history
     assert_same_weights(weights_of(model), ref_weights)
 
@@ -444,7 +444,7 @@ def test_cli_reports_folder_and_mismatch_errors_without_traceback(reference_run,
         str(out),
     ]
     assert main(argv) == 0
-    assert "nothing to do" in capsys.readouterr().out
+    assert "nothing to train" in capsys.readouterr().out
     assert main([*argv[:-2], "--seed", "4", "--out", str(out)]) == 2
     assert "--seed 3 in" in capsys.readouterr().err
 
