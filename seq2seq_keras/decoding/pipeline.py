@@ -158,7 +158,15 @@ def translate_graph(model, strings, max_length=None, *, method: str = "greedy", 
         )
 
     source = (source_ids, source_words, name_like)
-    outputs = {"source_tokens": source_tokens, "source_length": source_length}
+    # The word of every source token the model reads as [UNK] ("" elsewhere), for Translation.unknown_source.
+    unknown = model.source_text.unknown_mask(strings)[:, : tf.cast(given["max_source_length"], tf.int64)]
+    unknown = unknown.to_tensor(default_value=False)
+    unknown = tf.pad(unknown, [[0, 0], [0, tf.shape(source_ids)[1] - tf.shape(unknown)[1]]])
+    outputs = {
+        "source_tokens": source_tokens,
+        "source_length": source_length,
+        "source_unknown_words": tf.where(unknown, source_words, ""),
+    }
     max_length, block = given["max_length"], given["block_ngram_repeat"]
     if method == "beam":
         beams = beam_search(
