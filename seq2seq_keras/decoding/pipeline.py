@@ -31,7 +31,9 @@ Limits, with the same result everywhere (Python API, CLI, SavedModel):
   attention matrix; the model is not asked to translate nothing.
 * **any bytes** decode: invalid UTF-8 becomes U+FFFD, control characters
   become spaces, unknown words (emoji, other scripts) become ``[UNK]`` for the
-  model while ``source_tokens`` keep the word as written (word vocabularies).
+  model while ``source_tokens`` keep the word as written (word vocabularies);
+  ``Translation.unknown_source`` marks them and ``unknown_source_words`` names them
+  (:meth:`TextProcessor.unknown_mask <seq2seq_keras.text.TextProcessor.unknown_mask>`).
 * ``[START]`` and padding are never generated (their probability is kept in the
   softmax, so log-probabilities stay the model's own).
 """
