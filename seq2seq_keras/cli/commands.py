@@ -292,9 +292,9 @@ def _run_translate(args):
 
 
 def _print_translation(t, attention: bool) -> None:
-    """``source -> text``, a note line when the model read source words as ``[UNK]``, and with ``attention`` the
-    matrix: an unknown source word's column ends with ``?``, a copied output word's row with ``*``."""
-    print(f"{t.source} -> {t.text}")
+    """``source -> text`` (stdout), a note on stderr when the model read source words as ``[UNK]``, and with
+    ``attention`` the matrix: an unknown source word's column ends with ``?``, a copied output word's row with ``*``."""
+    print(f"{t.source} -> {t.text}", flush=True)
     _print_unknown_words(t)
     if not attention or t.attention is None:
         return
@@ -315,11 +315,13 @@ def _print_translation(t, attention: bool) -> None:
 def _print_unknown_words(t) -> None:
     """The line saying which source words the model never saw (:meth:`Translation.unknown_words_note`), if any.
 
-    Only the Python API knows them: a TF Serving answer (``plot --server``) does not say, and nothing is printed.
+    On stderr, right after the sentence's line (stdout is flushed first): stdout stays one line per sentence for
+    scripts. Only the Python API knows them: a TF Serving answer (``plot --server``) does not say, and nothing is
+    printed.
     """
     note = t.unknown_words_note()
     if note:
-        print(f"  note: {note}")
+        print(f"  note: {note}", file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------------- plot
@@ -414,7 +416,7 @@ def _run_plot(args):
         except (ValueError, TypeError) as e:
             raise CommandError(str(e)) from None
     for t in translations:
-        print(f"{t.source} -> {t.text}")
+        print(f"{t.source} -> {t.text}", flush=True)
         _print_unknown_words(t)
     from ..plotting import plot_attention, plot_attention_grid
 
