@@ -43,6 +43,9 @@ import numpy as np
 
 from .text import readable_pieces
 
+#: Appended to the tick label of a source token the model read as ``[UNK]`` (its label is also drawn in red).
+UNKNOWN_MARK = " (unknown)"
+UNKNOWN_COLOR = "tab:red"
 HANGUL_FONT = "NanumGothic"
 FONT_FAMILY = [HANGUL_FONT, "DejaVu Sans"]
 _font_registered = False
@@ -113,6 +116,11 @@ def attention_view(translation: Any) -> tuple[list[str], list[str], np.ndarray, 
     ``replaced`` field or output) are labelled with a trailing ``*``. WordPiece
     pieces are labelled by :func:`~seq2seq_keras.text.readable_pieces`
     (``"stud" "##ent"`` -> ``"stud-" "-ent"``); the translation keeps the raw tokens.
+    Source tokens the model read as ``[UNK]`` (``Translation.unknown_source``, or
+    the Python API's ``source_unknown_words`` output in a dict) are labelled with
+    their word and :data:`UNKNOWN_MARK`: ``"오늘 (unknown)"`` (WordPiece: the whole
+    word, where the token is ``[UNK]``). A TF Serving answer does not say which
+    tokens are unknown, so its labels are unmarked.
     """
     attention = _field(translation, "attention")
     source_tokens = _field(translation, "source_tokens")
@@ -148,6 +156,10 @@ def attention_view(translation: Any) -> tuple[list[str], list[str], np.ndarray, 
     else:
         target_tokens = target_tokens[: int(np.asarray(tgt_len).reshape(-1)[0])]
     source_tokens, target_tokens = readable_pieces(source_tokens), readable_pieces(target_tokens)
+    source_tokens = [
+        token if word is None else word + UNKNOWN_MARK
+        for token, word in zip(source_tokens, _unknown_source_words(translation, len(source_tokens)))
+    ]
     replaced = _field(translation, "replaced")
     if replaced is not None and len(replaced):
         marks = np.asarray(replaced).reshape(-1)[: len(target_tokens)].astype(bool)
@@ -167,6 +179,25 @@ def attention_view(translation: Any) -> tuple[list[str], list[str], np.ndarray, 
     text = _field(translation, "text", "translation", default="")
     title = f"{_decode(source)}  ->  {_decode(text)}" if source or text else ""
     return source_tokens, target_tokens, attention, title
+
+
+def _unknown_source_words(translation: Any, n: int) -> list[str | None]:
+    """Per source token (the first ``n``): the word the model read as ``[UNK]`` there, else ``None``.
+
+    From a :class:`~seq2seq_keras.translation.Translation`'s ``unknown_source`` and
+    ``unknown_source_words``, or a dict's ``source_unknown_words`` (``""`` where known);
+    all ``None`` where neither is given (not known).
+    """
+    row = _field(translation, "source_unknown_words")
+    if row is not None:
+        words = [_decode(w) for w in np.asarray(row, dtype=object).reshape(-1)[:n]]
+        return [w or None for w in words] + [None] * (n - len(words))
+    unknown = _field(translation, "unknown_source")
+    if unknown is None:
+        return [None] * n
+    words = iter(_field(translation, "unknown_source_words", default=()))
+    marks = [next(words, "[UNK]") if u else None for u in list(unknown)[:n]]
+    return marks + [None] * (n - len(marks))
 
 
 # --------------------------------------------------------------------------- heatmaps
@@ -202,7 +233,12 @@ def _draw_heatmap(
     ax.set_yticks(range(len(target_tokens)), labels=target_tokens, fontfamily=family)
     ax.xaxis.tick_top()
     ax.xaxis.set_label_position("top")
-    ax.set_xlabel("source tokens", fontfamily=family)
+    # Tokens never hold a space, so a label ending with UNKNOWN_MARK is a marked unknown word.
+    unknown = [label for label in ax.get_xticklabels() if label.get_text().endswith(UNKNOWN_MARK)]
+    for label in unknown:
+        label.set_color(UNKNOWN_COLOR)
+    xlabel = "source tokens" + (" (unknown: outside the model's vocabulary, read as [UNK])" if unknown else "")
+    ax.set_xlabel(xlabel, fontfamily=family)
     ax.set_ylabel("output tokens", fontfamily=family)
     if title:
         ax.set_title(_wrap(title, width_inches), fontfamily=family, fontsize="medium")

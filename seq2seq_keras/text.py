@@ -311,6 +311,34 @@ class TextProcessor(keras.layers.Layer):
         )
         return self._truncate(per_sentence, specials=False)
 
+    def unknown_mask(self, strings: tf.Tensor) -> tf.RaggedTensor:
+        """``string[batch]`` -> ``bool[batch, (tokens)]``: True where the vocabulary has no entry for the token.
+
+        Those tokens are ``[UNK]`` (id ``UNK_ID``) to the model. Aligned with
+        :meth:`tokenize`, :meth:`token_words` and :meth:`encode` without
+        ``[START]``/``[END]``: the same standardisation (NFC for Korean, ...),
+        pieces and truncation as the model's input. A word vocabulary gives one
+        token per word; WordPiece gives ``[UNK]`` for a word it cannot spell with
+        its pieces (a character it never saw in training).
+
+        Raises:
+            ValueError: the processor has no vocabulary yet.
+        """
+        return tf.equal(self._lookup_ids(self.tokenize_words(strings)), UNK_ID)
+
+    def unknown_words(self, strings: tf.Tensor) -> tf.RaggedTensor:
+        """``string[batch]`` -> ``string[batch, (unknown)]``: the words the model reads as ``[UNK]``, in order.
+
+        The word of every token :meth:`unknown_mask` marks (repeats kept), as
+        :meth:`token_words` writes it (standardised: lower-cased, NFC, ...), so
+        ``TextProcessor.for_language("ko").adapt(...).unknown_words(["오늘 날씨"]).to_list()``
+        lists the Korean words outside the vocabulary.
+
+        Raises:
+            ValueError: the processor has no vocabulary yet.
+        """
+        return tf.ragged.boolean_mask(self.token_words(strings), self.unknown_mask(strings))
+
     def _lookup_ids(self, words: tf.RaggedTensor) -> tf.RaggedTensor:
         self._require_vocabulary()
         if self.subword:

@@ -34,6 +34,16 @@ class Translation:
     where the search found fewer (e.g. none for an empty sentence). ``replaced[i]`` is True where ``target_tokens[i]``
     is a source word copied in place of the model's ``[UNK]`` (unknown-word
     replacement); same length as ``target_tokens``.
+
+    ``unknown_source[j]`` is True where the model's source vocabulary has no
+    entry for ``source_tokens[j]``, so the model read it as ``[UNK]``; same length
+    as ``source_tokens``. ``unknown_source_words`` are the source words of those
+    tokens, in order, repeats kept (standardised as the model reads them; with
+    WordPiece the whole word, where ``source_tokens`` shows ``[UNK]``). Both are
+    filled by :func:`seq2seq_keras.decoding.pipeline.translate`; a TF Serving
+    answer does not carry them (the signatures do not return them and a client
+    has no vocabulary), so there ``unknown_source`` is ``None``: not known,
+    which is not the same as none unknown.
     """
 
     source: str
@@ -45,11 +55,39 @@ class Translation:
     score: float | None = None
     alternatives: list[Translation] = dataclasses.field(default_factory=list)
     replaced: list[bool] = dataclasses.field(default_factory=list)
+    unknown_source: list[bool] | None = None
+    unknown_source_words: tuple[str, ...] = ()
 
     @property
     def length(self) -> int:
         """Number of target tokens (``[END]`` included when emitted)."""
         return len(self.target_tokens)
+
+    @property
+    def unknown_source_count(self) -> int:
+        """How many source tokens the model read as ``[UNK]`` (0 also where that is not known)."""
+        return len(self.unknown_source_words)
+
+    @property
+    def mostly_unknown(self) -> bool:
+        """More than half of the source tokens are outside the vocabulary: the translation is a guess."""
+        return 2 * self.unknown_source_count > len(self.source_tokens)
+
+    def unknown_words_note(self) -> str | None:
+        """One line for a reader: how many and which source words the model never saw; ``None`` if none (or not known).
+
+        ``"2 of 5 source tokens are outside the model's vocabulary (read as [UNK]): 오늘, 날씨가"``, with
+        ``"; the translation is a guess"`` added when all or most of them are (:attr:`mostly_unknown`).
+        """
+        count, total = self.unknown_source_count, len(self.source_tokens)
+        if not count:
+            return None
+        if count == total:
+            amount = f"all {total} source tokens are" if total > 1 else "the one source token is"
+        else:
+            amount = f"{count} of {total} source tokens {'is' if count == 1 else 'are'}"
+        note = f"{amount} outside the model's vocabulary (read as [UNK]): {', '.join(self.unknown_source_words)}"
+        return note + ("; the translation is a guess" if self.mostly_unknown else "")
 
     def __str__(self) -> str:
         return self.text
@@ -130,9 +168,14 @@ def _beam_columns(out) -> dict:
 
 
 def _translation(
-    source, text, source_tokens, s, tokens, t, weights, log_prob, score, marks, has_attention
+    source, text, source_tokens, s, tokens, t, weights, log_prob, score, marks, has_attention, unknown_words=None
 ) -> Translation:
-    """One hypothesis cut to its lengths (``s`` source, ``t`` target tokens): ``weights`` [tgt_len, src_len] -> [t, s]."""
+    """One hypothesis cut to its lengths (``s`` source, ``t`` target tokens): ``weights`` [tgt_len, src_len] -> [t, s].
+
+    ``unknown_words``: the sentence's ``source_unknown_words`` row (the word where the token is unknown, ``""``
+    elsewhere), or ``None`` where the outputs do not have it.
+    """
+    unknown = None if unknown_words is None else list(unknown_words[:s])
     return Translation(
         source=source,
         text=text,
@@ -142,6 +185,8 @@ def _translation(
         log_prob=float(log_prob),
         score=float(score),
         replaced=[bool(m) for m in marks[:t]],
+        unknown_source=None if unknown is None else [word != "" for word in unknown],
+        unknown_source_words=() if unknown is None else tuple(word for word in unknown if word),
     )
 
 
@@ -152,7 +197,8 @@ def results_to_translations(
 
     ``out`` holds the outputs :mod:`seq2seq_keras.serving.signatures` describes (names, dtypes, axes):
     those of :data:`~seq2seq_keras.serving.signatures.TRANSLATION_OUTPUTS` and ``replaced``, ``score``
-    when there is one (else the score is ``log_prob``, as greedy search ranks), and the
+    when there is one (else the score is ``log_prob``, as greedy search ranks), ``source_unknown_words``
+    when there is one (the Python API's; else ``Translation.unknown_source`` is ``None``), and the
     ``beams_*`` outputs for ``n_best > 1``: the alternatives are the first
     ``min(n_best, beams_count) - 1`` after the best. Values may be NumPy arrays, nested lists
     or tensors; ``sources`` (``str`` or ``bytes``) fill ``Translation.source``.
@@ -174,6 +220,7 @@ def results_to_translations(
     tgt_tokens = to_python_strings(_as_numpy(out["target_tokens"]))
     attention = _as_numpy(out["attention"]).astype(np.float32)
     replaced = _as_numpy(out["replaced"]).astype(bool)
+    unknown = to_python_strings(_as_numpy(out["source_unknown_words"])) if "source_unknown_words" in out else None
     beams = _beam_columns(out) if n_best > 1 else None
     translations = []
     for b, text in enumerate(texts):
@@ -193,6 +240,7 @@ def results_to_translations(
             score[b],
             replaced[b],
             has_attention,
+            None if unknown is None else unknown[b],
         )
         if beams is not None:
             t.alternatives = [
@@ -208,6 +256,7 @@ def results_to_translations(
                     beams["score"][b, j],
                     beams["replaced"][b, j],
                     has_attention,
+                    None if unknown is None else unknown[b],
                 )
                 for j in range(1, min(n_best, len(beams["text"][b]), int(beams["count"][b])))
             ]

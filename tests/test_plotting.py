@@ -12,6 +12,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.image import imread
 
 from seq2seq_keras.plotting import (
+    UNKNOWN_COLOR,
     attention_view,
     hangul_font_path,
     plot_attention,
@@ -417,6 +418,72 @@ def test_replaced_words_are_marked_on_the_heatmap():
     }
     assert attention_view(row)[1] == ["i", "am*", "a", "student", "[END]"]
     assert attention_view(_translation())[1] == TARGET  # nothing replaced: labels as they are
+
+
+def _red(label) -> bool:
+    from matplotlib.colors import same_color
+
+    return same_color(label.get_color(), UNKNOWN_COLOR)
+
+
+def test_unknown_source_tokens_are_marked_on_the_heatmap():
+    """A source token the model read as [UNK] is labelled "word (unknown)" in red, and the axis label says why."""
+    t = _translation()
+    t.unknown_source, t.unknown_source_words = [True, False, False], ("나는",)
+    assert attention_view(t)[0] == ["나는 (unknown)", "학생이다", "."]
+    fig = plot_attention(t)
+    heatmap = fig.axes[0]
+    labels = heatmap.get_xticklabels()
+    assert _labels(labels) == ["나는 (unknown)", "학생이다", "."]
+    assert [_red(label) for label in labels] == [True, False, False]
+    assert "unknown" in heatmap.get_xlabel() and "[UNK]" in heatmap.get_xlabel()
+    # Nothing unknown, or not known (a TF Serving answer: unknown_source None): plain labels, plain axis label.
+    for unknown in ([False, False, False], None):
+        t.unknown_source, t.unknown_source_words = unknown, ()
+        heatmap = plot_attention(t).axes[0]
+        assert _labels(heatmap.get_xticklabels()) == SOURCE and heatmap.get_xlabel() == "source tokens"
+        assert not any(_red(label) for label in heatmap.get_xticklabels())
+
+
+def test_an_unknown_wordpiece_is_labelled_with_its_whole_word():
+    t = Translation(
+        source="zorvak students.",
+        text="x",
+        source_tokens=["[UNK]", "student", "##s", "."],
+        target_tokens=["x", "[END]"],
+        attention=_known_matrix(2, 4),
+        log_prob=0.0,
+        unknown_source=[True, False, False, False],
+        unknown_source_words=("zorvak",),
+    )
+    assert attention_view(t)[0] == ["zorvak (unknown)", "student-", "-s", "."]
+
+
+def test_a_python_api_output_row_marks_its_unknown_words_and_a_rest_answer_marks_none():
+    row = {
+        "source_tokens": SOURCE + [""],
+        "source_length": 3,
+        "target_tokens": TARGET,
+        "attention": _known_matrix(len(TARGET), 4),
+        "source_unknown_words": ["", "학생이다", "", ""],
+    }
+    assert attention_view(row)[0] == ["나는", "학생이다 (unknown)", "."]
+    del row["source_unknown_words"]
+    assert attention_view(row)[0] == SOURCE
+
+
+def test_grid_and_python_api_heatmaps_mark_unknown_words(tiny_model):
+    known, unknown = tiny_model.translate(["나는 학생이다", "나는 오늘 학생이다"], max_length=6)
+    assert unknown.unknown_source_words == ("오늘",)  # the tiny vocabulary is the four TINY_SOURCE sentences
+    fig = plot_attention(unknown)
+    assert _labels(fig.axes[0].get_xticklabels()) == ["나는", "오늘 (unknown)", "학생이다"]
+    grid = plot_attention_grid([known, unknown])
+    cells = [ax for ax in grid.axes if ax.get_images()]
+    assert [_labels(ax.get_xticklabels()) for ax in cells] == [
+        ["나는", "학생이다"],
+        ["나는", "오늘 (unknown)", "학생이다"],
+    ]
+    assert [[_red(label) for label in ax.get_xticklabels()] for ax in cells] == [[False, False], [False, True, False]]
 
 
 # ---------------------------------------------------------------------- a Transformer's heads

@@ -264,3 +264,36 @@ def test_subword_adapt_reaches_max_tokens_and_honours_min_frequency():
     # No piece is seen 40 times: only the reserved tokens and the alphabet (alone and as ##c) remain.
     alphabet = sorted(set("".join(texts).replace(" ", "")))
     assert sorted(frequent_only.vocabulary[4:]) == sorted(alphabet + ["##" + c for c in alphabet])
+
+
+def test_unknown_mask_and_words_against_a_hand_built_vocabulary():
+    """Which tokens of a sentence the model reads as [UNK]: the model's own tokens (NFC, lower case, punctuation)."""
+    ko = TextProcessor.for_language("ko", vocabulary=["나는", "학생이다", "."])
+    decomposed = unicodedata.normalize("NFD", "나는 학생이다.")  # jamo in, NFC syllables in the vocabulary
+    sentences = ["오늘 날씨가 정말 좋네요.", decomposed, "나는 오늘 오늘!", ""]
+    mask = ko.unknown_mask(sentences).to_list()
+    assert mask == [[True, True, True, True, False], [False, False, False], [False, True, True, True], []]
+    # Aligned with the model's input: True exactly where encode() gives the [UNK] id.
+    assert mask == [[i == UNK_ID for i in row] for row in ko.encode(sentences).to_list()]
+    assert to_python_strings(ko.unknown_words(sentences)) == [
+        ["오늘", "날씨가", "정말", "좋네요"],
+        [],
+        ["오늘", "오늘", "!"],
+        [],
+    ]
+
+    en = TextProcessor.for_language("en", vocabulary=["i", "am", "a", "student", "."], max_length=3)
+    # "zebra" is the fourth token: cut by max_length=3 as the model's input is, so not reported.
+    assert to_python_strings(en.unknown_words(["I am a zebra.", "Zorvak am here"])) == [[], ["zorvak", "here"]]
+    assert en.unknown_mask(["I am a STUDENT."]).to_list() == [[False, False, False]]  # truncated as encode() is
+
+
+def test_subword_unknown_words_are_whole_words_a_wordpiece_cannot_spell():
+    vocabulary = ["학", "##생", "##이", "##다", "나", "##는", "."]
+    ko = TextProcessor.for_language("ko", subword=True, vocabulary=vocabulary)
+    sentence = ["나는 학생이다 😀 날씨."]
+    assert to_python_strings(ko.tokenize(sentence)) == [
+        ["나", "##는", "학", "##생", "##이", "##다", "[UNK]", "[UNK]", "."]
+    ]
+    assert ko.unknown_mask(sentence).to_list() == [[False] * 6 + [True, True, False]]
+    assert to_python_strings(ko.unknown_words(sentence)) == [["😀", "날씨"]]

@@ -102,3 +102,69 @@ def test_sentences_as_bytes_and_text():
     assert to_python_strings(np.array([[b"a", b"\xff"], [b"c", b""]], dtype=object)) == [["a", "\ufffd"], ["c", ""]]
     assert to_python_strings([["x"], []]) == [["x"], []]
     assert isinstance(Translation("a", "b", ["a"], ["b"], None, 0.0).alternatives, list)
+
+
+def test_unknown_source_words_are_read_from_the_python_api_output_and_absent_from_a_server_answer():
+    """``source_unknown_words`` (the word where the model read [UNK], '' elsewhere) fills unknown_source and
+    unknown_source_words, cut to source_length, for the best hypothesis and every alternative alike."""
+    out = _outputs()
+    out["source_unknown_words"] = np.array([[b"\xea\xb7\xb8\xeb\x8a\x94", b"", b""], [b"", b"", b""]], dtype=object)
+    first, empty = results_to_translations(out, ["그는 eats.", ""], n_best=2)
+    assert first.unknown_source == [True, False, False] and first.unknown_source_words == ("그는",)
+    assert first.unknown_source_count == 1 and not first.mostly_unknown
+    (second,) = first.alternatives
+    assert (second.unknown_source, second.unknown_source_words) == (first.unknown_source, first.unknown_source_words)
+    assert (empty.unknown_source, empty.unknown_source_words, empty.unknown_words_note()) == ([], (), None)
+    # A TF Serving answer has no such output: not known (None), which is not "none unknown" ([False, ...]).
+    served, _ = results_to_translations(_outputs(), ["그는 eats.", ""], n_best=2)
+    assert (served.unknown_source, served.unknown_source_count, served.unknown_words_note()) == (None, 0, None)
+
+
+@pytest.mark.parametrize(
+    ("unknown", "note"),
+    [
+        ([False, False, False, False, False], None),
+        (
+            [False, True, False, False, False],
+            "1 of 5 source tokens is outside the model's vocabulary (read as [UNK]): 날씨가",
+        ),
+        (
+            [True, True, False, False, False],
+            "2 of 5 source tokens are outside the model's vocabulary (read as [UNK]): 오늘, 날씨가",
+        ),
+        (
+            [True, True, True, True, False],
+            "4 of 5 source tokens are outside the model's vocabulary (read as [UNK]): 오늘, 날씨가, 정말, 좋네요; "
+            "the translation is a guess",
+        ),
+        (
+            [True] * 5,
+            "all 5 source tokens are outside the model's vocabulary (read as [UNK]): 오늘, 날씨가, 정말, 좋네요, .; "
+            "the translation is a guess",
+        ),
+    ],
+)
+def test_unknown_words_note_counts_names_and_calls_a_mostly_unknown_sentence_a_guess(unknown, note):
+    tokens = ["오늘", "날씨가", "정말", "좋네요", "."]
+    t = Translation(
+        "오늘 날씨가 정말 좋네요.",
+        "the pigs cry.",
+        tokens,
+        ["the", "pigs", "cry", "."],
+        None,
+        -1.0,
+        unknown_source=unknown,
+        unknown_source_words=tuple(w for w, u in zip(tokens, unknown) if u),
+    )
+    assert t.unknown_source_count == sum(unknown)
+    assert t.mostly_unknown == (sum(unknown) >= 3)  # more than half of 5
+    assert t.unknown_words_note() == note
+
+
+def test_a_one_token_sentence_of_an_unknown_word_is_a_guess():
+    t = Translation("안녕", "the dog.", ["안녕"], ["the", "dog", "."], None, -1.0, unknown_source=[True])
+    t.unknown_source_words = ("안녕",)
+    assert t.mostly_unknown
+    assert t.unknown_words_note() == (
+        "the one source token is outside the model's vocabulary (read as [UNK]): 안녕; the translation is a guess"
+    )

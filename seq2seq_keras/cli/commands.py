@@ -288,13 +288,40 @@ def _run_translate(args):
     except (ValueError, TypeError) as e:
         raise CommandError(str(e)) from None
     for t in translations:
-        print(f"{t.source} -> {t.text}")
-        if args.attention and t.attention is not None:
-            width = max([len(x) for x in t.target_tokens] + [5])
-            print(" " * (width + 1) + " " + " ".join(f"{s[:8]:>8}" for s in t.source_tokens))
-            for tok, row, copied in zip(t.target_tokens, t.attention, t.replaced or [False] * len(t.target_tokens)):
-                label = f"{tok}*" if copied else tok  # * = an [UNK] replaced by the source word
-                print(f"{label:>{width + 1}} " + " ".join(f"{w:8.2f}" for w in row))
+        _print_translation(t, args.attention)
+
+
+def _print_translation(t, attention: bool) -> None:
+    """``source -> text`` (stdout), a note on stderr when the model read source words as ``[UNK]``, and with
+    ``attention`` the matrix: an unknown source word's column ends with ``?``, a copied output word's row with ``*``."""
+    print(f"{t.source} -> {t.text}", flush=True)
+    _print_unknown_words(t)
+    if not attention or t.attention is None:
+        return
+    width = max([len(x) for x in t.target_tokens] + [5])
+    words = iter(t.unknown_source_words)
+    unknown = t.unknown_source or [False] * len(t.source_tokens)
+    columns = [f"{next(words, s)[:7]}?" if u else s[:8] for s, u in zip(t.source_tokens, unknown)]
+    print(" " * (width + 1) + " " + " ".join(f"{c:>8}" for c in columns))
+    for tok, row, copied in zip(t.target_tokens, t.attention, t.replaced or [False] * len(t.target_tokens)):
+        label = f"{tok}*" if copied else tok
+        print(f"{label:>{width + 1}} " + " ".join(f"{w:8.2f}" for w in row))
+    keys = ["? = outside the model's vocabulary, read as [UNK]"] if any(unknown) else []
+    keys += ["* = an [UNK] output replaced by a source word"] if any(t.replaced) else []
+    if keys:
+        print(" " * (width + 1) + " (" + "; ".join(keys) + ")")
+
+
+def _print_unknown_words(t) -> None:
+    """The line saying which source words the model never saw (:meth:`Translation.unknown_words_note`), if any.
+
+    On stderr, right after the sentence's line (stdout is flushed first): stdout stays one line per sentence for
+    scripts. Only the Python API knows them: a TF Serving answer (``plot --server``) does not say, and nothing is
+    printed.
+    """
+    note = t.unknown_words_note()
+    if note:
+        print(f"  note: {note}", file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------------- plot
@@ -389,7 +416,8 @@ def _run_plot(args):
         except (ValueError, TypeError) as e:
             raise CommandError(str(e)) from None
     for t in translations:
-        print(f"{t.source} -> {t.text}")
+        print(f"{t.source} -> {t.text}", flush=True)
+        _print_unknown_words(t)
     from ..plotting import plot_attention, plot_attention_grid
 
     try:

@@ -31,7 +31,9 @@ Limits, with the same result everywhere (Python API, CLI, SavedModel):
   attention matrix; the model is not asked to translate nothing.
 * **any bytes** decode: invalid UTF-8 becomes U+FFFD, control characters
   become spaces, unknown words (emoji, other scripts) become ``[UNK]`` for the
-  model while ``source_tokens`` keep the word as written (word vocabularies).
+  model while ``source_tokens`` keep the word as written (word vocabularies);
+  ``Translation.unknown_source`` marks them and ``unknown_source_words`` names them
+  (:meth:`TextProcessor.unknown_mask <seq2seq_keras.text.TextProcessor.unknown_mask>`).
 * ``[START]`` and padding are never generated (their probability is kept in the
   softmax, so log-probabilities stay the model's own).
 """
@@ -158,7 +160,15 @@ def translate_graph(model, strings, max_length=None, *, method: str = "greedy", 
         )
 
     source = (source_ids, source_words, name_like)
-    outputs = {"source_tokens": source_tokens, "source_length": source_length}
+    # The word of every source token the model reads as [UNK] ("" elsewhere), for Translation.unknown_source.
+    unknown = model.source_text.unknown_mask(strings)[:, : tf.cast(given["max_source_length"], tf.int64)]
+    unknown = unknown.to_tensor(default_value=False)
+    unknown = tf.pad(unknown, [[0, 0], [0, tf.shape(source_ids)[1] - tf.shape(unknown)[1]]])
+    outputs = {
+        "source_tokens": source_tokens,
+        "source_length": source_length,
+        "source_unknown_words": tf.where(unknown, source_words, ""),
+    }
     max_length, block = given["max_length"], given["block_ngram_repeat"]
     if method == "beam":
         beams = beam_search(

@@ -354,7 +354,9 @@ class Seq2Seq(keras.Model):
         Returns a :class:`~seq2seq_keras.translation.Translation` per sentence (a single
         one if ``texts`` is a ``str``) with the text, source and target tokens, the
         log-probability, the attention matrix [tgt_len, src_len] and the positions
-        filled by unknown-word replacement (``replaced``). How to decode is a
+        filled by unknown-word replacement (``replaced``), and the source words outside the
+        source vocabulary, which the model read as ``[UNK]`` (``unknown_source``,
+        ``unknown_source_words``, :meth:`~seq2seq_keras.translation.Translation.unknown_words_note`). How to decode is a
         :class:`~seq2seq_keras.decoding.options.DecodingOptions` (``options``) or its
         fields as keywords: ``model.translate(texts, method="beam", beam_width=4)``.
         """

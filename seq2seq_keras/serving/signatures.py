@@ -121,6 +121,13 @@ OUTPUTS = (
         transformer=True,
     ),
     # The Python API's own outputs (translate_graph; no signature returns them).
+    Output(
+        "source_unknown_words",
+        "DT_STRING",
+        ("batch", "src_len"),
+        (),
+        "the source word of every token the model read as [UNK] ('' elsewhere): Translation.unknown_source",
+    ),
     Output("target_ids", "DT_INT32", ("batch", "tgt_len"), (), "the output token ids before replacement"),
     Output("beams_target_tokens", "DT_STRING", ("batch", "beam", "tgt_len"), (), "every hypothesis' tokens"),
     Output("beams_target_length", "DT_INT32", ("batch", "beam"), (), "every hypothesis' length"),

@@ -452,3 +452,29 @@ def test_invalid_real_world_options_say_what_is_wrong(tiny_model, kwargs, error,
 
     with pytest.raises(error, match=match):
         translate(tiny_model, ["나는 학생이다"], **kwargs)
+
+
+@pytest.mark.parametrize("method", ["greedy", "beam"])
+def test_translations_say_which_source_words_the_model_read_as_unknown(tiny_model, sentences, method):
+    """unknown_source marks exactly the source tokens missing from the source vocabulary (checked by membership
+    in the vocabulary list, not through the lookup table), cut like source_tokens; alternatives share it."""
+    from seq2seq_keras.decoding.pipeline import translate
+
+    vocabulary = set(tiny_model.source_text.vocabulary)
+    known = sentences[0]
+    extra = dict(beam_width=3, n_best=2) if method == "beam" else {}
+    results = translate(tiny_model, [known, "오늘 날씨가 정말 좋네요.", "", "I am a student."], method=method, **extra)
+    n = int(tiny_model.source_text.tokenize([known]).row_lengths()[0])  # the known sentence's tokens
+    results += translate(tiny_model, [f"{known} 날씨가 좋네요"], method=method, max_source_length=n + 1, **extra)
+    for t in results:
+        expected = [token not in vocabulary for token in t.source_tokens]
+        assert t.unknown_source == expected
+        assert t.unknown_source_words == tuple(w for w, u in zip(t.source_tokens, expected) if u)
+        for alternative in t.alternatives:
+            assert alternative.unknown_source == expected
+    first, weather, empty, english, cut = results
+    assert first.unknown_source_count == 0 and first.unknown_words_note() is None
+    assert {"날씨가", "좋네요"} <= set(weather.unknown_source_words)  # never in the built-in corpus
+    assert weather.mostly_unknown and "the translation is a guess" in weather.unknown_words_note()
+    assert cut.unknown_source_words == ("날씨가",)  # "좋네요" was cut by max_source_length, as the model's input
+    assert empty.unknown_source == [] and english.mostly_unknown
