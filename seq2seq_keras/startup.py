@@ -120,14 +120,24 @@ def _spend_onednn_dtype_notice() -> None:
     bools, such as Keras' recurrent layers' transpose of the bool padding mask (the
     encoder's GRUs) or the decoding loop's token ids. TensorFlow then runs its own
     kernel, as it would without oneDNN, so the line says nothing about this program; it
-    is logged once per process (an ``absl::call_once``). One int32 transpose in a graph on
-    the CPU spends it here, where :data:`_STARTUP_CHATTER` drops it; no other line is
-    hidden for the rest of the process, and a notice about a floating-point type
-    (``DT_HALF``, ``DT_BFLOAT16``) that came first would still show.
+    is logged once per process (an ``absl::call_once``). One int32 transpose spends it
+    here, where :data:`_STARTUP_CHATTER` drops it; no other line is hidden for the rest
+    of the process, and a notice about a floating-point type (``DT_HALF``,
+    ``DT_BFLOAT16``) that came first would still show.
+
+    The transpose runs in a graph session of its own on the CPU (no GPU device, one
+    thread), not eagerly: that leaves TensorFlow's runtime uninitialised, so a script or
+    notebook may still set thread counts, visible or virtual devices, or a
+    ``MultiWorkerMirroredStrategy`` after :func:`quiet_start`.
     """
     import tensorflow as tf
 
-    # The shape is left unknown: Grappler removes a transpose it can see is a no-op before the rewrite sees it.
-    transpose = tf.function(tf.transpose, input_signature=[tf.TensorSpec([None, None], tf.int32)], autograph=False)
-    with tf.device("/CPU:0"):
-        transpose(tf.zeros([1, 2], tf.int32))
+    graph = tf.Graph()
+    with graph.as_default():
+        ids = tf.compat.v1.placeholder(tf.int32, [None, None])  # unknown shape: Grappler cannot drop the op
+        transposed = tf.transpose(ids)
+    config = tf.compat.v1.ConfigProto(
+        device_count={"GPU": 0}, intra_op_parallelism_threads=1, inter_op_parallelism_threads=1
+    )
+    with tf.compat.v1.Session(graph=graph, config=config) as session:
+        session.run(transposed, {ids: [[0, 1]]})

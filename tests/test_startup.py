@@ -70,3 +70,34 @@ def test_show_all_shows_the_lines_the_filter_drops(tiny_run):
     assert "absl::InitializeLog" in stderr
     notices = [line for line in stderr.splitlines() if "oneDNN supports DT_" in line]
     assert len(notices) == 1 and _STARTUP_CHATTER.match(notices[0]), stderr
+
+
+_AFTER_QUIET_START = """
+import sys
+from seq2seq_keras.startup import quiet_start
+quiet_start()
+import tensorflow as tf
+tf.config.threading.set_intra_op_parallelism_threads(2)  # raises once TensorFlow's runtime is initialised
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+mask = tf.function(lambda m: tf.transpose(m), input_signature=[tf.TensorSpec([None, None], tf.bool)])
+print(mask(tf.constant([[True, False]])).shape, len(tf.config.list_logical_devices("CPU")))
+"""
+
+
+def test_quiet_start_leaves_the_runtime_configurable_and_spends_the_notice():
+    """After quiet_start() a script can still set thread counts and virtual devices (the notice is spent in a
+    graph session of its own, not by initialising TensorFlow's runtime), and a bool transpose, the op that
+    printed it in the middle of a run, prints nothing."""
+    base = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "SEQ2SEQ_KERAS_TF_LOGS")}
+    result = subprocess.run(
+        [sys.executable, "-c", _AFTER_QUIET_START],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**base, "PYTHONPATH": str(ROOT)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "(2, 1) 2"
+    assert result.stderr == ""
