@@ -1,4 +1,4 @@
-"""Starting TensorFlow quietly: what the command line does before TensorFlow loads.
+"""Starting TensorFlow quietly: what the command line and ``quiet_start()`` do before TensorFlow loads.
 
 TensorFlow's C++ code logs to file descriptor 2. ``TF_CPP_MIN_LOG_LEVEL`` (read when
 TensorFlow is imported, so it must be set before) filters most of it, but a few
@@ -6,9 +6,18 @@ lines are printed on import whatever it says, because they come before TensorFlo
 sets its logging up, and a machine without a GPU driver gets an ``E`` line from the
 GPU probe. :func:`quiet_tensorflow_logging` sets the level;
 :func:`start_tensorflow` imports TensorFlow with those lines dropped and every
+<<<<<<< HEAD
 other line passed on. docs/terminal-output.md lists what remains.
 Nothing here changes TensorFlow's numerics (oneDNN stays on). This module
 imports only the standard library (TensorFlow inside :func:`start_tensorflow`).
+=======
+other line passed on, and spends there the one oneDNN data-type notice TensorFlow
+prints later in a process (see :func:`_spend_onednn_dtype_notice`), so a command
+stays quiet to its end. ``SEQ2SEQ_KERAS_TF_LOGS=all`` turns all of this off. The
+terminal output page of the docs lists what remains. Nothing here changes
+TensorFlow's numerics (oneDNN stays on). This module imports only the standard
+library (TensorFlow inside :func:`start_tensorflow`).
+>>>>>>> i24-quiet
 """
 
 from __future__ import annotations
@@ -50,12 +59,15 @@ def quiet_start() -> None:
 
 
 #: Lines TensorFlow prints on import whatever TF_CPP_MIN_LOG_LEVEL says (its C++ logging is not set up yet),
-#: plus the GPU probe's error on a machine without a GPU driver; all harmless (docs/terminal-output.md).
+#: the GPU probe's error on a machine without a GPU driver, and the oneDNN notice about an integer or bool
+#: data type (see :func:`_spend_onednn_dtype_notice`); all harmless (docs/terminal-output.md).
 _STARTUP_CHATTER = re.compile(
     r"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
     r"|[IW]0000 .*\] oneDNN custom operations are on\."
     r"|[IW]0000 .*\] Could not find cuda drivers on your machine, GPU will not be used\."
     r"|E0000 .*\] failed call to cuInit: .*"
+    r"|E0000 .*\] oneDNN supports DT_(?:BOOL|U?INT(?:8|16|32|64)) only on platforms with AVX-512\. "
+    r"Falling back to the default Eigen-based implementation if present\."
 )
 
 
@@ -64,7 +76,9 @@ def start_tensorflow() -> None:
 
     While TensorFlow loads, file descriptor 2 (where its C++ code writes) goes to a
     temporary file; afterwards every line that is not one of :data:`_STARTUP_CHATTER`
-    is written to stderr, so nothing unexpected is hidden. The filter applies whatever
+    is written to stderr, so nothing unexpected is hidden. Inside that window the
+    oneDNN data-type notice is spent too (:func:`_spend_onednn_dtype_notice`), so it
+    does not appear later in the command. The filter applies whatever
     ``TF_CPP_MIN_LOG_LEVEL`` says (users set it to see *less*); it is off with
     ``SEQ2SEQ_KERAS_TF_LOGS=all``, when TensorFlow is already loaded, and when stderr has
     no file descriptor.
@@ -84,6 +98,7 @@ def start_tensorflow() -> None:
         os.dup2(captured.fileno(), 2)
         try:
             _load_tensorflow()
+            _spend_onednn_dtype_notice()
         finally:
             sys.stderr.flush()
             os.dup2(saved, 2)
@@ -99,3 +114,36 @@ def _load_tensorflow() -> None:
     import tensorflow as tf
 
     tf.config.list_physical_devices()  # the GPU probe (cuInit) logs here, not on first use
+
+
+def _spend_onednn_dtype_notice() -> None:
+    """Make TensorFlow print its once-per-process oneDNN data-type notice now, while the start-up filter listens.
+
+    With oneDNN on, TensorFlow's graph rewrite logs ``E ... oneDNN supports DT_BOOL only on
+    platforms with AVX-512. Falling back to the default Eigen-based implementation if
+    present.`` the first time a graph holds an op oneDNN has a kernel for with a data type
+    it has none for, on every CPU (AVX-512 or not): here a ``Transpose`` of integers or
+    bools, such as Keras' recurrent layers' transpose of the bool padding mask (the
+    encoder's GRUs) or the decoding loop's token ids. TensorFlow then runs its own
+    kernel, as it would without oneDNN, so the line says nothing about this program; it
+    is logged once per process (an ``absl::call_once``). One int32 transpose spends it
+    here, where :data:`_STARTUP_CHATTER` drops it; no other line is hidden for the rest
+    of the process, and a notice about a floating-point type (``DT_HALF``,
+    ``DT_BFLOAT16``) that came first would still show.
+
+    The transpose runs in a graph session of its own on the CPU (no GPU device, one
+    thread), not eagerly: that leaves TensorFlow's runtime uninitialised, so a script or
+    notebook may still set thread counts, visible or virtual devices, or a
+    ``MultiWorkerMirroredStrategy`` after :func:`quiet_start`.
+    """
+    import tensorflow as tf
+
+    graph = tf.Graph()
+    with graph.as_default():
+        ids = tf.compat.v1.placeholder(tf.int32, [None, None])  # unknown shape: Grappler cannot drop the op
+        transposed = tf.transpose(ids)
+    config = tf.compat.v1.ConfigProto(
+        device_count={"GPU": 0}, intra_op_parallelism_threads=1, inter_op_parallelism_threads=1
+    )
+    with tf.compat.v1.Session(graph=graph, config=config) as session:
+        session.run(transposed, {ids: [[0, 1]]})

@@ -40,6 +40,7 @@ Limits, with the same result everywhere (Python API, CLI, SavedModel):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 import numpy as np
@@ -258,7 +259,8 @@ def _graph_signature() -> dict:
 
 def _compiled_translate(model, method: str):
     """``fn(strings, options)``: :func:`translate_graph` traced once per model and method, every graph option a
-    tensor input (so new values do not retrace)."""
+    tensor input (so new values do not retrace). A ``functools.partial``, not a lambda: TensorFlow counts traces
+    per Python function, and a lambda's would add every model's one trace up to a retracing warning."""
     cache = getattr(model, "_seq2seq_translate_fns", None)
     if cache is None:
         cache = {}
@@ -266,10 +268,14 @@ def _compiled_translate(model, method: str):
         object.__setattr__(model, "_seq2seq_translate_fns", cache)
     if method not in cache:
         cache[method] = tf.function(
-            lambda strings, options: translate_graph(model, strings, method=method, **options),
+            functools.partial(_translate_with_options, model, method),
             input_signature=[tf.TensorSpec([None], tf.string), _graph_signature()],
         )
     return cache[method]
+
+
+def _translate_with_options(model, method: str, strings, options: dict):
+    return translate_graph(model, strings, method=method, **options)
 
 
 def translate(

@@ -194,16 +194,7 @@ def forced_attention(
 
     if not model.has_attention:
         raise ValueError("This model has no attention (attention=None): there is nothing to align.")
-    cache = f"_seq2seq_forced_attention_fn{'' if layer is None else f'_layer{layer}'}"
-    fn = getattr(model, cache, None)
-    if fn is None:  # one traced function per model: callers such as callbacks.AttentionSnapshots call this often
-        if layer is None:
-            fn = tf.function(lambda s, t: model.call_with_attention((s, t), training=False)[1], reduce_retracing=True)
-        else:
-            fn = tf.function(
-                lambda s, t: tf.reduce_mean(model.cross_attention(s, t)[:, layer], axis=1), reduce_retracing=True
-            )
-        object.__setattr__(model, cache, fn)  # a cache, not tracked by Keras
+    fn = _teacher_forced_function(model, by_layer=layer is not None)
     out: list[np.ndarray | None] = []
     for start in progress_batches(
         range(0, len(sources), batch_size), progress, "alignment", total_items=len(sources), batch_size=batch_size
@@ -215,6 +206,8 @@ def forced_attention(
         src_ids = model.source_text(src)
         tgt_ids = model.target_text(tgt)
         weights = np.asarray(fn(src_ids, tgt_ids[:, :-1]), dtype=np.float64)
+        if layer is not None:
+            weights = weights[:, layer]
         tgt_lengths = np.asarray(tf.reduce_sum(tf.cast(tgt_ids > 0, tf.int32), axis=1)) - 2  # no START/END
         src_lengths = np.asarray(tf.reduce_sum(tf.cast(src_ids > 0, tf.int32), axis=1))
         for b in range(len(src)):
@@ -224,6 +217,42 @@ def forced_attention(
                 continue
             out.append(_to_words(weights[b, :t, :s], src_tokens[b], tgt_tokens[b]))
     return out
+
+
+def _teacher_forced_attention(model, source_ids, target_in):
+    """float [batch, tgt_len, src_len]: the model's one heatmap (a Transformer's last layer)."""
+    return model.call_with_attention((source_ids, target_in), training=False)[1]
+
+
+def _teacher_forced_layers(model, source_ids, target_in):
+    """float32 [batch, layers, tgt_len, src_len]: every decoder layer's attention, mean over its heads."""
+    import tensorflow as tf
+
+    return tf.reduce_mean(model.cross_attention(source_ids, target_in), axis=2)
+
+
+def _teacher_forced_function(model, *, by_layer: bool):
+    """The model's traced teacher-forced pass, made once per model and kept on it (callers such as
+    :class:`~seq2seq_keras.evaluation.attention_snapshots.AttentionSnapshots` call it every epoch).
+
+    Its input signature (int32 ids [batch, len], both axes unknown) makes one trace serve every
+    batch size and sentence length. It wraps a ``functools.partial`` of a module function, not a
+    lambda: TensorFlow counts traces per Python function (a lambda's code is the same for every
+    model), and each model's one trace would add up to a "triggered tf.function retracing"
+    warning after a few models.
+    """
+    import functools
+
+    import tensorflow as tf
+
+    cache = "_seq2seq_forced_attention_layers_fn" if by_layer else "_seq2seq_forced_attention_fn"
+    fn = getattr(model, cache, None)
+    if fn is None:
+        ids = tf.TensorSpec([None, None], tf.int32)
+        python_function = _teacher_forced_layers if by_layer else _teacher_forced_attention
+        fn = tf.function(functools.partial(python_function, model), input_signature=[ids, ids])
+        object.__setattr__(model, cache, fn)  # a cache, not tracked by Keras
+    return fn
 
 
 def alignment_quality(

@@ -273,6 +273,17 @@ class Seq2Seq(keras.Model):
         kwargs.pop("metrics", None)
         super().compile(optimizer=optimizer, **kwargs)
 
+    def fit(self, x=None, *args, **kwargs):
+        """Like ``keras.Model.fit``; ``shuffle`` defaults to False when ``x`` is a ``tf.data.Dataset``.
+
+        Keras ignores ``shuffle`` for a dataset (shuffle it in the pipeline, as
+        :func:`~seq2seq_keras.data.make_dataset` does) and warns ("`shuffle=True` was passed,
+        but will be ignored") on every ``fit(dataset)`` that leaves it at its default True.
+        """
+        if "shuffle" not in kwargs and len(args) < 8 and isinstance(x, tf.data.Dataset):
+            kwargs["shuffle"] = False  # positional arguments after x: y ... validation_data, then shuffle
+        return super().fit(x, *args, **kwargs)
+
     def compile_from_config(self, config):
         """Recompile a loaded ``.keras`` model (optimizer state included)."""
         config = keras.saving.deserialize_keras_object(config)

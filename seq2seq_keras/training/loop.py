@@ -49,11 +49,13 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from collections.abc import Iterable
 
 import keras
 import numpy as np
 
+from ..progress import PeriodicLines, live_display
 from ..variables import optimizer_step
 from .checkpointing import CheckpointError, SafeBackupAndRestore
 from .config import TrainConfig, build_model
@@ -128,6 +130,45 @@ def prepare_data(config: TrainConfig):
     return split_pairs(pairs)
 
 
+class PeriodicProgress(keras.callbacks.Callback):
+    """Plain progress lines inside each epoch, for output that is not a terminal (with ``fit(verbose=2)``,
+    which prints one line at each epoch's end).
+
+    A line ``epoch <e>/<epochs>: <b>/<steps> batches (<p>%), <s> s, loss ..., accuracy ...`` (the running
+    metrics of the epoch) at each tenth of the epoch, at most one per
+    :data:`~seq2seq_keras.progress.LINE_MIN_SECONDS` (:class:`~seq2seq_keras.progress.PeriodicLines`);
+    ``stream`` defaults to ``sys.stdout``, where Keras writes.
+    """
+
+    def __init__(self, stream=None, **line_options):
+        super().__init__()
+        self.stream, self.line_options = stream, line_options
+        self._lines: PeriodicLines | None = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        params = self.params or {}
+        self._lines = PeriodicLines(
+            params.get("steps"),
+            f"epoch {epoch + 1}/{params.get('epochs')}",
+            "batches",
+            stream=sys.stdout if self.stream is None else self.stream,
+            **self.line_options,
+        )
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._lines is not None:
+            self._lines.update(batch + 1, lambda: ", ".join(f"{k} {float(v):.4f}" for k, v in (logs or {}).items()))
+
+
+def fit_verbosity(verbose: int | str) -> tuple[int | str, bool]:
+    """``(verbose for fit, whether to add PeriodicProgress)``: ``"auto"`` is Keras' live bar (1) on a terminal
+    or in a notebook (:func:`~seq2seq_keras.progress.live_display` of ``sys.stdout``), else one line per
+    epoch (2) plus the periodic lines; any other value is fit's own."""
+    if verbose != "auto":
+        return verbose, False
+    return (1, False) if live_display(sys.stdout) else (2, True)
+
+
 class NonFiniteLossGuard(keras.callbacks.TerminateOnNaN):
     """Keras' ``TerminateOnNaN(raise_error=True)``, raising :class:`NonFiniteLossError`.
 
@@ -198,7 +239,9 @@ def train(
         out_dir: run folder (see the module docstring); ``None`` trains in memory only.
         callbacks: extra Keras callbacks (they run after the NaN guard, the TensorBoard callbacks of
             ``config.tensorboard`` and the checkpoint).
-        verbose: passed to ``fit``.
+        verbose: ``"auto"``: Keras' live progress bar on a terminal or in a notebook; elsewhere (a file,
+            a pipe, a CI log) one line per epoch and plain lines within it (:func:`fit_verbosity`,
+            :class:`PeriodicProgress`), no escape codes. 0, 1 or 2: passed to ``fit`` as given.
         restart: discard ``out_dir``'s training state first instead of resuming it.
         checkpoint_every: also commit a checkpoint every this many steps (a
             kill then loses at most that many); default: at epoch ends only.
@@ -299,7 +342,8 @@ class _Fit:
         self.model, self.config, self.folder, self.train_pairs = model, config, run, train_pairs
         self.options = options
         self.source_text, self.target_text = model.source_text, model.target_text
-        self.extra_callbacks, self.verbose = list(callbacks), verbose
+        self.extra_callbacks = list(callbacks)
+        self.verbose, periodic_lines = fit_verbosity(verbose)
         self.dataset_args = dict(
             batch_size=config.batch_size,
             max_length=config.max_length,
@@ -315,6 +359,8 @@ class _Fit:
         self.checkpoint: SafeBackupAndRestore | None = None
         self.epoch = self.batch = 0
         self.callbacks: list[keras.callbacks.Callback] = [NonFiniteLossGuard()]
+        if periodic_lines:
+            self.callbacks.append(PeriodicProgress())
 
     def epoch_data(self, start_epoch: int):
         """A fresh training pipeline whose next iterator gives epoch ``start_epoch``'s order."""

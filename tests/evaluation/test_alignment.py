@@ -160,3 +160,53 @@ def test_example_indices_spread_from_short_to_long_and_skip_very_long():
     assert [lengths[i] for i in picked] == [3, 6, 9]
     assert al.example_indices([3, 0, 2], 4) == [2, 0]
     assert al.example_indices([20, 30], 1) == [0]  # only long ones: still something to show
+
+
+@pytest.fixture
+def tensorflow_warnings():
+    """The messages TensorFlow's Python logger ("tensorflow") emits while the test runs."""
+    import logging
+
+    import tensorflow as tf
+
+    messages: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            messages.append(record.getMessage())
+
+    handler = Keep(level=logging.WARNING)
+    tf.get_logger().addHandler(handler)
+    yield messages
+    tf.get_logger().removeHandler(handler)
+
+
+def test_forced_attention_traces_once_per_model_whatever_the_batches(tiny_model, tensorflow_warnings):
+    """Batches of every size and length, a Transformer's layers one by one, and several fresh models one
+    batch each (as a notebook evaluates model after model): one trace per model and kind, and no
+    "triggered tf.function retracing" warning (the three notebook 01 showed)."""
+    from seq2seq_keras import Seq2Seq
+
+    model, pairs = tiny_model
+    for size, start in [(3, 0), (5, 10), (16, 40), (7, 100), (1, 150), (30, 160)]:
+        sources, targets = pairs.source[start : start + size], pairs.target[start : start + size]
+        got = al.forced_attention(model, sources, targets, batch_size=4 if size > 5 else 64)
+        assert len(got) == size
+    assert model._seq2seq_forced_attention_fn.experimental_get_tracing_count() == 1
+
+    transformer = Seq2Seq(
+        model.source_text, model.target_text, architecture="transformer", num_layers=3, num_heads=2, model_dim=8
+    )
+    by_layer = [al.forced_attention(transformer, pairs.source[:9], pairs.target[:9], layer=i) for i in range(3)]
+    by_layer.append(al.forced_attention(transformer, pairs.source[:20], pairs.target[:20], batch_size=8, layer=2))
+    assert transformer._seq2seq_forced_attention_layers_fn.experimental_get_tracing_count() == 1
+    # The last layer's mean over heads is the model's one heatmap.
+    heatmap = al.forced_attention(transformer, pairs.source[:9], pairs.target[:9])
+    for a, b in zip(by_layer[2], heatmap):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    assert not np.allclose(by_layer[0][0], by_layer[2][0])  # a layer is picked, not the same one each time
+
+    for seed in range(6):
+        fresh = Seq2Seq(model.source_text, model.target_text, embedding_dim=8, encoder_units=8)
+        al.forced_attention(fresh, pairs.source[seed : seed + 2], pairs.target[seed : seed + 2])
+    assert not [m for m in tensorflow_warnings if "retracing" in m], tensorflow_warnings

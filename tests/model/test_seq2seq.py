@@ -278,3 +278,21 @@ def test_encoder_units_is_the_encoders_width_per_direction_and_the_decoder_gets_
     assert model.get_config()["encoder_units"] == 6 and "units" not in model.get_config()
     assert model.decoder.units == 12 and model.encoder_units == 6
     assert Seq2Seq.from_config(model.get_config()).encoder_units == 6
+
+
+def test_fit_on_a_dataset_does_not_warn_about_shuffle(tiny_processors):
+    """Keras warns "`shuffle=True` was passed, but will be ignored" on every fit(dataset) left at its default;
+    Seq2Seq.fit passes shuffle=False for a dataset (the pipeline shuffles), and an explicit value is kept."""
+    import warnings
+
+    src, tgt = tiny_processors
+    model = Seq2Seq(src, tgt, embedding_dim=4, encoder_units=4)
+    model.compile(keras.optimizers.Adam(1e-2))
+    s_ids, t_in, t_out = _batch(src, tgt)
+    ds = tf.data.Dataset.from_tensor_slices(((s_ids, t_in), t_out)).batch(2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(ds, validation_data=ds, epochs=1, verbose=0)
+        assert not [w for w in caught if "shuffle" in str(w.message)], [str(w.message) for w in caught]
+        model.fit(ds, epochs=1, verbose=0, shuffle=True)  # asked for: Keras' own warning says it is ignored
+    assert [w for w in caught if "shuffle" in str(w.message)]

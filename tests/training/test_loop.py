@@ -649,3 +649,42 @@ def test_ctrl_c_swallowed_before_fit_stops_training_with_the_state_saved(
     assert "seq2seq-keras train: Interrupted" in capsys.readouterr().err
     state = read_state(out)
     assert state["status"] == "interrupted" and state["epochs_completed"] == 0 and not state["history"]
+
+
+def test_progress_is_plain_lines_when_stdout_is_not_a_terminal(capsys, monkeypatch):
+    """verbose="auto" (the CLI's) piped to a file: Keras' one line per epoch plus PeriodicProgress' lines at
+    each tenth of an epoch, and no carriage return, backspace or escape code; on a terminal, Keras' bar."""
+    import io
+    import re
+
+    from seq2seq_keras.training.loop import PeriodicProgress, fit_verbosity
+
+    config = dataclasses.replace(TINY, epochs=2)
+    every_tenth = io.StringIO()
+    ours = PeriodicProgress(stream=every_tenth, min_seconds=0.0)  # the run's own waits 5 s between lines
+    _, history = train(config, callbacks=[ours])  # verbose="auto"; capsys' stdout is no terminal
+    out = capsys.readouterr().out
+    assert not re.search(r"[\r\b\x1b]", out), out[:500]
+    steps = ours.params["steps"]
+    assert steps >= 10
+    for epoch in (1, 2):
+        assert f"Epoch {epoch}/2" in out
+        lines = [line for line in every_tenth.getvalue().splitlines() if line.startswith(f"epoch {epoch}/2: ")]
+        assert [int(line.split(": ")[1].split("/")[0]) for line in lines] == [
+            next(b for b in range(1, steps + 1) if b / steps >= k / 10 - 1e-9) for k in range(1, 10)
+        ]
+        assert all(f"/{steps} batches (" in line and ", loss " in line and "accuracy" in line for line in lines)
+        periodic = [line for line in out.splitlines() if line.startswith(f"epoch {epoch}/2: ")]
+        assert all(re.fullmatch(rf"epoch {epoch}/2: \d+/{steps} batches \(\d+%\), \d+ s, .*", x) for x in periodic)
+    end_lines = [line for line in out.splitlines() if line.startswith(f"{steps}/{steps} - ")]
+    assert len(end_lines) == 2 and all("val_loss" in line for line in end_lines)
+    assert f"{history.history['loss'][-1]:.4f}" in end_lines[-1]
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stdout", Terminal())
+    assert fit_verbosity("auto") == (1, False)
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    assert fit_verbosity("auto") == (2, True) and fit_verbosity(1) == (1, False) and fit_verbosity(0) == (0, False)
