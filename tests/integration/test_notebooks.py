@@ -271,11 +271,13 @@ def _files_under(folder: Path) -> set[str]:
     return {str(p.relative_to(folder)) for p in folder.rglob("*") if ".ipynb_checkpoints" not in p.parts}
 
 
-#: Output lines that must never show: TensorFlow's C++ log lines and start-up chatter (glog format, absl),
-#: Python warnings (``WARNING``, ``Warning``, tf.function ``retracing``) and tracebacks.
+#: Lines that must not show in any output, stdout included (a ``!`` command's stderr arrives there): TensorFlow's
+#: C++ log lines and start-up chatter (glog format, absl), its Python log lines, Python warnings (``WARNING``,
+#: ``Warning``, tf.function ``retracing``) and tracebacks. On stderr (shown in red) every line counts.
 _NOISE = re.compile(
     r"^[IWEF]\d{4} \d\d:\d\d:\d\d"
     r"|absl::InitializeLog|oneDNN|cuInit|cuda"
+    r"|^(INFO|WARNING|ERROR):tensorflow:"
     r"|WARNING|Warning|retracing"
     r"|Traceback \(most recent call last\)",
     re.MULTILINE,
@@ -283,8 +285,8 @@ _NOISE = re.compile(
 
 
 def noise_lines(executed) -> list[str]:
-    """``cell k (stream): line`` for every line of an executed notebook's stream outputs matching ``_NOISE``,
-    and every error output."""
+    """``cell k (stream): line`` for every stderr line of an executed notebook, every stdout line matching
+    ``_NOISE``, and every error output."""
     found = []
     for k, cell in enumerate(executed.cells):
         for output in cell.get("outputs", []):
@@ -292,26 +294,31 @@ def noise_lines(executed) -> list[str]:
                 found.append(f"cell {k} (error): {output.get('ename')}: {output.get('evalue')}")
             elif output.get("output_type") == "stream":
                 for line in output.get("text", "").splitlines():
-                    if _NOISE.search(line):
+                    if line.strip() and (output.get("name") == "stderr" or _NOISE.search(line)):
                         found.append(f"cell {k} ({output.get('name')}): {line[:300]}")
     return found
 
 
 def test_noise_lines_finds_start_up_lines_warnings_and_tracebacks():
     nb = nbformat.v4.new_notebook()
-    cell = nbformat.v4.new_code_cell("")
-    lines = {
+    stdout = {
         "E0000 00:00:1796545498.797849   23027 util.cc:131] oneDNN supports DT_BOOL only on platforms with AVX-512.": 1,
         "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR": 1,
         "WARNING:tensorflow:5 out of the last 5 calls to <function f> triggered tf.function retracing.": 1,
+        "INFO:tensorflow:Assets written to: /tmp/x/assets": 1,
         "/x.py:3: UserWarning: something": 1,
         "Traceback (most recent call last):": 1,
         "Epoch 1/2 - 3s - loss: 2.1 - accuracy: 0.4": 0,
         "nothing to see": 0,
     }
-    cell.outputs = [nbformat.v4.new_output("stream", name="stderr", text="\n".join(lines))]
+    stderr = {"any line on stderr is red": 1, "": 0}
+    cell = nbformat.v4.new_code_cell("")
+    cell.outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text="\n".join(stdout)),
+        nbformat.v4.new_output("stream", name="stderr", text="\n".join(stderr)),
+    ]
     nb.cells = [cell]
-    assert len(noise_lines(nb)) == sum(lines.values()), noise_lines(nb)
+    assert len(noise_lines(nb)) == sum(stdout.values()) + sum(stderr.values()), noise_lines(nb)
 
 
 @pytest.mark.slow
