@@ -418,7 +418,7 @@ def shared_data_dir() -> Path | None:
     configured = os.environ.get(_DATA_ENV)
     if configured:
         return Path(configured).expanduser()
-    project_root = Path(__file__).resolve().parent.parent
+    project_root = Path(__file__).resolve().parents[2]  # seq2seq_keras/data/corpora.py -> the checkout
     for candidate in (Path.cwd() / ".." / "shared" / "data", project_root / ".." / "shared" / "data"):
         if candidate.is_dir():
             return candidate.resolve()

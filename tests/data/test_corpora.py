@@ -227,6 +227,20 @@ def test_shared_data_dir_env_and_cwd(tmp_path, monkeypatch):
     assert data.shared_data_dir() == (tmp_path / "shared" / "data").resolve()
 
 
+def test_shared_data_dir_is_found_beside_the_checkout_from_any_folder(tmp_path, monkeypatch):
+    """From a folder that is not the checkout's root (a notebook runs in notebooks/), the corpora beside the
+    checkout are still found: the package's own location names the checkout."""
+    from seq2seq_keras.data import corpora
+
+    checkout = Path(corpora.__file__).resolve().parents[2]
+    assert (checkout / "seq2seq_keras" / "data" / "corpora.py").is_file()
+    monkeypatch.delenv("SEQ2SEQ_KERAS_DATA", raising=False)
+    monkeypatch.chdir(tmp_path)
+    expected = checkout / ".." / "shared" / "data"
+    found = data.shared_data_dir()
+    assert (found and found.resolve()) == (expected.resolve() if expected.is_dir() else None)
+
+
 def test_load_corpus_by_name_path_and_limit(tmp_path, monkeypatch):
     monkeypatch.setenv("SEQ2SEQ_KERAS_DATA", str(tmp_path))
     with pytest.raises(FileNotFoundError, match=r"download_anki\('spa'\).*SEQ2SEQ_KERAS_DATA"):
