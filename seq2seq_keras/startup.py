@@ -6,18 +6,14 @@ lines are printed on import whatever it says, because they come before TensorFlo
 sets its logging up, and a machine without a GPU driver gets an ``E`` line from the
 GPU probe. :func:`quiet_tensorflow_logging` sets the level;
 :func:`start_tensorflow` imports TensorFlow with those lines dropped and every
-<<<<<<< HEAD
-other line passed on. docs/terminal-output.md lists what remains.
-Nothing here changes TensorFlow's numerics (oneDNN stays on). This module
-imports only the standard library (TensorFlow inside :func:`start_tensorflow`).
-=======
 other line passed on, and spends there the one oneDNN data-type notice TensorFlow
 prints later in a process (see :func:`_spend_onednn_dtype_notice`), so a command
-stays quiet to its end. ``SEQ2SEQ_KERAS_TF_LOGS=all`` turns all of this off. The
-terminal output page of the docs lists what remains. Nothing here changes
+stays quiet to its end. In an interactive session (a notebook) TensorFlow's Python
+logger starts at INFO and prints, e.g., "Assets written to" for every SavedModel; the
+quiet start sets it to WARNING, as in a script. ``SEQ2SEQ_KERAS_TF_LOGS=all`` turns all
+of this off. docs/terminal-output.md lists what remains. Nothing here changes
 TensorFlow's numerics (oneDNN stays on). This module imports only the standard
 library (TensorFlow inside :func:`start_tensorflow`).
->>>>>>> i24-quiet
 """
 
 from __future__ import annotations
@@ -93,11 +89,13 @@ def start_tensorflow() -> None:
         sys.stderr.flush()
         saved = os.dup(2)
     except (OSError, ValueError):  # no file descriptor 2 to redirect
-        return _load_tensorflow()
+        _load_tensorflow()
+        return _python_logger_at_warning()
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
         try:
             _load_tensorflow()
+            _python_logger_at_warning()
             _spend_onednn_dtype_notice()
         finally:
             sys.stderr.flush()
@@ -114,6 +112,23 @@ def _load_tensorflow() -> None:
     import tensorflow as tf
 
     tf.config.list_physical_devices()  # the GPU probe (cuInit) logs here, not on first use
+
+
+def _python_logger_at_warning() -> None:
+    """Raise TensorFlow's Python logger to WARNING where it starts lower.
+
+    ``tf.get_logger()`` starts at INFO, writing to stdout, in an interactive session (a
+    notebook, ``python -i``), and WARNING in a script; INFO lines such as "Assets written
+    to ..." from every SavedModel export are then the only TensorFlow lines a notebook
+    shows. A level the program set higher (ERROR) is kept.
+    """
+    import logging
+
+    import tensorflow as tf
+
+    logger = tf.get_logger()
+    if logger.getEffectiveLevel() < logging.WARNING:
+        logger.setLevel(logging.WARNING)
 
 
 def _spend_onednn_dtype_notice() -> None:

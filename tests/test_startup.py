@@ -101,3 +101,34 @@ def test_quiet_start_leaves_the_runtime_configurable_and_spends_the_notice():
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "(2, 1) 2"
     assert result.stderr == ""
+
+
+_INTERACTIVE = """
+import logging
+import sys
+sys.ps1 = ">>> "  # what a notebook kernel or `python -i` has: TensorFlow's Python logger then starts at INFO
+{start}
+import tensorflow as tf
+print(logging.getLevelName(tf.get_logger().getEffectiveLevel()))
+"""
+
+
+@pytest.mark.parametrize(
+    "start,level",
+    [
+        ("", "INFO"),  # the reference: plain TensorFlow in an interactive session logs INFO ("Assets written to")
+        ("from seq2seq_keras.startup import quiet_start; quiet_start()", "WARNING"),
+    ],
+)
+def test_quiet_start_keeps_tensorflows_python_info_lines_out_of_a_notebook(start, level):
+    base = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "SEQ2SEQ_KERAS_TF_LOGS")}
+    result = subprocess.run(
+        [sys.executable, "-c", _INTERACTIVE.format(start=start)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**base, "PYTHONPATH": str(ROOT)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == level
