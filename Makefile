@@ -7,7 +7,7 @@ DEMO   := runs/demo
 # when the user has not set the level (a level set here would show those lines in `make demo`).
 export PYTHONUNBUFFERED := 1
 
-.PHONY: demo test lint bench install install-dev clean
+.PHONY: demo test test-colab wheel lint bench install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,13 +42,62 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
 
+## make wheel: dist/seq2seq_keras-<version>-py3-none-any.whl, what a Colab learner uploads when the install
+## from git fails (built from the sdist by `python -m build`; .ci/check_wheel.py checks it holds the whole
+## package and no tests).
+VERSION := $(shell sed -n 's/^version *= *//p' setup.cfg)
+WHEEL   := dist/seq2seq_keras-$(VERSION)-py3-none-any.whl
+PACKAGE_SOURCES := $(shell find seq2seq_keras -name '*.py' -not -path '*/__pycache__/*')
+
+wheel: $(WHEEL)
+
+$(WHEEL): $(VENV)/.installed-dev setup.cfg pyproject.toml README.md $(PACKAGE_SOURCES)
+	rm -f $@
+	mkdir -p dist
+	$(BIN)/python -m build --outdir dist . > dist/build.log 2>&1 || { tail -30 dist/build.log; exit 1; }
+	$(BIN)/python .ci/check_wheel.py $@
+
+## make test-colab: the core tests and both notebooks (smoke mode) in a second environment, .venv-colab, holding
+## Google Colab's TensorFlow, Keras, tensorflow-text and NumPy (.ci/colab-constraints.txt) with the package's
+## wheel installed over them as the notebooks' install cell does; .ci/check_colab_env.py fails it if pip replaced
+## any of Colab's versions or a notebook would run in another interpreter. About 8 minutes on 2 cores.
+## COLAB_PYTHON=python3.13 builds it on Colab's Python where this machine has one.
+COLAB_PYTHON      ?= $(PYTHON)
+COLAB_VENV        := .venv-colab
+COLAB_BIN         := $(COLAB_VENV)/bin
+COLAB_CONSTRAINTS := .ci/colab-constraints.txt
+# The model, decoding, data, text, training loop, export and TF Serving's C API loader, the CLI, the notebooks.
+# Left out: the benchmarks and the multi-process training tests (minutes each, version-independent code).
+COLAB_TESTS := tests/model tests/decoding tests/data tests/test_text.py tests/test_words.py \
+	tests/test_translation.py tests/training/test_loop.py tests/training/test_checkpointing.py \
+	tests/serving/test_export.py tests/serving/test_tf_serving_loader.py tests/serving/test_check.py \
+	tests/cli/test_commands.py \
+	tests/integration/test_notebooks.py::test_notebook_runs_top_to_bottom_in_smoke_mode
+
+$(COLAB_BIN)/python:
+	$(COLAB_PYTHON) -m venv $(COLAB_VENV)
+	$(COLAB_BIN)/python -m pip install --quiet --upgrade pip
+
+# Colab's stack first, as the runtime has it; then the wheel and its dev extras with no constraint, as on Colab.
+$(COLAB_VENV)/.installed: $(COLAB_BIN)/python $(COLAB_CONSTRAINTS) $(WHEEL)
+	$(COLAB_BIN)/python -m pip install --quiet -r $(COLAB_CONSTRAINTS)
+	$(COLAB_BIN)/python -m pip uninstall --quiet --yes seq2seq_keras
+	$(COLAB_BIN)/python -m pip install --quiet "$(WHEEL)[dev]"
+	touch $@
+
+# The tests import the installed wheel (the pytest script does not put the source tree on sys.path), keep no
+# cache beside .venv's, and ignore a PYTHONPATH set for the main checkout.
+test-colab: $(COLAB_VENV)/.installed
+	env -u PYTHONPATH $(COLAB_BIN)/python .ci/check_colab_env.py $(COLAB_CONSTRAINTS)
+	env -u PYTHONPATH $(COLAB_BIN)/pytest -p no:cacheprovider $(COLAB_TESTS)
+
 ## make lint: ruff's linter and formatter check (settings in pyproject.toml); `ruff format .` fixes the layout.
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 clean:
-	rm -rf $(VENV) runs build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(COLAB_VENV) runs build dist *.egg-info .pytest_cache
 
 ## make bench: speed, quality, serving, memory and robustness against the TensorFlow tutorial (about 80 minutes:
 ## 15-minute training budget per model); rewrites BENCHMARKS.md. Shorter:
