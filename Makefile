@@ -66,13 +66,20 @@ COLAB_PYTHON      ?= $(PYTHON)
 COLAB_VENV        := .venv-colab
 COLAB_BIN         := $(COLAB_VENV)/bin
 COLAB_CONSTRAINTS := .ci/colab-constraints.txt
-# The model, decoding, data, text, training loop, export and TF Serving's C API loader, the CLI, the notebooks.
-# Left out: the benchmarks and the multi-process training tests (minutes each, version-independent code).
-COLAB_TESTS := tests/model tests/decoding tests/data tests/test_text.py tests/test_words.py \
+# The core tests (the slow-marked ones left out): the model and its saving, decoding, data, text, the training loop
+# and checkpoints, export through TF Serving's C API loader, check-servable, the CLI. Left out: the benchmarks, the
+# multi-process training tests and the rest of export's and check-servable's (minutes, version-independent code).
+COLAB_TESTS := tests/model/test_attention.py tests/model/test_encoder.py tests/model/test_decoder.py \
+	tests/model/test_seq2seq.py tests/model/test_saving.py tests/decoding/test_search.py \
+	tests/decoding/test_pipeline.py tests/data/test_batching.py tests/test_text.py tests/test_words.py \
 	tests/test_translation.py tests/training/test_loop.py tests/training/test_checkpointing.py \
-	tests/serving/test_export.py tests/serving/test_tf_serving_loader.py tests/serving/test_check.py \
-	tests/cli/test_commands.py \
-	tests/integration/test_notebooks.py::test_notebook_runs_top_to_bottom_in_smoke_mode
+	tests/serving/test_tf_serving_loader.py \
+	tests/serving/test_export.py::test_signatures_are_dense_batch_major_and_named \
+	tests/serving/test_export.py::test_warmup_requests_replay_through_tf_servings_loader \
+	tests/serving/test_export.py::test_bad_input_through_tf_servings_loader \
+	tests/serving/test_export.py::test_xla_signatures_match_the_plain_ones_through_tf_servings_loader \
+	tests/serving/test_check.py::test_check_servable_accepts_the_export tests/cli/test_commands.py
+COLAB_NOTEBOOKS := tests/integration/test_notebooks.py::test_notebook_runs_top_to_bottom_in_smoke_mode
 
 $(COLAB_BIN)/python:
 	$(COLAB_PYTHON) -m venv $(COLAB_VENV)
@@ -86,10 +93,12 @@ $(COLAB_VENV)/.installed: $(COLAB_BIN)/python $(COLAB_CONSTRAINTS) $(WHEEL)
 	touch $@
 
 # The tests import the installed wheel (the pytest script does not put the source tree on sys.path), keep no
-# cache beside .venv's, and ignore a PYTHONPATH set for the main checkout.
+# cache beside .venv's, and ignore a PYTHONPATH set for the main checkout. The notebooks (slow-marked) run one
+# per worker (--dist load), each in a kernel of .venv-colab's Python.
 test-colab: $(COLAB_VENV)/.installed
 	env -u PYTHONPATH $(COLAB_BIN)/python .ci/check_colab_env.py $(COLAB_CONSTRAINTS)
-	env -u PYTHONPATH $(COLAB_BIN)/pytest -p no:cacheprovider $(COLAB_TESTS)
+	env -u PYTHONPATH $(COLAB_BIN)/pytest -p no:cacheprovider -m "not slow" $(COLAB_TESTS)
+	env -u PYTHONPATH $(COLAB_BIN)/pytest -p no:cacheprovider --dist load $(COLAB_NOTEBOOKS)
 
 ## make lint: ruff's linter and formatter check (settings in pyproject.toml); `ruff format .` fixes the layout.
 lint: $(VENV)/.installed-dev
