@@ -7,7 +7,7 @@ DEMO   := runs/demo
 # when the user has not set the level (a level set here would show those lines in `make demo`).
 export PYTHONUNBUFFERED := 1
 
-.PHONY: demo test lint docs bench install install-dev clean
+.PHONY: demo test test-colab wheel lint docs bench install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,64 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest
 
+## make wheel: dist/seq2seq_keras-<version>-py3-none-any.whl, what a Colab learner uploads when the install
+## from git fails (built from the sdist by `python -m build`; .ci/check_wheel.py checks it holds the whole
+## package and no tests).
+VERSION := $(shell sed -n 's/^version *= *//p' setup.cfg)
+WHEEL   := dist/seq2seq_keras-$(VERSION)-py3-none-any.whl
+PACKAGE_SOURCES := $(shell find seq2seq_keras -name '*.py' -not -path '*/__pycache__/*')
+
+wheel: $(WHEEL)
+
+$(WHEEL): $(VENV)/.installed-dev setup.cfg pyproject.toml README.md $(PACKAGE_SOURCES)
+	rm -f $@
+	mkdir -p dist
+	$(BIN)/python -m build --outdir dist . > dist/build.log 2>&1 || { tail -30 dist/build.log; exit 1; }
+	$(BIN)/python .ci/check_wheel.py $@
+
+## make test-colab: the core tests and both notebooks (smoke mode) in a second environment, .venv-colab, holding
+## Google Colab's TensorFlow, Keras, tensorflow-text and NumPy (.ci/colab-constraints.txt) with the package's
+## wheel installed over them as the notebooks' install cell does; .ci/check_colab_env.py fails it if pip replaced
+## any of Colab's versions or a notebook would run in another interpreter. About 8 minutes on 2 cores.
+## COLAB_PYTHON=python3.13 builds it on Colab's Python where this machine has one.
+COLAB_PYTHON      ?= $(PYTHON)
+COLAB_VENV        := .venv-colab
+COLAB_BIN         := $(COLAB_VENV)/bin
+COLAB_CONSTRAINTS := .ci/colab-constraints.txt
+# The core tests (the slow-marked ones left out): the model and its saving, decoding, data, text, the training loop
+# and checkpoints, export through TF Serving's C API loader, check-servable, the CLI. Left out: the benchmarks, the
+# multi-process training tests and the rest of export's and check-servable's (minutes, version-independent code).
+COLAB_TESTS := tests/model/test_attention.py tests/model/test_encoder.py tests/model/test_decoder.py \
+	tests/model/test_seq2seq.py tests/model/test_saving.py tests/decoding/test_search.py \
+	tests/decoding/test_pipeline.py tests/data/test_batching.py tests/test_text.py tests/test_words.py \
+	tests/test_translation.py tests/training/test_loop.py tests/training/test_checkpointing.py \
+	tests/serving/test_tf_serving_loader.py \
+	tests/serving/test_export.py::test_signatures_are_dense_batch_major_and_named \
+	tests/serving/test_export.py::test_warmup_requests_replay_through_tf_servings_loader \
+	tests/serving/test_export.py::test_bad_input_through_tf_servings_loader \
+	tests/serving/test_export.py::test_xla_signatures_match_the_plain_ones_through_tf_servings_loader \
+	tests/serving/test_check.py::test_check_servable_accepts_the_export tests/cli/test_commands.py
+COLAB_NOTEBOOKS := tests/integration/test_notebooks.py::test_notebook_runs_top_to_bottom_in_smoke_mode_quietly
+
+$(COLAB_BIN)/python:
+	$(COLAB_PYTHON) -m venv $(COLAB_VENV)
+	$(COLAB_BIN)/python -m pip install --quiet --upgrade pip
+
+# Colab's stack first, as the runtime has it; then the wheel and its dev extras with no constraint, as on Colab.
+$(COLAB_VENV)/.installed: $(COLAB_BIN)/python $(COLAB_CONSTRAINTS) $(WHEEL)
+	$(COLAB_BIN)/python -m pip install --quiet -r $(COLAB_CONSTRAINTS)
+	$(COLAB_BIN)/python -m pip uninstall --quiet --yes seq2seq_keras
+	$(COLAB_BIN)/python -m pip install --quiet "$(WHEEL)[dev]"
+	touch $@
+
+# The tests import the installed wheel (the pytest script does not put the source tree on sys.path), keep no
+# cache beside .venv's, and ignore a PYTHONPATH set for the main checkout. The notebooks (slow-marked) run one
+# per worker (--dist load), each in a kernel of .venv-colab's Python.
+test-colab: $(COLAB_VENV)/.installed
+	env -u PYTHONPATH $(COLAB_BIN)/python .ci/check_colab_env.py $(COLAB_CONSTRAINTS)
+	env -u PYTHONPATH $(COLAB_BIN)/pytest -p no:cacheprovider -m "not slow" $(COLAB_TESTS)
+	env -u PYTHONPATH $(COLAB_BIN)/pytest -p no:cacheprovider --dist load $(COLAB_NOTEBOOKS)
+
 ## make lint: ruff's linter and formatter check (settings in pyproject.toml); `ruff format .` fixes the layout.
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
@@ -54,7 +112,7 @@ docs: $(VENV)/.installed-dev
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 clean:
-	rm -rf $(VENV) runs build *.egg-info .pytest_cache site
+	rm -rf $(VENV) $(COLAB_VENV) runs build dist *.egg-info .pytest_cache site
 
 ## make bench: speed, quality, serving, memory and robustness against the TensorFlow tutorial (about 80 minutes:
 ## 15-minute training budget per model); rewrites docs/benchmarks.md and its plot. Shorter:

@@ -267,6 +267,13 @@ def test_hand_computed_attention_numbers_in_notebook_01_are_right():
 
 
 # ---------------------------------------------------------------------- execution
+def _package_home() -> str:
+    """The folder holding the seq2seq_keras package this test process imports."""
+    import seq2seq_keras
+
+    return str(Path(seq2seq_keras.__file__).resolve().parents[1])
+
+
 def _files_under(folder: Path) -> set[str]:
     return {str(p.relative_to(folder)) for p in folder.rglob("*") if ".ipynb_checkpoints" not in p.parts}
 
@@ -333,8 +340,9 @@ def test_notebook_runs_top_to_bottom_in_smoke_mode_quietly(name):
         **os.environ,
         "SEQ2SEQ_KERAS_SMOKE": "1",
         "TF_CPP_MIN_LOG_LEVEL": "2",
-        # the kernel and the notebook's `!seq2seq-keras` commands import this checkout's package
-        "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
+        # the kernel and the notebook's `!seq2seq-keras` commands import the package this test imports: this
+        # checkout's (a worktree, an editable install) or an installed wheel's (make test-colab)
+        "PYTHONPATH": os.pathsep.join([_package_home(), *filter(None, [os.environ.get("PYTHONPATH")])]),
     }
     env.pop("SEQ2SEQ_KERAS_TF_LOGS", None)
     nb = _load(name)
