@@ -57,3 +57,22 @@ def tiny_processors():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def tensorflow_warnings():
+    """The WARNING-or-worse messages TensorFlow's Python logger ("tensorflow") emits while the test runs."""
+    import logging
+
+    import tensorflow as tf
+
+    messages: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            messages.append(record.getMessage())
+
+    handler = Keep(level=logging.WARNING)
+    tf.get_logger().addHandler(handler)
+    yield messages
+    tf.get_logger().removeHandler(handler)

@@ -480,28 +480,15 @@ def test_translations_say_which_source_words_the_model_read_as_unknown(tiny_mode
     assert empty.unknown_source == [] and english.mostly_unknown
 
 
-def test_translating_with_model_after_model_logs_no_retracing_warning(tiny_processors):
+def test_translating_with_model_after_model_logs_no_retracing_warning(tiny_processors, tensorflow_warnings):
     """Each model traces its translate function once; TensorFlow counts traces per Python function, so the
     function is a partial per model: a notebook translating with six models gets no "retracing" warning."""
-    import logging
-
     from seq2seq_keras import Seq2Seq
 
-    messages: list[str] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record):
-            messages.append(record.getMessage())
-
-    handler = Keep(level=logging.WARNING)
-    tf.get_logger().addHandler(handler)
-    try:
-        src, tgt = tiny_processors
-        models = [Seq2Seq(src, tgt, embedding_dim=4, encoder_units=4) for _ in range(6)]
-        for model in models:
-            model.translate([TINY_SOURCE[0]], max_length=3)
-            model.translate(TINY_SOURCE[:3], max_length=5)  # other batch and length: the same trace
-    finally:
-        tf.get_logger().removeHandler(handler)
+    src, tgt = tiny_processors
+    models = [Seq2Seq(src, tgt, embedding_dim=4, encoder_units=4) for _ in range(6)]
+    for model in models:
+        model.translate([TINY_SOURCE[0]], max_length=3)
+        model.translate(TINY_SOURCE[:3], max_length=5)  # other batch and length: the same trace
     assert all(m._seq2seq_translate_fns["greedy"].experimental_get_tracing_count() == 1 for m in models)
-    assert not [m for m in messages if "retracing" in m], messages
+    assert not [m for m in tensorflow_warnings if "retracing" in m], tensorflow_warnings

@@ -162,25 +162,6 @@ def test_example_indices_spread_from_short_to_long_and_skip_very_long():
     assert al.example_indices([20, 30], 1) == [0]  # only long ones: still something to show
 
 
-@pytest.fixture
-def tensorflow_warnings():
-    """The messages TensorFlow's Python logger ("tensorflow") emits while the test runs."""
-    import logging
-
-    import tensorflow as tf
-
-    messages: list[str] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record):
-            messages.append(record.getMessage())
-
-    handler = Keep(level=logging.WARNING)
-    tf.get_logger().addHandler(handler)
-    yield messages
-    tf.get_logger().removeHandler(handler)
-
-
 def test_forced_attention_traces_once_per_model_whatever_the_batches(tiny_model, tensorflow_warnings):
     """Batches of every size and length, a Transformer's layers one by one, and several fresh models one
     batch each (as a notebook evaluates model after model): one trace per model and kind, and no
