@@ -296,6 +296,27 @@ def test_mkdocs_builds_the_site_strictly(tmp_path):
     assert 'href="../api/model/#seq2seq_keras.model.attention.BahdanauAttention.score"' in concepts
     api = (tmp_path / "site" / "api" / "model" / "index.html").read_text(encoding="utf-8")
     assert 'id="seq2seq_keras.model.attention.BahdanauAttention.score"' in api
+    # the docstrings' Sphinx roles are code spans in every API page, never literal ":func:`...`" text
+    for page in sorted((tmp_path / "site" / "api").glob("*/index.html")):
+        html = page.read_text(encoding="utf-8")
+        assert not re.search(r":(?:func|meth|class|mod|data|attr|exc):", html), page
+    shared = (tmp_path / "site" / "api" / "shared" / "index.html").read_text(encoding="utf-8")
+    assert "<code>start_tensorflow</code>" in shared
+
+
+def test_sphinx_roles_become_code_spans_of_their_targets():
+    sys.path.insert(0, str(DOCS))
+    try:
+        from griffe_sphinx_roles import as_code
+    finally:
+        sys.path.remove(str(DOCS))
+    assert as_code("See :func:`start_tensorflow` and :py:meth:`Seq2Seq.translate`.") == (
+        "See `start_tensorflow` and `Seq2Seq.translate`."
+    )
+    assert as_code(":class:`~seq2seq_keras.model.attention.BahdanauAttention` (:data:`UNK_ID`)") == (
+        "`BahdanauAttention` (`UNK_ID`)"
+    )
+    assert as_code("plain `code` and a time 10:30 stay") == "plain `code` and a time 10:30 stay"
 
 
 def test_mkdocs_fails_on_a_broken_link_and_on_an_unresolved_reference(tmp_path):
