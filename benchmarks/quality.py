@@ -179,7 +179,8 @@ def train_and_evaluate(
         source_text, target_text = our_text_processors(data.train, size.vocabulary)
         model = build_our_model(variant, size, source_text, target_text, seed)
         dataset = our_dataset(variant, data.train, source_text, target_text, size, seed)
-    model.fit(dataset, epochs=1_000_000, callbacks=[budget], verbose=0)
+    # shuffle=False: the datasets shuffle themselves; Keras ignores the flag for a dataset and warns when it is True
+    model.fit(dataset, epochs=1_000_000, callbacks=[budget], verbose=0, shuffle=False)
     trained_s = budget.elapsed
     result = {
         "family": family,

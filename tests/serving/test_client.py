@@ -408,6 +408,9 @@ def test_rest_client_imports_no_tensorflow_or_keras(tmp_path):
         "score": -1.25,
         "alternatives": [],
         "replaced": [False, False, False, True, False, False],
+        # a server's answer does not say which source words were unknown: not known, never "none"
+        "unknown_source": None,
+        "unknown_source_words": [],
     }
     assert empty == {
         "source": "\ufffd\ufffd",
@@ -420,6 +423,8 @@ def test_rest_client_imports_no_tensorflow_or_keras(tmp_path):
         "score": 0.0,
         "alternatives": [],
         "replaced": [],
+        "unknown_source": None,
+        "unknown_source_words": [],
     }
 
 
