@@ -315,13 +315,15 @@ def test_plots_what_the_python_api_returns(tiny_model):
 
 
 def _signature_outputs(model, sentences):
-    """What the exported `translate_with_attention` signature computes, as numpy (batch-major)."""
+    """What the exported `translate_with_attention` signature returns, as numpy (batch-major): the graph's
+    outputs that the signature exports, and no others (a server never sends the rest)."""
     import tensorflow as tf
 
     from seq2seq_keras.decoding.pipeline import translate_graph
+    from seq2seq_keras.serving.signatures import output_names
 
     out = translate_graph(model, tf.constant(sentences), tf.constant(6, tf.int32))
-    return {k: v.numpy() for k, v in out.items()}
+    return {k: out[k].numpy() for k in output_names("translate_with_attention")}
 
 
 def test_plots_a_tf_serving_rest_answer(tiny_model):
