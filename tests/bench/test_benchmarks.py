@@ -81,7 +81,7 @@ def test_tutorial_standardiser_matches_the_tutorials_own_example():
 def test_tutorial_reference_trains_and_exports(tmp_path):
     model = tutorial_reference.build(TINY_TARGET * 4, TINY_TARGET * 4, embedding_dim=4, units=8, max_vocab_size=40)
     dataset = tutorial_reference.make_dataset(TINY_TARGET * 4, TINY_TARGET * 4, batch_size=4)
-    history = model.fit(dataset, epochs=2, verbose=0)
+    history = model.fit(dataset, epochs=2, verbose=0, shuffle=False)
     assert np.all(np.isfinite(history.history["batch_loss"]))
     assert tutorial_reference.count_tokens(model, ["I am a student."], ["He eats."]) == 7 + 5
     tutorial_reference.export(model, str(tmp_path / "tutorial"), max_length=6)
@@ -295,7 +295,12 @@ def _tiny_exports(tmp_path_factory):
     tutorial = tmp_path_factory.getbasetemp() / "bench_tiny_tutorial"
     if not (tutorial / "saved_model.pb").exists():
         model = tutorial_reference.build(TINY_TARGET * 4, TINY_TARGET * 4, embedding_dim=4, units=8, max_vocab_size=40)
-        model.fit(tutorial_reference.make_dataset(TINY_TARGET * 4, TINY_TARGET * 4, batch_size=4), epochs=1, verbose=0)
+        model.fit(
+            tutorial_reference.make_dataset(TINY_TARGET * 4, TINY_TARGET * 4, batch_size=4),
+            epochs=1,
+            verbose=0,
+            shuffle=False,
+        )
         tutorial_reference.export(model, str(tutorial), max_length=6)
     return ours, tutorial
 
@@ -504,7 +509,7 @@ def test_time_budget_snapshots_at_fractions_with_the_clock_paused():
     budget = TimeBudget(0.5, label="t", snapshot=snapshot, snapshot_at=[0.1, 0.3, 0.9])  # 0.9 > budget: dropped
     data = tf.data.Dataset.from_tensors((tf.zeros([1, 2]), tf.zeros([1, 1]))).repeat()
     start = time_module.perf_counter()
-    model.fit(data, epochs=1, steps_per_epoch=10_000, callbacks=[Slow(), budget], verbose=0)
+    model.fit(data, epochs=1, steps_per_epoch=10_000, callbacks=[Slow(), budget], verbose=0, shuffle=False)
     wall = time_module.perf_counter() - start
     assert taken == [0, 1, 2]  # 0.1 s, 0.3 s and the end of the budget
     seconds = [s["train_seconds"] for s in budget.snapshots]
