@@ -55,7 +55,8 @@ def quiet_start() -> None:
 
 
 #: Lines TensorFlow prints on import whatever TF_CPP_MIN_LOG_LEVEL says (its C++ logging is not set up yet),
-#: the GPU probe's error on a machine without a GPU driver, and the oneDNN notice about an integer or bool
+#: the GPU probe's error on a machine without a GPU driver, TensorFlow 2.20's MLIR notice on its first graph
+#: (printed whatever the level), and the oneDNN notice about an integer or bool
 #: data type (see :func:`_spend_onednn_dtype_notice`); all harmless (docs/terminal-output.md).
 #: TensorFlow 2.21 writes them in absl's format (``I0000 00:00:1796017403.455792   17986 port.cc:153] ...``),
 #: 2.20 (Colab's) in TSL's own (``2026-12-06 09:14:17.485538: I tensorflow/core/util/port.cc:153] ...``).
@@ -64,6 +65,7 @@ _STARTUP_CHATTER = re.compile(
     r"|(?:[IW]0000 |\d{4}-\d\d-\d\d [\d:.]+: [IW] ).*\] oneDNN custom operations are on\."
     r"|(?:[IW]0000 |\d{4}-\d\d-\d\d [\d:.]+: [IW] ).*\] Could not find cuda drivers on your machine, GPU will not be used\."
     r"|(?:E0000 |\d{4}-\d\d-\d\d [\d:.]+: E ).*\] failed call to cuInit: .*"
+    r"|(?:I0000 |\d{4}-\d\d-\d\d [\d:.]+: I ).*\] MLIR V1 optimization pass is not enabled"
     r"|(?:E0000 |\d{4}-\d\d-\d\d [\d:.]+: E ).*\] oneDNN supports DT_(?:BOOL|U?INT(?:8|16|32|64)) only on platforms "
     r"with AVX-512\. Falling back to the default Eigen-based implementation if present\."
 )
