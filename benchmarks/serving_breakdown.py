@@ -91,18 +91,29 @@ class BenchSession(ServingSession):
         return result, config_pb2.RunMetadata.FromString(metadata)
 
     def run_nothing(self, signature: str, inputs: dict):
-        """A ``Session::Run`` that feeds ``inputs`` like ``run`` but fetches one of the graph's
-        constants, computing nothing: its time is the per-call cost outside the graph's work
-        (tensor conversion, the C API, the session's executor setup and rendezvous), the "call
-        overhead" of a request. Returns the constant's value.
+        """A ``Session::Run`` that feeds ``inputs`` like ``run`` but fetches the graph's smallest
+        constant (:func:`_smallest_constant`), computing nothing: its time is the per-call cost
+        outside the graph's work (tensor conversion, the C API, the session's executor setup and
+        rendezvous), the "call overhead" of a request. Returns the constant's value.
 
         Raises:
             ServingLoaderError: the graph has no top-level constant to fetch.
         """
-        const = next((n.name for n in self.meta_graph.graph_def.node if n.op == "Const"), None)
+        const = _smallest_constant(self.meta_graph.graph_def)
         if const is None:
             raise ServingLoaderError(f"{self.path}: no top-level Const to fetch for a call that computes nothing")
         return self._session_run(signature, inputs, {"nothing": const + ":0"})[0]["nothing"]
+
+
+def _smallest_constant(graph_def) -> str | None:
+    """The name of the graph's top-level ``Const`` with the fewest bytes (a scalar where there is one),
+    or ``None``. Fetching it costs the same whatever the graph; fetching a large one (e.g. a
+    vocabulary of 5,000 strings, which the tutorial's graph holds as constants) would add the
+    conversion of every element to the "overhead"."""
+    consts = [n for n in graph_def.node if n.op == "Const"]
+    if not consts:
+        return None
+    return min(consts, key=lambda n: (n.attr["value"].tensor.ByteSize(), n.name)).name
 
 
 STAGES = ("text processing", "encoder", "decode loop", "other")
