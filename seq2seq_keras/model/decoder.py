@@ -73,16 +73,18 @@ class StepWeights(NamedTuple):
     """The weights an input-feeding GRU step multiplies by, read and cast once per call.
 
     Inside a ``tf.while_loop`` every variable read, slice and cast a step makes is an op
-    *per step*: about 25 of the ~60 ops of a decoder step at batch 1, where dispatch, not
-    arithmetic, sets the time. :meth:`Decoder.start` reads them once and the loop
-    captures the tensors. All in the decoder's compute dtype.
+    *per step*: about 25 of the ~60 ops of a decoder step. :meth:`Decoder.start` reads them
+    once and the loop captures the tensors, as stored: nothing is concatenated or copied per
+    call (a copy of a 1 MiB kernel on every request cost more than the steps it saved an op).
+    All in the decoder's compute dtype.
     """
 
     embeddings: Any  #: E [vocabulary, embedding_dim]
     input_kernel: Any  #: W_e [embedding_dim, 3 * units], the embedding's share of the GRU input kernel
     input_bias: Any  #: b_in [3 * units]
-    state_kernel: Any  #: ``[W1 | U]`` [units, attention_units + 3 * units] (Bahdanau), ``U`` otherwise
-    state_bias: Any  #: ``[0 | b_rec]``, or ``b_rec``
+    recurrent_kernel: Any  #: U [units, 3 * units]
+    recurrent_bias: Any  #: b_rec [3 * units]
+    query_kernel: Any  #: Bahdanau's W1 [units, attention_units] (None otherwise)
     v: Any  #: Bahdanau's v [attention_units] (None otherwise)
     output_kernel: Any  #: W_o [output_features_dim, vocabulary]
     output_bias: Any  #: b_o [vocabulary]
@@ -263,19 +265,17 @@ class Decoder(keras.layers.Layer):
 
     def _step_weights(self, gru: fast_gru.GRUWeights, dtype) -> StepWeights:
         """:class:`StepWeights` in ``dtype`` from the GRU cell's weights ``gru``."""
-        state_kernel, state_bias, v = gru.recurrent_kernel, gru.recurrent_bias, None
-        if self.attention_type == "bahdanau":  # [W1 | U]: the query projection and s U share one multiply
-            query_kernel = self.attention.query_kernel(dtype)
-            state_kernel = ops.concatenate([query_kernel, state_kernel], axis=-1)
-            state_bias = ops.concatenate([ops.zeros([query_kernel.shape[-1]], dtype), state_bias], axis=-1)
-            v = self.attention.score_vector(dtype)
+        query_kernel = v = None
+        if self.attention_type == "bahdanau":
+            query_kernel, v = self.attention.query_kernel(dtype), self.attention.score_vector(dtype)
         output = self.output_layer
         return StepWeights(
             ops.cast(self.embedding.embeddings, dtype),
             gru.kernel[: self.embedding_dim],
             gru.input_bias,
-            state_kernel,
-            state_bias,
+            gru.recurrent_kernel,
+            gru.recurrent_bias,
+            query_kernel,
             v,
             ops.cast(output.kernel, dtype),
             ops.cast(output.bias, dtype),
@@ -348,12 +348,11 @@ class Decoder(keras.layers.Layer):
             output, new_state = self.cell(cell_input, state, training=training)
             features = ops.concatenate([output, ops.cast(context, output.dtype)], axis=-1)  # [s ; c]
             return features, _state_list(new_state), attention
-        # The same step with fewer, larger operations (module docstring): one multiply of the state.
-        state_part = ops.matmul(s, weights.state_kernel) + weights.state_bias
-        if weights.v is not None:  # Bahdanau: [W1 s ; s U + b_rec]
-            query, recurrent_part = tf.split(state_part, [weights.v.shape[0], -1], axis=-1)
-        else:
-            query, recurrent_part = None, state_part
+        # The same step with fewer, larger operations (module docstring). W1 s and s U are two
+        # multiplies: one by [W1 | U] would need that matrix concatenated on every call (1 MiB at
+        # units 256: through TF Serving's loader that copy cost more than the decode steps' extra op).
+        recurrent_part = ops.matmul(s, weights.recurrent_kernel) + weights.recurrent_bias
+        query = None if weights.query_kernel is None else ops.matmul(s, weights.query_kernel)  # Bahdanau's W1 s
         if self.attention is None:
             context, attention = self.attend(s, memory)
             context_part = ops.cast(memory.context_inputs, s.dtype)  # c W_c

@@ -7,7 +7,7 @@ import tensorflow as tf
 from conftest import PRECISIONS, using_dtype_policy
 
 from seq2seq_keras import BahdanauAttention, LuongAttention
-from seq2seq_keras.model.attention import make_attention, masked_softmax
+from seq2seq_keras.model.attention import luong_score, make_attention, masked_softmax, weighted_sum
 
 B, S, T, QD, VD = 3, 5, 4, 6, 6
 
@@ -182,3 +182,30 @@ def test_get_config_from_config_round_trip(make, rng):
     np.testing.assert_allclose(w2, w, atol=1e-7)
     restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
     assert type(restored) is type(layer) and restored.get_config() == layer.get_config()
+
+
+def _graph_ops(f, *args):
+    return {node.op for node in tf.function(f).get_concrete_function(*args).graph.as_graph_def().node}
+
+
+@pytest.mark.parametrize("leading", [(3,), (2, 4)], ids=["batch", "batch-heads"])
+def test_one_query_is_averaged_by_multiply_and_sum_with_the_matmuls_numbers(leading, rng):
+    """A decoder step's single query takes the multiply-and-sum kernel (no BatchMatMulV2 in its graph:
+    oneDNN's costs 80-150 us a call at batch 1) and gives the matrix product's numbers (numpy, float64)."""
+    weights = rng.random((*leading, 1, 5)).astype("float32")
+    values = rng.normal(size=(*leading, 5, 7)).astype("float32")
+    np.testing.assert_allclose(weighted_sum(weights, values), weights.astype("float64") @ values, rtol=1e-5, atol=1e-6)
+    assert "BatchMatMulV2" not in _graph_ops(weighted_sum, weights, values)
+    many = rng.random((*leading, 4, 5)).astype("float32")  # teacher forcing: still one matrix product
+    np.testing.assert_allclose(weighted_sum(many, values), many.astype("float64") @ values, rtol=1e-5, atol=1e-6)
+    assert "BatchMatMulV2" in _graph_ops(weighted_sum, many, values)
+
+
+def test_one_query_is_scored_by_multiply_and_sum_with_the_matmuls_numbers(rng):
+    keys = rng.normal(size=(3, 5, 7)).astype("float32")
+    query = rng.normal(size=(3, 1, 7)).astype("float32")
+    expected = 0.5 * (query.astype("float64") @ np.swapaxes(keys, -1, -2))  # [3, 1, 5]
+    np.testing.assert_allclose(luong_score(query, keys, 0.5), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(luong_score(query[:, 0], keys, 0.5), expected[:, 0], rtol=1e-5, atol=1e-6)
+    for q in (query, query[:, 0]):
+        assert "BatchMatMulV2" not in _graph_ops(lambda q, k: luong_score(q, k, 0.5), q, keys)
