@@ -76,12 +76,14 @@ def compile_log_environment() -> None:
 
 
 def _load(path: str, loader: str):
-    """``{signature: call(sentences)}`` for one SavedModel through one loader (tensorflow-text's ops registered)."""
+    """``{signature: call(sentences)}`` for one SavedModel through one loader (tensorflow-text's ops
+    registered); through TF Serving's loader, its warm-up file is replayed first, as TF Serving does."""
     import tensorflow_text  # noqa: F401  (registers the ops the graphs use, for the TF2 path)
 
     from seq2seq_keras.serving.tf_serving_loader import load_callables, tf_text_op_libraries
 
-    return load_callables(path, loader, tf_text_op_libraries() if loader == "session" else ())
+    session = loader == "session"
+    return load_callables(path, loader, tf_text_op_libraries() if session else (), warmup=session)
 
 
 # =========================================================================== the XLA export

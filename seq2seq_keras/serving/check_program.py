@@ -23,7 +23,14 @@ import os
 import sys
 
 if __package__:  # imported as seq2seq_keras.serving.check_program
-    from .tf_serving_loader import ServingLoaderError, ServingSession, load_callables, time_signatures
+    from .tf_serving_loader import (
+        WARMUP_FILE,
+        ServingLoaderError,
+        ServingSession,
+        load_callables,
+        time_signatures,
+        warmup_requests,
+    )
 else:  # run as a file: load the sibling tf_serving_loader.py by path, never the seq2seq_keras package
     import importlib.util
 
@@ -35,6 +42,7 @@ else:  # run as a file: load the sibling tf_serving_loader.py by path, never the
     _spec.loader.exec_module(_serving_loader)
     ServingLoaderError, ServingSession = _serving_loader.ServingLoaderError, _serving_loader.ServingSession
     load_callables, time_signatures = _serving_loader.load_callables, _serving_loader.time_signatures
+    WARMUP_FILE, warmup_requests = _serving_loader.WARMUP_FILE, _serving_loader.warmup_requests
 
 
 def _audit_ops(path: str, request: dict) -> dict:
@@ -109,17 +117,11 @@ def _replay_warmup(session: ServingSession, path: str) -> tuple[list[str], list[
     TF Serving refuses the whole version when one warm-up request fails.
     Returns (facts, problems).
     """
-    warmup = os.path.join(path, "assets.extra", "tf_serving_warmup_requests")
-    if not os.path.exists(warmup):
+    if not os.path.exists(os.path.join(path, WARMUP_FILE)):
         return ["warm-up: no assets.extra/tf_serving_warmup_requests (TF Serving loads without warming up)"], []
-    import tensorflow as tf
-    from tensorflow_serving.apis import prediction_log_pb2
-
     replayed, problems = [], []
     try:
-        logs = [
-            prediction_log_pb2.PredictionLog.FromString(record) for record in tf.compat.v1.io.tf_record_iterator(warmup)
-        ]
+        requests = warmup_requests(path)
     except Exception as e:  # noqa: BLE001 - DataLossError (CRC, truncation) or DecodeError: reported in one line
         message = (str(e).splitlines() or [""])[0][:300]
         return [], [
@@ -127,15 +129,12 @@ def _replay_warmup(session: ServingSession, path: str) -> tuple[list[str], list[
             "refuses to load a version whose warm-up file cannot be read; export the model again (or delete "
             "the file to serve without warm-up)"
         ]
-    for log in logs:
-        if log.WhichOneof("log_type") != "predict_log":
-            problems.append(f"warm-up record of type {log.WhichOneof('log_type')}: only predict requests are written")
+    for log_type, signature, inputs, output_filter in requests:
+        if log_type != "predict_log":
+            problems.append(f"warm-up record of type {log_type}: only predict requests are written")
             continue
-        request = log.predict_log.request
-        signature = request.model_spec.signature_name or "serving_default"
-        inputs = {name: tf.make_ndarray(proto) for name, proto in request.inputs.items()}
         try:
-            session.run(signature, inputs, list(request.output_filter) or None)
+            session.run(signature, inputs, output_filter)
             replayed.append(signature)
         except Exception as e:  # noqa: BLE001 - reported, as TF Serving would refuse the version
             problems.append(

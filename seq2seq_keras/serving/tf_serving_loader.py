@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import ctypes
 import importlib.util
+import os
 from pathlib import Path
 
 #: TF_DataType codes (tensorflow/c/tf_datatype.h) -> NumPy dtype names; strings are object arrays.
@@ -191,6 +192,41 @@ def load_op_libraries(paths) -> list[str]:
     return failures
 
 
+#: Where TF Serving reads a SavedModel's warm-up requests, relative to the version folder.
+WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
+
+
+def warmup_requests(path) -> list[tuple[str, str, dict, list | None]]:
+    """The requests of a SavedModel's warm-up file (:data:`WARMUP_FILE`), in order, as TF Serving reads them:
+    ``(log type, signature, inputs, output filter)``, the signature ``serving_default`` when the request names
+    none, the inputs as NumPy arrays, the output filter ``None`` when empty (every output); for a record that
+    is not a ``PredictLog``, only its log type is meaningful. ``[]`` when the SavedModel has no warm-up file.
+
+    Raises:
+        ImportError: tensorflow-serving-api (the ``serving`` extra), which defines the records, is missing.
+        tensorflow.errors.DataLossError, google.protobuf.message.DecodeError: a damaged file.
+    """
+    file = os.path.join(str(path), WARMUP_FILE)
+    if not os.path.exists(file):
+        return []
+    import tensorflow as tf
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    out = []
+    for record in tf.compat.v1.io.tf_record_iterator(file):
+        log = prediction_log_pb2.PredictionLog.FromString(record)
+        request = log.predict_log.request
+        out.append(
+            (
+                log.WhichOneof("log_type"),
+                request.model_spec.signature_name or "serving_default",
+                {name: tf.make_ndarray(proto) for name, proto in request.inputs.items()},
+                list(request.output_filter) or None,
+            )
+        )
+    return out
+
+
 class ServingSession:
     """A SavedModel loaded by TensorFlow's C++ ``LoadSavedModel`` (the loader TF Serving runs).
 
@@ -334,14 +370,38 @@ class ServingSession:
             ``{output name: numpy array}`` (strings as ``bytes`` in object arrays).
 
         Raises:
-            ServingLoaderError: a missing or extra input, or TensorFlow's error
+            ServingLoaderError: a missing or extra input, an output the signature does not have, or TensorFlow's error
                 from ``TF_SessionRun`` (e.g. ``Could not find variable ...``).
             TypeError: an input of the wrong type (numbers for a string input,
                 floats for an integer one): rejected, as TF Serving rejects them.
         """
         sdef = self._signature(signature)
         names = list(output_names) if output_names is not None else sorted(sdef.outputs)
+        unknown = [n for n in names if n not in sdef.outputs]
+        if unknown:
+            raise ServingLoaderError(
+                f"signature {signature!r} has no output {unknown[0]!r}: it has {sorted(sdef.outputs)}"
+            )
         return self._session_run(signature, inputs, {n: sdef.outputs[n].name for n in names})[0]
+
+    def run_warmup(self) -> int:
+        """Replay the SavedModel's warm-up file as TF Serving does after loading a version and before
+        serving it (``RunSavedModelWarmup``): every request of :func:`warmup_requests` once, so that each
+        signature's first real request finds its graph optimised.
+
+        Returns:
+            the number of requests replayed (0 when the SavedModel has no warm-up file).
+
+        Raises:
+            ServingLoaderError: a record that is not a ``PredictLog``, or a request that fails (TF
+                Serving then refuses to load the version).
+        """
+        requests = warmup_requests(self.path)
+        for log_type, signature, inputs, output_filter in requests:
+            if log_type != "predict_log":
+                raise ServingLoaderError(f"{self.path}: a warm-up record of type {log_type}: only Predict is replayed")
+            self.run(signature, inputs, output_filter)
+        return len(requests)
 
     def _session_run(self, signature: str, inputs: dict, fetches: dict, run_options: bytes | None = None):
         """``TF_SessionRun``: feed the signature's ``inputs``, fetch ``fetches`` (``{output name: graph tensor
@@ -521,16 +581,19 @@ def time_plan(functions: dict, plan) -> dict:
     }
 
 
-def load_callables(path: str, loader: str = "session", op_libraries=()) -> dict:
+def load_callables(path: str, loader: str = "session", op_libraries=(), *, warmup: bool = False) -> dict:
     """``{signature: call(sentences) -> outputs}`` for one SavedModel through one loader.
 
-    ``loader="session"``: TF Serving's loader (:class:`ServingSession`); ``"tf2"``:
-    ``tf.saved_model.load`` (op libraries loaded first).
+    ``loader="session"``: TF Serving's loader (:class:`ServingSession`), with ``warmup`` its
+    warm-up file replayed after loading, as TF Serving does (:meth:`ServingSession.run_warmup`);
+    ``"tf2"``: ``tf.saved_model.load`` (op libraries loaded first).
     """
     import numpy as np
 
     if loader == "session":
         session = ServingSession(path, op_libraries=op_libraries)
+        if warmup:
+            session.run_warmup()
 
         def make(signature):
             (name,) = session.inputs(signature)

@@ -178,3 +178,43 @@ def test_the_timing_plan_warms_each_key_then_times_singles_and_batches_interleav
         assert f["batch_sentences_per_s"] > 0 and f["first_call_ms"] >= 0
     with pytest.raises(ValueError, match="No sentences"):
         timing_plan(["a"], [])
+
+
+def _write_warmup_file(folder, requests):
+    """``assets.extra/tf_serving_warmup_requests`` in ``folder`` with ``(signature, inputs, output_filter)`` requests."""
+    from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
+
+    path = folder / "assets.extra" / "tf_serving_warmup_requests"
+    path.parent.mkdir(exist_ok=True)
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        for signature, inputs, output_filter in requests:
+            request = predict_pb2.PredictRequest(output_filter=output_filter)
+            if signature:
+                request.model_spec.signature_name = signature
+            for name, value in inputs.items():
+                request.inputs[name].CopyFrom(tf.make_tensor_proto(value))
+            log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
+            writer.write(log.SerializeToString())
+
+
+def test_the_warm_up_file_is_replayed_as_tf_serving_does_and_a_bad_request_stops_the_load(tmp_path):
+    pytest.importorskip("tensorflow_serving.apis", reason="tensorflow-serving-api (the serving extra) writes the file")
+    folder = save_echo(tmp_path / "1")
+    with ServingSession(folder) as session:
+        assert session.run_warmup() == 0  # no file: nothing to replay
+    good = [
+        ("", {"text": np.array([b"a", b"bb"], dtype=object)}, []),  # no name: serving_default
+        ("numbers", {"x": np.array([[1, 2]], dtype=np.int32)}, ["sum"]),
+    ]
+    _write_warmup_file(folder, good)
+    with ServingSession(folder) as session:
+        assert session.run_warmup() == 2
+    _write_warmup_file(folder, [*good, ("numbers", {"y": np.array([[1]], dtype=np.int32)}, [])])
+    with (
+        ServingSession(folder) as session,
+        pytest.raises(ServingLoaderError, match=r"takes inputs \['x'\], got \['y'\]"),
+    ):
+        session.run_warmup()
+    _write_warmup_file(folder, [("numbers", {"x": np.array([[1]], dtype=np.int32)}, ["missing"])])
+    with ServingSession(folder) as session, pytest.raises(ServingLoaderError, match="no output 'missing'"):
+        session.run_warmup()
