@@ -16,10 +16,10 @@ TARGET_EFFICIENCY = 0.5
 TARGET_TIME_TO_QUALITY = 1 / 3  # of the budget: the reference's final BLEU in <= 5 of 15 minutes
 TARGET_BLEU_LEAD = 8.0  # test BLEU points ahead of the reference after the same budget
 #: Serving, the default model (input feeding, Bahdanau) through TF Serving's loader.
-TARGET_PLAIN_LATENCY_RATIO = 0.8
-TARGET_PLAIN_THROUGHPUT_RATIO = 1.25
-TARGET_LATENCY_RATIO = 0.5
-TARGET_THROUGHPUT_RATIO = 2.0
+TARGET_PLAIN_LATENCY_RATIO = 0.5
+TARGET_PLAIN_THROUGHPUT_RATIO = 2.0
+TARGET_LATENCY_RATIO = 0.33
+TARGET_THROUGHPUT_RATIO = 3.0
 TARGET_BEAM_RATIO = 3.0
 #: Robustness.
 TARGET_COPY_RATE = 0.9
@@ -198,6 +198,13 @@ def _serving_targets(results: dict, add) -> None:
         f"{thr:.2f}x",
         thr >= TARGET_THROUGHPUT_RATIO,
     )
+    if plain and plain.get("first_call_ms") is not None and ref.get("first_call_ms") is not None:
+        add(
+            "first call after load, feed, plain `serving_default` (TF Serving's path: warm-up file replayed)",
+            "<= the tutorial's",
+            f"{plain['first_call_ms']:,.0f} ms vs {ref['first_call_ms']:,.0f}",
+            plain["first_call_ms"] <= ref["first_call_ms"],
+        )
     if plain and ours.get("beam_search"):
         r = ours["beam_search"]["latency_ms_median"] / plain["latency_ms_median"]
         add("beam 4 latency / greedy latency, feed", f"<= {TARGET_BEAM_RATIO:g}x", f"{r:.2f}x", r <= TARGET_BEAM_RATIO)

@@ -388,6 +388,12 @@ def child_parity(settings: Settings, spec: dict) -> dict:
     return out
 
 
+def child_serving_load(settings: Settings, spec: dict) -> dict:
+    from .serving_load import load_test
+
+    return load_test(spec["models"], _test_sentences(settings), requests=max(64, settings.serving_sentences * 8 // 5))
+
+
 def child_serving_breakdown(settings: Settings, spec: dict) -> dict:
     from .serving_breakdown import serving_breakdown
 
@@ -411,6 +417,7 @@ CHILDREN = {
     "serving-export": child_serving_export,
     "parity": child_parity,
     "serving-breakdown": child_serving_breakdown,
+    "serving-load": child_serving_load,
     "robustness": child_robustness,
 }
 
@@ -504,6 +511,8 @@ def run_all(settings: Settings, argv: list[str], workdir: Path) -> dict:
             )
             results["parity"] = run_child("parity", child_argv, {"models": served}, workdir, "parity")
             results["serving"] = run_child("serving", child_argv, {"models": served}, workdir, "serving")
+            # The plain SavedModels only: TF Serving runs the *_xla signatures only when started with XLA enabled.
+            results["serving_load"] = run_child("serving-load", child_argv, {"models": models}, workdir, "serving-load")
             results["serving_breakdown"] = run_child(
                 "serving-breakdown", child_argv, {"models": served}, workdir, "serving-breakdown"
             )

@@ -65,7 +65,8 @@ def first_calls(serving: dict) -> list[str]:
     return [
         "## Serving: first calls and XLA compilations",
         "",
-        "The first call of each signature after loading (TF Serving's path): Grappler optimises a graph at its "
+        "The first call of each signature after loading (TF Serving's path, the SavedModel's warm-up file replayed "
+        "first as TF Serving does; the tutorial's export has none): Grappler optimises a graph at its "
         "first `Session::Run`, and an XLA signature compiles once per (batch, source-length) bucket it meets. "
         "The XLA rows' warm-up sends every input the timed calls send, so compilations land there; they are "
         "counted from TensorFlow's log (one `device_compiler` line per compilation). The two XLA signatures of a "
@@ -212,10 +213,60 @@ def time_breakdown(breakdown: dict) -> list[str]:
     ]
 
 
+def load_section(load: dict, serving: dict) -> list[str]:
+    """Concurrent clients per model (:mod:`benchmarks.serving_load`) and what batching could add."""
+    if not load:
+        return []
+    from .serving_load import batching_headroom
+
+    ref = {level["clients"]: level for level in (load.get("tutorial") or {}).get("levels", [])}
+    rows = []
+    for name, entry in load.items():
+        for level in entry["levels"]:
+            base = ref.get(level["clients"])
+            ratio = level["sentences_per_s"] / base["sentences_per_s"] if base and name != "tutorial" else None
+            rows.append(
+                [
+                    _name(name),
+                    level["clients"],
+                    _f(level["sentences_per_s"], 0),
+                    "" if ratio is None else f"{ratio:.2f}x",
+                    _f(level["latency_ms_p50"], 2),
+                    _f(level["latency_ms_p99"], 2),
+                    level["errors"] or "",
+                ]
+            )
+    headroom = batching_headroom(load, serving)
+    batching = [
+        f"- {_name(name)}: {_f(h['concurrent'], 0)} sentences/s at its busiest level, {_f(h['batched'], 0)} "
+        f"in batches of 64 ({_f(h['gain'], 1, 'x')})"
+        for name, h in headroom.items()
+        if h["gain"] is not None
+    ]
+    signature = next(iter(load.values()))["signature"]
+    return [
+        "## Serving under load: concurrent clients",
+        "",
+        f"One SavedModel loaded once by TF Serving's loader (warm-up file replayed), `{signature}`; n client "
+        "threads share its session as TF Serving's request threads do, each sending one-sentence requests back to "
+        "back, all started together; the models take turns level by level. Sentences/s over the level's wall time; "
+        "latency per request.",
+        "",
+        *_table(["model", "clients", "sentences/s", "x tutorial", "p50 ms", "p99 ms", "errors"], rows),
+        "What server-side batching (`saved_models/batching_parameters.txt`, `serve.sh --batching`) could add: "
+        "merged into batches of 64, concurrent one-sentence requests would be served at the batch-64 rate of the "
+        "speed table instead of the busiest level's, at the cost of up to `batch_timeout_micros` of waiting:",
+        "",
+        *(batching or ["- not measured (no batch-64 figure)"]),
+        "",
+    ]
+
+
 def sections(results: dict) -> list[str]:
     """All the serving sections of this module, as Markdown lines (empty when nothing was measured)."""
     return (
         first_calls(results.get("serving") or {})
+        + load_section(results.get("serving_load") or {}, results.get("serving") or {})
         + memory(results)
         + time_breakdown(results.get("serving_breakdown") or {})
     )
