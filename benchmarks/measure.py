@@ -54,6 +54,16 @@ def cpu_has_bfloat16_matmul() -> bool:
     return bool(cpu_flags() & {"amx_bf16", "avx512_bf16"})
 
 
+#: The CPU flags that decide how bfloat16 runs (the ``auto`` precision rules differ by them), reported by every run.
+BF16_FLAGS = ("avx512_bf16", "amx_bf16", "amx_tile")
+
+
+def cpu_description() -> dict[str, object]:
+    """The CPU the bench runs on, without TensorFlow: model name, cores, and which of :data:`BF16_FLAGS` it has."""
+    flags = cpu_flags()
+    return {"cpu": cpu_model(), "cores": os.cpu_count(), "bf16_flags": {f: f in flags for f in BF16_FLAGS}}
+
+
 def library_versions() -> dict[str, str]:
     versions = {"python": platform.python_version()}
     for name in ("tensorflow", "keras", "tensorflow-text", "numpy", "sacrebleu", "seq2seq_keras"):
@@ -75,6 +85,7 @@ def machine_description() -> dict[str, object]:
         "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "bfloat16_matmul": cpu_has_bfloat16_matmul(),
+        "bf16_flags": cpu_description()["bf16_flags"],
         "gpu": ", ".join(d.name for d in gpus) or "none",
         "load_average_at_start": " / ".join(f"{x:.2f}" for x in load),
         "platform": platform.platform(),

@@ -307,6 +307,13 @@ def introduction(results: dict) -> list[str]:
     return lines
 
 
+def cpu_line(cpu: dict) -> str:
+    """``"AMD EPYC, 2 cores; bf16 flags: avx512_bf16 yes, amx_bf16 no, amx_tile no"``."""
+    flags = cpu.get("bf16_flags") or {}
+    described = "; bf16 flags: " + ", ".join(f"{f} {'yes' if on else 'no'}" for f, on in flags.items()) if flags else ""
+    return f"{cpu.get('cpu', 'n/a')}, {cpu.get('cores', 'n/a')} cores{described}"
+
+
 def run_section(results: dict) -> list[str]:
     """The "Run" table: command, date, machine, libraries, data, sizes, matmul peak, how speed was measured."""
     speed = results.get("speed") or {}
@@ -318,11 +325,7 @@ def run_section(results: dict) -> list[str]:
     run_rows = [
         ["command", f"`{results.get('command', '')}`"],
         ["date", machine.get("date", results.get("started", "n/a"))],
-        [
-            "CPU",
-            f"{machine.get('cpu', 'n/a')}, {machine.get('cores', 'n/a')} cores"
-            f"{', bfloat16 matmul (AMX/AVX512-BF16)' if machine.get('bfloat16_matmul') else ''}",
-        ],
+        ["CPU", cpu_line({**(results.get("cpu") or {}), **machine})],
         ["GPU", machine.get("gpu", "n/a")],
         ["load average at start", machine.get("load_average_at_start", "n/a")],
         ["libraries", ", ".join(f"{k} {v}" for k, v in versions.items()) or "n/a"],

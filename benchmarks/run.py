@@ -470,7 +470,10 @@ def _parent_argv(argv: list[str]) -> list[str]:
 # =========================================================================== orchestration
 def run_all(settings: Settings, argv: list[str], workdir: Path) -> dict:
     child_argv = _parent_argv(argv)
+    from .measure import cpu_description
+
     results: dict = {
+        "cpu": cpu_description(),  # also when the speed part (which describes the whole machine) is left out
         "settings": dataclasses.asdict(settings),
         "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "allocator": "TF_ONEDNN_USE_SYSTEM_ALLOCATOR="

@@ -734,3 +734,17 @@ def test_the_load_test_runs_a_real_savedmodel_through_tf_servings_loader_and_is_
     text = "\n".join(serving_report.load_section(load, serving))
     assert "## Serving under load" in text and "| ours, input feeding (Bahdanau) | 4 |" in text
     assert "in batches of 64" in text
+
+
+def test_every_report_names_the_cpu_and_its_bf16_flags_even_without_the_speed_part(monkeypatch):
+    from benchmarks import measure
+    from benchmarks.report import cpu_line, run_section
+
+    monkeypatch.setattr(measure, "cpu_flags", lambda: {"avx512f", "avx512_bf16"})
+    monkeypatch.setattr(measure, "cpu_model", lambda: "AMD EPYC")
+    cpu = measure.cpu_description()
+    assert cpu["bf16_flags"] == {"avx512_bf16": True, "amx_bf16": False, "amx_tile": False}
+    line = cpu_line(cpu)
+    assert line.startswith("AMD EPYC, ") and "avx512_bf16 yes, amx_bf16 no, amx_tile no" in line
+    partial = {k: v for k, v in _synthetic_results().items() if k != "speed"}
+    assert f"| CPU | {line} |" in "\n".join(run_section({**partial, "cpu": cpu}))
