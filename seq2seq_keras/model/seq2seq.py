@@ -31,15 +31,23 @@ from .transformer import TransformerDecoder, TransformerEncoder
 TRANSFORMER_ATTENTION = "multi-head scaled-dot"
 
 
-def masked_token_loss(target_out, logits):
+def masked_token_loss(target_out, logits, label_smoothing: float = 0.0):
     """Per-batch sums: (cross-entropy over real tokens, number of real tokens, correct tokens).
 
     ``target_out`` int [batch, tgt_len] (0 = padding), ``logits`` [batch, tgt_len, vocab].
     Logits at padded positions never influence any of the three numbers.
+
+    ``label_smoothing`` ``e`` in [0, 1): the cross-entropy against a target distribution that
+    gives ``1 - e`` to the gold token and spreads ``e`` evenly over the vocabulary (Szegedy et
+    al. 2016, section 7; Vaswani et al. 2017 train with 0.1): per token
+    ``(1 - e) * -log p(y) + e * mean_k(-log p(k))``. 0 is the plain cross-entropy.
     """
     mask = ops.cast(ops.not_equal(target_out, PAD_ID), "float32")
     logits = ops.cast(logits, "float32")
     per_token = keras.losses.sparse_categorical_crossentropy(target_out, logits, from_logits=True)
+    if label_smoothing:
+        uniform = -ops.mean(ops.log_softmax(logits, axis=-1), axis=-1)  # cross-entropy against the uniform distribution
+        per_token = (1.0 - label_smoothing) * per_token + label_smoothing * uniform
     correct = ops.cast(ops.equal(ops.cast(ops.argmax(logits, axis=-1), target_out.dtype), target_out), "float32")
     return ops.sum(per_token * mask), ops.sum(mask), ops.sum(correct * mask)
 
@@ -139,6 +147,7 @@ class Seq2Seq(keras.Model):
             self._build_transformer()
         else:
             self._build_rnn()
+        self.label_smoothing = 0.0  # set by compile()
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.accuracy_tracker = keras.metrics.Mean(name="accuracy")
         self.built = True
@@ -258,11 +267,17 @@ class Seq2Seq(keras.Model):
         return logits
 
     # ------------------------------------------------------------------ training
-    def compile(self, optimizer="adam", **kwargs):
+    def compile(self, optimizer="adam", label_smoothing: float = 0.0, **kwargs):
         """Like ``keras.Model.compile``; the masked loss and token accuracy are built in.
 
         For gradient clipping pass an optimizer with ``global_clipnorm``, e.g.
-        ``keras.optimizers.Adam(1e-3, global_clipnorm=5.0)``.
+        ``keras.optimizers.Adam(1e-3, global_clipnorm=5.0)``. ``label_smoothing`` in [0, 1)
+        smooths the training loss (:func:`masked_token_loss`); validation and ``evaluate``
+        report the plain cross-entropy, so their losses compare across settings. It is kept
+        in the saved model's compile config.
+
+        Raises:
+            ValueError: ``label_smoothing`` outside [0, 1), or a ``loss=``/``metrics=`` argument.
         """
         if kwargs.get("loss") is not None or kwargs.get("metrics") is not None:
             raise ValueError(
@@ -270,6 +285,9 @@ class Seq2Seq(keras.Model):
                 "compile(optimizer=..., jit_compile=...) without loss= or metrics=."
             )
         kwargs.pop("loss", None)
+        if not 0.0 <= float(label_smoothing) < 1.0:
+            raise ValueError(f"label_smoothing must be >= 0 and < 1, got {label_smoothing!r}.")
+        self.label_smoothing = float(label_smoothing)
         kwargs.pop("metrics", None)
         super().compile(optimizer=optimizer, **kwargs)
 
@@ -284,10 +302,17 @@ class Seq2Seq(keras.Model):
             kwargs["shuffle"] = False  # positional arguments after x: y ... validation_data, then shuffle
         return super().fit(x, *args, **kwargs)
 
+    def get_compile_config(self):
+        """Keras' compile config plus ``label_smoothing`` (None before ``compile``)."""
+        config = super().get_compile_config()
+        if config is not None:
+            config = {**config, "label_smoothing": self.label_smoothing}
+        return config
+
     def compile_from_config(self, config):
         """Recompile a loaded ``.keras`` model (optimizer state included)."""
         config = keras.saving.deserialize_keras_object(config)
-        keep = ("optimizer", "run_eagerly", "steps_per_execution", "jit_compile")
+        keep = ("optimizer", "run_eagerly", "steps_per_execution", "jit_compile", "label_smoothing")
         self.compile(**{k: v for k, v in config.items() if k in keep and v is not None})
         self.optimizer.build(self.trainable_variables)
 
@@ -314,8 +339,7 @@ class Seq2Seq(keras.Model):
     def _batch_statistics(self, data, training):
         x, target_out = data[0], data[1]
         logits = self(x, training=training)
-        loss_sum, tokens, correct = masked_token_loss(target_out, logits)
-        return loss_sum, tokens, correct
+        return masked_token_loss(target_out, logits, self.label_smoothing if training else 0.0)
 
     def _update_metrics(self, loss_sum, tokens, correct):
         safe = ops.maximum(tokens, 1.0)

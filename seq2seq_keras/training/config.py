@@ -14,6 +14,8 @@ from ..decoding.options import count, number, optional
 from ..model.choices import ARCHITECTURES, ATTENTION_TYPES, RNN_TYPES, attention_name
 from .hardware import JIT_COMPILE, PRECISIONS, XLA_MIN_STEPS
 
+#: What the learning rate does after the warm-up (:class:`~seq2seq_keras.training.schedule.WarmupSchedule`).
+LR_DECAYS = ("none", "inverse-sqrt")
 #: ``text.RESERVED_TOKENS`` ([PAD], [UNK], [START], [END]) counted here without importing TensorFlow; a vocabulary
 #: needs room for one word more (tests/training/test_config.py checks the two agree).
 RESERVED_TOKEN_COUNT = 4
@@ -76,7 +78,22 @@ class TrainConfig:
     )
     epochs: int = setting(10, "training epochs", count(0))
     batch_size: int = setting(64, "sentence pairs per batch", count(1))
-    learning_rate: float = setting(1e-3, "Adam's learning rate", number(above=0))
+    learning_rate: float = setting(
+        1e-3, "Adam's learning rate (with --warmup-steps: the rate the warm-up reaches)", number(above=0)
+    )
+    warmup_steps: int = setting(
+        0, "optimizer updates over which the learning rate rises linearly to --learning-rate (0: none)", count(0)
+    )
+    lr_decay: str = setting(
+        "none",
+        "after the warm-up: keep the rate (none) or multiply it by sqrt(warmup-steps / step) (inverse-sqrt)",
+        choices=LR_DECAYS,
+    )
+    label_smoothing: float = setting(
+        0.0,
+        "share of the training target spread evenly over the vocabulary (0: plain cross-entropy; 0.1 is usual)",
+        number(minimum=0, below=1),
+    )
     clipnorm: float | None = setting(
         5.0,
         "global gradient-norm clip, 0 disables",
@@ -141,6 +158,10 @@ class TrainConfig:
             raise ValueError(f"architecture={self.architecture!r}: choose one of {ARCHITECTURES}.")
         if self.architecture == "transformer":
             check_transformer_sizes(self.model_dim, self.num_heads)
+        if self.lr_decay not in LR_DECAYS:
+            raise ValueError(f"lr_decay={self.lr_decay!r}: choose one of {LR_DECAYS}.")
+        if self.lr_decay == "inverse-sqrt" and not self.warmup_steps:
+            raise ValueError("lr_decay='inverse-sqrt' needs warmup_steps > 0: the decay is sqrt(warmup_steps / step).")
         if isinstance(self.jit_compile, bool):  # as Keras' own compile(jit_compile=...) takes it
             self.jit_compile = "on" if self.jit_compile else "off"
 
@@ -192,6 +213,7 @@ def build_model(config: TrainConfig, source_text, target_text, options=None):
 
     from ..model.seq2seq import Seq2Seq
     from .hardware import detect_machine, resolve_options
+    from .schedule import learning_rate
 
     if options is None:
         options = resolve_options(config.precision, config.jit_compile, detect_machine(), planned_steps=0)
@@ -213,8 +235,7 @@ def build_model(config: TrainConfig, source_text, target_text, options=None):
         ff_dim=config.ff_dim,
         dtype=options.precision,
     )
-    optimizer = keras.optimizers.Adam(
-        config.learning_rate, global_clipnorm=config.clipnorm or None
-    )  # 0: no clipping, as None
-    model.compile(optimizer=optimizer, jit_compile=options.jit_compile)
+    rate = learning_rate(config.learning_rate, config.warmup_steps, config.lr_decay)
+    optimizer = keras.optimizers.Adam(rate, global_clipnorm=config.clipnorm or None)  # 0: no clipping, as None
+    model.compile(optimizer=optimizer, jit_compile=options.jit_compile, label_smoothing=config.label_smoothing)
     return model

@@ -307,3 +307,35 @@ def test_fit_on_a_dataset_does_not_warn_about_shuffle(tiny_processors, monkeypat
         # y, batch_size, epochs, verbose, callbacks, validation_split, validation_data, shuffle: given by position
         model.fit(ds, None, None, 1, 0, None, 0.0, None, True)
     assert given == [False, True, "default"]
+
+
+def test_label_smoothing_is_the_cross_entropy_against_the_smoothed_target_computed_by_hand():
+    # One real token over a vocabulary of 3 and one padded one. Smoothed target for gold 1 with e = 0.1:
+    # 0.1/3 on every word plus 0.9 on word 1, i.e. [1/30, 28/30, 1/30]; loss = -sum(q log p).
+    target = np.array([[1, 0]])
+    logits = np.array([[[2.0, 1.0, 0.0], [9.0, -9.0, 3.0]]], np.float32)
+    log_p = np.log(np.exp([2.0, 1.0, 0.0]) / np.exp([2.0, 1.0, 0.0]).sum())
+    expected = -(np.array([1 / 30, 28 / 30, 1 / 30]) * log_p).sum()
+    loss, tokens, correct = (float(x) for x in masked_token_loss(target, logits, 0.1))
+    assert loss == pytest.approx(expected, rel=1e-6) and (tokens, correct) == (1.0, 0.0)
+    assert float(masked_token_loss(target, logits, 0.0)[0]) == pytest.approx(-log_p[1], rel=1e-6)
+
+
+def test_label_smoothing_trains_validation_reports_plain_cross_entropy_and_a_saved_model_keeps_it(
+    tiny_processors, tmp_path
+):
+    src, tgt = tiny_processors
+    model = Seq2Seq(src, tgt, embedding_dim=8, encoder_units=6)
+    with pytest.raises(ValueError, match="label_smoothing must be >= 0 and < 1"):
+        model.compile(optimizer="adam", label_smoothing=1.0)
+    model.compile(optimizer="adam", label_smoothing=0.2)
+    s_ids, t_in, y = _batch(src, tgt)
+    x = (s_ids, t_in)
+    logits = model(x, training=False)
+    smoothed = model._batch_statistics((x, y), training=True)  # no dropout here: same logits as training=False
+    assert float(smoothed[0]) == pytest.approx(float(masked_token_loss(y, logits, 0.2)[0]), rel=1e-5)
+    assert float(model._batch_statistics((x, y), training=False)[0]) == pytest.approx(
+        float(masked_token_loss(y, logits)[0]), rel=1e-5
+    )
+    model.save(tmp_path / "m.keras")
+    assert keras.saving.load_model(tmp_path / "m.keras").label_smoothing == 0.2
