@@ -217,8 +217,7 @@ def train_and_evaluate(
             workdir,
             version=1,
             settings=ExportSettings(beam_width=beam_width),
-            warmup_texts=[],
-            write_config=False,
+            write_config=False,  # the warm-up file as `export` writes it: TF Serving replays it at load
         )
         result.update(savedmodel=str(path), kind="seq2seq_keras")
     result["translate_seconds"] = time.perf_counter() - start

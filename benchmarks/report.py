@@ -200,7 +200,7 @@ def _serving_targets(results: dict, add) -> None:
     )
     if plain and plain.get("first_call_ms") is not None and ref.get("first_call_ms") is not None:
         add(
-            "first call after load, feed, plain `serving_default` (TF Serving's path: warm-up file replayed)",
+            "first call after load, feed, plain `serving_default` (TF Serving's path: its warm-up file replayed first)",
             "<= the tutorial's",
             f"{plain['first_call_ms']:,.0f} ms vs {ref['first_call_ms']:,.0f}",
             plain["first_call_ms"] <= ref["first_call_ms"],

@@ -65,8 +65,8 @@ def first_calls(serving: dict) -> list[str]:
     return [
         "## Serving: first calls and XLA compilations",
         "",
-        "The first call of each signature after loading (TF Serving's path, the SavedModel's warm-up file replayed "
-        "first as TF Serving does; the tutorial's export has none): Grappler optimises a graph at its "
+        "The first call of each signature after loading (TF Serving's path, the SavedModel's warm-up file, where "
+        "it has one, replayed first as TF Serving does; the tutorial's export has none): Grappler optimises a graph at its "
         "first `Session::Run`, and an XLA signature compiles once per (batch, source-length) bucket it meets. "
         "The XLA rows' warm-up sends every input the timed calls send, so compilations land there; they are "
         "counted from TensorFlow's log (one `device_compiler` line per compilation). The two XLA signatures of a "
