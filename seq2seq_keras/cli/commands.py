@@ -763,8 +763,96 @@ def _run_check_servable(args):
     return 0
 
 
+# ---------------------------------------------------------------------- explore
+def _add_explore(sub):
+    p = _command(
+        sub,
+        "explore",
+        help="a web page to type sentences and point at their attention (local model or TF Serving)",
+        description="Serve the attention explorer (needs the explore extra: pip install 'seq2seq_keras[explore]'): "
+        "type a sentence, see its translation, hover an output word to light up the source words it attended to, "
+        "with the heatmap, beam hypotheses and decoding controls. Translates with a run folder (--model, the Python "
+        "API) or a running TF Serving (--server URL --model-name NAME, its REST API: what the deployed SavedModel "
+        "answers). Serves until Ctrl-C, on 127.0.0.1 unless --host says otherwise.",
+    )
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--model", help="run folder written by 'train' (or a .keras file)")
+    where.add_argument("--server", help="TF Serving's REST API: http://HOST:8501")
+    p.add_argument("--model-name", help="served model name (with --server)")
+    p.add_argument(
+        "--version",
+        type=integer("--version", 0),
+        default=None,
+        help="served model version (with --server; default: latest)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=real("--timeout", above=0),
+        default=None,
+        metavar="SECONDS",
+        help="with --server: seconds to wait for an answer before the page says the server is slow "
+        "(default: {explorer.DEFAULT_TIMEOUT})",
+    )
+    p.add_argument(
+        "--max-source-length",
+        type=_decoding_check("max_source_length", "--max-source-length"),
+        default=None,
+        help="with --server: the export's cap on source tokens, which the page states "
+        "(default: {decoding.options.DEFAULT_MAX_SOURCE_LENGTH}, export's default)",
+    )
+    p.add_argument(
+        "--host",
+        default=None,
+        help="address to listen on (default: {explorer.DEFAULT_HOST}, this machine only; 0.0.0.0 opens it to the network)",
+    )
+    p.add_argument("--port", type=integer("--port", 1), default=None, help="port (default: {explorer.DEFAULT_PORT})")
+    p.add_argument(
+        "--sentence", default=None, help="the sentence the page opens with (default: {explorer.DEFAULT_SENTENCE})"
+    )
+    p.set_defaults(func=_run_explore)
+
+
+def _run_explore(args):
+    from .. import explorer
+
+    if args.model is not None:
+        check_model_path(args.model)
+        if args.model_name or args.version is not None or args.timeout is not None:
+            raise CommandError("--model-name, --version and --timeout go with --server, not --model.")
+    elif not args.server.startswith(("http://", "https://")):
+        raise CommandError(f"--server {args.server}: give TF Serving's REST address, e.g. http://localhost:8501.")
+    elif not args.model_name:
+        raise CommandError("--server needs --model-name (the name TF Serving serves the model under).")
+    if args.port is not None and args.port > 65535:
+        raise CommandError(f"--port {args.port}: a port is at most 65535.")
+    try:
+        explorer.require_gradio()
+    except explorer.ExplorerError as e:
+        raise CommandError(str(e)) from None
+    if args.model is not None:
+        start_tensorflow()
+        backend = explorer.LocalBackend(_load_model(args.model), args.model)
+    else:
+        try:
+            backend = explorer.RestBackend(
+                args.server, args.model_name, args.version, **_given(args, "timeout", "max_source_length")
+            )
+        except ImportError as e:
+            raise CommandError(
+                f"--server needs the serving extras ({e}): pip install 'seq2seq_keras[serving]'"
+            ) from None
+    host = args.host or explorer.DEFAULT_HOST
+    port = args.port or explorer.DEFAULT_PORT
+    print(f"attention explorer on {backend.describe()}", flush=True)
+    try:
+        explorer.launch(backend, host, port, **_given(args, "sentence"))
+    except OSError as e:  # the port is taken, the address is not this machine's
+        raise CommandError(f"cannot serve on {host}:{port}: {e}. Pick another --port.") from None
+    return 0
+
+
 # ---------------------------------------------------------------------- main
-COMMANDS = [_add_train, _add_translate, _add_plot, _add_evaluate, _add_export, _add_check_servable]
+COMMANDS = [_add_train, _add_translate, _add_plot, _add_evaluate, _add_export, _add_check_servable, _add_explore]
 
 
 def build_parser() -> argparse.ArgumentParser:
