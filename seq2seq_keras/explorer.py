@@ -167,13 +167,60 @@ class LocalBackend:
         return np.asarray(self.model.attention_heads(text, out)[0], dtype=np.float32)
 
 
-class RestBackend:
-    """A running TF Serving through the package's :class:`~seq2seq_keras.serving.client.RestClient`.
+class ServedBackend:
+    """An export's signatures, answered by ``predict(texts, signature) -> {output name: array}``.
 
     Greedy search asks the ``translate_with_attention`` signature, beam search ``beam_search``: the export
     fixed each signature's options (beam width, unknown-word handling), so the page says they do not apply.
-    ``timeout``: seconds per request; a server that is down or slower gets a message, not a hang.
+    :class:`RestBackend` is TF Serving's REST API; :class:`SessionBackend` TF Serving's own loader in this
+    process (a notebook without a server).
     """
+
+    fixed_options = True
+    has_attention = True  # known per answer: an export of a model without attention answers all-zero weights
+
+    def __init__(self, predict, label: str, max_source_length: int = DEFAULT_MAX_SOURCE_LENGTH):
+        self._predict = predict
+        self.label = label
+        self.transformer = False
+        self.max_source_length = max_source_length
+
+    def describe(self) -> str:
+        return self.label
+
+    def _fault(self, error: BaseException) -> str:
+        return f"{self.label} did not translate: {first_line(error)}"
+
+    def translate(self, sentence: str, request: Request) -> Result:
+        from .translation import results_to_translations
+
+        signature = "beam_search" if request.method == "beam" else "translate_with_attention"
+        try:
+            outputs = self._predict([sentence], signature)
+        except ExplorerError:
+            raise
+        except Exception as e:  # the server's or the loader's error, as one line
+            raise ExplorerError(self._fault(e)) from None
+        try:
+            translation = results_to_translations(outputs, [sentence])[0]
+        except (KeyError, ValueError, IndexError) as e:
+            raise ExplorerError(
+                f"The answer of {self.label} lacks what the explorer reads ({first_line(e)}): "
+                "was the model exported by seq2seq-keras export?"
+            ) from None
+        translation.alternatives = _served_alternatives(outputs, translation)
+        heads = outputs.get("attention_heads")
+        if heads is not None:
+            self.transformer = True
+            t, s = len(translation.target_tokens), len(translation.source_tokens)
+            heads = np.asarray(heads, dtype=np.float32)[0][:, :, :t, :s]
+        return Result(translation, heads)
+
+
+class RestBackend(ServedBackend):
+    """A running TF Serving through the package's :class:`~seq2seq_keras.serving.client.RestClient`: what the
+    deployed SavedModel answers. ``timeout``: seconds per request; a server that is down or slower gets a
+    message on the page, not a hang. ``client``: a client already made (its URL, model, version and timeout)."""
 
     def __init__(
         self,
@@ -182,59 +229,40 @@ class RestBackend:
         version: int | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         max_source_length: int = DEFAULT_MAX_SOURCE_LENGTH,
+        client=None,
     ):
         from .serving.client import RestClient
 
-        self.url = url
-        self.model_name = model_name
-        self.client = RestClient(url, model_name, version=version, timeout=timeout)
-        self.timeout = timeout
-        self.has_attention = True  # known per answer: a model without attention answers all-zero weights
-        self.transformer = False
-        self.max_source_length = max_source_length
-        self.fixed_options = True
+        self.client = client or RestClient(url, model_name, version=version, timeout=timeout)
+        self.url, self.model_name, self.timeout = self.client.base_url, self.client.model_name, self.client.timeout
+        label = f"TF Serving at {self.url}, model {self.model_name!r}"
+        super().__init__(self.client.predict, label, max_source_length)
 
     def describe(self) -> str:
-        return (
-            f"TF Serving at {self.url}, model {self.model_name!r}, through its REST API (what the deployed "
-            "SavedModel answers)"
-        )
-
-    def translate(self, sentence: str, request: Request) -> Result:
-        from .serving.client import ServingError
-        from .translation import results_to_translations
-
-        signature = "beam_search" if request.method == "beam" else "translate_with_attention"
-        try:
-            outputs = self.client.predict([sentence], signature)
-        except (ServingError, OSError) as e:
-            raise ExplorerError(self._fault(e)) from None
-        try:
-            translation = results_to_translations(outputs, [sentence])[0]
-        except (KeyError, ValueError, IndexError) as e:
-            raise ExplorerError(
-                f"TF Serving's answer for model {self.model_name!r} lacks what the explorer reads "
-                f"({first_line(e)}): was it exported by seq2seq-keras export?"
-            ) from None
-        translation.alternatives = _served_alternatives(outputs, translation)
-        heads = outputs.get("attention_heads")
-        if heads is not None:
-            self.transformer = True
-            heads = np.asarray(heads, dtype=np.float32)[0]
-            t, s = len(translation.target_tokens), len(translation.source_tokens)
-            heads = heads[:, :, :t, :s]
-        return Result(translation, heads)
+        return f"{self.label}, through its REST API (what the deployed SavedModel answers)"
 
     def _fault(self, error: BaseException) -> str:
         text = first_line(error)
-        where = f"TF Serving at {self.url} (model {self.model_name!r})"
-        if "timed out" in text.lower() or "timeout" in text.lower():
+        lower = text.lower()
+        if "timed out" in lower or "timeout" in lower:
             return (
-                f"{where} did not answer within {self.timeout:g} s: it is busy or stuck. Try again, or raise --timeout."
+                f"{self.label} did not answer within {self.timeout:g} s: it is busy or stuck. Try again, "
+                "or raise --timeout."
             )
-        if "refused" in text.lower() or "failed to establish" in text.lower() or "max retries" in text.lower():
-            return f"{where} cannot be reached: is tensorflow_model_server running with --rest_api_port? ({text})"
-        return f"{where} did not translate: {text}"
+        if "refused" in lower or "failed to establish" in lower or "max retries" in lower:
+            return f"{self.label} cannot be reached: is tensorflow_model_server running with --rest_api_port? ({text})"
+        return f"{self.label} did not translate: {text}"
+
+
+class SessionBackend(ServedBackend):
+    """An export run by TF Serving's own loader in this process
+    (:class:`~seq2seq_keras.serving.tf_serving_loader.ServingSession`): the answers a server would give."""
+
+    def __init__(self, session, label: str = "the export, through TF Serving's loader (TensorFlow's C API)"):
+        def predict(texts, signature):
+            return session.run(signature, {"text": np.array(texts, dtype=object)})
+
+        super().__init__(predict, label)
 
 
 def _served_alternatives(outputs, best: Translation) -> list[Translation]:
@@ -556,15 +584,21 @@ def launch(
     return app
 
 
-def explore(model_or_client, host: str = DEFAULT_HOST, port: int | None = None, **kwargs):
-    """Open the explorer on a model in this process or a :class:`~seq2seq_keras.serving.client.RestClient`
-    (a notebook's call): the server runs in the background; ``app.close()`` stops it."""
+def explore(source, host: str = DEFAULT_HOST, port: int | None = None, **kwargs):
+    """Open the explorer from a notebook on ``source``: a model in this process, a
+    :class:`~seq2seq_keras.serving.client.RestClient` (a running TF Serving) or a
+    :class:`~seq2seq_keras.serving.tf_serving_loader.ServingSession` (an export through TF Serving's loader).
+
+    Shown inline in Jupyter and Colab; the server runs in the background (``port`` ``None``: the first free one
+    from 7860) until ``app.close()``. Returns the ``gradio.Blocks`` app. Keywords: :func:`launch`'s.
+    """
     from .serving.client import RestClient
 
-    if isinstance(model_or_client, RestClient):
-        backend = RestBackend(model_or_client.base_url, model_or_client.model_name, model_or_client.version)
-        backend.client = model_or_client
+    if isinstance(source, RestClient):
+        backend = RestBackend(source.base_url, source.model_name, client=source)
+    elif hasattr(source, "run") and hasattr(source, "signatures"):
+        backend = SessionBackend(source)
     else:
-        backend = LocalBackend(model_or_client)
+        backend = LocalBackend(source, "the model")
     kwargs.setdefault("block", False)
     return launch(backend, host, port, **kwargs)

@@ -255,13 +255,10 @@ def test_the_local_back_end_answers_the_example_with_its_attention(explore_run):
 
 # ---------------------------------------------------------------------- TF Serving's REST API, for the test
 @pytest.fixture(scope="module")
-def rest_server(explore_run, tmp_path_factory):
-    """TF Serving's REST front end for the export of the explorer's model: ``:predict`` (TF Serving's JSON
-    codec from test_client.py) run by TensorFlow's C API loader, ``/metadata`` and the status; its URL."""
-    from test_client import _metadata_response, serve_rest
-
+def served(explore_run, tmp_path_factory):
+    """(the export's version folder, a session of TF Serving's loader on it)."""
     from seq2seq_keras.serving.export import export_model
-    from seq2seq_keras.serving.tf_serving_loader import ServingLoaderError, ServingSession, tf_text_op_libraries
+    from seq2seq_keras.serving.tf_serving_loader import ServingSession, tf_text_op_libraries
     from seq2seq_keras.training import load_model
 
     base = tmp_path_factory.getbasetemp() / "seq2seq_explore_export"
@@ -269,6 +266,19 @@ def rest_server(explore_run, tmp_path_factory):
     if not (path / "saved_model.pb").exists():
         export_model(load_model(explore_run), MODEL_NAME, base, source_model=explore_run)
     session = ServingSession(path, op_libraries=tf_text_op_libraries())
+    yield path, session
+    session.close()
+
+
+@pytest.fixture(scope="module")
+def rest_server(served):
+    """TF Serving's REST front end for the export of the explorer's model: ``:predict`` (TF Serving's JSON
+    codec from test_client.py) run by TensorFlow's C API loader, ``/metadata`` and the status; its URL."""
+    from test_client import _metadata_response, serve_rest
+
+    from seq2seq_keras.serving.tf_serving_loader import ServingLoaderError
+
+    path, session = served
     lock = threading.Lock()
     prefix = f"/v1/models/{MODEL_NAME}"
 
@@ -312,7 +322,15 @@ def rest_server(explore_run, tmp_path_factory):
     yield f"http://127.0.0.1:{http.server_address[1]}"
     http.shutdown()
     http.server_close()
-    session.close()
+
+
+def test_the_loader_back_end_answers_as_the_server(served):
+    """A notebook without TF Serving explores the export through TF Serving's loader in its own process."""
+    t = ex.SessionBackend(served[1]).translate("나는 학생이다", ex.Request()).translation
+    assert t.text == "i am a student" and t.target_tokens[3] == "student"
+    assert t.source_tokens[ex.argmax_source(t.attention)[3]] == "학생이다"
+    messages, *_ = ex.explain(ex.SessionBackend(served[1]), "나는 학생이다", ex.Request("beam"))
+    assert "error" not in messages
 
 
 def test_the_rest_back_end_reads_what_tf_servings_loader_answers(rest_server):
