@@ -7,7 +7,7 @@ DEMO   := runs/demo
 # when the user has not set the level (a level set here would show those lines in `make demo`).
 export PYTHONUNBUFFERED := 1
 
-.PHONY: demo test test-colab wheel lint docs bench install install-dev clean
+.PHONY: demo test browser test-colab wheel lint docs bench install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,8 +39,26 @@ demo: $(VENV)/.installed
 	@echo "  $(BIN)/tensorboard --logdir $(DEMO)/logs"
 
 ## make test: the whole suite.
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev browser
 	$(BIN)/python -m pytest
+
+## make browser (part of make test): headless Chromium and its driver for the explorer's browser tests
+## (tests/test_explorer.py): Debian's chromium and chromium-driver, and NanumGothic for the Hangul in its
+## screenshots, through apt where apt runs as root or through sudo without a password. Where it cannot, one line
+## says the browser tests will be skipped and make test goes on.
+BROWSER_PACKAGES := chromium chromium-driver fonts-nanum
+browser:
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then as_root=""; elif sudo -n true 2>/dev/null; then as_root="sudo -n"; else as_root=no; fi; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	if [ "$$as_root" != no ] && command -v apt-get >/dev/null 2>&1 && \
+	   { $$as_root apt-get install -y -qq $(BROWSER_PACKAGES) >/dev/null 2>&1 || \
+	     { $$as_root apt-get update -qq >/dev/null 2>&1 && $$as_root apt-get install -y -qq $(BROWSER_PACKAGES) >/dev/null 2>&1; }; }; then \
+		echo "make browser: installed $(BROWSER_PACKAGES) (apt) for the explorer's browser tests"; \
+	else \
+		echo "make browser: headless Chromium could not be installed here (it needs apt-get as root or passwordless sudo):" \
+		     "the explorer's browser tests will be skipped. To run them: sudo apt-get install $(BROWSER_PACKAGES)"; \
+	fi
 
 ## make wheel: dist/seq2seq_keras-<version>-py3-none-any.whl, what a Colab learner uploads when the install
 ## from git fails (built from the sdist by `python -m build`; .ci/check_wheel.py checks it holds the whole

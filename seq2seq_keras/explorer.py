@@ -34,6 +34,7 @@ import html
 import itertools
 import os
 import unicodedata
+import warnings
 
 import numpy as np
 
@@ -162,9 +163,10 @@ class LocalBackend:
         from .decoding.pipeline import translate_graph
 
         text = tf.constant([sentence])
-        method = "beam" if request.method == "beam" else "greedy"
-        out = translate_graph(self.model, text, tf.constant(DecodingOptions().max_length), method=method)
-        return np.asarray(self.model.attention_heads(text, out)[0], dtype=np.float32)
+        options = {"beam_width": int(request.beam_width)} if request.method == "beam" else {}
+        out = translate_graph(self.model, text, DecodingOptions().max_length, method=request.method, **options)
+        heads = np.asarray(self.model.attention_heads(text, out)[0], dtype=np.float32)
+        return heads[:, :, : int(out["target_length"][0]), : int(out["source_length"][0])]
 
 
 class ServedBackend:
@@ -379,7 +381,7 @@ def heatmap_html(translation: Translation, caption: str = "") -> str:
     rows = []
     for i, tok in enumerate(target):
         cells = "".join(
-            f"<td style='background-color: {_colour(w)}' "
+            f"<td{' class=s2s-dark' if w > 0.6 else ''} style='background-color: {_colour(w)}' "
             f"title='{html.escape(f'{tok} ← {source[j]}: {w:.4f}', quote=True)}'>{w:.2f}</td>"
             for j, w in enumerate(attention[i])
         )
@@ -481,8 +483,10 @@ CSS = """
 .s2s-copied { font-style: italic; }
 .s2s-hint { font-size: 0.8rem; color: #6b7280; margin: 0.2rem 0; }
 .s2s-heatmap { border-collapse: collapse; font-size: 0.85rem; margin: 0.3rem; }
-.s2s-heatmap td { min-width: 3rem; text-align: center; border: 1px solid #e5e7eb; padding: 0.2rem; }
-.s2s-heatmap th { padding: 0.2rem 0.4rem; font-weight: normal; }
+.s2s-heatmap td, .s2s-heatmap th { border: 1px solid #e5e7eb !important; padding: 0.2rem 0.4rem !important; }
+.s2s-heatmap td { min-width: 3rem; text-align: center; }
+.s2s-heatmap th { font-weight: normal; }
+.s2s-heatmap td.s2s-dark { color: white; }
 .s2s-heatmap caption { font-size: 0.8rem; color: #6b7280; }
 .s2s-heads-row { display: flex; flex-wrap: wrap; }
 .s2s-message { padding: 0.4rem 0.7rem; border-radius: 0.3rem; margin: 0.2rem 0; }
@@ -496,7 +500,9 @@ def require_gradio():
     """The ``gradio`` module, or :class:`ExplorerError` saying how to install it."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no calls home from a teaching tool
     try:
-        import gradio
+        with warnings.catch_warnings():  # Gradio imports tqdm.auto, which warns in a notebook without ipywidgets
+            warnings.filterwarnings("ignore", message="IProgress not found")
+            import gradio
     except ImportError:
         raise ExplorerError(f"the attention explorer needs Gradio, which is not installed: {INSTALL_HINT}") from None
     return gradio

@@ -132,6 +132,19 @@ def test_beam_hypotheses_are_listed_with_scores_and_their_own_attention():
     assert heads.count("<table") == 6 and "layer 2, head 3" in heads
 
 
+def test_a_transformers_heads_are_shown_per_layer_and_head(tiny_processors):
+    """The local back end adds a Transformer's cross-attention per layer and head, cut to the translation."""
+    from seq2seq_keras import Seq2Seq
+
+    model = Seq2Seq(*tiny_processors, architecture="transformer", num_layers=2, num_heads=2, model_dim=8, ff_dim=16)
+    result = ex.LocalBackend(model).translate("나는 학생이다.", ex.Request())
+    t = result.translation
+    assert result.heads.shape == (2, 2, len(t.target_tokens), len(t.source_tokens))
+    np.testing.assert_allclose(result.heads.sum(-1), 1.0, atol=1e-4)
+    np.testing.assert_allclose(result.heads[-1].mean(0), t.attention, atol=1e-4)  # the export's ``attention``
+    assert "layer 2, head 2" in ex.heads_html(t, result.heads)
+
+
 class _Backend:
     max_source_length = 4
     fixed_options = False
@@ -382,12 +395,12 @@ def screenshots(tmp_path_factory):
 class Explorer:
     """``seq2seq-keras explore ARGS`` in a subprocess on a free port; ``url`` once the page answers."""
 
-    def __init__(self, *args: str):
+    def __init__(self, *args: str, cwd: Path = ROOT):
         self.port = _free_port()
         env = {**os.environ, "PYTHONPATH": str(ROOT), "GRADIO_ANALYTICS_ENABLED": "False"}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "seq2seq_keras.cli", "explore", *args, "--port", str(self.port)],
-            cwd=ROOT,
+            cwd=cwd,
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -474,7 +487,11 @@ def check_the_example(driver, url: str, screenshot: Path) -> None:
 def test_the_page_of_a_run_folder_in_a_real_browser(browser, explore_run, screenshots):
     from selenium.webdriver.common.by import By
 
-    page = Explorer("--model", str(explore_run))
+    home = screenshots.parent / "explore-home"  # the run as runs/demo, as after make demo (the page names it)
+    (home / "runs").mkdir(parents=True, exist_ok=True)
+    if not (home / "runs" / "demo").exists():
+        (home / "runs" / "demo").symlink_to(explore_run, target_is_directory=True)
+    page = Explorer("--model", "runs/demo", cwd=home)
     try:
         check_the_example(browser, page.url, screenshots / "explorer-local.png")
         translate_in_the_page(browser, page.url, "제어\x01문자", type_it=False)
