@@ -145,6 +145,50 @@ def test_a_transformers_heads_are_shown_per_layer_and_head(tiny_processors):
     assert "layer 2, head 2" in ex.heads_html(t, result.heads)
 
 
+def test_served_answers_give_a_transformers_heads_and_beam_alternatives_without_attention():
+    """A Transformer export's translate_with_attention also returns attention_heads (padded: cut to the
+    translation); beam_search returns the other hypotheses' text and score only."""
+    heads = np.zeros((1, 2, 3, 4, 5), np.float32)
+    heads[..., 0] = 1.0
+    common = {
+        "translation": np.array([b"i student"], object),
+        "source_tokens": np.array([[b"\xeb\x82\x98\xeb\x8a\x94", b"x", b""]], object),
+        "target_tokens": np.array([[b"i", b"student", b"[END]", b""]], object),
+        "source_length": np.array([2], np.int32),
+        "target_length": np.array([3], np.int32),
+        "attention": np.full((1, 4, 3), 0.5, np.float32),
+        "log_prob": np.array([-0.5], np.float32),
+        "replaced": np.zeros((1, 4), np.int32),
+    }
+    answers = {
+        "translate_with_attention": {**common, "attention_heads": heads},
+        "beam_search": {
+            **common,
+            "score": np.array([-0.4], np.float32),
+            "beams_translation": np.array([[b"i student", b"me student", b""]], object),
+            "beams_score": np.array([[-0.4, -0.9, 0.0]], np.float32),
+            "beams_count": np.array([2], np.int32),
+        },
+    }
+    backend = ex.ServedBackend(lambda texts, signature: answers[signature], "a test server")
+    greedy = backend.translate("나는 x", ex.Request())
+    assert greedy.heads.shape == (2, 3, 3, 2) and greedy.translation.source_tokens == ["나는", "x"]
+    beam = backend.translate("나는 x", ex.Request("beam")).translation
+    assert [(a.text, a.score, a.attention) for a in beam.alternatives] == [("me student", pytest.approx(-0.9), None)]
+    failing = ex.ServedBackend(lambda texts, signature: {"translation": np.array([b"x"], object)}, "a bad server")
+    with pytest.raises(ex.ExplorerError, match="lacks what the explorer reads"):
+        failing.translate("x", ex.Request())
+
+
+def test_a_model_without_attention_says_so(tiny_processors):
+    from seq2seq_keras import Seq2Seq
+
+    backend = ex.LocalBackend(Seq2Seq(*tiny_processors, embedding_dim=4, encoder_units=4, attention=None))
+    messages, alignment, heatmap, extra = ex.explain(backend, "나는 학생이다.", ex.Request())
+    assert "This model has no attention (trained with --attention none)" in messages
+    assert "s2s-tgt" in alignment and "no attention" in alignment and heatmap == "" and "Traceback" not in messages
+
+
 class _Backend:
     max_source_length = 4
     fixed_options = False
