@@ -76,7 +76,7 @@ $(WHEEL): $(VENV)/.installed-dev setup.cfg pyproject.toml README.md $(PACKAGE_SO
 	$(BIN)/python .ci/check_wheel.py $@
 
 ## make test-colab: the core tests and both notebooks (smoke mode) in a second environment, .venv-colab, holding
-## Google Colab's TensorFlow, Keras, tensorflow-text and NumPy (.ci/colab-constraints.txt) with the package's
+## Google Colab's TensorFlow, Keras, tensorflow-text, NumPy and Gradio (.ci/colab-constraints.txt) with the package's
 ## wheel installed over them as the notebooks' install cell does; .ci/check_colab_env.py fails it if pip replaced
 ## any of Colab's versions or a notebook would run in another interpreter. About 8 minutes on 2 cores.
 ## COLAB_PYTHON=python3.13 builds it on Colab's Python where this machine has one.
@@ -85,7 +85,8 @@ COLAB_VENV        := .venv-colab
 COLAB_BIN         := $(COLAB_VENV)/bin
 COLAB_CONSTRAINTS := .ci/colab-constraints.txt
 # The core tests (the slow-marked ones left out): the model and its saving, decoding, data, text, the training loop
-# and checkpoints, export through TF Serving's C API loader, check-servable, the CLI. Left out: the benchmarks, the
+# and checkpoints, export through TF Serving's C API loader, check-servable, the CLI, the explorer (on Colab's
+# Gradio). Left out: the benchmarks, the
 # multi-process training tests and the rest of export's and check-servable's (minutes, version-independent code).
 COLAB_TESTS := tests/model/test_attention.py tests/model/test_encoder.py tests/model/test_decoder.py \
 	tests/model/test_seq2seq.py tests/model/test_saving.py tests/decoding/test_search.py \
@@ -96,7 +97,8 @@ COLAB_TESTS := tests/model/test_attention.py tests/model/test_encoder.py tests/m
 	tests/serving/test_export.py::test_warmup_requests_replay_through_tf_servings_loader \
 	tests/serving/test_export.py::test_bad_input_through_tf_servings_loader \
 	tests/serving/test_export.py::test_xla_signatures_match_the_plain_ones_through_tf_servings_loader \
-	tests/serving/test_check.py::test_check_servable_accepts_the_export tests/cli/test_commands.py
+	tests/serving/test_check.py::test_check_servable_accepts_the_export tests/cli/test_commands.py \
+	tests/test_explorer.py
 COLAB_NOTEBOOKS := tests/integration/test_notebooks.py::test_notebook_runs_top_to_bottom_in_smoke_mode_quietly
 
 $(COLAB_BIN)/python:
