@@ -78,6 +78,14 @@ class TrainConfig:
     )
     epochs: int = setting(10, "training epochs", count(0))
     batch_size: int = setting(64, "sentence pairs per batch", count(1))
+    batch_tokens: int | None = setting(
+        None,
+        "token-based batching: each length bucket's batches hold about N tokens (rows x the longer side's "
+        "length), so short sentences come in larger batches than long ones; replaces --batch-size (0: off)",
+        optional(count(1)),
+        zero_is_none=True,
+        metavar="N",
+    )
     learning_rate: float = setting(
         1e-3, "Adam's learning rate (with --warmup-steps: the rate the warm-up reaches)", number(above=0)
     )

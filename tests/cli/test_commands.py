@@ -368,9 +368,12 @@ def test_train_flags_are_generated_from_train_config(capsys):
             "0.01",
             "--rnn",
             "lstm",
+            "--batch-tokens",
+            "640",
         ]
     )
     assert _train_config_from_args(changed) == TrainConfig(
+        batch_tokens=640,
         attention=None,
         encoder_units=8,
         clipnorm=None,

@@ -28,6 +28,7 @@ def test_reserved_token_count_is_the_text_processors():
         (dict(dropout=1.0), ValueError, "dropout must be a finite number >= 0 and < 1"),
         (dict(learning_rate=float("nan")), ValueError, "learning_rate must be a finite number > 0"),
         (dict(clipnorm=-1.0), ValueError, "clipnorm must be a finite number >= 0 (0 disables)"),
+        (dict(batch_tokens=0), ValueError, "batch_tokens must be >= 1, got 0"),
         (dict(limit=0), ValueError, "limit must be >= 1"),
         (dict(seed=-1), ValueError, "seed must be >= 0"),
         (
