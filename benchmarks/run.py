@@ -39,7 +39,22 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: The docs site's benchmarks page (mkdocs.yml lists it); the quality plot goes beside it.
 DEFAULT_OUTPUT = REPO_ROOT / "docs" / "benchmarks.md"
-PARTS = ("speed", "threads", "quality", "serving", "robustness")
+PARTS = ("speed", "threads", "quality", "serving", "robustness", "levers")
+#: What runs without --parts: everything but the training levers (one more quality run per lever).
+DEFAULT_PARTS = ("speed", "threads", "quality", "serving", "robustness")
+#: The "levers" part: the default input-feeding model (its quality run is the baseline) with one
+#: training lever each, as ``seq2seq-keras train`` sets it (TrainConfig's fields of these names).
+LEVERS = {
+    "warmup": (
+        "learning rate warmed up linearly over 400 steps to 2x the base rate, then inverse-sqrt decay",
+        dict(peak_lr_factor=2.0, warmup_steps=400, lr_decay="inverse-sqrt"),
+    ),
+    "smoothing": ("label smoothing 0.1", dict(label_smoothing=0.1)),
+    "tokens": (
+        "token batches of 680 tokens (spa-eng: about as many steps per epoch as 64 pairs)",
+        dict(batch_tokens=680),
+    ),
+}
 #: Our models, one quality run each (the tutorial reference is the fourth).
 OUR_FAMILIES = ("feed", "fast", "transformer")
 #: The tutorial's published figures, for the targets table (absolute numbers drift between machines).
@@ -193,7 +208,7 @@ def settings_from_args(args) -> Settings:
     parts = (
         tuple(p.strip() for p in args.parts.split(","))
         if args.parts
-        else (tuple(p for p in PARTS if p != "threads") if quick else PARTS)
+        else (tuple(p for p in DEFAULT_PARTS if p != "threads") if quick else DEFAULT_PARTS)
     )
     unknown = set(parts) - set(PARTS)
     if unknown:
@@ -314,14 +329,21 @@ def child_quality(settings: Settings, spec: dict) -> dict:
     from .training_speed import TUTORIAL, default_variant
 
     data = load_bench_data(settings.data, settings.limit)
-    options = None
+    options, name, lever = None, spec["family"], spec.get("lever")
     if spec["family"] == "tutorial":
         variant = TUTORIAL
     else:  # what the package's "auto" options choose on this machine for a run of the budget's length
         variant, options = default_variant(spec["family"], spec["planned_steps"])
         print(f"  [{spec['family']}] {options.describe()}", flush=True)
+    if lever:
+        label, fields = LEVERS[lever]
+        fields = dict(fields)
+        if "peak_lr_factor" in fields:
+            fields["peak_lr"] = fields.pop("peak_lr_factor") * settings.size["learning_rate"]
+        name = f"{spec['family']}+{lever}"
+        variant = dataclasses.replace(variant, key=f"{variant.key}+{lever}", label=f"{variant.label}; {label}", **fields)
     result = train_and_evaluate(
-        spec["family"],
+        name,
         variant,
         data,
         _model_size(settings),
@@ -329,7 +351,9 @@ def child_quality(settings: Settings, spec: dict) -> dict:
         spec["workdir"],
         eval_limit=settings.eval_limit,
         seed=settings.seed,
+        export=not lever,  # the serving part measures the quality part's models only
     )
+    result["lever"] = lever
     result["planned_steps"] = spec.get("planned_steps")
     result["options"] = options.describe() if options else None
     return result
@@ -500,6 +524,18 @@ def run_all(settings: Settings, argv: list[str], workdir: Path) -> dict:
                 models[family] = {"savedmodel": r["savedmodel"], "kind": r["kind"]}
                 if r.get("keras_model"):
                     models[family]["keras_model"] = r["keras_model"]
+    if "levers" in settings.parts:
+        results["levers"] = {}
+        for lever in LEVERS:
+            spec = {
+                "family": "feed",
+                "lever": lever,
+                "workdir": str(workdir),
+                "planned_steps": _planned_steps(speed, "feed", settings),
+            }
+            r = run_child("quality", child_argv, spec, workdir, f"lever-{lever}")
+            if r is not None:
+                results["levers"][lever] = r
     if "serving" in settings.parts:
         if not models:
             print("== serving skipped: it measures the SavedModels the quality part exports (add 'quality' to --parts)")
