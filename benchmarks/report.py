@@ -561,7 +561,11 @@ def levers_section(quality: dict, levers: dict) -> list[str]:
             "" if delta is None else f"{delta:+.1f}",
             f"{q['chrf']:.1f}",
             f"{q['curve'][-1]['bleu']:.1f}" if q.get("curve") else "n/a",
-            "n/a" if target is None or not q.get("curve") else _f(reached / 60, 1, " min") if reached else "not reached",
+            "n/a"
+            if target is None or not q.get("curve")
+            else _f(reached / 60, 1, " min")
+            if reached
+            else "not reached",
             _f(q["train_peak_rss_mb"], 0),
         ]
 

@@ -7,6 +7,7 @@ Usage::
     python -m benchmarks.run --quick                 # a few minutes: 3-4 speed rows, 1-minute budgets
     python -m benchmarks.run --parts speed           # only the training-speed table
     python -m benchmarks.run --quick --serving-xla feed   # XLA serving rows for the default model only
+    python -m benchmarks.run --parts levers --budget-minutes 6   # training levers vs their baseline
 
 Every part runs in its own Python process (so that peak RSS figures are per model
 and a crash in one part leaves the others): the training-speed table (all rows in
@@ -16,7 +17,8 @@ for the quality budget (tutorial reference, ours with input feeding, ours in fas
 mode, our Transformer; ours use the fastest configuration the speed part measured for each), one
 process measuring all exported SavedModels interleaved, one per SavedModel for
 serving memory, and one scoring the quality part's models on the robustness set
-(names/numbers swapped for unseen ones, long inputs; :mod:`benchmarks.robustness`). The table is printed and ``docs/benchmarks.md`` (the docs site's
+(names/numbers swapped for unseen ones, long inputs; :mod:`benchmarks.robustness`), and, asked
+for (``--parts ...,levers``), one quality run per training lever (:data:`LEVERS`). The table is printed and ``docs/benchmarks.md`` (the docs site's
 benchmarks page, its plot beside it) rewritten (``--output``); ``--json`` also keeps the raw results.
 """
 
@@ -90,7 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--parts",
         default=None,
-        help=f"comma-separated subset of {','.join(PARTS)} (default: all; --quick: all but threads)",
+        help=f"comma-separated subset of {','.join(PARTS)} (default: all but levers; --quick: also not threads); "
+        "levers without quality trains only its baseline (ours with input feeding) and the reference",
     )
     p.add_argument("--embedding-dim", type=int, default=128)
     p.add_argument("--units", type=int, default=256, help="the tutorial's GRU width (default: %(default)s)")
@@ -341,7 +344,9 @@ def child_quality(settings: Settings, spec: dict) -> dict:
         if "peak_lr_factor" in fields:
             fields["peak_lr"] = fields.pop("peak_lr_factor") * settings.size["learning_rate"]
         name = f"{spec['family']}+{lever}"
-        variant = dataclasses.replace(variant, key=f"{variant.key}+{lever}", label=f"{variant.label}; {label}", **fields)
+        variant = dataclasses.replace(
+            variant, key=f"{variant.key}+{lever}", label=f"{variant.label}; {label}", **fields
+        )
     result = train_and_evaluate(
         name,
         variant,
@@ -514,9 +519,11 @@ def run_all(settings: Settings, argv: list[str], workdir: Path) -> dict:
             if r is not None:
                 results["threads"].append({"intra": intra, "inter": inter, "rows": r["rows"]})
     models = {}
-    if "quality" in settings.parts:
+    if "quality" in settings.parts or "levers" in settings.parts:
         results["quality"] = {}
-        for family in ("tutorial", *OUR_FAMILIES):
+        # The levers alone need only their baseline (feed) and the reference's curve (tutorial).
+        families = ("tutorial", *OUR_FAMILIES) if "quality" in settings.parts else ("tutorial", "feed")
+        for family in families:
             spec = {"family": family, "workdir": str(workdir), "planned_steps": _planned_steps(speed, family, settings)}
             r = run_child("quality", child_argv, spec, workdir, f"quality-{family}")
             if r is not None:

@@ -206,7 +206,13 @@ def test_token_batches_hold_at_most_batch_tokens(toy, pad):
     cardinality is the true number of batches."""
     boundaries, budget = [3, 5, 7], 16
     ds = batching.make_dataset(
-        toy.pairs, toy.src, toy.tgt, batch_size=1, seed=4, bucket_boundaries=boundaries, batch_tokens=budget,
+        toy.pairs,
+        toy.src,
+        toy.tgt,
+        batch_size=1,
+        seed=4,
+        bucket_boundaries=boundaries,
+        batch_tokens=budget,
         pad_to_multiple=pad,
     )
     seen, rows_by_bucket = collections.Counter(), collections.defaultdict(set)
@@ -227,7 +233,9 @@ def test_token_batches_hold_at_most_batch_tokens(toy, pad):
         keys = [max(len(s), len(t) - 1) for s, t in zip(toy.encoded_src, toy.encoded_tgt)]
         assert batching.token_batch_sizes(boundaries, budget, max(keys)) == [8, 4, 2, 2]
         in_bucket = collections.Counter(bisect.bisect_right(boundaries, k) for k in keys)
-        assert {b: max(r) for b, r in rows_by_bucket.items()} == {b: min(n, [8, 4, 2, 2][b]) for b, n in in_bucket.items()}
+        assert {b: max(r) for b, r in rows_by_bucket.items()} == {
+            b: min(n, [8, 4, 2, 2][b]) for b, n in in_bucket.items()
+        }
 
 
 def test_make_dataset_rejects_bad_arguments(toy):
