@@ -32,6 +32,7 @@ from seq2seq_keras import Seq2Seq, TextProcessor
 from seq2seq_keras.data import make_dataset
 from seq2seq_keras.model import fast_gru
 from seq2seq_keras.model.attention import masked_softmax
+from seq2seq_keras.training.config import TrainConfig
 
 from . import tutorial_reference
 from .measure import TutorialSizes, forward_macs, median, sizes_of, training_flops, tutorial_forward_macs
@@ -64,6 +65,10 @@ class ModelSize:
         return self.encoder_units or max(1, self.units // 2)
 
 
+#: `seq2seq-keras train`'s defaults, which every row keeps unless it is about changing one.
+_TRAIN_DEFAULTS = TrainConfig()
+
+
 @dataclasses.dataclass(frozen=True)
 class Variant:
     """One row of the speed table (see the module docstring)."""
@@ -84,12 +89,12 @@ class Variant:
     policy: str = "float32"
     default: bool = False  # the configuration `seq2seq-keras train` uses
     architecture: str = "rnn"  # Seq2Seq(architecture=...)
-    # Training levers (TrainConfig's fields of the same names); the defaults are `seq2seq-keras train`'s.
+    # Training levers: TrainConfig's fields of the same names, with `seq2seq-keras train`'s defaults.
     peak_lr: float | None = None  # None: the bench's --learning-rate
-    warmup_steps: int = 0
-    lr_decay: str = "none"
-    label_smoothing: float = 0.0
-    batch_tokens: int | None = None
+    warmup_steps: int = _TRAIN_DEFAULTS.warmup_steps
+    lr_decay: str = _TRAIN_DEFAULTS.lr_decay
+    label_smoothing: float = _TRAIN_DEFAULTS.label_smoothing
+    batch_tokens: int | None = _TRAIN_DEFAULTS.batch_tokens
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
