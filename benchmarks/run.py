@@ -52,9 +52,9 @@ LEVERS = {
         dict(peak_lr_factor=2.0, warmup_steps=400, lr_decay="inverse-sqrt"),
     ),
     "smoothing": ("label smoothing 0.1", dict(label_smoothing=0.1)),
-    "tokens": (
-        "token batches of 680 tokens (spa-eng: about as many steps per epoch as 64 pairs)",
-        dict(batch_tokens=680),
+    "no-token-cap": (
+        "no token cap on batches (the default caps them at 1024 tokens: long-sentence batches get fewer pairs)",
+        dict(batch_tokens=None),
     ),
 }
 #: Our models, one quality run each (the tutorial reference is the fourth).

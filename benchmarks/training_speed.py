@@ -429,7 +429,7 @@ def our_dataset(variant: Variant, pairs, source_text, target_text, size: ModelSi
         max_length=MAX_LENGTH,
         cache=variant.cache,
         pad_to_multiple=variant.pad_multiple,
-        batch_tokens=variant.batch_tokens,
+        batch_tokens=variant.batch_tokens if variant.bucketing else None,  # a token cap sizes length buckets
     )
     return dataset
 

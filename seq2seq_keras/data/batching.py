@@ -145,25 +145,40 @@ def count_batches(lengths: Sequence[int], batch_size: int | Sequence[int], bound
     return int(sum(-(-int(n) // size) for n, size in zip(counts, sizes)))
 
 
-def token_batch_sizes(boundaries: Sequence[int], batch_tokens: int, longest: int) -> list[int]:
-    """Examples per batch of each length bucket for batches of about ``batch_tokens`` tokens.
+def token_batch_sizes(
+    boundaries: Sequence[int], batch_tokens: int, longest: int, batch_size: int | None = None
+) -> list[int]:
+    """Examples per batch of each length bucket for batches of at most ``batch_tokens`` tokens.
 
     Bucket ``i`` holds keys ``max(src_len, tgt_len)`` in ``[b[i-1], b[i])``; its batches
     get ``max(1, batch_tokens // cap_i)`` examples, ``cap_i`` the bucket's longest key
-    (``b[i] - 1``; for the open-ended last bucket, ``longest``, the corpus' longest key).
-    So no batch exceeds ``batch_tokens`` padded positions on either side, and a bucket of
-    short sentences gets proportionally more of them: every step sees about the same
-    number of tokens, which is what the gradient's noise depends on (Vaswani et al.,
-    2017, section 5.1: "batches of approximately 25000 source tokens"; Ott et al.,
-    2018). E.g. boundaries ``[5, 9, 13]``, 640 tokens, longest 20: ``[160, 80, 53, 32]``.
+    (``b[i] - 1``; for the open-ended last bucket, ``longest``, the corpus' longest key),
+    and at most ``batch_size`` of them when it is given. So no batch exceeds
+    ``batch_tokens`` padded positions on either side (a key longer than that gets a
+    batch of its own). Two uses, as fairseq's ``--max-tokens``/``--batch-size``:
+
+    * token-based batching (``batch_size`` None or large): a bucket of short sentences
+      gets proportionally more of them, so every step sees about the same number of
+      tokens (Vaswani et al., 2017, section 5.1: "batches of approximately 25000 source
+      tokens"; Ott et al., 2018);
+    * a memory cap (``batch_size`` the usual 64): only the buckets whose ``batch_size``
+      examples would exceed ``batch_tokens`` get fewer, so the rare long sentences no
+      longer set the training's peak memory.
+
+    E.g. boundaries ``[5, 9, 13]``, longest 20: 640 tokens give ``[160, 80, 53, 32]``;
+    with ``batch_size=64``, ``[64, 64, 53, 32]``.
 
     Raises:
-        ValueError: ``batch_tokens`` or ``longest`` below 1.
+        ValueError: ``batch_tokens``, ``longest`` or ``batch_size`` below 1.
     """
-    if batch_tokens < 1 or longest < 1:
-        raise ValueError(f"token_batch_sizes: batch_tokens={batch_tokens} and longest={longest} must be positive.")
+    if batch_tokens < 1 or longest < 1 or (batch_size is not None and batch_size < 1):
+        raise ValueError(
+            f"token_batch_sizes: batch_tokens={batch_tokens}, longest={longest} and batch_size={batch_size} "
+            "must be positive."
+        )
     caps = [int(b) - 1 for b in boundaries] + [max(int(longest), int(boundaries[-1]) if boundaries else 1)]
-    return [max(1, int(batch_tokens) // max(cap, 1)) for cap in caps]
+    sizes = [max(1, int(batch_tokens) // max(cap, 1)) for cap in caps]
+    return sizes if batch_size is None else [min(size, int(batch_size)) for size in sizes]
 
 
 def _check_boundaries(bucket_boundaries: Sequence[int]) -> list[int]:
@@ -184,9 +199,9 @@ def _to_model_inputs(source: tf.Tensor, target_in: tf.Tensor, target_out: tf.Ten
 def pad_batch_shapes(multiple: int, batch_size: int | None = None, *, batch_tokens: int | None = None):
     """A ``Dataset.map`` function for ``((source_ids, target_in), target_out)`` batches:
     lengths padded up to a multiple of ``multiple`` and short batches up to
-    ``batch_size`` rows (with ``batch_tokens`` instead: up to ``batch_tokens // L``
-    rows, ``L`` the batch's longer padded side, so the row count is a function of
-    the padded length).
+    ``batch_size`` rows (with ``batch_tokens``: up to ``batch_tokens // L`` rows, at
+    most ``batch_size``, ``L`` the batch's longer padded side, so the row count is a
+    function of the padded length, as :func:`token_batch_sizes` sizes the buckets).
 
     XLA (``jit_compile=True``) compiles once per input shape; bucketed batches have
     hundreds of shapes, these a few dozen. Padding is masked: empty rows and padded
@@ -194,15 +209,16 @@ def pad_batch_shapes(multiple: int, batch_size: int | None = None, *, batch_toke
     by real target tokens.
 
     Raises:
-        ValueError: ``multiple`` below 1, or not exactly one of ``batch_size`` and
-            ``batch_tokens`` positive.
+        ValueError: ``multiple`` below 1, neither ``batch_size`` nor ``batch_tokens``
+            given, or one below 1.
     """
     import tensorflow as tf
 
-    if multiple < 1 or (batch_size is None) == (batch_tokens is None) or (batch_size or batch_tokens) < 1:
+    given = [n for n in (batch_size, batch_tokens) if n is not None]
+    if multiple < 1 or not given or min(given) < 1:
         raise ValueError(
             f"pad_batch_shapes({multiple}, batch_size={batch_size}, batch_tokens={batch_tokens}): "
-            "give a positive multiple and one positive batch_size or batch_tokens."
+            "give a positive multiple and a positive batch_size, batch_tokens or both."
         )
 
     def padded(length):
@@ -214,10 +230,11 @@ def pad_batch_shapes(multiple: int, batch_size: int | None = None, *, batch_toke
     def pad(inputs, target_out):
         source_ids, target_in = inputs
         source_len, target_len = padded(tf.shape(source_ids)[1]), padded(tf.shape(target_in)[1])
-        if batch_tokens is None:
-            wanted = batch_size
-        else:
+        wanted = batch_size
+        if batch_tokens is not None:
             wanted = tf.maximum(batch_tokens // tf.maximum(source_len, target_len), 1)
+            if batch_size is not None:
+                wanted = tf.minimum(wanted, batch_size)
         rows = tf.maximum(wanted, tf.shape(source_ids)[0])
         return (up(source_ids, rows, source_len), up(target_in, rows, target_len)), up(target_out, rows, target_len)
 
@@ -314,8 +331,8 @@ def make_dataset(
     example, so short sentences are not padded to the corpus' longest. Batches
     can be smaller than ``batch_size`` at the end of each bucket, and with
     shuffling the order of lengths is random per epoch. With ``batch_tokens``,
-    batches hold about that many tokens instead of ``batch_size`` examples
-    (:func:`token_batch_sizes`: more short sentences per batch, fewer long ones).
+    batches also hold at most that many tokens (:func:`token_batch_sizes`: fewer
+    long sentences per batch; with a large ``batch_size``, more short ones).
 
     Args:
         pairs: the corpus (usually the training split).
@@ -338,11 +355,11 @@ def make_dataset(
         pad_to_multiple: pad every batch to ``batch_size`` rows and its lengths to
             a multiple of this many tokens (:func:`pad_batch_shapes`), for XLA;
             ``None`` (default) pads each batch only to its longest example.
-        batch_tokens: token-based batching: each bucket's batches get
+        batch_tokens: a second limit: each bucket's batches get at most
             ``batch_tokens // (its longest key)`` examples (:func:`token_batch_sizes`),
-            so rows x ``max(src_len, tgt_len)`` stays within ``batch_tokens``;
-            ``batch_size`` is then not used. ``None`` (default): ``batch_size``
-            examples per batch.
+            so rows x ``max(src_len, tgt_len)`` stays within ``batch_tokens``; with a
+            large ``batch_size``, token-based batching. ``None`` (default): only
+            ``batch_size``.
 
     Raises:
         ValueError: ``batch_size`` or ``batch_tokens`` below 1, ``batch_tokens``
@@ -367,7 +384,7 @@ def make_dataset(
     if batch_tokens is None:
         sizes = [batch_size] * (1 if boundaries is None else len(boundaries) + 1)
     else:
-        sizes = token_batch_sizes(boundaries, batch_tokens, max(lengths))
+        sizes = token_batch_sizes(boundaries, batch_tokens, max(lengths), batch_size)
     batches = _batches(examples, sizes, boundaries)
     batches = batches.apply(tf.data.experimental.assert_cardinality(count_batches(lengths, sizes, boundaries)))
     batches = batches.map(_to_model_inputs, num_parallel_calls=tf.data.AUTOTUNE)
@@ -375,7 +392,7 @@ def make_dataset(
         pad = (
             pad_batch_shapes(pad_to_multiple, batch_size)
             if batch_tokens is None
-            else pad_batch_shapes(pad_to_multiple, batch_tokens=batch_tokens)
+            else pad_batch_shapes(pad_to_multiple, batch_size, batch_tokens=batch_tokens)
         )
         batches = batches.map(pad, num_parallel_calls=tf.data.AUTOTUNE)
     return batches.prefetch(tf.data.AUTOTUNE)

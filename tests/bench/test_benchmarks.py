@@ -186,7 +186,7 @@ def test_make_bench_entry_point_end_to_end_with_tiny_sizes(tmp_path):
         assert all(0 <= p["bleu"] <= 100 for p in curve)
         assert [p["train_seconds"] for p in curve] == sorted(p["train_seconds"] for p in curve)
     levers = results["levers"]  # the default feed run with one training lever each, as TrainConfig sets it
-    assert set(levers) == {"warmup", "smoothing", "tokens"}
+    assert set(levers) == {"warmup", "smoothing", "no-token-cap"}
     feed_key = results["quality"]["feed"]["variant"]["key"]
     for name, q in levers.items():
         assert q["lever"] == name and q["variant"]["key"] == f"{feed_key}+{name}" and "savedmodel" not in q
@@ -194,7 +194,8 @@ def test_make_bench_entry_point_end_to_end_with_tiny_sizes(tmp_path):
     lr = results["settings"]["size"]["learning_rate"]
     assert levers["warmup"]["variant"]["peak_lr"] == 2 * lr and levers["warmup"]["variant"]["warmup_steps"] == 400
     assert levers["smoothing"]["variant"]["label_smoothing"] == 0.1
-    assert levers["tokens"]["variant"]["batch_tokens"] == 680
+    assert levers["no-token-cap"]["variant"]["batch_tokens"] is None
+    assert results["quality"]["feed"]["variant"]["batch_tokens"] == 1024  # seq2seq-keras train's default cap
     assert not list((tmp_path / "work").glob("curve-*/*.npz"))  # scored, then deleted
     parity = results["parity"]
     assert set(parity["feed"]) == {"translate_with_attention", "serving_default", "beam_search"}

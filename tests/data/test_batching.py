@@ -40,6 +40,8 @@ def test_count_batches_takes_a_size_per_bucket():
 def test_token_batch_sizes_by_hand():
     # caps 4, 8, 12 and the open bucket's longest key 20: 640 // cap
     assert batching.token_batch_sizes([5, 9, 13], 640, 20) == [160, 80, 53, 32]
+    # with batch_size, a cap: only the buckets that would exceed the tokens get fewer examples
+    assert batching.token_batch_sizes([5, 9, 13], 640, 20, batch_size=64) == [64, 64, 53, 32]
     # a key longer than the budget still gets a batch of one; an empty open bucket uses its boundary
     assert batching.token_batch_sizes([5, 9], 6, 3) == [1, 1, 1]
     with pytest.raises(ValueError, match="positive"):
@@ -200,16 +202,18 @@ def test_pad_to_multiple_gives_few_shapes_and_the_same_examples(toy):
 
 
 @pytest.mark.parametrize("pad", [None, 4])
-def test_token_batches_hold_at_most_batch_tokens(toy, pad):
+@pytest.mark.parametrize("batch_size", [1000, 3])
+def test_token_batches_hold_at_most_batch_tokens(toy, pad, batch_size):
     """``batch_tokens``: every batch's rows x longer side stays within the budget (padding for XLA
-    included), short buckets get more rows than long ones, each pair appears once, and the
-    cardinality is the true number of batches."""
+    included) and its rows within ``batch_size``; short buckets get more rows than long ones, each
+    pair appears once, and the cardinality is the true number of batches."""
     boundaries, budget = [3, 5, 7], 16
+    expected_sizes = [min(n, batch_size) for n in (8, 4, 2, 2)]  # caps 2, 4, 6 and the longest key 8
     ds = batching.make_dataset(
         toy.pairs,
         toy.src,
         toy.tgt,
-        batch_size=1,
+        batch_size=batch_size,
         seed=4,
         bucket_boundaries=boundaries,
         batch_tokens=budget,
@@ -223,18 +227,19 @@ def test_token_batches_hold_at_most_batch_tokens(toy, pad):
         seen.update(real)
         bucket = bisect.bisect_right(boundaries, max(max(len(a), len(b)) for a, b in real))
         assert s.shape[0] * max(s.shape[1], ti.shape[1]) <= budget or s.shape[0] == 1
+        assert s.shape[0] <= batch_size
         if pad is None:
             rows_by_bucket[bucket].add(len(real))
         else:
             assert s.shape[1] % pad == 0 and ti.shape[1] % pad == 0
-            assert s.shape[0] == max(budget // max(s.shape[1], ti.shape[1]), 1)
+            assert s.shape[0] == min(max(budget // max(s.shape[1], ti.shape[1]), 1), batch_size)
     assert seen == collections.Counter((s, t[:-1]) for s, t in zip(toy.encoded_src, toy.encoded_tgt))
     if pad is None:  # caps 2, 4, 6 and the longest key 8: 8, 4, 2 and 2 rows per full batch
         keys = [max(len(s), len(t) - 1) for s, t in zip(toy.encoded_src, toy.encoded_tgt)]
-        assert batching.token_batch_sizes(boundaries, budget, max(keys)) == [8, 4, 2, 2]
+        assert batching.token_batch_sizes(boundaries, budget, max(keys), batch_size) == expected_sizes
         in_bucket = collections.Counter(bisect.bisect_right(boundaries, k) for k in keys)
         assert {b: max(r) for b, r in rows_by_bucket.items()} == {
-            b: min(n, [8, 4, 2, 2][b]) for b, n in in_bucket.items()
+            b: min(n, expected_sizes[b]) for b, n in in_bucket.items()
         }
 
 

@@ -51,3 +51,13 @@ def test_valid_settings_pass_through_and_none_means_no_limit():
     # RNN runs ignore the Transformer's sizes, so they are not held to its rule
     assert TrainConfig(model_dim=130).model_dim == 130
     assert dataclasses.replace(TrainConfig(), encoder_units=8).encoder_units == 8
+
+
+def test_a_config_written_before_a_setting_existed_resumes_as_it_trained():
+    """``batch_tokens`` (default 1024) did not exist before: a run folder without it trained uncapped."""
+    import json
+
+    old = json.loads(TrainConfig().to_json())
+    del old["batch_tokens"]
+    assert TrainConfig.from_json(json.dumps(old)).batch_tokens is None
+    assert TrainConfig.from_json(TrainConfig().to_json()).batch_tokens == 1024

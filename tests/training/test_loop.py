@@ -557,7 +557,7 @@ def test_batch_tokens_trains_on_token_budgeted_batches(monkeypatch):
     model, history = train(dataclasses.replace(TINY, epochs=1, batch_tokens=96), verbose=0)
     assert len(datasets) == 2 and {budget for budget, _ in datasets} == {96}
     shapes = [(s.shape[0], max(s.shape[1], t_in.shape[1])) for _, ds in datasets for (s, t_in), _ in ds]
-    assert all(rows * length <= 96 for rows, length in shapes)
+    assert all(rows * length <= 96 and rows <= TINY.batch_size for rows, length in shapes)
     shortest, longest = min(shapes, key=lambda x: x[1]), max(shapes, key=lambda x: x[1])
     assert shortest[0] > longest[0]
     assert np.isfinite(history.history["loss"][-1])
