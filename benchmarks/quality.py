@@ -145,11 +145,13 @@ def train_and_evaluate(
     seed: int = 0,
     beam_width: int = 4,
     curve: bool = True,
+    export: bool = True,
 ) -> dict:
     """Train one model for ``budget_s`` seconds, score the test split, export a SavedModel.
 
     Returns a JSON-able dict: steps, epochs, seconds, final loss, peak RSS after
-    training (MiB), BLEU/chrF (and signatures), the SavedModel path and kind; with
+    training (MiB), BLEU/chrF (and signatures), the SavedModel path and kind (with
+    ``export``; without it, no SavedModel or ``.keras`` file is written); with
     ``curve``, also ``curve``: validation BLEU/chrF of the weights at each snapshot
     (:class:`TimeBudget`), with its training seconds and steps.
     """
@@ -211,6 +213,7 @@ def train_and_evaluate(
         from seq2seq_keras.serving.export import ExportSettings, export_model
 
         hypotheses = [t.text for t in translate(model, list(test.source))]
+    if family != "tutorial" and export:
         path = export_model(
             model,
             f"bench_{family}",
@@ -221,7 +224,7 @@ def train_and_evaluate(
         )
         result.update(savedmodel=str(path), kind="seq2seq_keras")
     result["translate_seconds"] = time.perf_counter() - start
-    if family != "tutorial":
+    if family != "tutorial" and export:
         # The trained model too, so that a later export (e.g. after a change to the
         # decoding graph) can be served and compared without training again.
         keras_path = workdir / f"bench_{family}.keras"

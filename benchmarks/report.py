@@ -281,6 +281,7 @@ def render(results: dict) -> str:
     lines = introduction(results) + run_section(results) + targets_section(results)
     lines += speed_section(results.get("speed") or {}) + threads_section(results.get("threads"))
     lines += quality_section(quality, results.get("curve_plot"))
+    lines += levers_section(quality, results.get("levers") or {})
     lines += serving_table(results.get("serving") or {})
     lines += serving_sections(results)  # benchmarks/serving_report.py: XLA compilations, serving memory, time breakdown
     lines += memory_section(quality, results.get("serving_rss") or {})
@@ -522,6 +523,68 @@ def quality_section(quality: dict, plot: str | None) -> list[str]:
         ]
         lines += [""]
     return lines
+
+
+def levers_section(quality: dict, levers: dict) -> list[str]:
+    """The training levers (the "levers" part): the default input-feeding model with one lever each,
+    against that model's own quality run (same budget, same options) and the reference's curve."""
+    if not levers:
+        return []
+    from .curve import time_to_reach
+
+    base = quality.get("feed")
+    reference = (quality.get("tutorial") or {}).get("curve")
+    target = float(reference[-1]["bleu"]) if reference else None
+    lines = [
+        "## Training levers",
+        "",
+        "The default input-feeding model trained for the same budget with one lever switched on (the "
+        "`seq2seq-keras train` option of the same name), against its own quality run above. Time to "
+        "quality: when the run's validation curve first reaches the reference's end-of-budget validation "
+        "BLEU"
+        + (f" ({target:.1f})" if target is not None else "")
+        + ". The final loss is the training loss, label-smoothed where that lever is on (not comparable "
+        "across rows).",
+        "",
+    ]
+
+    def row(name: str, q: dict, description: str) -> list[str]:
+        reached = time_to_reach(q["curve"], target) if target is not None and q.get("curve") else None
+        delta = q["bleu"] - base["bleu"] if base and q is not base else None
+        return [
+            name,
+            description,
+            f"{q['steps']:,}",
+            q["epochs"],
+            _f(q["final_loss"], 3),
+            f"**{q['bleu']:.1f}**",
+            "" if delta is None else f"{delta:+.1f}",
+            f"{q['chrf']:.1f}",
+            f"{q['curve'][-1]['bleu']:.1f}" if q.get("curve") else "n/a",
+            "n/a"
+            if target is None or not q.get("curve")
+            else _f(reached / 60, 1, " min")
+            if reached
+            else "not reached",
+            _f(q["train_peak_rss_mb"], 0),
+        ]
+
+    table = [row("(none)", base, f"`{base['variant']['key']}` (the quality run above)")] if base else []
+    table += [row(f"`{name}`", q, q["variant"]["label"].split("; ")[-1]) for name, q in levers.items()]
+    header = [
+        "lever",
+        "configuration",
+        "steps",
+        "full epochs",
+        "final loss",
+        "test BLEU",
+        "BLEU vs none",
+        "chrF",
+        "final validation BLEU",
+        "time to the reference's BLEU",
+        "training peak RSS MiB",
+    ]
+    return lines + [_table(header, table), ""]
 
 
 def serving_table(serving: dict) -> list[str]:

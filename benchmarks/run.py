@@ -7,6 +7,7 @@ Usage::
     python -m benchmarks.run --quick                 # a few minutes: 3-4 speed rows, 1-minute budgets
     python -m benchmarks.run --parts speed           # only the training-speed table
     python -m benchmarks.run --quick --serving-xla feed   # XLA serving rows for the default model only
+    python -m benchmarks.run --parts levers --budget-minutes 6   # training levers vs their baseline
 
 Every part runs in its own Python process (so that peak RSS figures are per model
 and a crash in one part leaves the others): the training-speed table (all rows in
@@ -16,7 +17,8 @@ for the quality budget (tutorial reference, ours with input feeding, ours in fas
 mode, our Transformer; ours use the fastest configuration the speed part measured for each), one
 process measuring all exported SavedModels interleaved, one per SavedModel for
 serving memory, and one scoring the quality part's models on the robustness set
-(names/numbers swapped for unseen ones, long inputs; :mod:`benchmarks.robustness`). The table is printed and ``docs/benchmarks.md`` (the docs site's
+(names/numbers swapped for unseen ones, long inputs; :mod:`benchmarks.robustness`), and, asked
+for (``--parts ...,levers``), one quality run per training lever (:data:`LEVERS`). The table is printed and ``docs/benchmarks.md`` (the docs site's
 benchmarks page, its plot beside it) rewritten (``--output``); ``--json`` also keeps the raw results.
 """
 
@@ -39,7 +41,22 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: The docs site's benchmarks page (mkdocs.yml lists it); the quality plot goes beside it.
 DEFAULT_OUTPUT = REPO_ROOT / "docs" / "benchmarks.md"
-PARTS = ("speed", "threads", "quality", "serving", "robustness")
+PARTS = ("speed", "threads", "quality", "serving", "robustness", "levers")
+#: What runs without --parts: everything but the training levers (one more quality run per lever).
+DEFAULT_PARTS = ("speed", "threads", "quality", "serving", "robustness")
+#: The "levers" part: the default input-feeding model (its quality run is the baseline) with one
+#: training lever each, as ``seq2seq-keras train`` sets it (TrainConfig's fields of these names).
+LEVERS = {
+    "warmup": (
+        "learning rate warmed up linearly over 400 steps to 2x the base rate, then inverse-sqrt decay",
+        dict(peak_lr_factor=2.0, warmup_steps=400, lr_decay="inverse-sqrt"),
+    ),
+    "smoothing": ("label smoothing 0.1", dict(label_smoothing=0.1)),
+    "no-token-cap": (
+        "no token cap on batches (the default caps them at 1024 tokens: long-sentence batches get fewer pairs)",
+        dict(batch_tokens=None),
+    ),
+}
 #: Our models, one quality run each (the tutorial reference is the fourth).
 OUR_FAMILIES = ("feed", "fast", "transformer")
 #: The tutorial's published figures, for the targets table (absolute numbers drift between machines).
@@ -75,7 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--parts",
         default=None,
-        help=f"comma-separated subset of {','.join(PARTS)} (default: all; --quick: all but threads)",
+        help=f"comma-separated subset of {','.join(PARTS)} (default: all but levers; --quick: also not threads); "
+        "levers without quality trains only its baseline (ours with input feeding) and the reference",
     )
     p.add_argument("--embedding-dim", type=int, default=128)
     p.add_argument("--units", type=int, default=256, help="the tutorial's GRU width (default: %(default)s)")
@@ -193,7 +211,7 @@ def settings_from_args(args) -> Settings:
     parts = (
         tuple(p.strip() for p in args.parts.split(","))
         if args.parts
-        else (tuple(p for p in PARTS if p != "threads") if quick else PARTS)
+        else (tuple(p for p in DEFAULT_PARTS if p != "threads") if quick else DEFAULT_PARTS)
     )
     unknown = set(parts) - set(PARTS)
     if unknown:
@@ -314,14 +332,23 @@ def child_quality(settings: Settings, spec: dict) -> dict:
     from .training_speed import TUTORIAL, default_variant
 
     data = load_bench_data(settings.data, settings.limit)
-    options = None
+    options, name, lever = None, spec["family"], spec.get("lever")
     if spec["family"] == "tutorial":
         variant = TUTORIAL
     else:  # what the package's "auto" options choose on this machine for a run of the budget's length
         variant, options = default_variant(spec["family"], spec["planned_steps"])
         print(f"  [{spec['family']}] {options.describe()}", flush=True)
+    if lever:
+        label, fields = LEVERS[lever]
+        fields = dict(fields)
+        if "peak_lr_factor" in fields:
+            fields["peak_lr"] = fields.pop("peak_lr_factor") * settings.size["learning_rate"]
+        name = f"{spec['family']}+{lever}"
+        variant = dataclasses.replace(
+            variant, key=f"{variant.key}+{lever}", label=f"{variant.label}; {label}", **fields
+        )
     result = train_and_evaluate(
-        spec["family"],
+        name,
         variant,
         data,
         _model_size(settings),
@@ -329,7 +356,9 @@ def child_quality(settings: Settings, spec: dict) -> dict:
         spec["workdir"],
         eval_limit=settings.eval_limit,
         seed=settings.seed,
+        export=not lever,  # the serving part measures the quality part's models only
     )
+    result["lever"] = lever
     result["planned_steps"] = spec.get("planned_steps")
     result["options"] = options.describe() if options else None
     return result
@@ -490,9 +519,11 @@ def run_all(settings: Settings, argv: list[str], workdir: Path) -> dict:
             if r is not None:
                 results["threads"].append({"intra": intra, "inter": inter, "rows": r["rows"]})
     models = {}
-    if "quality" in settings.parts:
+    if "quality" in settings.parts or "levers" in settings.parts:
         results["quality"] = {}
-        for family in ("tutorial", *OUR_FAMILIES):
+        # The levers alone need only their baseline (feed) and the reference's curve (tutorial).
+        families = ("tutorial", *OUR_FAMILIES) if "quality" in settings.parts else ("tutorial", "feed")
+        for family in families:
             spec = {"family": family, "workdir": str(workdir), "planned_steps": _planned_steps(speed, family, settings)}
             r = run_child("quality", child_argv, spec, workdir, f"quality-{family}")
             if r is not None:
@@ -500,6 +531,18 @@ def run_all(settings: Settings, argv: list[str], workdir: Path) -> dict:
                 models[family] = {"savedmodel": r["savedmodel"], "kind": r["kind"]}
                 if r.get("keras_model"):
                     models[family]["keras_model"] = r["keras_model"]
+    if "levers" in settings.parts:
+        results["levers"] = {}
+        for lever in LEVERS:
+            spec = {
+                "family": "feed",
+                "lever": lever,
+                "workdir": str(workdir),
+                "planned_steps": _planned_steps(speed, "feed", settings),
+            }
+            r = run_child("quality", child_argv, spec, workdir, f"lever-{lever}")
+            if r is not None:
+                results["levers"][lever] = r
     if "serving" in settings.parts:
         if not models:
             print("== serving skipped: it measures the SavedModels the quality part exports (add 'quality' to --parts)")

@@ -32,6 +32,7 @@ from seq2seq_keras import Seq2Seq, TextProcessor
 from seq2seq_keras.data import make_dataset
 from seq2seq_keras.model import fast_gru
 from seq2seq_keras.model.attention import masked_softmax
+from seq2seq_keras.training.config import TrainConfig
 
 from . import tutorial_reference
 from .measure import TutorialSizes, forward_macs, median, sizes_of, training_flops, tutorial_forward_macs
@@ -64,6 +65,10 @@ class ModelSize:
         return self.encoder_units or max(1, self.units // 2)
 
 
+#: `seq2seq-keras train`'s defaults, which every row keeps unless it is about changing one.
+_TRAIN_DEFAULTS = TrainConfig()
+
+
 @dataclasses.dataclass(frozen=True)
 class Variant:
     """One row of the speed table (see the module docstring)."""
@@ -84,6 +89,12 @@ class Variant:
     policy: str = "float32"
     default: bool = False  # the configuration `seq2seq-keras train` uses
     architecture: str = "rnn"  # Seq2Seq(architecture=...)
+    # Training levers: TrainConfig's fields of the same names, with `seq2seq-keras train`'s defaults.
+    peak_lr: float | None = None  # None: the bench's --learning-rate
+    warmup_steps: int = _TRAIN_DEFAULTS.warmup_steps
+    lr_decay: str = _TRAIN_DEFAULTS.lr_decay
+    label_smoothing: float = _TRAIN_DEFAULTS.label_smoothing
+    batch_tokens: int | None = _TRAIN_DEFAULTS.batch_tokens
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -371,7 +382,9 @@ def build_our_model(variant: Variant, size: ModelSize, source_text, target_text,
                 ff_dim=size.ff_dim,
             )
             model.compile(
-                keras.optimizers.Adam(size.learning_rate, global_clipnorm=5.0), jit_compile=variant.jit_compile
+                keras.optimizers.Adam(_learning_rate(variant, size), global_clipnorm=5.0),
+                jit_compile=variant.jit_compile,
+                label_smoothing=variant.label_smoothing,
             )
             return model
         cls = StepwiseSeq2Seq if variant.stepwise else NoPrecomputeSeq2Seq if variant.no_precompute else Seq2Seq
@@ -389,8 +402,20 @@ def build_our_model(variant: Variant, size: ModelSize, source_text, target_text,
         model.recompute_keys = variant.stepwise == "keys-every-step"
     model.encoder.implementation = variant.encoder_impl
     model.decoder.implementation = variant.decoder_impl
-    model.compile(keras.optimizers.Adam(size.learning_rate, global_clipnorm=5.0), jit_compile=variant.jit_compile)
+    model.compile(
+        keras.optimizers.Adam(_learning_rate(variant, size), global_clipnorm=5.0),
+        jit_compile=variant.jit_compile,
+        label_smoothing=variant.label_smoothing,
+    )
     return model
+
+
+def _learning_rate(variant: Variant, size: ModelSize):
+    """The variant's learning rate as ``seq2seq-keras train`` builds it (a float, or a warm-up schedule)."""
+    from seq2seq_keras.training.schedule import learning_rate
+
+    peak = size.learning_rate if variant.peak_lr is None else variant.peak_lr
+    return learning_rate(peak, variant.warmup_steps, variant.lr_decay)
 
 
 def our_dataset(variant: Variant, pairs, source_text, target_text, size: ModelSize, seed: int = 0) -> tf.data.Dataset:
@@ -404,6 +429,7 @@ def our_dataset(variant: Variant, pairs, source_text, target_text, size: ModelSi
         max_length=MAX_LENGTH,
         cache=variant.cache,
         pad_to_multiple=variant.pad_multiple,
+        batch_tokens=variant.batch_tokens if variant.bucketing else None,  # a token cap sizes length buckets
     )
     return dataset
 

@@ -32,6 +32,7 @@ __all__ = [
     "SupportsEncode",
     "auto_bucket_boundaries",
     "count_batches",
+    "token_batch_sizes",
     "pad_batch_shapes",
     "make_dataset",
 ]
@@ -127,16 +128,57 @@ def _measure_lengths(chunks: tf.data.Dataset) -> list[int]:
     return [int(k) for batch in keys.as_numpy_iterator() for k in batch]
 
 
-def count_batches(lengths: Sequence[int], batch_size: int, boundaries: Sequence[int] | None) -> int:
-    """Batches per epoch: ``bucket_by_sequence_length`` emits ``ceil(n_i / batch_size)``
-    batches for the ``n_i`` examples of bucket ``i``, whatever the shuffle order."""
+def count_batches(lengths: Sequence[int], batch_size: int | Sequence[int], boundaries: Sequence[int] | None) -> int:
+    """Batches per epoch: ``bucket_by_sequence_length`` emits ``ceil(n_i / size_i)``
+    batches for the ``n_i`` examples of bucket ``i``, whatever the shuffle order.
+
+    ``batch_size``: examples per batch, one number for every bucket or one per bucket
+    (``len(boundaries) + 1`` of them, e.g. :func:`token_batch_sizes`).
+    """
     import numpy as np
 
     if boundaries is None:
-        return -(-len(lengths) // batch_size)
+        return -(-len(lengths) // int(batch_size if np.ndim(batch_size) == 0 else batch_size[0]))
+    sizes = [int(batch_size)] * (len(boundaries) + 1) if np.ndim(batch_size) == 0 else [int(b) for b in batch_size]
     buckets = np.searchsorted(np.asarray(boundaries), np.asarray(lengths), side="right")
     counts = np.bincount(buckets, minlength=len(boundaries) + 1)
-    return int(sum(-(-int(n) // batch_size) for n in counts))
+    return int(sum(-(-int(n) // size) for n, size in zip(counts, sizes)))
+
+
+def token_batch_sizes(
+    boundaries: Sequence[int], batch_tokens: int, longest: int, batch_size: int | None = None
+) -> list[int]:
+    """Examples per batch of each length bucket for batches of at most ``batch_tokens`` tokens.
+
+    Bucket ``i`` holds keys ``max(src_len, tgt_len)`` in ``[b[i-1], b[i])``; its batches
+    get ``max(1, batch_tokens // cap_i)`` examples, ``cap_i`` the bucket's longest key
+    (``b[i] - 1``; for the open-ended last bucket, ``longest``, the corpus' longest key),
+    and at most ``batch_size`` of them when it is given. So no batch exceeds
+    ``batch_tokens`` padded positions on either side (a key longer than that gets a
+    batch of its own). Two uses, as fairseq's ``--max-tokens``/``--batch-size``:
+
+    * token-based batching (``batch_size`` None or large): a bucket of short sentences
+      gets proportionally more of them, so every step sees about the same number of
+      tokens (Vaswani et al., 2017, section 5.1: "batches of approximately 25000 source
+      tokens"; Ott et al., 2018);
+    * a memory cap (``batch_size`` the usual 64): only the buckets whose ``batch_size``
+      examples would exceed ``batch_tokens`` get fewer, so the rare long sentences no
+      longer set the training's peak memory.
+
+    E.g. boundaries ``[5, 9, 13]``, longest 20: 640 tokens give ``[160, 80, 53, 32]``;
+    with ``batch_size=64``, ``[64, 64, 53, 32]``.
+
+    Raises:
+        ValueError: ``batch_tokens``, ``longest`` or ``batch_size`` below 1.
+    """
+    if batch_tokens < 1 or longest < 1 or (batch_size is not None and batch_size < 1):
+        raise ValueError(
+            f"token_batch_sizes: batch_tokens={batch_tokens}, longest={longest} and batch_size={batch_size} "
+            "must be positive."
+        )
+    caps = [int(b) - 1 for b in boundaries] + [max(int(longest), int(boundaries[-1]) if boundaries else 1)]
+    sizes = [max(1, int(batch_tokens) // max(cap, 1)) for cap in caps]
+    return sizes if batch_size is None else [min(size, int(batch_size)) for size in sizes]
 
 
 def _check_boundaries(bucket_boundaries: Sequence[int]) -> list[int]:
@@ -154,36 +196,59 @@ def _to_model_inputs(source: tf.Tensor, target_in: tf.Tensor, target_out: tf.Ten
     return (source, target_in), target_out
 
 
-def pad_batch_shapes(multiple: int, batch_size: int):
+def pad_batch_shapes(multiple: int, batch_size: int | None = None, *, batch_tokens: int | None = None):
     """A ``Dataset.map`` function for ``((source_ids, target_in), target_out)`` batches:
     lengths padded up to a multiple of ``multiple`` and short batches up to
-    ``batch_size`` rows.
+    ``batch_size`` rows (with ``batch_tokens``: up to ``batch_tokens // L`` rows, at
+    most ``batch_size``, ``L`` the batch's longer padded side, so the row count is a
+    function of the padded length, as :func:`token_batch_sizes` sizes the buckets).
 
     XLA (``jit_compile=True``) compiles once per input shape; bucketed batches have
     hundreds of shapes, these a few dozen. Padding is masked: empty rows and padded
     positions hold no target token and add nothing to the loss, which is normalised
     by real target tokens.
+
+    Raises:
+        ValueError: ``multiple`` below 1, neither ``batch_size`` nor ``batch_tokens``
+            given, or one below 1.
     """
     import tensorflow as tf
 
-    if multiple < 1 or batch_size < 1:
-        raise ValueError(f"pad_batch_shapes({multiple}, {batch_size}): both must be positive.")
+    given = [n for n in (batch_size, batch_tokens) if n is not None]
+    if multiple < 1 or not given or min(given) < 1:
+        raise ValueError(
+            f"pad_batch_shapes({multiple}, batch_size={batch_size}, batch_tokens={batch_tokens}): "
+            "give a positive multiple and a positive batch_size, batch_tokens or both."
+        )
 
-    def up(ids):
-        length, rows = tf.shape(ids)[1], tf.shape(ids)[0]
-        return tf.pad(ids, [[0, tf.maximum(batch_size - rows, 0)], [0, (-length) % multiple]])
+    def padded(length):
+        return length + (-length) % multiple
+
+    def up(ids, rows, length):
+        return tf.pad(ids, [[0, rows - tf.shape(ids)[0]], [0, length - tf.shape(ids)[1]]])
 
     def pad(inputs, target_out):
         source_ids, target_in = inputs
-        return (up(source_ids), up(target_in)), up(target_out)
+        source_len, target_len = padded(tf.shape(source_ids)[1]), padded(tf.shape(target_in)[1])
+        wanted = batch_size
+        if batch_tokens is not None:
+            wanted = tf.maximum(batch_tokens // tf.maximum(source_len, target_len), 1)
+            if batch_size is not None:
+                wanted = tf.minimum(wanted, batch_size)
+        rows = tf.maximum(wanted, tf.shape(source_ids)[0])
+        return (up(source_ids, rows, source_len), up(target_in, rows, target_len)), up(target_out, rows, target_len)
 
     return pad
 
 
-def _check_arguments(pairs: SentencePairs, batch_size: int, bucket_boundaries) -> None:
+def _check_arguments(pairs: SentencePairs, batch_size: int, bucket_boundaries, batch_tokens: int | None) -> None:
     """The argument errors :func:`make_dataset` can name before encoding anything."""
     if batch_size < 1:
         raise ValueError(f"batch_size={batch_size}: use a positive number of examples.")
+    if batch_tokens is not None and batch_tokens < 1:
+        raise ValueError(f"batch_tokens={batch_tokens}: use a positive number of tokens, or None.")
+    if batch_tokens is not None and bucket_boundaries is None:
+        raise ValueError("batch_tokens needs length buckets: use bucket_boundaries='auto' (or a list) with it.")
     if len(pairs) == 0:
         raise ValueError(f"make_dataset got an empty corpus {pairs.name!r}: nothing to train on.")
     if isinstance(bucket_boundaries, str) and bucket_boundaries != "auto":
@@ -214,15 +279,16 @@ def _examples(chunks: tf.data.Dataset, *, cache: bool, shuffle: bool, buffer_siz
     return examples
 
 
-def _batches(examples: tf.data.Dataset, batch_size: int, boundaries: list[int] | None) -> tf.data.Dataset:
-    """Examples -> 0-padded batches: one length bucket per batch (``boundaries``), or in order (``None``)."""
+def _batches(examples: tf.data.Dataset, batch_sizes: list[int], boundaries: list[int] | None) -> tf.data.Dataset:
+    """Examples -> 0-padded batches: one length bucket per batch (``boundaries``, ``batch_sizes[i]``
+    examples for bucket ``i``), or in order (``None``, ``batch_sizes[0]`` examples)."""
     padded_shapes = ([None], [None], [None])
     if boundaries is None:
-        return examples.padded_batch(batch_size, padded_shapes=padded_shapes)
+        return examples.padded_batch(batch_sizes[0], padded_shapes=padded_shapes)
     return examples.bucket_by_sequence_length(
         element_length_func=_example_length,
         bucket_boundaries=boundaries,
-        bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
+        bucket_batch_sizes=batch_sizes,
         padded_shapes=padded_shapes,
         pad_to_bucket_boundary=False,
     )
@@ -240,6 +306,7 @@ def make_dataset(
     max_length: int | None = None,
     cache: bool = True,
     pad_to_multiple: int | None = None,
+    batch_tokens: int | None = None,
 ) -> tf.data.Dataset:
     """A teacher-forcing ``tf.data`` pipeline for ``model.fit``.
 
@@ -263,7 +330,9 @@ def make_dataset(
     examples from one length range and is padded only to its own longest
     example, so short sentences are not padded to the corpus' longest. Batches
     can be smaller than ``batch_size`` at the end of each bucket, and with
-    shuffling the order of lengths is random per epoch.
+    shuffling the order of lengths is random per epoch. With ``batch_tokens``,
+    batches also hold at most that many tokens (:func:`token_batch_sizes`: fewer
+    long sentences per batch; with a large ``batch_size``, more short ones).
 
     Args:
         pairs: the corpus (usually the training split).
@@ -286,10 +355,20 @@ def make_dataset(
         pad_to_multiple: pad every batch to ``batch_size`` rows and its lengths to
             a multiple of this many tokens (:func:`pad_batch_shapes`), for XLA;
             ``None`` (default) pads each batch only to its longest example.
+        batch_tokens: a second limit: each bucket's batches get at most
+            ``batch_tokens // (its longest key)`` examples (:func:`token_batch_sizes`),
+            so rows x ``max(src_len, tgt_len)`` stays within ``batch_tokens``; with a
+            large ``batch_size``, token-based batching. ``None`` (default): only
+            ``batch_size``.
+
+    Raises:
+        ValueError: ``batch_size`` or ``batch_tokens`` below 1, ``batch_tokens``
+            without bucketing, an unknown ``bucket_boundaries``, an empty corpus, or
+            nothing left after the length filters.
     """
     import tensorflow as tf
 
-    _check_arguments(pairs, batch_size, bucket_boundaries)
+    _check_arguments(pairs, batch_size, bucket_boundaries, batch_tokens)
     chunks = _encode_chunks(pairs, source_text, target_text, max_length)
     # One vectorised pass over the lengths: for "auto" boundaries, and to know the
     # number of batches (Keras then shows a full progress bar from the first epoch
@@ -302,9 +381,18 @@ def make_dataset(
         )
     boundaries = _resolve_boundaries(bucket_boundaries, lengths)
     examples = _examples(chunks, cache=cache, shuffle=shuffle, buffer_size=len(pairs), seed=seed)
-    batches = _batches(examples, batch_size, boundaries)
-    batches = batches.apply(tf.data.experimental.assert_cardinality(count_batches(lengths, batch_size, boundaries)))
+    if batch_tokens is None:
+        sizes = [batch_size] * (1 if boundaries is None else len(boundaries) + 1)
+    else:
+        sizes = token_batch_sizes(boundaries, batch_tokens, max(lengths), batch_size)
+    batches = _batches(examples, sizes, boundaries)
+    batches = batches.apply(tf.data.experimental.assert_cardinality(count_batches(lengths, sizes, boundaries)))
     batches = batches.map(_to_model_inputs, num_parallel_calls=tf.data.AUTOTUNE)
     if pad_to_multiple is not None:
-        batches = batches.map(pad_batch_shapes(pad_to_multiple, batch_size), num_parallel_calls=tf.data.AUTOTUNE)
+        pad = (
+            pad_batch_shapes(pad_to_multiple, batch_size)
+            if batch_tokens is None
+            else pad_batch_shapes(pad_to_multiple, batch_size, batch_tokens=batch_tokens)
+        )
+        batches = batches.map(pad, num_parallel_calls=tf.data.AUTOTUNE)
     return batches.prefetch(tf.data.AUTOTUNE)

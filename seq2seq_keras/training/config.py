@@ -21,6 +21,11 @@ LR_DECAYS = ("none", "inverse-sqrt")
 RESERVED_TOKEN_COUNT = 4
 
 
+#: Settings whose default is not what runs did before the setting existed, with that older behaviour: a run
+#: folder whose ``config.json`` lacks one resumes as it trained (``TrainConfig.from_json``).
+BEFORE_THE_SETTING = {"batch_tokens": None}
+
+
 def setting(default, help: str, check=None, **cli):
     """A :class:`TrainConfig` field: its default, its check and the help text of its ``train`` flag.
 
@@ -78,6 +83,15 @@ class TrainConfig:
     )
     epochs: int = setting(10, "training epochs", count(0))
     batch_size: int = setting(64, "sentence pairs per batch", count(1))
+    batch_tokens: int | None = setting(
+        1024,
+        "at most N tokens per batch (rows x the longer side's length) besides at most --batch-size pairs: "
+        "long sentences come fewer to a batch, which lowers peak memory; with a large --batch-size, "
+        "token-based batching (0: off)",
+        optional(count(1)),
+        zero_is_none=True,
+        metavar="N",
+    )
     learning_rate: float = setting(
         1e-3, "Adam's learning rate (with --warmup-steps: the rate the warm-up reaches)", number(above=0)
     )
@@ -170,7 +184,9 @@ class TrainConfig:
 
     @classmethod
     def from_json(cls, text: str) -> TrainConfig:
-        values = json.loads(text)
+        """The configuration a ``config.json`` holds; a setting it lacks (a run folder written before the
+        setting existed) takes the value that run trained with (:data:`BEFORE_THE_SETTING`), else its default."""
+        values = {**BEFORE_THE_SETTING, **json.loads(text)}
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(values) - known
         if unknown:

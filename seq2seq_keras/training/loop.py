@@ -294,8 +294,8 @@ def training_options(config: TrainConfig, train_pairs: int, machine=None):
     """``config``'s ``precision`` and ``jit_compile`` resolved for this machine (or ``machine``).
 
     The run's length, for the XLA rule, is ``epochs * ceil(train_pairs / batch_size)``
-    steps (length bucketing adds a few partial batches): the whole run, so a resumed
-    run resolves as it did at its start. See :mod:`seq2seq_keras.training.hardware`.
+    steps (length bucketing adds a few partial batches; with ``batch_tokens`` it is an
+    estimate): the whole run, so a resumed run resolves as it did at its start. See :mod:`seq2seq_keras.training.hardware`.
     """
     from .hardware import detect_machine, resolve_options
 
@@ -346,6 +346,7 @@ class _Fit:
         self.verbose, periodic_lines = fit_verbosity(verbose)
         self.dataset_args = dict(
             batch_size=config.batch_size,
+            batch_tokens=config.batch_tokens,
             max_length=config.max_length,
             seed=config.seed,
             # XLA compiles once per batch shape: keep the shapes few.

@@ -150,6 +150,8 @@ def test_make_bench_entry_point_end_to_end_with_tiny_sizes(tmp_path):
         "off",
         "--speed-xla",
         "off",
+        "--parts",
+        "speed,quality,serving,robustness,levers",
         "--output",
         str(report),
         "--json",
@@ -183,6 +185,17 @@ def test_make_bench_entry_point_end_to_end_with_tiny_sizes(tmp_path):
         assert curve[-1]["steps"] == q["steps"]
         assert all(0 <= p["bleu"] <= 100 for p in curve)
         assert [p["train_seconds"] for p in curve] == sorted(p["train_seconds"] for p in curve)
+    levers = results["levers"]  # the default feed run with one training lever each, as TrainConfig sets it
+    assert set(levers) == {"warmup", "smoothing", "no-token-cap"}
+    feed_key = results["quality"]["feed"]["variant"]["key"]
+    for name, q in levers.items():
+        assert q["lever"] == name and q["variant"]["key"] == f"{feed_key}+{name}" and "savedmodel" not in q
+        assert q["steps"] > 0 and 0 <= q["bleu"] <= 100 and q["curve"]
+    lr = results["settings"]["size"]["learning_rate"]
+    assert levers["warmup"]["variant"]["peak_lr"] == 2 * lr and levers["warmup"]["variant"]["warmup_steps"] == 400
+    assert levers["smoothing"]["variant"]["label_smoothing"] == 0.1
+    assert levers["no-token-cap"]["variant"]["batch_tokens"] is None
+    assert results["quality"]["feed"]["variant"]["batch_tokens"] == 1024  # seq2seq-keras train's default cap
     assert not list((tmp_path / "work").glob("curve-*/*.npz"))  # scored, then deleted
     parity = results["parity"]
     assert set(parity["feed"]) == {"translate_with_attention", "serving_default", "beam_search"}
@@ -225,11 +238,13 @@ def test_make_bench_entry_point_end_to_end_with_tiny_sizes(tmp_path):
         "## Where the time goes",
         "## Serving memory",
         "### BLEU against training time",
+        "## Training levers",
     ):
         assert heading in text
     assert (tmp_path / "BENCH_bleu_vs_time.png").stat().st_size > 5000 and "](BENCH_bleu_vs_time.png)" in text
     assert "builtin-ko-en" in text and "**1.00x**" in text
     assert "| `transformer` |" in text and "| ours, Transformer |" in text
+    assert "| `smoothing` | label smoothing 0.1 |" in text
 
 
 # The ladder's "fused step without precomputation" rung (benchmarks/training_speed.py), held to the

@@ -347,6 +347,10 @@ def test_train_flags_are_generated_from_train_config(capsys):
     from seq2seq_keras.cli.flags import train_config_from_args as _train_config_from_args
 
     assert _train_config_from_args(args) == TrainConfig()
+    assert (
+        _train_config_from_args(parser.parse_args(["train", "--out", "run", "--batch-tokens", "0"])).batch_tokens
+        is None
+    )
     changed = parser.parse_args(
         [
             "train",
@@ -368,9 +372,12 @@ def test_train_flags_are_generated_from_train_config(capsys):
             "0.01",
             "--rnn",
             "lstm",
+            "--batch-tokens",
+            "640",
         ]
     )
     assert _train_config_from_args(changed) == TrainConfig(
+        batch_tokens=640,
         attention=None,
         encoder_units=8,
         clipnorm=None,

@@ -31,6 +31,23 @@ def test_count_batches_is_ceil_per_bucket():
     assert batching.count_batches(lengths, 2, [5, 9]) == 2 + 1 + 2
 
 
+def test_count_batches_takes_a_size_per_bucket():
+    lengths = [1, 2, 3, 4, 5, 6, 9, 9, 9, 20]
+    # buckets {1,2,3,4} in batches of 3 -> 2, {5,6} of 1 -> 2, {9,9,9,20} of 4 -> 1
+    assert batching.count_batches(lengths, [3, 1, 4], [5, 9]) == 2 + 2 + 1
+
+
+def test_token_batch_sizes_by_hand():
+    # caps 4, 8, 12 and the open bucket's longest key 20: 640 // cap
+    assert batching.token_batch_sizes([5, 9, 13], 640, 20) == [160, 80, 53, 32]
+    # with batch_size, a cap: only the buckets that would exceed the tokens get fewer examples
+    assert batching.token_batch_sizes([5, 9, 13], 640, 20, batch_size=64) == [64, 64, 53, 32]
+    # a key longer than the budget still gets a batch of one; an empty open bucket uses its boundary
+    assert batching.token_batch_sizes([5, 9], 6, 3) == [1, 1, 1]
+    with pytest.raises(ValueError, match="positive"):
+        batching.token_batch_sizes([5], 0, 10)
+
+
 def test_auto_bucket_boundaries():
     assert batching.auto_bucket_boundaries(list(range(1, 13)) * 10) == [5, 9, 13]
     assert batching.auto_bucket_boundaries([1, 2, 3]) == [5]
@@ -184,7 +201,53 @@ def test_pad_to_multiple_gives_few_shapes_and_the_same_examples(toy):
     assert len({tuple(ps.shape) for ps, _, _ in padded}) < len({tuple(s.shape) for s, _, _ in plain})
 
 
+@pytest.mark.parametrize("pad", [None, 4])
+@pytest.mark.parametrize("batch_size", [1000, 3])
+def test_token_batches_hold_at_most_batch_tokens(toy, pad, batch_size):
+    """``batch_tokens``: every batch's rows x longer side stays within the budget (padding for XLA
+    included) and its rows within ``batch_size``; short buckets get more rows than long ones, each
+    pair appears once, and the cardinality is the true number of batches."""
+    boundaries, budget = [3, 5, 7], 16
+    expected_sizes = [min(n, batch_size) for n in (8, 4, 2, 2)]  # caps 2, 4, 6 and the longest key 8
+    ds = batching.make_dataset(
+        toy.pairs,
+        toy.src,
+        toy.tgt,
+        batch_size=batch_size,
+        seed=4,
+        bucket_boundaries=boundaries,
+        batch_tokens=budget,
+        pad_to_multiple=pad,
+    )
+    seen, rows_by_bucket = collections.Counter(), collections.defaultdict(set)
+    got = batches(ds)
+    assert int(ds.cardinality()) == len(got)
+    for s, ti, _ in got:
+        real = [(a, b) for a, b in zip(rows(s), rows(ti)) if a]
+        seen.update(real)
+        bucket = bisect.bisect_right(boundaries, max(max(len(a), len(b)) for a, b in real))
+        assert s.shape[0] * max(s.shape[1], ti.shape[1]) <= budget or s.shape[0] == 1
+        assert s.shape[0] <= batch_size
+        if pad is None:
+            rows_by_bucket[bucket].add(len(real))
+        else:
+            assert s.shape[1] % pad == 0 and ti.shape[1] % pad == 0
+            assert s.shape[0] == min(max(budget // max(s.shape[1], ti.shape[1]), 1), batch_size)
+    assert seen == collections.Counter((s, t[:-1]) for s, t in zip(toy.encoded_src, toy.encoded_tgt))
+    if pad is None:  # caps 2, 4, 6 and the longest key 8: 8, 4, 2 and 2 rows per full batch
+        keys = [max(len(s), len(t) - 1) for s, t in zip(toy.encoded_src, toy.encoded_tgt)]
+        assert batching.token_batch_sizes(boundaries, budget, max(keys), batch_size) == expected_sizes
+        in_bucket = collections.Counter(bisect.bisect_right(boundaries, k) for k in keys)
+        assert {b: max(r) for b, r in rows_by_bucket.items()} == {
+            b: min(n, expected_sizes[b]) for b, n in in_bucket.items()
+        }
+
+
 def test_make_dataset_rejects_bad_arguments(toy):
+    with pytest.raises(ValueError, match="batch_tokens=0"):
+        batching.make_dataset(toy.pairs, toy.src, toy.tgt, batch_tokens=0)
+    with pytest.raises(ValueError, match="needs length buckets"):
+        batching.make_dataset(toy.pairs, toy.src, toy.tgt, batch_tokens=64, bucket_boundaries=None)
     with pytest.raises(ValueError, match="increasing"):
         batching.make_dataset(toy.pairs, toy.src, toy.tgt, bucket_boundaries=[5, 3])
     with pytest.raises(ValueError, match="'auto', a list of lengths, or None"):

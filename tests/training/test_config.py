@@ -28,6 +28,7 @@ def test_reserved_token_count_is_the_text_processors():
         (dict(dropout=1.0), ValueError, "dropout must be a finite number >= 0 and < 1"),
         (dict(learning_rate=float("nan")), ValueError, "learning_rate must be a finite number > 0"),
         (dict(clipnorm=-1.0), ValueError, "clipnorm must be a finite number >= 0 (0 disables)"),
+        (dict(batch_tokens=0), ValueError, "batch_tokens must be >= 1, got 0"),
         (dict(limit=0), ValueError, "limit must be >= 1"),
         (dict(seed=-1), ValueError, "seed must be >= 0"),
         (
@@ -50,3 +51,13 @@ def test_valid_settings_pass_through_and_none_means_no_limit():
     # RNN runs ignore the Transformer's sizes, so they are not held to its rule
     assert TrainConfig(model_dim=130).model_dim == 130
     assert dataclasses.replace(TrainConfig(), encoder_units=8).encoder_units == 8
+
+
+def test_a_config_written_before_a_setting_existed_resumes_as_it_trained():
+    """``batch_tokens`` (default 1024) did not exist before: a run folder without it trained uncapped."""
+    import json
+
+    old = json.loads(TrainConfig().to_json())
+    del old["batch_tokens"]
+    assert TrainConfig.from_json(json.dumps(old)).batch_tokens is None
+    assert TrainConfig.from_json(TrainConfig().to_json()).batch_tokens == 1024

@@ -541,6 +541,28 @@ def test_jit_compile_compiles_the_model_and_pads_every_batch(monkeypatch):
     assert any(rows != TINY.batch_size or length % XLA_PAD_MULTIPLE for rows, length in shapes[False])
 
 
+def test_batch_tokens_trains_on_token_budgeted_batches(monkeypatch):
+    """``batch_tokens``: the training and validation pipelines get the token budget, their batches stay
+    within it (rows x longer side), short-sentence batches have more rows than long ones, and a run trains."""
+    from seq2seq_keras.data import batching
+
+    datasets = []
+    real = batching.make_dataset
+
+    def spy(*args, **kwargs):
+        datasets.append((kwargs["batch_tokens"], real(*args, **kwargs)))
+        return datasets[-1][1]
+
+    monkeypatch.setattr(batching, "make_dataset", spy)
+    model, history = train(dataclasses.replace(TINY, epochs=1, batch_tokens=96), verbose=0)
+    assert len(datasets) == 2 and {budget for budget, _ in datasets} == {96}
+    shapes = [(s.shape[0], max(s.shape[1], t_in.shape[1])) for _, ds in datasets for (s, t_in), _ in ds]
+    assert all(rows * length <= 96 and rows <= TINY.batch_size for rows, length in shapes)
+    shortest, longest = min(shapes, key=lambda x: x[1]), max(shapes, key=lambda x: x[1])
+    assert shortest[0] > longest[0]
+    assert np.isfinite(history.history["loss"][-1])
+
+
 # ----------------------------------------------------------------------------- options ("auto")
 def test_train_prints_the_resolved_options_once_and_builds_the_model_with_them(capsys):
     """One line says what ``precision``/``jit_compile`` ``"auto"`` chose on this machine (the line of
