@@ -325,6 +325,20 @@ def _print_unknown_words(t) -> None:
 
 
 # ---------------------------------------------------------------------- plot
+def _add_model_or_server(p: argparse.ArgumentParser, server_help: str) -> None:
+    """``--model RUN`` or ``--server URL`` (one of them), with ``--model-name`` and ``--version`` for the server."""
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--model", help="run folder written by 'train' (or a .keras file)")
+    where.add_argument("--server", help=server_help)
+    p.add_argument("--model-name", help="served model name (with --server)")
+    p.add_argument(
+        "--version",
+        type=integer("--version", 0),
+        default=None,
+        help="served model version (with --server; default: latest)",
+    )
+
+
 def _add_plot(sub):
     p = _command(
         sub,
@@ -333,16 +347,7 @@ def _add_plot(sub):
         description="Translate sentences with a run folder (--model) or a TF Serving server (--server) and save "
         "their attention heatmap: one sentence per figure, several as a grid. Hangul renders with NanumGothic.",
     )
-    where = p.add_mutually_exclusive_group(required=True)
-    where.add_argument("--model", help="run folder written by 'train' (or a .keras file)")
-    where.add_argument("--server", help="TF Serving: http://HOST:8501 (REST) or HOST:8500 / grpc://HOST:8500 (gRPC)")
-    p.add_argument("--model-name", help="served model name (with --server)")
-    p.add_argument(
-        "--version",
-        type=integer("--version", 0),
-        default=None,
-        help="served model version (with --server; default: latest)",
-    )
+    _add_model_or_server(p, "TF Serving: http://HOST:8501 (REST) or HOST:8500 / grpc://HOST:8500 (gRPC)")
     p.add_argument(
         "--method", choices=("greedy", "beam"), default="greedy", help="decoding with --model (default: %(default)s)"
     )
@@ -775,16 +780,7 @@ def _add_explore(sub):
         "API) or a running TF Serving (--server URL --model-name NAME, its REST API: what the deployed SavedModel "
         "answers). Serves until Ctrl-C, on 127.0.0.1 unless --host says otherwise.",
     )
-    where = p.add_mutually_exclusive_group(required=True)
-    where.add_argument("--model", help="run folder written by 'train' (or a .keras file)")
-    where.add_argument("--server", help="TF Serving's REST API: http://HOST:8501")
-    p.add_argument("--model-name", help="served model name (with --server)")
-    p.add_argument(
-        "--version",
-        type=integer("--version", 0),
-        default=None,
-        help="served model version (with --server; default: latest)",
-    )
+    _add_model_or_server(p, "TF Serving's REST API: http://HOST:8501")
     p.add_argument(
         "--timeout",
         type=real("--timeout", above=0),
