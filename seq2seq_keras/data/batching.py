@@ -389,10 +389,6 @@ def make_dataset(
     batches = batches.apply(tf.data.experimental.assert_cardinality(count_batches(lengths, sizes, boundaries)))
     batches = batches.map(_to_model_inputs, num_parallel_calls=tf.data.AUTOTUNE)
     if pad_to_multiple is not None:
-        pad = (
-            pad_batch_shapes(pad_to_multiple, batch_size)
-            if batch_tokens is None
-            else pad_batch_shapes(pad_to_multiple, batch_size, batch_tokens=batch_tokens)
-        )
+        pad = pad_batch_shapes(pad_to_multiple, batch_size, batch_tokens=batch_tokens)
         batches = batches.map(pad, num_parallel_calls=tf.data.AUTOTUNE)
     return batches.prefetch(tf.data.AUTOTUNE)
